@@ -1,0 +1,447 @@
+#!/usr/bin/python3
+"""Benchmark h5prune against h5repack (I/O floor) and Python pruning scripts.
+
+For each model dtype (float32, float16): generate the model with make_model.py (cached in the
+work directory), then time, each as a fresh process under /usr/bin/time (peak RSS = %M):
+
+    h5repack IN OUT                                        I/O floor
+    h5prune prune IN -o OUT --sparsity S --scope global --force --quiet
+    h5prune ... --scope global --memory-limit 128M
+    h5prune ... --scope tensor
+    baselines/numpy_partition.py   (global, np.partition)
+    baselines/numpy_exact.py       (global, stable argsort: the exact reference)
+    baselines/torch_prune.py       (global, torch.nn.utils.prune.global_unstructured)
+
+Each command runs once as a warm-up (not timed; its output is used for the correctness
+checks), then --reps timed repetitions; the table shows the median wall time and the largest
+peak RSS.  The page cache cannot be dropped here, so every number is warm-cache.
+
+Correctness (once per model, from the warm-up outputs): h5prune --scope global must equal
+numpy_exact bit for bit on every selected dataset (or, with --skip-exact, prune exactly
+k = round_half_even(S*n) weights); the --memory-limit 128M output must have the same SHA-256
+as the default one; --scope tensor must prune round_half_even(S*n_t) weights per tensor;
+everything that is not a selected dataset must be unchanged.
+"""
+import argparse
+import datetime
+import hashlib
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "baselines"))
+import _common as C  # noqa: E402
+
+PY = "/usr/bin/python3"
+TIME = "/usr/bin/time"
+
+
+# --------------------------------------------------------------------------- running
+
+class Result:
+    def __init__(self, name, cmd):
+        self.name, self.cmd = name, cmd
+        self.times, self.rss_kb = [], []
+        self.error = None
+
+    @property
+    def median(self):
+        return statistics.median(self.times) if self.times else None
+
+    @property
+    def rss_mb(self):
+        return max(self.rss_kb) / 1024 if self.rss_kb else None
+
+
+def run_once(cmd, logdir, tag):
+    """Run cmd under /usr/bin/time; return (wall seconds, peak RSS KB, rc, stderr tail)."""
+    fd, tfile = tempfile.mkstemp(prefix="time.", dir=logdir)
+    os.close(fd)
+    full = [TIME, "-o", tfile, "-f", "%e %M"] + cmd
+    with open(os.path.join(logdir, tag + ".stdout"), "wb") as out, \
+            open(os.path.join(logdir, tag + ".stderr"), "wb") as err:
+        t0 = time.perf_counter()
+        rc = subprocess.call(full, stdout=out, stderr=err)
+        wall = time.perf_counter() - t0
+    with open(tfile) as fh:
+        lines = [ln for ln in fh.read().splitlines() if ln.strip()]
+    os.unlink(tfile)
+    rss = None
+    if lines:
+        try:
+            rss = int(lines[-1].split()[1])
+        except (IndexError, ValueError):
+            pass
+    with open(os.path.join(logdir, tag + ".stderr"), "rb") as fh:
+        tail = fh.read().decode(errors="replace").strip().splitlines()
+    tail = [ln for ln in tail if not ln.startswith("Command exited with non-zero status")]
+    return wall, rss, rc, (tail[-1] if tail else "")
+
+
+def bench(res, out_path, reps, warmup, logdir, log):
+    for i in range(warmup + reps):
+        if os.path.exists(out_path):
+            os.unlink(out_path)
+        tag = f"{res.name.replace(' ', '_').replace('/', '_')}.{i}"
+        wall, rss, rc, tail = run_once(res.cmd, logdir, tag)
+        kind = "warm-up" if i < warmup else f"rep {i - warmup + 1}"
+        if rc != 0:
+            res.error = f"exit {rc}: {tail}"
+            log(f"  {res.name:<34} {kind:<8} FAILED ({res.error})")
+            return
+        log(f"  {res.name:<34} {kind:<8} {wall:8.2f} s {((rss or 0) / 1024):8.0f} MB")
+        if i >= warmup:
+            res.times.append(wall)
+            if rss is not None:
+                res.rss_kb.append(rss)
+
+
+# --------------------------------------------------------------------------- checks
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def bits(a):
+    return a.view(f"u{a.dtype.itemsize}") if a.dtype.kind == "f" else a
+
+
+def all_datasets(f):
+    out = []
+    f.visititems(lambda n, o: out.append("/" + n) if isinstance(o, h5py.Dataset) else None)
+    return sorted(out)
+
+
+def compare_unselected(inp, out, selected):
+    """Same datasets (dtype, shape, attributes, chunking, filters), unselected data and root
+    attributes identical. Returns a list of problems."""
+    probs = []
+    with h5py.File(inp, "r") as f, h5py.File(out, "r") as g:
+        if sorted(all_datasets(f)) != sorted(all_datasets(g)):
+            probs.append("dataset list differs")
+            return probs
+        for p in all_datasets(f):
+            if f[p].dtype != g[p].dtype or f[p].shape != g[p].shape:
+                probs.append(f"{p}: dtype/shape differs")
+            elif p not in selected and not np.array_equal(bits(f[p][()]), bits(g[p][()])):
+                probs.append(f"{p}: unselected dataset changed")
+            if {k: str(v) for k, v in f[p].attrs.items()} != {k: str(v) for k, v in g[p].attrs.items()}:
+                probs.append(f"{p}: attributes differ")
+            if f[p].chunks != g[p].chunks or f[p].compression != g[p].compression:
+                probs.append(f"{p}: layout/filters differ")
+        fa = {k: f.attrs[k] for k in f.attrs}
+        ga = {k: g.attrs[k] for k in g.attrs}
+        if fa.keys() != ga.keys() or any(str(fa[k]) != str(ga[k]) for k in fa):
+            probs.append("root attributes differ")
+    return probs
+
+
+def count_pruned(inp, out, paths):
+    """Per tensor: number of weights that were non-zero and are now zero, zeros after,
+    negative zeros after, and whether every weight is either unchanged or +-0."""
+    rows = {}
+    with h5py.File(inp, "r") as f, h5py.File(out, "r") as g:
+        for p in paths:
+            a, b = f[p][()], g[p][()]
+            z = b == 0
+            changed = bits(a) != bits(b)
+            rows[p] = dict(n=a.size, zeros=int(z.sum()), negzero=int(np.signbit(b[z]).sum()),
+                           only_zeroed=bool(np.all(z[changed])))
+    return rows
+
+
+def check_model(model, outs, sparsity, skip_exact, log, skip_h5prune=False):
+    """Return list of (check, ok, detail)."""
+    checks = []
+    with h5py.File(model, "r") as f:
+        paths = C.selected_paths(f)
+        sizes = {p: f[p].size for p in paths}
+        zeros_before = {p: int((f[p][()] == 0).sum()) for p in paths}
+    n = sum(sizes.values())
+    k = C.exact_k(sparsity, n)
+
+    g = outs.get("h5prune global")
+    if skip_h5prune:
+        pass
+    elif g is None or not os.path.exists(g):
+        checks.append(("h5prune global output exists", False, "no output (run failed)"))
+    else:
+        probs = compare_unselected(model, g, set(paths))
+        checks.append(("h5prune global: everything not selected unchanged", not probs,
+                       "; ".join(probs[:3]) or "ok"))
+        rows = count_pruned(model, g, paths)
+        z = sum(r["zeros"] for r in rows.values())
+        checks.append((f"h5prune global: zeros == k = {k}", z == k, f"zeros = {z}"))
+        neg = sum(r["negzero"] for r in rows.values())
+        checks.append(("h5prune global: pruned weights are +0.0", neg == 0, f"-0.0 count = {neg}"))
+        onlyz = all(r["only_zeroed"] for r in rows.values())
+        checks.append(("h5prune global: kept weights unchanged", onlyz, "ok" if onlyz else "changed values"))
+        ex = outs.get("numpy_exact")
+        if not skip_exact and ex and os.path.exists(ex):
+            bad = []
+            with h5py.File(g, "r") as a, h5py.File(ex, "r") as b:
+                for p in paths:
+                    if not np.array_equal(bits(a[p][()]), bits(b[p][()])):
+                        bad.append(p)
+            checks.append(("h5prune global == numpy_exact (bitwise, every selected tensor)",
+                           not bad, f"{len(bad)} tensors differ: {bad[:3]}" if bad else
+                           f"{len(paths)} tensors identical"))
+        m = outs.get("h5prune global --memory-limit 128M")
+        if m and os.path.exists(m):
+            sg, sm = sha256(g), sha256(m)
+            checks.append(("h5prune --memory-limit 128M output == default (SHA-256)", sg == sm,
+                           f"{sg[:12]} vs {sm[:12]}"))
+    t = outs.get("h5prune tensor")
+    if t and os.path.exists(t):
+        rows = count_pruned(model, t, paths)
+        bad = [p for p in paths
+               if rows[p]["zeros"] != max(C.exact_k(sparsity, sizes[p]), zeros_before[p])]
+        checks.append(("h5prune tensor: zeros == round_half_even(S*n_t) per tensor", not bad,
+                       f"{len(bad)} tensors off: {bad[:3]}" if bad else f"{len(paths)} tensors ok"))
+    for name in ("numpy_partition", "torch_prune"):
+        o = outs.get(name)
+        if o and os.path.exists(o):
+            rows = count_pruned(model, o, paths)
+            z = sum(r["zeros"] for r in rows.values())
+            checks.append((f"{name}: zeros vs k = {k} (information)", True, f"zeros = {z} ({z - k:+d})"))
+    for c, ok, d in checks:
+        log(f"  [{'ok' if ok else 'FAIL'}] {c}: {d}")
+    return checks, n, k
+
+
+# --------------------------------------------------------------------------- report
+
+def fmt(x, spec):
+    return "-" if x is None else format(x, spec)
+
+
+def table(results):
+    floor = next((r.median for r in results if r.name == "h5repack"), None)
+    part = next((r.median for r in results if r.name == "numpy_partition"), None)
+    lines = ["| command | median s | min s | max s | peak RSS MB | time / h5repack | np.partition / time |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        if r.error:
+            lines.append(f"| {r.name} | FAILED: {r.error.replace('|', '/')} | | | | | |")
+            continue
+        m = r.median
+        lines.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+            r.name, fmt(m, ".2f"), fmt(min(r.times), ".2f"), fmt(max(r.times), ".2f"),
+            fmt(r.rss_mb, ".0f"),
+            fmt(m / floor if floor else None, ".1f") + ("x" if floor else ""),
+            fmt(part / m if part else None, ".2f") + ("x" if part else "")))
+    return "\n".join(lines)
+
+
+def targets(results):
+    by = {r.name: r for r in results}
+    g, m = by.get("h5prune global"), by.get("h5prune global --memory-limit 128M")
+    floor, part = by.get("h5repack"), by.get("numpy_partition")
+    rows = ["| target | measured | met |", "|---|---:|:---:|"]
+
+    def row(desc, val, ok):
+        rows.append(f"| {desc} | {val} | {'-' if ok is None else ('yes' if ok else 'NO')} |")
+
+    ok = lambda r: r is not None and not r.error and r.times  # noqa: E731
+    if ok(g) and ok(floor):
+        x = g.median / floor.median
+        row("global 0.9 time <= 5x h5repack", f"{x:.1f}x", x <= 5)
+    else:
+        row("global 0.9 time <= 5x h5repack", "n/a", None)
+    if ok(g) and ok(part):
+        x = part.median / g.median
+        row("global 0.9 >= 3x faster than np.partition", f"{x:.2f}x", x >= 3)
+    else:
+        row("global 0.9 >= 3x faster than np.partition", "n/a", None)
+    if ok(g) and g.rss_mb:
+        row("peak RSS < 600 MB (default memory limit)", f"{g.rss_mb:.0f} MB", g.rss_mb < 600)
+    else:
+        row("peak RSS < 600 MB (default memory limit)", "n/a", None)
+    if ok(m) and m.rss_mb:
+        row("peak RSS < 300 MB (--memory-limit 128M)", f"{m.rss_mb:.0f} MB", m.rss_mb < 300)
+    else:
+        row("peak RSS < 300 MB (--memory-limit 128M)", "n/a", None)
+    return "\n".join(rows)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name"):
+                    return ln.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def mem_total_gib():
+    try:
+        with open("/proc/meminfo") as f:
+            for ln in f:
+                if ln.startswith("MemTotal:"):
+                    return int(ln.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return None
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def revision():
+    try:
+        r = subprocess.run(["git", "-C", os.path.dirname(HERE), "rev-parse", "--short", "HEAD"],
+                           capture_output=True, text=True)
+        d = subprocess.run(["git", "-C", os.path.dirname(HERE), "status", "--porcelain",
+                            "--untracked-files=no"], capture_output=True, text=True)
+        return r.stdout.strip() + ("+dirty" if d.stdout.strip() else "")
+    except OSError:
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", type=float, default=100e6, help="model size (default 100e6)")
+    ap.add_argument("--dtypes", default="float32,float16", help="comma list (default float32,float16)")
+    ap.add_argument("--sparsity", default="0.9")
+    ap.add_argument("--reps", type=int, default=3, help="timed repetitions (default 3)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed warm-up runs (default 1)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-torch", action="store_true")
+    ap.add_argument("--skip-exact", action="store_true")
+    ap.add_argument("--skip-h5prune", action="store_true", help="baselines only")
+    ap.add_argument("--workdir", default=os.path.join(HERE, "data"))
+    ap.add_argument("--bin", default=os.environ.get("H5PRUNE_BIN", "/work/main/build/tools/h5prune"),
+                    help="h5prune binary (default $H5PRUNE_BIN or /work/main/build/tools/h5prune)")
+    ap.add_argument("--out", help="also write the markdown report to this file")
+    ap.add_argument("--keep-outputs", action="store_true", help="keep the pruned files")
+    a = ap.parse_args(argv)
+    if a.warmup < 1:
+        ap.error("--warmup must be >= 1 (the warm-up outputs are checked)")
+
+    os.makedirs(a.workdir, exist_ok=True)
+    logdir = os.path.join(a.workdir, "logs")
+    os.makedirs(logdir, exist_ok=True)
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    if not a.skip_h5prune and not os.access(a.bin, os.X_OK):
+        ap.error(f"h5prune binary not found: {a.bin} (set H5PRUNE_BIN, --bin, or --skip-h5prune)")
+    version = "n/a"
+    if not a.skip_h5prune:
+        v = subprocess.run([a.bin, "--version"], capture_output=True, text=True)
+        version = (v.stdout.strip() or v.stderr.strip()).splitlines()[0] if (v.stdout or v.stderr) else "?"
+
+    started = datetime.datetime.now().astimezone()
+    load_before = loadavg()
+    report = []
+    all_ok = True
+    for dtype in [d.strip() for d in a.dtypes.split(",") if d.strip()]:
+        tag = f"{dtype}_{a.params:.0e}_s{a.seed}".replace("+", "")
+        model = os.path.join(a.workdir, f"model_{tag}.h5")
+        if not os.path.exists(model):
+            log(f"generating {model}")
+            t0 = time.perf_counter()
+            subprocess.check_call([PY, os.path.join(HERE, "make_model.py"), model,
+                                   "--params", str(a.params), "--dtype", dtype, "--seed", str(a.seed)])
+            log(f"  {time.perf_counter() - t0:.1f} s")
+        size_mb = os.path.getsize(model) / 1e6
+        with h5py.File(model, "r") as f:
+            sel = C.selected_paths(f)
+            nsel = sum(f[p].size for p in sel)
+        log(f"model {model}: {size_mb:.0f} MB, {len(sel)} selected tensors, {nsel} weights")
+
+        def outp(name):
+            return os.path.join(a.workdir, f"out_{tag}_{name.replace(' ', '_').replace('/', '_')}.h5")
+
+        S = a.sparsity
+        cmds = [("h5repack", ["h5repack", model, outp("h5repack")])]
+        if not a.skip_h5prune:
+            base = [a.bin, "prune", model, "--sparsity", S, "--force", "--quiet"]
+            cmds += [
+                ("h5prune global", base[:3] + ["-o", outp("h5prune global")] + base[3:] + ["--scope", "global"]),
+                ("h5prune global --memory-limit 128M",
+                 base[:3] + ["-o", outp("h5prune global --memory-limit 128M")] + base[3:]
+                 + ["--scope", "global", "--memory-limit", "128M"]),
+                ("h5prune tensor", base[:3] + ["-o", outp("h5prune tensor")] + base[3:] + ["--scope", "tensor"]),
+            ]
+        cmds.append(("numpy_partition", [PY, os.path.join(HERE, "baselines", "numpy_partition.py"),
+                                         model, "-o", outp("numpy_partition"), "--sparsity", S, "--quiet"]))
+        if not a.skip_exact:
+            cmds.append(("numpy_exact", [PY, os.path.join(HERE, "baselines", "numpy_exact.py"),
+                                         model, "-o", outp("numpy_exact"), "--sparsity", S, "--quiet"]))
+        if not a.skip_torch:
+            cmds.append(("torch_prune", [PY, os.path.join(HERE, "baselines", "torch_prune.py"),
+                                         model, "-o", outp("torch_prune"), "--sparsity", S, "--quiet"]))
+
+        results, outs = [], {}
+        for name, cmd in cmds:
+            r = Result(name, cmd)
+            log(f"{dtype}: {shlex.join(cmd)}")
+            bench(r, outp(name), a.reps, a.warmup, logdir, log)
+            results.append(r)
+            outs[name] = outp(name)
+        log(f"{dtype}: correctness checks")
+        checks, n, k = check_model(model, outs, S, a.skip_exact, log, a.skip_h5prune)
+        all_ok &= all(ok for _, ok, _ in checks) and not any(r.error for r in results)
+        if not a.keep_outputs:
+            for o in outs.values():
+                if os.path.exists(o):
+                    os.unlink(o)
+
+        report.append(f"### {dtype} model: {nsel / 1e6:.1f}M selected weights "
+                      f"({len(sel)} tensors), file {size_mb:.0f} MB, sparsity {S}, k = {k}\n")
+        report.append(table(results) + "\n")
+        if not a.skip_h5prune:
+            report.append(targets(results) + "\n")
+        report.append("Correctness (warm-up outputs):\n")
+        report += [f"- [{'ok' if ok else 'FAIL'}] {c}: {d}" for c, ok, d in checks]
+        report.append("")
+    load_after = loadavg()
+
+    mem = mem_total_gib()
+    header = [
+        f"## h5prune benchmark, {started.strftime('%Y-%m-%d %H:%M %Z')}",
+        "",
+        f"- machine: {cpu_model()}, {os.cpu_count()} cores, "
+        f"{mem:.1f} GiB RAM" if mem else f"- machine: {cpu_model()}, {os.cpu_count()} cores",
+        f"- revision: {revision()}; h5prune: {version} ({a.bin})",
+        f"- params target {a.params:.0e}, seed {a.seed}, {a.reps} timed reps after {a.warmup} warm-up; "
+        f"median wall time, max peak RSS (/usr/bin/time %M); warm page cache",
+        f"- load average (1/5/15 min) before: {load_before}; after: {load_after}",
+        "",
+    ]
+    text = "\n".join(header + report)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+// Writes that appear whole or not at all: a temporary name in the destination directory,
+// fsync, then rename (or link, when an existing file must not be replaced).
+#pragma once
+#include <string>
+
+namespace h5p {
+
+class AtomicOutput {
+ public:
+  // Checks the destination (directory exists and is writable, no existing file unless
+  // replace is true, not the same file as `protect`) and picks a unique temporary name.
+  // Throws OutputError naming the path.
+  AtomicOutput(const std::string& final_path, bool replace, const std::string& protect = "");
+  AtomicOutput(const AtomicOutput&) = delete;
+  AtomicOutput& operator=(const AtomicOutput&) = delete;
+  ~AtomicOutput();  // removes the temporary unless committed
+
+  const std::string& temp_path() const { return temp_; }
+  const std::string& final_path() const { return final_; }
+
+  // fsyncs the temporary, moves it into place and fsyncs the directory.
+  void commit();
+
+ private:
+  std::string final_;
+  std::string temp_;
+  std::string dir_;
+  bool replace_;
+  bool committed_ = false;
+};
+
+// True when both paths name the same existing file (same device and inode).
+bool same_file(const std::string& a, const std::string& b);
+
+// fsync a file or directory by path; throws OutputError on failure.
+void fsync_path(const std::string& path);
+
+}  // namespace h5p

@@ -1,0 +1,50 @@
+// HDF5 file access for h5prune: opening inputs with clear errors, listing datasets,
+// recognising float tensors, filter availability, and slab reads and writes.
+#pragma once
+#include <hdf5.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "formats/hdf5/handle.hpp"
+#include "formats/hdf5/slabs.hpp"
+#include "kernels/dtype.hpp"
+
+namespace h5p::h5 {
+
+// Turns off HDF5's automatic error-stack printing; h5prune reports one line itself.
+void silence_library_errors();
+
+// The innermost message on HDF5's current error stack ("" when empty).
+std::string last_library_error();
+
+// Opens an existing file read-only; throws InputError naming the file.
+Handle open_input(const std::string& path);
+
+struct DatasetInfo {
+  std::string path;                // "/group/name"
+  std::vector<hsize_t> shape;      // empty for a scalar
+  std::optional<DType> float_type;  // set for IEEE float16/32/64 in any byte order
+  std::string type_name;           // "float32", "int64", "string", ...
+};
+
+// Every dataset reachable by hard links, once each, sorted by path bytes.
+std::vector<DatasetInfo> list_datasets(hid_t file);
+
+// The IEEE float type this datatype holds, if any.
+std::optional<DType> classify_float(hid_t type);
+
+// The in-memory type used to read and write a tensor of this dtype (native byte order).
+hid_t memory_type(DType t);
+
+// "name (id N)" of the first filter in the pipeline that cannot decode or encode here.
+std::optional<std::string> unusable_filter(hid_t dcpl);
+
+// Read and write one slab of a dataset; errors name the file and the dataset.
+void read_slab(hid_t dataset, hid_t mem_type, const Slab& slab, void* buffer,
+               const std::string& file, const std::string& path);
+void write_slab(hid_t dataset, hid_t mem_type, const Slab& slab, const void* buffer,
+                const std::string& file, const std::string& path);
+
+}  // namespace h5p::h5

@@ -1,0 +1,62 @@
+// Row-major slab planning: whole leading-axis blocks when they fit, finer splits otherwise.
+#include "formats/hdf5/slabs.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace h5p::h5 {
+
+std::size_t element_count(const std::vector<hsize_t>& shape) {
+  std::size_t n = 1;
+  for (hsize_t d : shape) n *= static_cast<std::size_t>(d);
+  return n;
+}
+
+std::vector<Slab> plan_slabs(const std::vector<hsize_t>& shape, std::size_t max_elems) {
+  if (max_elems == 0) throw std::invalid_argument("plan_slabs: max_elems must be positive");
+  const std::size_t rank = shape.size();
+  const std::size_t n = element_count(shape);
+  std::vector<Slab> slabs;
+  if (n == 0) return slabs;
+  if (rank == 0 || n <= max_elems) {
+    slabs.push_back({std::vector<hsize_t>(rank, 0), shape, 0, n});
+    return slabs;
+  }
+  // inner[j]: elements in one index step of axis j. Split the first axis whose step fits.
+  std::vector<std::size_t> inner(rank, 1);
+  for (std::size_t j = rank - 1; j > 0; --j) inner[j - 1] = inner[j] * shape[j];
+  std::size_t axis = 0;
+  while (inner[axis] > max_elems) ++axis;  // inner[rank-1] == 1 <= max_elems ends the loop
+  const hsize_t step = std::min<hsize_t>(shape[axis], max_elems / inner[axis]);
+
+  std::vector<hsize_t> index(axis, 0);  // current position on the axes before `axis`
+  std::size_t flat = 0;
+  while (true) {
+    for (hsize_t start = 0; start < shape[axis]; start += step) {
+      Slab s;
+      s.offset.assign(rank, 0);
+      s.count.assign(shape.begin(), shape.end());
+      for (std::size_t j = 0; j < axis; ++j) {
+        s.offset[j] = index[j];
+        s.count[j] = 1;
+      }
+      s.offset[axis] = start;
+      s.count[axis] = std::min<hsize_t>(step, shape[axis] - start);
+      s.flat_begin = flat;
+      s.n = static_cast<std::size_t>(s.count[axis]) * inner[axis];
+      flat += s.n;
+      slabs.push_back(std::move(s));
+    }
+    // Advance the odometer over the leading axes.
+    std::size_t j = axis;
+    while (j > 0) {
+      --j;
+      if (++index[j] < shape[j]) break;
+      index[j] = 0;
+      if (j == 0) return slabs;
+    }
+    if (axis == 0) return slabs;
+  }
+}
+
+}  // namespace h5p::h5

@@ -1,0 +1,398 @@
+// The prune pipeline. Weights are held in memory when they fit the memory limit and
+// streamed in slabs (re-read for every pass) when they do not; results are the same.
+#include "host/pipeline.hpp"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <limits>
+#include <map>
+
+#include "common/errors.hpp"
+#include "common/interrupt.hpp"
+#include "formats/atomic_file.hpp"
+#include "formats/hdf5/copy.hpp"
+#include "formats/sha256.hpp"
+#include "kernels/backend.hpp"
+#include "kernels/cuda/cuda_probe.hpp"
+#include "kernels/keys.hpp"
+#include "kernels/radix_select.hpp"
+
+namespace h5p {
+
+double TensorResult::retained_l2() const {
+  return sum_sq_before > 0 ? std::sqrt(sum_sq_after / sum_sq_before) : 1.0;
+}
+
+double PruneResult::total_sparsity() const {
+  return total_n ? static_cast<double>(total_pruned) / static_cast<double>(total_n) : 0.0;
+}
+
+double PruneResult::total_retained_l2() const {
+  return total_sum_sq_before > 0 ? std::sqrt(total_sum_sq_after / total_sum_sq_before) : 1.0;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::uint64_t kAllTies = std::numeric_limits<std::uint64_t>::max();
+
+// Adds the time spent in its scope to one stage's counter.
+class StageTimer {
+ public:
+  explicit StageTimer(double& acc) : acc_(acc), start_(Clock::now()) {}
+  ~StageTimer() { acc_ += std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+ private:
+  double& acc_;
+  Clock::time_point start_;
+};
+
+struct TensorState {
+  const PlannedTensor* plan = nullptr;
+  std::vector<unsigned char> resident;  // whole tensor, when it fits the memory limit
+  bool is_resident = false;
+  KeyWidth width = KeyWidth::k32;
+  std::uint64_t K = 0;
+  std::uint64_t quota = 0;
+  TensorResult result;
+  std::size_t bytes() const { return plan->n * dtype_size(plan->dtype); }
+};
+
+class PruneJob {
+ public:
+  explicit PruneJob(const PruneOptions& o) : opt_(o) {}
+
+  PruneResult run();
+
+ private:
+  const PruneOptions& opt_;
+  std::unique_ptr<Backend> backend_;
+  h5::Handle in_file_;
+  Plan plan_;
+  std::vector<TensorState> states_;
+  std::map<std::string, std::size_t> index_;  // path -> states_ index
+  PruneResult result_;
+  std::uint64_t slab_budget_bytes_ = 0;
+  Progress progress_;
+
+  void report(const std::string& tensor, std::uint64_t add_bytes) {
+    progress_.done_bytes += add_bytes;
+    progress_.tensor = tensor;
+    if (opt_.on_progress) opt_.on_progress(progress_);
+  }
+
+  void choose_backend();
+  void check_filters();
+
+  // Calls f(ConstTensor or MutTensor view of a slab, slab) for each slab of the tensor,
+  // from memory when resident, else read from the input.
+  template <typename F>
+  void for_each_slab(TensorState& s, F&& f);
+  void load(TensorState& s);
+  void scan(TensorState& s);
+  void select_global();
+  void select_tensor(TensorState& s);
+  void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
+};
+
+void PruneJob::choose_backend() {
+  if (opt_.backend != "auto" && opt_.backend != "cpu")
+    throw UsageError("unknown backend '" + opt_.backend + "' (expected auto or cpu)");
+  if (opt_.backend == "auto" && opt_.on_note) {
+    const CudaProbe probe = probe_cuda();
+    if (probe.devices > 0)
+      opt_.on_note("CUDA device " + probe.first_device + " found, but this build has no CUDA backend yet; using the CPU");
+  }
+  backend_ = make_cpu_backend(opt_.threads);
+  result_.backend = backend_->name();
+  result_.device = backend_->device();
+}
+
+void PruneJob::check_filters() {
+  for (const PlannedTensor& t : plan_.tensors) {
+    h5::Handle d = h5::dataset_handle(H5Dopen2(in_file_, t.path.c_str(), H5P_DEFAULT));
+    if (!d.valid()) throw InputError("cannot open dataset " + t.path + " in '" + opt_.input + "'");
+    h5::Handle dcpl = h5::plist_handle(H5Dget_create_plist(d));
+    if (auto bad = h5::unusable_filter(dcpl))
+      throw InputError("dataset " + t.path + " in '" + opt_.input + "' uses filter " + *bad +
+                       ", which this HDF5 library cannot decode");
+  }
+}
+
+template <typename F>
+void PruneJob::for_each_slab(TensorState& s, F&& f) {
+  const DType dt = s.plan->dtype;
+  if (s.is_resident) {
+    h5::Slab whole;
+    whole.n = s.plan->n;
+    f(MutTensor{dt, s.resident.data(), s.plan->n}, whole);
+    return;
+  }
+  const std::size_t esize = dtype_size(dt);
+  const auto slabs = h5::plan_slabs(s.plan->shape, std::max<std::size_t>(1, slab_budget_bytes_ / esize));
+  h5::Handle d = h5::dataset_handle(H5Dopen2(in_file_, s.plan->path.c_str(), H5P_DEFAULT));
+  if (!d.valid()) throw InputError("cannot open dataset " + s.plan->path + " in '" + opt_.input + "'");
+  std::vector<unsigned char> buf;
+  for (const h5::Slab& slab : slabs) {
+    check_interrupt();
+    buf.resize(slab.n * esize);
+    {
+      StageTimer t(result_.seconds.read);
+      h5::read_slab(d, h5::memory_type(dt), slab, buf.data(), opt_.input, s.plan->path);
+    }
+    result_.bytes_read += slab.n * esize;
+    f(MutTensor{dt, buf.data(), slab.n}, slab);
+  }
+}
+
+void PruneJob::load(TensorState& s) {
+  const std::size_t esize = dtype_size(s.plan->dtype);
+  s.resident.resize(s.plan->n * esize);
+  s.is_resident = true;
+  if (s.plan->n == 0) return;
+  h5::Handle d = h5::dataset_handle(H5Dopen2(in_file_, s.plan->path.c_str(), H5P_DEFAULT));
+  if (!d.valid()) throw InputError("cannot open dataset " + s.plan->path + " in '" + opt_.input + "'");
+  const auto slabs = h5::plan_slabs(s.plan->shape, s.plan->n);
+  check_interrupt();
+  StageTimer t(result_.seconds.read);
+  h5::read_slab(d, h5::memory_type(s.plan->dtype), slabs.at(0), s.resident.data(), opt_.input, s.plan->path);
+  result_.bytes_read += s.resident.size();
+}
+
+void PruneJob::scan(TensorState& s) {
+  TensorScan total;
+  for_each_slab(s, [&](MutTensor slab, const h5::Slab&) {
+    StageTimer t(result_.seconds.compute);
+    const TensorScan part = backend_->scan(ConstTensor{slab.dtype, slab.data, slab.n});
+    total.nan += part.nan;
+    total.zeros += part.zeros;
+    total.sum_sq += part.sum_sq;
+  });
+  if (total.nan > 0)
+    throw DataError("tensor " + s.plan->path + " in '" + opt_.input + "' contains " + std::to_string(total.nan) +
+                    " NaN value" + (total.nan == 1 ? "" : "s") + "; nothing was written");
+  s.result.zeros_before = total.zeros;
+  s.result.sum_sq_before = total.sum_sq;
+}
+
+// Global scope: one histogram over every selected tensor, then each tensor's share of the
+// tie quota in path order.
+void PruneJob::select_global() {
+  KeyWidth w = native_key_width(states_.front().plan->dtype);
+  std::uint64_t n = 0;
+  for (const TensorState& s : states_) {
+    w = wider(w, native_key_width(s.plan->dtype));
+    n += s.plan->n;
+  }
+  const std::uint64_t k = sparsity_count(opt_.rule.sparsity, n);
+  std::uint64_t K = 0, r = 0, equal = 0;
+  if (k > 0) {
+    RadixSelection sel(w, k);
+    while (!sel.done()) {
+      const DigitLayout d = sel.next_digit();
+      std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
+      for (TensorState& s : states_) {
+        for_each_slab(s, [&](MutTensor slab, const h5::Slab&) {
+          StageTimer t(result_.seconds.compute);
+          backend_->histogram(ConstTensor{slab.dtype, slab.data, slab.n}, w, {d.shift, d.bits, sel.prefix}, hist.data());
+        });
+        report("(global histogram)", 0);
+      }
+      sel.consume(hist);
+    }
+    K = sel.key();
+    r = sel.tie_quota();
+    equal = sel.equal;
+  }
+  std::uint64_t left = r;
+  for (TensorState& s : states_) {
+    s.width = w;
+    s.K = K;
+    s.result.requested_sparsity = opt_.rule.sparsity.approx();
+    s.result.threshold = key_value(w, K);
+    if (r == 0 || r == equal) {
+      s.quota = r == 0 ? 0 : kAllTies;
+      continue;
+    }
+    std::uint64_t ties = 0;
+    for_each_slab(s, [&](MutTensor slab, const h5::Slab&) {
+      StageTimer t(result_.seconds.compute);
+      ties += backend_->count_equal(ConstTensor{slab.dtype, slab.data, slab.n}, w, K);
+    });
+    s.quota = std::min(left, ties);
+    left -= s.quota;
+  }
+}
+
+void PruneJob::select_tensor(TensorState& s) {
+  s.width = native_key_width(s.plan->dtype);
+  if (opt_.rule.mode == RuleMode::threshold) {
+    s.K = threshold_key(s.width, opt_.rule.threshold);
+    s.quota = 0;
+    s.result.threshold = opt_.rule.threshold;
+    return;
+  }
+  s.result.requested_sparsity = opt_.rule.sparsity.approx();
+  const std::uint64_t k = sparsity_count(opt_.rule.sparsity, s.plan->n);
+  s.K = 0;
+  s.quota = 0;
+  if (k > 0) {
+    RadixSelection sel(s.width, k);
+    while (!sel.done()) {
+      const DigitLayout d = sel.next_digit();
+      std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
+      for_each_slab(s, [&](MutTensor slab, const h5::Slab&) {
+        StageTimer t(result_.seconds.compute);
+        backend_->histogram(ConstTensor{slab.dtype, slab.data, slab.n}, s.width, {d.shift, d.bits, sel.prefix},
+                            hist.data());
+      });
+      sel.consume(hist);
+    }
+    s.K = sel.key();
+    s.quota = sel.tie_quota();
+  }
+  s.result.threshold = key_value(s.width, s.K);
+}
+
+void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_dataset) {
+  std::uint64_t quota = s.quota;
+  const hid_t mem_type = h5::memory_type(s.plan->dtype);
+  const std::string out_name = opt_.output;
+  for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
+    ApplyResult a;
+    {
+      StageTimer t(result_.seconds.compute);
+      a = backend_->apply(slab, s.width, s.K, quota);
+    }
+    if (quota != kAllTies) quota -= a.ties_pruned;
+    s.result.pruned += a.pruned;
+    s.result.ties += a.ties;
+    s.result.ties_pruned += a.ties_pruned;
+    s.result.sum_sq_after += a.kept_sum_sq;
+    if (slab.n > 0) {  // timed as part of the copy in run()
+      if (s.is_resident) {
+        if (H5Dwrite(out_dataset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, slab.data) < 0)
+          throw OutputError("cannot write dataset " + s.plan->path + " to '" + out_name + "': " + h5::last_library_error());
+      } else {
+        h5::write_slab(out_dataset, mem_type, where, slab.data, out_name, s.plan->path);
+      }
+    }
+    result_.bytes_written += slab.n * dtype_size(slab.dtype);
+    report(s.plan->path, slab.n * dtype_size(slab.dtype));
+  });
+  s.resident.clear();
+  s.resident.shrink_to_fit();
+  s.is_resident = false;
+}
+
+PruneResult PruneJob::run() {
+  const auto t0 = Clock::now();
+  const Rule& rule = opt_.rule;
+  if (!opt_.dry_run && opt_.output.empty()) throw UsageError("missing --output (-o) for prune");
+  validate_selection(opt_.selection);
+  if (opt_.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
+
+  in_file_ = h5::open_input(opt_.input);
+  {
+    struct stat st {};
+    if (stat(opt_.input.c_str(), &st) == 0) result_.input_bytes = static_cast<std::uint64_t>(st.st_size);
+  }
+  plan_ = make_plan(in_file_, opt_.selection);
+  if (plan_.tensors.empty())
+    throw InputError("no tensor selected in '" + opt_.input + "' (" + std::to_string(plan_.datasets.size()) +
+                     " datasets; selection: float16/32/64 with ndim >= " + std::to_string(opt_.selection.min_ndim) +
+                     (opt_.selection.include ? ", include '" + *opt_.selection.include + "'" : "") +
+                     (opt_.selection.exclude ? ", exclude '" + *opt_.selection.exclude + "'" : "") + ")");
+  check_filters();
+  choose_backend();
+  result_.threads = opt_.threads > 0 ? opt_.threads : static_cast<int>(std::thread::hardware_concurrency());
+
+  states_.resize(plan_.tensors.size());
+  for (std::size_t i = 0; i < plan_.tensors.size(); ++i) {
+    TensorState& s = states_[i];
+    s.plan = &plan_.tensors[i];
+    s.result.path = s.plan->path;
+    s.result.dtype = s.plan->dtype;
+    s.result.shape = s.plan->shape;
+    s.result.n = s.plan->n;
+    index_[s.plan->path] = i;
+  }
+  if (opt_.dry_run) {
+    for (TensorState& s : states_) {
+      if (rule.mode == RuleMode::sparsity) s.result.requested_sparsity = rule.sparsity.approx();
+      else s.result.threshold = rule.threshold;
+      result_.tensors.push_back(s.result);
+      result_.total_n += s.plan->n;
+    }
+    result_.seconds.total = std::chrono::duration<double>(Clock::now() - t0).count();
+    return result_;
+  }
+
+  AtomicOutput out(opt_.output, opt_.force, opt_.input);
+  slab_budget_bytes_ = std::max<std::uint64_t>(opt_.memory_limit / 2, 4096);
+  const bool global = rule.mode == RuleMode::sparsity && rule.scope == Scope::global;
+
+  if (global) {
+    const bool resident = plan_.total_bytes() <= opt_.memory_limit;
+    result_.streamed = !resident;
+    progress_ = {"analyse", 0, plan_.total_bytes(), ""};
+    for (TensorState& s : states_) {
+      if (resident) load(s);
+      scan(s);
+      report(s.plan->path, s.bytes());
+    }
+    select_global();
+  }
+
+  progress_ = {"write", 0, plan_.total_bytes(), ""};
+  h5::Handle out_file = h5::create_output_file(out.temp_path(), in_file_);
+  h5::CopyCallbacks callbacks;
+  callbacks.replaces = [&](const std::string& path) { return index_.count(path) > 0; };
+  callbacks.fill = [&](const std::string& path, hid_t in_dataset, hid_t out_dataset) {
+    TensorState& s = states_.at(index_.at(path));
+    if (!global) {
+      const bool resident = s.bytes() <= opt_.memory_limit;
+      if (!resident) result_.streamed = true;
+      if (resident) load(s);
+      scan(s);
+      select_tensor(s);
+    }
+    apply_and_write(s, in_dataset, out_dataset);
+  };
+  {
+    // The copy also reads and prunes the tensors; count only the rest as writing.
+    const double inner_before = result_.seconds.read + result_.seconds.compute;
+    const auto copy_start = Clock::now();
+    h5::copy_contents(in_file_, out_file, opt_.input, out.temp_path(), callbacks);
+    if (H5Fclose(out_file.release()) < 0)
+      throw OutputError("cannot finish writing '" + opt_.output + "': " + h5::last_library_error());
+    const double inner = result_.seconds.read + result_.seconds.compute - inner_before;
+    result_.seconds.write += std::chrono::duration<double>(Clock::now() - copy_start).count() - inner;
+  }
+  check_interrupt();
+  result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
+  out.commit();
+
+  for (TensorState& s : states_) {
+    result_.total_n += s.result.n;
+    result_.total_pruned += s.result.pruned;
+    result_.total_sum_sq_before += s.result.sum_sq_before;
+    result_.total_sum_sq_after += s.result.sum_sq_after;
+    result_.tensors.push_back(s.result);
+  }
+  result_.seconds.total = std::chrono::duration<double>(Clock::now() - t0).count();
+  return result_;
+}
+
+}  // namespace
+
+PruneResult run_prune(const PruneOptions& options) {
+  PruneJob job(options);
+  return job.run();
+}
+
+}  // namespace h5p

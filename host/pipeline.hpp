@@ -1,0 +1,80 @@
+// `prune`: plan -> analyse (histograms) -> faithful copy with the pruned tensors written
+// in slabs -> atomic publish. Memory for weights stays under the memory limit.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "host/plan.hpp"
+#include "host/rule.hpp"
+
+namespace h5p {
+
+constexpr std::uint64_t kDefaultMemoryLimit = 512ull << 20;
+
+struct Progress {
+  std::string phase;  // "analyse", "write"
+  std::uint64_t done_bytes = 0;
+  std::uint64_t total_bytes = 0;
+  std::string tensor;
+};
+
+struct PruneOptions {
+  std::string input;
+  std::string output;
+  Rule rule;
+  Selection selection;
+  std::uint64_t memory_limit = kDefaultMemoryLimit;
+  int threads = 0;  // 0: all cores
+  std::string backend = "auto";
+  bool force = false;
+  bool dry_run = false;
+  std::function<void(const Progress&)> on_progress;
+  std::function<void(const std::string&)> on_note;  // one-line notices (e.g. backend fallback)
+};
+
+struct TensorResult {
+  std::string path;
+  DType dtype;
+  std::vector<hsize_t> shape;
+  std::uint64_t n = 0;
+  std::uint64_t zeros_before = 0;
+  std::uint64_t pruned = 0;
+  std::optional<double> requested_sparsity;
+  double threshold = 0.0;  // magnitude boundary K as a float64
+  std::uint64_t ties = 0;  // elements with |w| == K
+  std::uint64_t ties_pruned = 0;
+  double sum_sq_before = 0.0;
+  double sum_sq_after = 0.0;
+  double retained_l2() const;
+  double sparsity() const { return n ? static_cast<double>(pruned) / static_cast<double>(n) : 0.0; }
+};
+
+struct StageSeconds {
+  double read = 0, compute = 0, write = 0, total = 0;
+};
+
+struct PruneResult {
+  std::vector<TensorResult> tensors;  // path order
+  std::uint64_t total_n = 0;
+  std::uint64_t total_pruned = 0;
+  double total_sum_sq_before = 0, total_sum_sq_after = 0;
+  std::uint64_t input_bytes = 0;
+  std::string output_sha256;
+  std::uint64_t output_bytes = 0;
+  std::uint64_t bytes_read = 0;     // weight bytes read from the input, all passes
+  std::uint64_t bytes_written = 0;  // weight bytes written
+  std::string backend;
+  std::string device;
+  int threads = 0;
+  bool streamed = false;  // weights did not fit the memory limit and were re-read
+  StageSeconds seconds;
+  double total_sparsity() const;
+  double total_retained_l2() const;
+};
+
+PruneResult run_prune(const PruneOptions& options);
+
+}  // namespace h5p

@@ -1,0 +1,65 @@
+// Tensor selection. A dataset is a tensor when it is an IEEE float of 2, 4 or 8 bytes,
+// its rank is >= min_ndim, it matches --include (if any) and not --exclude.
+#include "host/plan.hpp"
+
+#include <algorithm>
+#include <regex>
+
+#include "common/errors.hpp"
+
+namespace h5p {
+
+namespace {
+std::regex compile(const std::string& pattern, const char* option) {
+  try {
+    return std::regex(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    throw UsageError(std::string("invalid regular expression '") + pattern + "' for " + option + ": " + e.what());
+  }
+}
+}  // namespace
+
+void validate_selection(const Selection& s) {
+  if (s.include) compile(*s.include, "--include");
+  if (s.exclude) compile(*s.exclude, "--exclude");
+  if (s.min_ndim < 0) throw UsageError("--min-ndim must be >= 0");
+}
+
+bool is_selected(const h5::DatasetInfo& d, const Selection& s) {
+  if (!d.float_type) return false;
+  if (static_cast<int>(d.shape.size()) < s.min_ndim) return false;
+  if (s.include && !std::regex_search(d.path, compile(*s.include, "--include"))) return false;
+  if (s.exclude && std::regex_search(d.path, compile(*s.exclude, "--exclude"))) return false;
+  return true;
+}
+
+Plan make_plan(hid_t file, const Selection& s) {
+  Plan plan;
+  plan.datasets = h5::list_datasets(file);
+  for (const auto& d : plan.datasets) {
+    if (!is_selected(d, s)) continue;
+    plan.tensors.push_back({d.path, *d.float_type, d.shape, h5::element_count(d.shape)});
+  }
+  // list_datasets sorts by std::string order, which compares bytes as unsigned char.
+  return plan;
+}
+
+std::uint64_t Plan::total_elements() const {
+  std::uint64_t n = 0;
+  for (const auto& t : tensors) n += t.n;
+  return n;
+}
+
+std::uint64_t Plan::total_bytes() const {
+  std::uint64_t b = 0;
+  for (const auto& t : tensors) b += t.n * dtype_size(t.dtype);
+  return b;
+}
+
+std::uint64_t Plan::largest_tensor_bytes() const {
+  std::uint64_t b = 0;
+  for (const auto& t : tensors) b = std::max<std::uint64_t>(b, t.n * dtype_size(t.dtype));
+  return b;
+}
+
+}  // namespace h5p

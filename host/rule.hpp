@@ -1,0 +1,43 @@
+// The pruning rule as the user wrote it, and the exact arithmetic that turns it into counts.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace h5p {
+
+// A sparsity written as a decimal, kept exactly: value = mantissa / 10^scale.
+struct Decimal {
+  std::string text;  // as written, for reports and manifests
+  unsigned __int128 mantissa = 0;
+  int scale = 0;  // number of decimal places, 0..18
+
+  double approx() const;
+};
+
+// Parses "0.9", ".35", "1", "9e-1", "2.5E-2"; throws UsageError for anything else or > 18 places.
+Decimal parse_decimal(const std::string& text, const std::string& option);
+
+// k = round_half_even(S * n), in exact integer arithmetic.
+std::uint64_t sparsity_count(const Decimal& s, std::uint64_t n);
+
+enum class RuleMode { sparsity, threshold };
+enum class Scope { tensor, global };
+
+struct Rule {
+  RuleMode mode = RuleMode::sparsity;
+  Decimal sparsity;        // mode == sparsity, 0 <= S <= 1
+  double threshold = 0.0;  // mode == threshold, >= 0, not NaN
+  std::string threshold_text;
+  Scope scope = Scope::tensor;
+};
+
+// --threshold: a float64 read with correct rounding; rejects negatives, NaN and junk.
+double parse_threshold(const std::string& text);
+
+// --memory-limit: "512M", "2G", "1048576", "64KiB"; powers of 1024.
+std::uint64_t parse_size(const std::string& text, const std::string& option);
+
+const char* scope_name(Scope s);
+
+}  // namespace h5p

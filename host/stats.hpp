@@ -1,0 +1,29 @@
+// `stats`: per-tensor counts and magnitudes of every float dataset, streamed in slabs.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "host/plan.hpp"
+
+namespace h5p {
+
+struct StatsRow {
+  std::string path;
+  DType dtype;
+  std::vector<hsize_t> shape;
+  std::uint64_t n = 0, zeros = 0, nan = 0;
+  double min_abs = 0, max_abs = 0, mean_abs = 0, l2 = 0;
+  bool selected = false;
+  double sparsity() const { return n ? static_cast<double>(zeros) / static_cast<double>(n) : 0.0; }
+};
+
+struct StatsResult {
+  std::vector<StatsRow> tensors;    // float datasets, path order
+  std::uint64_t other_datasets = 0;  // non-float datasets (copied unchanged by prune)
+  std::uint64_t total_n = 0, total_zeros = 0;
+};
+
+StatsResult run_stats(const std::string& path, const Selection& selection, std::uint64_t memory_limit, int threads);
+
+}  // namespace h5p

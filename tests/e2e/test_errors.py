@@ -1,0 +1,287 @@
+"""Errors: documented exit code, one 'h5prune: error:' line naming the file/object, nothing
+left behind in the output (or input) directory, the input never modified."""
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import h5py
+import numpy as np
+import pytest
+
+import checks
+import datagen
+import h5util
+import reference
+
+SEED = 99
+
+
+class Scene:
+    def __init__(self, tmp_path):
+        self.root = tmp_path
+        self.d_in = tmp_path / "in"
+        self.d_out = tmp_path / "out"
+        self.d_in.mkdir()
+        self.d_out.mkdir()
+        self.src = self.d_in / "model.h5"
+        datagen.write_h5(self.src, {
+            "/dense/kernel:0": datagen.make_values(SEED, "<f4", (16, 8), "normal"),
+            "/dense/bias:0": datagen.make_values(SEED + 1, "<f4", (8,), "normal"),
+        })
+        self.out = self.d_out / "pruned.h5"
+
+    def snapshot(self, *files):
+        snap = {"in": h5util.listdir_all(self.d_in), "out": h5util.listdir_all(self.d_out),
+                "cwd": h5util.listdir_all(self.root)}
+        for f in files:
+            snap[str(f)] = h5util.sha256(f) if os.path.isfile(f) else None
+        return snap
+
+    def expect(self, args, code, names=(), watch=(), ctx=""):
+        """Run; check exit code, the single stderr line and the names in it, and that
+        nothing changed on disk (directories listed, watched files hashed)."""
+        watch = [self.src] + list(watch)
+        before = self.snapshot(*watch)
+        res = h5util.run(*args, cwd=self.root)
+        ctx = "[%s]\n%s" % (ctx or " ".join(str(a) for a in args), h5util.describe(res))
+        assert res.returncode == code, "expected exit %d, got %d %s" % (code, res.returncode, ctx)
+        lines = [ln for ln in res.stderr.splitlines()]
+        assert len(lines) == 1, "expected exactly one stderr line, got %d %s" % (len(lines), ctx)
+        line = lines[0]
+        assert line.startswith("h5prune: error:"), "stderr line does not start with 'h5prune: error:' %s" % ctx
+        for alternatives in names:
+            if isinstance(alternatives, str):
+                alternatives = (alternatives,)
+            assert any(a in line for a in alternatives), (
+                "error line does not name any of %r %s" % (alternatives, ctx))
+        after = self.snapshot(*watch)
+        assert after == before, "files changed on disk:\n before %r\n after  %r %s" % (before, after, ctx)
+        return line
+
+
+@pytest.fixture
+def scene(tmp_path):
+    return Scene(tmp_path)
+
+
+# ------------------------------------------------------------------------------ exit 2
+
+USAGE = [
+    ("unknown option", ["--sparsity", "0.5", "--bogus-option"], [("bogus-option",)]),
+    ("sparsity 1.5", ["--sparsity", "1.5"], [("1.5",)]),
+    ("sparsity -0.1", ["--sparsity", "-0.1"], [("-0.1",)]),
+    ("sparsity abc", ["--sparsity", "abc"], [("abc",)]),
+    ("sparsity 1.0000000000000000001", ["--sparsity", "1.0000000000000000001"], [("1.0000000000000000001",)]),
+    ("threshold -1", ["--threshold", "-1"], [("-1",)]),
+    ("threshold nan", ["--threshold", "nan"], [("nan", "NaN")]),
+    ("both rules", ["--sparsity", "0.5", "--threshold", "0.1"], [("sparsity",), ("threshold",)]),
+    ("neither rule", [], [("sparsity", "threshold")]),
+    ("bad memory limit", ["--sparsity", "0.5", "--memory-limit", "12Q"], [("12Q",)]),
+    ("bad scope", ["--sparsity", "0.5", "--scope", "bogus"], [("bogus",)]),
+]
+
+
+@pytest.mark.parametrize("what,opts,names", USAGE, ids=[u[0] for u in USAGE])
+def test_usage_errors_exit_2(scene, what, opts, names):
+    scene.expect(["prune", scene.src, "-o", scene.out] + opts, 2, names, ctx=what)
+
+
+def test_missing_output_option_exit_2(scene):
+    scene.expect(["prune", scene.src, "--sparsity", "0.5"], 2, [("-o", "output")])
+
+
+def test_unknown_command_exit_2(scene):
+    scene.expect(["frobnicate", scene.src], 2, [("frobnicate",)])
+
+
+# ------------------------------------------------------------------------------ exit 3
+
+def test_missing_input_exit_3(scene):
+    src = scene.d_in / "nope.h5"
+    scene.expect(["prune", src, "-o", scene.out, "--sparsity", "0.5"], 3, [("nope.h5",)])
+
+
+def test_missing_input_stats_exit_3(scene):
+    src = scene.d_in / "nope.h5"
+    scene.expect(["stats", src], 3, [("nope.h5",)])
+
+
+def test_text_file_exit_3(scene):
+    src = scene.d_in / "notes.h5"
+    src.write_text("this is not an HDF5 file\n" * 10)
+    scene.expect(["prune", src, "-o", scene.out, "--sparsity", "0.5"], 3, [("notes.h5",)], watch=[src])
+
+
+def test_truncated_file_exit_3(scene):
+    real = os.path.join(h5util.FIXTURES, "Rohan581__Sentiment_Analysis__model.hdf5")
+    src = scene.d_in / "trunc.h5"
+    if os.path.isfile(real):
+        data = open(real, "rb").read()
+    else:  # fixtures missing: truncate a generated file instead
+        big = scene.d_in / "big.h5"
+        datagen.write_h5(big, {"/w": datagen.make_values(SEED, "<f4", (512, 512), "normal")})
+        data = big.read_bytes()
+        big.unlink()
+    src.write_bytes(data[: len(data) // 2])
+    scene.expect(["prune", src, "-o", scene.out, "--sparsity", "0.5"], 3, [("trunc.h5",)], watch=[src])
+
+
+def test_no_tensor_selected_exit_3(scene):
+    scene.expect(["prune", scene.src, "-o", scene.out, "--sparsity", "0.5", "--include", "nomatch"],
+                 3, [("model.h5",)])
+
+
+def test_no_tensor_in_file_exit_3(scene):
+    src = scene.d_in / "biases.h5"
+    datagen.write_h5(src, {"/b": np.ones(4, np.float32), "/i": np.ones((4, 4), np.int32)})
+    scene.expect(["prune", src, "-o", scene.out, "--threshold", "0.5"], 3, [("biases.h5",)], watch=[src])
+
+
+def test_lzf_selected_dataset_exit_3(scene):
+    """lzf is h5py's own filter; the HDF5 C library cannot decode it."""
+    src = scene.d_in / "lzf.h5"
+    with h5py.File(src, "w") as f:
+        f.create_dataset("lzf/kernel", data=datagen.make_values(SEED, "<f4", (64, 64), "normal"),
+                         compression="lzf", chunks=(16, 16))
+        f.create_dataset("plain/kernel", data=datagen.make_values(SEED + 1, "<f4", (8, 8), "normal"))
+    scene.expect(["prune", src, "-o", scene.out, "--sparsity", "0.5"], 3,
+                 [("lzf.h5",), ("lzf/kernel",)], watch=[src])
+
+
+# ------------------------------------------------------------------------------ exit 4
+
+@pytest.mark.parametrize("rule", [["--sparsity", "0.5"], ["--sparsity", "0.5", "--scope", "global"],
+                                  ["--threshold", "0.1"]], ids=["tensor", "global", "threshold"])
+def test_nan_exit_4(scene, rule):
+    src = scene.d_in / "nan.h5"
+    k = datagen.make_values(SEED, "<f4", (16, 8), "normal")
+    k.ravel()[[3, 10, 11, 50, 77, 100, 127]] = np.nan  # 7 NaNs
+    datagen.write_h5(src, {"/dense/kernel:0": k,
+                           "/aaa/kernel:0": datagen.make_values(SEED + 1, "<f4", (4, 4), "normal")})
+    line = scene.expect(["prune", src, "-o", scene.out] + rule, 4,
+                        [("nan.h5",), ("dense/kernel:0",)], watch=[src])
+    words = re.sub(r"\S*/\S*", " ", line)  # drop file and tensor paths (they may hold digits)
+    assert re.search(r"(?<![\d.])7(?![\d.])", words), "NaN count 7 not in error line: %r" % line
+
+
+def test_nan_in_unselected_dataset_is_copied(tmp_path):
+    src = tmp_path / "in.h5"
+    b = np.array([1.0, np.nan, -2.0], dtype=np.float32)
+    b.view(np.uint32)[1] = 0x7FC01234  # a NaN payload that must survive bit for bit
+    k = datagen.make_values(SEED, "<f4", (8, 8), "normal")
+    datagen.write_h5(src, {"/d/bias": b, "/d/kernel": k})
+    out = tmp_path / "out.h5"
+    h5util.run_ok("prune", src, "-o", out, "--sparsity", "0.5")
+    with h5py.File(out, "r") as f:
+        h5util.assert_bits_equal(f["/d/bias"][()], b, "[NaN in unselected bias]")
+    paths, res, _ = reference.prune_file(src, sparsity="0.5")
+    checks.check_output_tensors(out, paths, res, "[NaN in unselected bias]")
+
+
+# ------------------------------------------------------------------------------ exit 5
+
+def test_existing_output_needs_force(scene):
+    scene.out.write_bytes(b"previous content")
+    scene.expect(["prune", scene.src, "-o", scene.out, "--sparsity", "0.5"], 5,
+                 [("pruned.h5",)], watch=[scene.out])
+    res = h5util.run("prune", scene.src, "-o", scene.out, "--sparsity", "0.5", "--force")
+    assert res.returncode == 0, "--force should replace the output\n" + h5util.describe(res)
+    assert h5util.listdir_all(scene.d_out) == ["pruned.h5"], "leftovers: %r" % h5util.listdir_all(scene.d_out)
+    paths, r, _ = reference.prune_file(scene.src, sparsity="0.5")
+    checks.check_output_tensors(scene.out, paths, r, "[--force]")
+
+
+def test_output_directory_missing(scene):
+    out = scene.d_out / "missing_dir" / "pruned.h5"
+    scene.expect(["prune", scene.src, "-o", out, "--sparsity", "0.5"], 5, [("missing_dir",)])
+
+
+@contextlib.contextmanager
+def _unwritable_dir(base):
+    """A directory that this process cannot create files in, even as root:
+    mode 0555 for a normal user; for root, the immutable attribute (chattr +i)."""
+    d = base / "ro"
+    d.mkdir()
+    (d / "keep.txt").write_text("x")
+    if os.geteuid() != 0:
+        os.chmod(d, 0o555)
+        try:
+            yield d
+        finally:
+            os.chmod(d, 0o755)
+        return
+    chattr = shutil.which("chattr")
+    ok = chattr and subprocess.run([chattr, "+i", str(d)], stderr=subprocess.DEVNULL).returncode == 0
+    if not ok:
+        pytest.skip("running as root and cannot make a directory immutable (chattr +i)")
+    try:
+        try:
+            open(d / "probe", "w").close()
+            os.unlink(d / "probe")
+            pytest.skip("immutable directory is still writable here")
+        except OSError:
+            pass
+        yield d
+    finally:
+        subprocess.run([chattr, "-i", str(d)])
+
+
+def test_output_directory_not_writable(scene):
+    with _unwritable_dir(scene.d_out) as d:
+        before = h5util.listdir_all(d)
+        out = d / "pruned.h5"
+        scene.expect(["prune", scene.src, "-o", out, "--sparsity", "0.5"], 5, [("pruned.h5", str(d))])
+        assert h5util.listdir_all(d) == before, "files left in the unwritable directory"
+
+
+def test_output_not_writable_sysfs(scene):
+    """Root-proof variant: a path under /sys, where even root cannot create files."""
+    if not os.path.isdir("/sys/kernel"):
+        pytest.skip("/sys not mounted")
+    out = "/sys/kernel/h5prune_e2e_out.h5"
+    try:
+        open(out, "w").close()
+        os.unlink(out)
+        pytest.skip("%s is writable here" % out)
+    except OSError:
+        pass
+    scene.expect(["prune", scene.src, "-o", out, "--sparsity", "0.5"], 5, [("h5prune_e2e_out.h5", "/sys/kernel")])
+    assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("spelling", ["same", "dot", "dotdot"])
+@pytest.mark.parametrize("force", [False, True], ids=["noforce", "force"])
+def test_output_is_input(scene, spelling, force):
+    (scene.d_in / "sub").mkdir()
+    out = {"same": str(scene.src),
+           "dot": "%s/./%s" % (scene.d_in, scene.src.name),
+           "dotdot": "%s/sub/../%s" % (scene.d_in, scene.src.name)}[spelling]
+    args = ["prune", scene.src, "-o", out, "--sparsity", "0.5"] + (["--force"] if force else [])
+    scene.expect(args, 5, [("model.h5",)])
+
+
+# ------------------------------------------------------------------------------ dry run
+
+def test_dry_run_writes_nothing(scene):
+    before = scene.snapshot(scene.src)
+    res = h5util.run("prune", scene.src, "--dry-run", "--sparsity", "0.5", cwd=scene.root)
+    assert res.returncode == 0, h5util.describe(res)
+    res = h5util.run("prune", scene.src, "-o", scene.out, "--dry-run", "--sparsity", "0.5", "--json",
+                     cwd=scene.root)
+    assert res.returncode == 0, h5util.describe(res)
+    assert scene.snapshot(scene.src) == before, "--dry-run wrote something"
+    assert not scene.out.exists()
+    js = json.loads(res.stdout)
+    assert js["dry_run"] is True and js["output"] is None, "dry-run summary: %r" % {k: js.get(k) for k in ("dry_run", "output")}
+    assert [(t["path"], t["n"]) for t in js["tensors"]] == [("/dense/kernel:0", 128)], js["tensors"]
+
+
+def test_success_leaves_only_output(scene):
+    """A successful run leaves exactly the output in the output directory (no temporaries)."""
+    h5util.run_ok("prune", scene.src, "-o", scene.out, "--sparsity", "0.5")
+    assert h5util.listdir_all(scene.d_out) == ["pruned.h5"], h5util.listdir_all(scene.d_out)
+    assert h5util.listdir_all(scene.d_in) == ["model.h5"], h5util.listdir_all(scene.d_in)

@@ -1,0 +1,89 @@
+"""Outputs are byte-identical across runs, thread counts and memory limits."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+import checks
+import datagen
+import h5util
+import reference
+
+SEED = 4242
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A file with a ~4 MB float32 tensor (1M weights), a float16 and a float64 tensor,
+    a bias and an int64 scalar."""
+    d = tmp_path_factory.mktemp("repro")
+    data = {
+        "/model_weights/big/kernel:0": datagen.make_values(SEED, "<f4", (1024, 1024), "normal"),
+        "/model_weights/big/bias:0": datagen.make_values(SEED + 1, "<f4", (1024,), "normal"),
+        "/model_weights/h/kernel:0": datagen.make_values(SEED + 2, "<f2", (200, 300), "ties"),
+        "/model_weights/d/kernel:0": datagen.make_values(SEED + 3, "<f8", (128, 64), "special"),
+        "/optimizer_weights/iter": np.int64(5),
+    }
+    return datagen.write_h5(d / "model.h5", data, attrs={"keras_version": "2.8.0"})
+
+
+RULES = [["--sparsity", "0.9"], ["--sparsity", "0.35", "--scope", "global"], ["--threshold", "0.01"]]
+
+
+def _ids(r):
+    return "_".join(a.strip("-") for a in r)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=_ids)
+def test_two_runs_same_sha(tmp_path, model, rule):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    o1, o2 = tmp_path / "a" / "one.h5", tmp_path / "b" / "two.h5"
+    h5util.run_ok("prune", model, "-o", o1, *rule)
+    time.sleep(1.1)  # HDF5 object timestamps have one-second resolution
+    h5util.run_ok("prune", model, "-o", o2, *rule)
+    s1, s2 = h5util.sha256(o1), h5util.sha256(o2)
+    assert s1 == s2, "[repro %s seed=%d] two runs differ: %s vs %s" % (" ".join(rule), SEED, s1, s2)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=_ids)
+def test_threads_and_memory_limit_same_sha(tmp_path, model, rule):
+    ctx = "[repro %s seed=%d]" % (" ".join(rule), SEED)
+    variants = {
+        "default": [],
+        "threads1": ["--threads", "1"],
+        "threads2": ["--threads", "2"],
+        "mem1M": ["--memory-limit", "1M"],
+        "mem1M_threads2": ["--memory-limit", "1M", "--threads", "2"],
+        "mem300K_threads1": ["--memory-limit", "300K", "--threads", "1"],
+    }
+    shas = {}
+    for name, extra in variants.items():
+        out = tmp_path / ("%s.h5" % name)
+        js = h5util.run_json("prune", model, "-o", out, *rule, *extra)
+        shas[name] = h5util.sha256(out)
+        assert js["output"]["sha256"] == shas[name], (
+            "%s %s: --json output.sha256 %s != sha256 of the file %s"
+            % (ctx, name, js["output"]["sha256"], shas[name]))
+        assert js["output"]["bytes"] == os.path.getsize(out), "%s %s: output.bytes" % (ctx, name)
+    assert len(set(shas.values())) == 1, "%s: outputs differ: %r" % (ctx, shas)
+    # and the common answer is the right one
+    if rule[0] == "--sparsity":
+        scope = rule[3] if len(rule) > 2 else "tensor"
+        paths, res, _ = reference.prune_file(model, sparsity=rule[1], scope=scope)
+    else:
+        paths, res, _ = reference.prune_file(model, threshold=float(rule[1]))
+    checks.check_output_tensors(tmp_path / "mem1M.h5", paths, res, ctx + " --memory-limit 1M")
+
+
+def test_json_hashes(tmp_path, model):
+    out = tmp_path / "out.h5"
+    js = h5util.run_json("prune", model, "-o", out, "--sparsity", "0.5")
+    assert js["input"]["sha256"] == h5util.sha256(model), "input.sha256"
+    assert js["input"]["bytes"] == os.path.getsize(model), "input.bytes"
+    assert js["output"]["sha256"] == h5util.sha256(out), "output.sha256"
+    assert js["output"]["bytes"] == os.path.getsize(out), "output.bytes"
+    assert js["dry_run"] is False
+    assert js["rule"]["rounding"] == "half_even" and js["rule"]["ties"] == "lower_position_first"

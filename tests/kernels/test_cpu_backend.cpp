@@ -1,0 +1,159 @@
+// CPU backend: histograms, scan and apply against a stable sort by (magnitude, position),
+// for every dtype, odd sizes, heavy ties and specials; identical for 1 and 2 threads.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+#include "kernels/backend.hpp"
+#include "kernels/keys.hpp"
+#include "kernels/radix_select.hpp"
+
+using namespace h5p;
+
+namespace {
+
+// Raw little-endian bits of a random tensor: mostly normal values, plus ties and specials.
+std::vector<unsigned char> make_tensor(DType t, std::size_t n, std::uint64_t seed, bool heavy_ties) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 0.1);
+  std::vector<unsigned char> bytes(n * dtype_size(t));
+  for (std::size_t i = 0; i < n; ++i) {
+    double v = heavy_ties ? std::round(normal(rng) * 20) / 20 : normal(rng);
+    const unsigned r = rng() % 100;
+    if (r == 0) v = -0.0;
+    if (r == 1) v = INFINITY;
+    if (r == 2) v = 0.0;
+    if (t == DType::f64) {
+      std::memcpy(&bytes[i * 8], &v, 8);
+    } else if (t == DType::f32) {
+      float f = static_cast<float>(v);
+      if (r == 3) f = std::numeric_limits<float>::denorm_min() * 3;
+      std::memcpy(&bytes[i * 4], &f, 4);
+    } else {
+      // float16 from a small set of bit patterns (includes subnormals, -0 and Inf)
+      const std::uint16_t few[] = {0x0000, 0x8000, 0x0001, 0x03FF, 0x3C00, 0xBC00, 0x2E66, 0x7C00};
+      std::uint16_t h = heavy_ties ? few[rng() % 8] : static_cast<std::uint16_t>(rng() % 0x7C00) | (rng() % 2 ? 0x8000 : 0);
+      std::memcpy(&bytes[i * 2], &h, 2);
+    }
+  }
+  return bytes;
+}
+
+// Reference: positions of the k smallest keys, ties by position (stable sort).
+std::vector<bool> reference_mask(DType t, KeyWidth w, const std::vector<unsigned char>& bytes, std::size_t n,
+                                 std::uint64_t k) {
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return element_key(t, w, bytes.data(), a) < element_key(t, w, bytes.data(), b);
+  });
+  std::vector<bool> mask(n, false);
+  for (std::uint64_t i = 0; i < k; ++i) mask[order[i]] = true;
+  return mask;
+}
+
+// The host's selection loop, written out: histograms, then apply with the tie quota.
+ApplyResult prune_k(Backend& be, DType t, std::vector<unsigned char>& bytes, std::size_t n, std::uint64_t k) {
+  const KeyWidth w = native_key_width(t);
+  std::uint64_t K = 0, quota = 0;
+  if (k > 0) {
+    RadixSelection sel(w, k);
+    while (!sel.done()) {
+      const DigitLayout d = sel.next_digit();
+      std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
+      be.histogram(ConstTensor{t, bytes.data(), n}, w, {d.shift, d.bits, sel.prefix}, hist.data());
+      sel.consume(hist);
+    }
+    K = sel.key();
+    quota = sel.tie_quota();
+  }
+  return be.apply(MutTensor{t, bytes.data(), n}, w, K, quota);
+}
+
+bool is_positive_zero(DType t, const unsigned char* p) {
+  for (std::size_t b = 0; b < dtype_size(t); ++b)
+    if (p[b] != 0) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST(CpuBackend, ApplyMatchesStableSortReference) {
+  auto one = make_cpu_backend(1);
+  auto two = make_cpu_backend(2);
+  std::printf("seeds: 1000 + n\n");
+  for (DType t : {DType::f16, DType::f32, DType::f64}) {
+    for (std::size_t n : {0, 1, 255, 256, 257, 40000}) {
+      for (bool ties : {false, true}) {
+        const auto input = make_tensor(t, n, 1000 + n, ties);
+        for (const double s : {0.0, 0.35, 0.5, 0.9, 1.0}) {
+          const std::uint64_t k = static_cast<std::uint64_t>(std::llround(s * n));
+          auto a = input, b = input;
+          const ApplyResult ra = prune_k(*one, t, a, n, k);
+          const ApplyResult rb = prune_k(*two, t, b, n, k);
+          const std::string what = std::string(dtype_name(t)) + " n=" + std::to_string(n) + " ties=" +
+                                   std::to_string(ties) + " k=" + std::to_string(k);
+          ASSERT_EQ(a, b) << "1 vs 2 threads differ: " << what;
+          ASSERT_EQ(ra.pruned, k) << what;
+          ASSERT_EQ(ra.kept_sum_sq, rb.kept_sum_sq) << what;
+          const auto mask = reference_mask(t, native_key_width(t), input, n, k);
+          const std::size_t es = dtype_size(t);
+          for (std::size_t i = 0; i < n; ++i) {
+            if (mask[i]) {
+              ASSERT_TRUE(is_positive_zero(t, &a[i * es])) << what << " i=" << i << " should be +0.0";
+            } else {
+              ASSERT_EQ(0, std::memcmp(&a[i * es], &input[i * es], es)) << what << " i=" << i << " should be kept";
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuBackend, ScanCountsNanZerosAndSums) {
+  const std::vector<float> v{1.0f, -2.0f, 0.0f, -0.0f, NAN, INFINITY, 3.0f};
+  auto be = make_cpu_backend(2);
+  const TensorScan s = be->scan(ConstTensor{DType::f32, v.data(), v.size()});
+  EXPECT_EQ(s.n, 7u);
+  EXPECT_EQ(s.nan, 1u);
+  EXPECT_EQ(s.zeros, 2u);
+  EXPECT_EQ(s.min_abs_key, 0u);
+  EXPECT_EQ(s.max_abs_key, kInfKey32);
+  const std::vector<float> finite{1.0f, -2.0f, 0.0f, 3.0f};
+  const TensorScan f = be->scan(ConstTensor{DType::f32, finite.data(), finite.size()});
+  EXPECT_EQ(f.sum_sq, 14.0);
+  EXPECT_EQ(f.sum_abs, 6.0);
+}
+
+TEST(CpuBackend, ThresholdApplyPrunesStrictlyBelow) {
+  std::vector<float> v{0.1f, -0.1f, 0.2f, 0.05f, -0.0f, 1e-45f};
+  auto be = make_cpu_backend(2);
+  const std::uint64_t K = threshold_key(KeyWidth::k32, 0.1);
+  const ApplyResult r = be->apply(MutTensor{DType::f32, v.data(), v.size()}, KeyWidth::k32, K, 0);
+  // float(0.1) = 0.100000001490116 >= 0.1: kept; 0.05, -0.0 and the subnormal are pruned.
+  EXPECT_EQ(r.pruned, 3u);
+  EXPECT_EQ(v[0], 0.1f);
+  EXPECT_EQ(v[1], -0.1f);
+  EXPECT_FALSE(std::signbit(v[4])) << "-0.0 pruned becomes +0.0";
+  EXPECT_EQ(std::bit_cast<std::uint32_t>(v[5]), 0u);
+}
+
+TEST(CpuBackend, MixedWidthsCompareTrueValues) {
+  // 0.1f widened to float64 is above 0.1 (double): a 64-bit threshold between them separates them.
+  const float f = 0.1f;
+  const double d = 0.1;
+  auto be = make_cpu_backend(1);
+  std::vector<std::uint64_t> hist(1u << 15, 0);
+  be->histogram(ConstTensor{DType::f32, &f, 1}, KeyWidth::k64, {48, 15, 0}, hist.data());
+  be->histogram(ConstTensor{DType::f64, &d, 1}, KeyWidth::k64, {48, 15, 0}, hist.data());
+  EXPECT_EQ(std::accumulate(hist.begin(), hist.end(), std::uint64_t{0}), 2u);
+  float fv = f;
+  const ApplyResult r = be->apply(MutTensor{DType::f32, &fv, 1}, KeyWidth::k64, std::bit_cast<std::uint64_t>(0.1), 0);
+  EXPECT_EQ(r.pruned, 0u) << "0.1f is larger than 0.1";
+}

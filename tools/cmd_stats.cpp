@@ -1,0 +1,90 @@
+// `h5prune stats`: per-tensor counts and magnitudes, and whether prune would select each.
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/errors.hpp"
+#include "host/pipeline.hpp"
+#include "host/stats.hpp"
+#include "tools/commands.hpp"
+#include "tools/format.hpp"
+
+namespace po = boost::program_options;
+using nlohmann::json;
+
+namespace h5p::cli {
+
+int cmd_stats(const std::vector<std::string>& args) {
+  po::options_description visible(
+      "usage: h5prune stats MODEL.h5 [options]\n\n"
+      "One row per float dataset: dtype, shape, n, zeros, sparsity, NaN count, min/max/mean |w|,\n"
+      "L2 norm, and whether 'prune' would select it with the same selection options.\n\noptions");
+  visible.add_options()
+      ("help,h", "this help")
+      ("json", po::bool_switch(), "print one JSON object on stdout")
+      ("include", po::value<std::string>(), "selection regex, as for prune")
+      ("exclude", po::value<std::string>(), "exclusion regex, as for prune")
+      ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor, as for prune")
+      ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory")
+      ("threads", po::value<int>(), "OpenMP threads (default: all cores)");
+  po::options_description all;
+  all.add(visible).add_options()("input", po::value<std::string>());
+  po::positional_options_description pos;
+  pos.add("input", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input. See docs/CLI.md.\n";
+    return 0;
+  }
+  po::notify(vm);
+  if (!vm.count("input")) throw UsageError("missing input file (usage: h5prune stats MODEL.h5)");
+  const std::string input = vm["input"].as<std::string>();
+  Selection sel;
+  if (vm.count("include")) sel.include = vm["include"].as<std::string>();
+  if (vm.count("exclude")) sel.exclude = vm["exclude"].as<std::string>();
+  sel.min_ndim = vm["min-ndim"].as<int>();
+  if (sel.min_ndim < 0) throw UsageError("invalid value for --min-ndim: must be >= 0");
+  const std::uint64_t limit = parse_size(vm["memory-limit"].as<std::string>(), "--memory-limit");
+  if (limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
+  int threads = 0;
+  if (vm.count("threads")) {
+    threads = vm["threads"].as<int>();
+    if (threads < 1) throw UsageError("invalid value for --threads: must be >= 1");
+  }
+
+  const StatsResult r = run_stats(input, sel, limit, threads);
+  const double total_sparsity = r.total_n ? static_cast<double>(r.total_zeros) / static_cast<double>(r.total_n) : 0.0;
+  if (vm["json"].as<bool>()) {
+    json j;
+    j["command"] = "stats";
+    j["path"] = input;
+    j["tensors"] = json::array();
+    for (const auto& t : r.tensors)
+      j["tensors"].push_back({{"path", t.path}, {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape},
+                              {"n", t.n}, {"zeros", t.zeros}, {"sparsity", t.sparsity()}, {"nan", t.nan},
+                              {"min_abs", t.min_abs}, {"max_abs", t.max_abs}, {"mean_abs", t.mean_abs},
+                              {"l2", t.l2}, {"selected", t.selected}});
+    j["total"] = {{"n", r.total_n}, {"zeros", r.total_zeros}, {"sparsity", total_sparsity}};
+    j["other_datasets"] = r.other_datasets;
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows{
+      {"tensor", "shape", "dtype", "n", "zeros", "sparsity", "nan", "min|w|", "max|w|", "mean|w|", "L2", "selected"}};
+  std::uint64_t selected = 0;
+  for (const auto& t : r.tensors) {
+    selected += t.selected;
+    rows.push_back({t.path, shape_text(t.shape), std::string(dtype_name(t.dtype)), std::to_string(t.n),
+                    std::to_string(t.zeros), fmt("%.4f", t.sparsity()), std::to_string(t.nan), fmt("%.4g", t.min_abs),
+                    fmt("%.4g", t.max_abs), fmt("%.4g", t.mean_abs), fmt("%.4g", t.l2), t.selected ? "yes" : "no"});
+  }
+  print_table(rows);
+  std::printf("\n%zu float tensors (%llu selected by this selection), %llu weights, %.2f%% zeros; %llu other datasets\n",
+              r.tensors.size(), static_cast<unsigned long long>(selected), static_cast<unsigned long long>(r.total_n),
+              100.0 * total_sparsity, static_cast<unsigned long long>(r.other_datasets));
+  return 0;
+}
+
+}  // namespace h5p::cli

@@ -1,0 +1,15 @@
+// One entry point per subcommand; each parses its own options and returns an exit code.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace h5p::cli {
+
+int cmd_prune(const std::vector<std::string>& args);
+int cmd_stats(const std::vector<std::string>& args);
+
+// "0.1.0 (git abc1234, CUDA yes)" style build description.
+std::string build_description();
+bool built_with_cuda();
+
+}  // namespace h5p::cli

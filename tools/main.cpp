@@ -1,0 +1,77 @@
+// h5prune: prune neural-network weights in HDF5 files by magnitude. Dispatches to subcommands
+// and turns every error into one line on stderr and its documented exit code.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <boost/program_options/errors.hpp>
+
+#include "common/errors.hpp"
+#include "common/interrupt.hpp"
+#include "formats/hdf5/file.hpp"
+#include "tools/commands.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: h5prune COMMAND [options]\n"
+    "\n"
+    "Prune neural-network weights stored in HDF5 files by magnitude, exactly and reproducibly.\n"
+    "\n"
+    "commands:\n"
+    "  prune MODEL.h5 -o OUT.h5 (--sparsity S | --threshold T)   write a pruned copy\n"
+    "  stats MODEL.h5                                              per-tensor counts and magnitudes\n"
+    "\n"
+    "options:\n"
+    "  -h, --help      this help; 'h5prune COMMAND --help' for a command's options\n"
+    "  --version       version and build (git revision, CUDA support)\n"
+    "\n"
+    "exit codes: 0 ok, 2 usage, 3 input, 4 data (NaN), 5 output, 128+N interrupted by signal N\n";
+
+int run(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string command = args.front();
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (command == "--version" || command == "version") {
+    std::printf("h5prune %s\n", h5p::cli::build_description().c_str());
+    return 0;
+  }
+  if (command == "prune") return h5p::cli::cmd_prune(rest);
+  if (command == "stats") return h5p::cli::cmd_stats(rest);
+  throw h5p::UsageError("unknown command '" + command + "' (expected prune or stats; see h5prune --help)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  h5p::install_interrupt_handlers();
+  h5p::h5::silence_library_errors();
+  try {
+    return run(argc, argv);
+  } catch (const h5p::Interrupted& e) {
+    std::fprintf(stderr, "h5prune: error: %s; temporaries removed, no output written\n", e.what());
+    return e.exit_code();
+  } catch (const h5p::Error& e) {
+    if (int sig = h5p::pending_signal()) {
+      std::fprintf(stderr, "h5prune: error: interrupted by signal %d; temporaries removed, no output written\n", sig);
+      return 128 + sig;
+    }
+    std::fprintf(stderr, "h5prune: error: %s\n", e.what());
+    return e.exit_code();
+  } catch (const boost::program_options::error& e) {
+    std::fprintf(stderr, "h5prune: error: %s (see --help)\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "h5prune: error: internal error: %s\n", e.what());
+    return 1;
+  }
+}
