@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/errors.hpp"
+#include "common/interrupt.hpp"
 
 namespace h5p {
 namespace {
@@ -60,6 +61,10 @@ std::string sha256_file(const std::string& path, std::uint64_t* bytes) {
       throw OutputError("cannot read '" + path + "' to hash it: " + std::strerror(err));
     }
     if (got == 0) break;
+    if (pending_signal()) {  // stop promptly at a Slurm time limit
+      ::close(fd);
+      check_interrupt();
+    }
     EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(got));
     total += static_cast<std::uint64_t>(got);
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <thread>
 #include <limits>
 #include <map>
@@ -284,6 +285,9 @@ void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_d
     result_.bytes_written += slab.n * dtype_size(slab.dtype);
     report(s.plan->path, slab.n * dtype_size(slab.dtype));
   });
+  // With --threshold T the boundary is T itself: weights equal to the dtype's first value
+  // >= T are ties only when that value is exactly T.
+  if (opt_.rule.mode == RuleMode::threshold && key_value(s.width, s.K) != opt_.rule.threshold) s.result.ties = 0;
   s.resident.clear();
   s.resident.shrink_to_fit();
   s.is_resident = false;
@@ -297,6 +301,9 @@ PruneResult PruneJob::run() {
   if (opt_.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
 
   in_file_ = h5::open_input(opt_.input);
+  // The input's hash (for the summary and lineage) runs beside the pipeline.
+  std::future<std::string> input_hash;
+  if (!opt_.dry_run) input_hash = std::async(std::launch::async, [path = opt_.input] { return sha256_file(path); });
   {
     struct stat st {};
     if (stat(opt_.input.c_str(), &st) == 0) result_.input_bytes = static_cast<std::uint64_t>(st.st_size);
@@ -375,6 +382,7 @@ PruneResult PruneJob::run() {
   }
   check_interrupt();
   result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
+  result_.input_sha256 = input_hash.get();
   out.commit();
 
   for (TensorState& s : states_) {

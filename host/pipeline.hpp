@@ -62,6 +62,7 @@ struct PruneResult {
   std::uint64_t total_pruned = 0;
   double total_sum_sq_before = 0, total_sum_sq_after = 0;
   std::uint64_t input_bytes = 0;
+  std::string input_sha256;
   std::string output_sha256;
   std::uint64_t output_bytes = 0;
   std::uint64_t bytes_read = 0;     // weight bytes read from the input, all passes

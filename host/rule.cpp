@@ -6,61 +6,69 @@
 #include <cmath>
 #include <cstdlib>
 #include <regex>
+#include <vector>
 
 #include "common/errors.hpp"
 
 namespace h5p {
 
-namespace {
-using u128 = unsigned __int128;
+double Decimal::approx() const { return std::strtod(text.c_str(), nullptr); }
 
-u128 pow10(int e) {
-  u128 r = 1;
-  for (int i = 0; i < e; ++i) r *= 10;
-  return r;
+bool Decimal::above_one() const {
+  // value = digits / 10^scale > 1  <=>  the integer part is > 1, or == 1 with a nonzero fraction.
+  const std::size_t int_len = digits.size() > static_cast<std::size_t>(scale) ? digits.size() - scale : 0;
+  const std::string int_part = int_len ? digits.substr(0, int_len) : "0";
+  const bool frac_nonzero = digits.substr(int_len).find_first_not_of('0') != std::string::npos;
+  if (int_part.size() > 1) return true;
+  return int_part[0] > '1' || (int_part[0] == '1' && frac_nonzero);
 }
-}  // namespace
-
-double Decimal::approx() const { return static_cast<double>(mantissa) / std::pow(10.0, scale); }
 
 Decimal parse_decimal(const std::string& text, const std::string& option) {
   static const std::regex form(R"(^\+?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]{1,3}))?$)");
   std::smatch m;
   const std::string bad = "invalid value '" + text + "' for " + option + ": expected a decimal number";
-  if (!std::regex_match(text, m, form) || (m[1].length() == 0 && m[2].length() == 0)) throw UsageError(bad);
+  if (text.size() > 200 || !std::regex_match(text, m, form) || (m[1].length() == 0 && m[2].length() == 0))
+    throw UsageError(bad);
   std::string digits = m[1].str() + m[2].str();
   int scale = static_cast<int>(m[2].length());
   if (m[3].matched) scale -= std::stoi(m[3].str());
-  // Strip leading zeros (they do not change the value) and trailing ones (they shrink the scale).
-  size_t first = digits.find_first_not_of('0');
-  digits = first == std::string::npos ? "0" : digits.substr(first);
-  while (scale > 0 && digits.size() > 1 && digits.back() == '0') {
-    digits.pop_back();
-    --scale;
-  }
-  if (digits == "0") scale = 0;
-  while (scale < 0) {
+  while (scale < 0) {  // 5e2 -> 500
     digits += '0';
     ++scale;
   }
-  if (scale > 18 || digits.size() > 19)
-    throw UsageError("invalid value '" + text + "' for " + option + ": too many digits (at most 18 decimal places)");
+  const size_t first = digits.find_first_not_of('0');
   Decimal d;
   d.text = text;
+  d.digits = first == std::string::npos ? "0" : digits.substr(first);
   d.scale = scale;
-  for (char c : digits) d.mantissa = d.mantissa * 10 + static_cast<unsigned>(c - '0');
   return d;
 }
 
 std::uint64_t sparsity_count(const Decimal& s, std::uint64_t n) {
-  // scale <= 18 and S <= 1, so mantissa <= 10^18 < 2^60 and mantissa * n < 2^124: exact in 128 bits.
-  const u128 den = pow10(s.scale);
-  const u128 product = s.mantissa * static_cast<u128>(n);
-  u128 q = product / den;
-  const u128 r = product % den;
-  const u128 twice = r * 2;
-  if (twice > den || (twice == den && (q & 1))) q += 1;  // round half to even
-  return static_cast<std::uint64_t>(q);
+  // Exact decimal product digits * n (schoolbook, base 10), then split at the decimal point
+  // and round the dropped digits half to even. No binary floating point is involved.
+  const std::string n_text = std::to_string(n);
+  std::vector<int> prod(s.digits.size() + n_text.size(), 0);  // little-endian decimal digits
+  for (std::size_t i = 0; i < s.digits.size(); ++i) {
+    const int a = s.digits[s.digits.size() - 1 - i] - '0';
+    for (std::size_t j = 0; j < n_text.size(); ++j) prod[i + j] += a * (n_text[n_text.size() - 1 - j] - '0');
+  }
+  for (std::size_t i = 0; i + 1 < prod.size(); ++i) {
+    prod[i + 1] += prod[i] / 10;
+    prod[i] %= 10;
+  }
+  const std::size_t scale = static_cast<std::size_t>(s.scale);
+  // Integer part: digits at positions >= scale (fits in 64 bits because S <= 1).
+  std::uint64_t q = 0;
+  for (std::size_t i = prod.size(); i > scale; --i) q = q * 10 + static_cast<std::uint64_t>(prod[i - 1]);
+  // Dropped part compared with one half: its first digit against 5, then any nonzero rest.
+  if (scale > 0 && scale <= prod.size()) {
+    const int lead = prod[scale - 1];
+    bool rest_nonzero = false;
+    for (std::size_t i = 0; i + 1 < scale; ++i) rest_nonzero |= prod[i] != 0;
+    if (lead > 5 || (lead == 5 && (rest_nonzero || (q & 1)))) q += 1;
+  }
+  return q;
 }
 
 double parse_threshold(const std::string& text) {

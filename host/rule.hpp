@@ -6,16 +6,17 @@
 
 namespace h5p {
 
-// A sparsity written as a decimal, kept exactly: value = mantissa / 10^scale.
+// A sparsity written as a decimal, kept exactly: value = digits / 10^scale.
 struct Decimal {
-  std::string text;  // as written, for reports and manifests
-  unsigned __int128 mantissa = 0;
-  int scale = 0;  // number of decimal places, 0..18
+  std::string text;    // as written, for reports and manifests
+  std::string digits = "0";  // decimal digits without leading zeros
+  int scale = 0;       // number of decimal places
 
-  double approx() const;
+  double approx() const;   // for display only; never used to count
+  bool above_one() const;  // exact comparison with 1
 };
 
-// Parses "0.9", ".35", "1", "9e-1", "2.5E-2"; throws UsageError for anything else or > 18 places.
+// Parses "0.9", ".35", "1", "9e-1", "2.5E-2" with any number of digits; UsageError otherwise.
 Decimal parse_decimal(const std::string& text, const std::string& option);
 
 // k = round_half_even(S * n), in exact integer arithmetic.

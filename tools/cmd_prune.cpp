@@ -79,6 +79,7 @@ void print_json(const PruneOptions& o, const PruneResult& r) {
   j["command"] = "prune";
   j["tool"] = {{"version", H5PRUNE_VERSION}, {"git", H5PRUNE_GIT_REVISION}, {"cuda", built_with_cuda()}};
   j["input"] = {{"path", o.input}, {"bytes", r.input_bytes}};
+  if (!o.dry_run) j["input"]["sha256"] = r.input_sha256;
   j["output"] = o.dry_run ? json(nullptr)
                           : json{{"path", o.output}, {"sha256", r.output_sha256}, {"bytes", r.output_bytes}};
   j["rule"] = rule_json(o);
@@ -148,9 +149,7 @@ PruneOptions parse(const po::variables_map& vm) {
     o.rule.mode = RuleMode::sparsity;
     o.rule.sparsity = parse_decimal(vm["sparsity"].as<std::string>(), "--sparsity");
     const Decimal& s = o.rule.sparsity;
-    unsigned __int128 one = 1;
-    for (int i = 0; i < s.scale; ++i) one *= 10;
-    if (s.mantissa > one)
+    if (s.above_one())
       throw UsageError("invalid value '" + s.text + "' for --sparsity: must be between 0 and 1");
   } else {
     o.rule.mode = RuleMode::threshold;
