@@ -36,6 +36,10 @@ struct DataError : Error {
 struct OutputError : Error {
   explicit OutputError(const std::string& m) : Error(ExitCode::output, m) {}
 };
+// Registry: damaged blob or manifest, missing version or alias, bad model name (exit 6).
+struct RegistryError : Error {
+  explicit RegistryError(const std::string& m) : Error(ExitCode::registry, m) {}
+};
 
 // Raised at the next checkpoint after SIGINT/SIGTERM/SIGUSR1; exit code is 128 + signal.
 class Interrupted : public std::runtime_error {

@@ -94,9 +94,12 @@ class PruneJob {
   template <typename F>
   void for_each_slab(TensorState& s, F&& f);
   void load(TensorState& s);
-  void scan(TensorState& s);
-  void select_global();
-  void select_tensor(TensorState& s);
+  void scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist);
+  RadixSelection finish_selection(std::vector<TensorState*> scope, KeyWidth w, std::uint64_t k,
+                                  const std::vector<std::uint64_t>& first_digit_hist);
+  KeyWidth global_width() const;
+  void select_global(const std::vector<std::uint64_t>& first_digit_hist);
+  void analyse_tensor(TensorState& s);
   void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
 };
 
@@ -164,11 +167,15 @@ void PruneJob::load(TensorState& s) {
   result_.bytes_read += s.resident.size();
 }
 
-void PruneJob::scan(TensorState& s) {
+void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist) {
   TensorScan total;
+  const DigitLayout d = digit_layout(w).front();
   for_each_slab(s, [&](MutTensor slab, const h5::Slab&) {
     StageTimer t(result_.seconds.compute);
-    const TensorScan part = backend_->scan(ConstTensor{slab.dtype, slab.data, slab.n});
+    const ConstTensor view{slab.dtype, slab.data, slab.n};
+    const TensorScan part = first_digit_hist
+                                ? backend_->scan_histogram(view, w, {d.shift, d.bits, 0}, first_digit_hist->data())
+                                : backend_->scan(view);
     total.nan += part.nan;
     total.zeros += part.zeros;
     total.sum_sq += part.sum_sq;
@@ -180,31 +187,43 @@ void PruneJob::scan(TensorState& s) {
   s.result.sum_sq_before = total.sum_sq;
 }
 
-// Global scope: one histogram over every selected tensor, then each tensor's share of the
-// tie quota in path order.
-void PruneJob::select_global() {
-  KeyWidth w = native_key_width(states_.front().plan->dtype);
-  std::uint64_t n = 0;
-  for (const TensorState& s : states_) {
-    w = wider(w, native_key_width(s.plan->dtype));
-    n += s.plan->n;
+// Runs the remaining radix passes over `scope` after the first digit's histogram.
+RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWidth w, std::uint64_t k,
+                                          const std::vector<std::uint64_t>& first_digit_hist) {
+  RadixSelection sel(w, k);
+  sel.consume(first_digit_hist);
+  while (!sel.done()) {
+    const DigitLayout d = sel.next_digit();
+    std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
+    for (TensorState* s : scope) {
+      for_each_slab(*s, [&](MutTensor slab, const h5::Slab&) {
+        StageTimer t(result_.seconds.compute);
+        backend_->histogram(ConstTensor{slab.dtype, slab.data, slab.n}, w, {d.shift, d.bits, sel.prefix}, hist.data());
+      });
+    }
+    sel.consume(hist);
   }
+  return sel;
+}
+
+KeyWidth PruneJob::global_width() const {
+  KeyWidth w = KeyWidth::k16;
+  for (const TensorState& s : states_) w = wider(w, native_key_width(s.plan->dtype));
+  return w;
+}
+
+// Global scope: one histogram over every selected tensor (its first digit taken during the
+// scan), then each tensor's share of the tie quota in path order.
+void PruneJob::select_global(const std::vector<std::uint64_t>& first_digit_hist) {
+  const KeyWidth w = global_width();
+  std::uint64_t n = 0;
+  for (const TensorState& s : states_) n += s.plan->n;
   const std::uint64_t k = sparsity_count(opt_.rule.sparsity, n);
   std::uint64_t K = 0, r = 0, equal = 0;
   if (k > 0) {
-    RadixSelection sel(w, k);
-    while (!sel.done()) {
-      const DigitLayout d = sel.next_digit();
-      std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
-      for (TensorState& s : states_) {
-        for_each_slab(s, [&](MutTensor slab, const h5::Slab&) {
-          StageTimer t(result_.seconds.compute);
-          backend_->histogram(ConstTensor{slab.dtype, slab.data, slab.n}, w, {d.shift, d.bits, sel.prefix}, hist.data());
-        });
-        report("(global histogram)", 0);
-      }
-      sel.consume(hist);
-    }
+    std::vector<TensorState*> scope;
+    for (TensorState& s : states_) scope.push_back(&s);
+    const RadixSelection sel = finish_selection(scope, w, k, first_digit_hist);
     K = sel.key();
     r = sel.tie_quota();
     equal = sel.equal;
@@ -229,30 +248,24 @@ void PruneJob::select_global() {
   }
 }
 
-void PruneJob::select_tensor(TensorState& s) {
+// Tensor scope and threshold rules: scan (with the first digit's histogram), then select.
+void PruneJob::analyse_tensor(TensorState& s) {
   s.width = native_key_width(s.plan->dtype);
   if (opt_.rule.mode == RuleMode::threshold) {
+    scan(s, s.width, nullptr);
     s.K = threshold_key(s.width, opt_.rule.threshold);
     s.quota = 0;
     s.result.threshold = opt_.rule.threshold;
     return;
   }
+  std::vector<std::uint64_t> hist(std::size_t{1} << digit_layout(s.width).front().bits, 0);
+  scan(s, s.width, &hist);
   s.result.requested_sparsity = opt_.rule.sparsity.approx();
   const std::uint64_t k = sparsity_count(opt_.rule.sparsity, s.plan->n);
   s.K = 0;
   s.quota = 0;
   if (k > 0) {
-    RadixSelection sel(s.width, k);
-    while (!sel.done()) {
-      const DigitLayout d = sel.next_digit();
-      std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
-      for_each_slab(s, [&](MutTensor slab, const h5::Slab&) {
-        StageTimer t(result_.seconds.compute);
-        backend_->histogram(ConstTensor{slab.dtype, slab.data, slab.n}, s.width, {d.shift, d.bits, sel.prefix},
-                            hist.data());
-      });
-      sel.consume(hist);
-    }
+    const RadixSelection sel = finish_selection({&s}, s.width, k, hist);
     s.K = sel.key();
     s.quota = sel.tie_quota();
   }
@@ -347,12 +360,14 @@ PruneResult PruneJob::run() {
     const bool resident = plan_.total_bytes() <= opt_.memory_limit;
     result_.streamed = !resident;
     progress_ = {"analyse", 0, plan_.total_bytes(), ""};
+    const KeyWidth w = global_width();
+    std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
     for (TensorState& s : states_) {
       if (resident) load(s);
-      scan(s);
+      scan(s, w, &first);
       report(s.plan->path, s.bytes());
     }
-    select_global();
+    select_global(first);
   }
 
   progress_ = {"write", 0, plan_.total_bytes(), ""};
@@ -365,8 +380,7 @@ PruneResult PruneJob::run() {
       const bool resident = s.bytes() <= opt_.memory_limit;
       if (!resident) result_.streamed = true;
       if (resident) load(s);
-      scan(s);
-      select_tensor(s);
+      analyse_tensor(s);
     }
     apply_and_write(s, in_dataset, out_dataset);
   };

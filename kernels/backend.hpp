@@ -47,6 +47,9 @@ class Backend {
 
   virtual TensorScan scan(ConstTensor t) = 0;
 
+  // scan() and histogram() of the first digit in one pass over the data.
+  virtual TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) = 0;
+
   // Adds the digit histogram of t's keys (in width w) to hist[0 .. 2^bits).
   virtual void histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) = 0;
 

@@ -319,3 +319,31 @@ def test_selection(tmp_path, opts, expect):
     checks.check_output_tensors(out, paths, res, ctx)
     checks.check_summary(js, paths, res, tensors, ctx, sparsity="0.5")
     _check_unselected(src, out, paths, ctx)
+
+
+def test_float64_precision_not_lost(tmp_path):
+    """float64 magnitudes that collapse to one float32 value must still order exactly:
+    1 + i*2^-40 are 64 distinct float64 values, all equal to 1.0f in float32. In global
+    scope, /a holds float32(0.1) and /b float64 values just below and above it."""
+    rng = np.random.default_rng(_seed("f64"))
+    perm = rng.permutation(64)
+    x = (1.0 + perm * 2.0 ** -40) * np.where(perm % 2 == 0, 1.0, -1.0)
+    f32 = float(np.float32(0.1))
+    data = {"/t/k": x.reshape(8, 8),
+            "/a": np.array([[0.1, 0.1]], dtype=np.float32),
+            "/b": np.array([[f32 - 2.0 ** -50, f32 + 2.0 ** -50]], dtype=np.float64)}
+    src = datagen.write_h5(tmp_path / "in.h5", data)
+    out = tmp_path / "out.h5"
+    h5util.run_ok("prune", src, "-o", out, "--sparsity", "0.25", "--include", "^/t/")
+    with h5py.File(out, "r") as f:
+        got = np.flatnonzero(f["/t/k"][()].ravel() == 0)
+    exp = np.sort(np.flatnonzero(perm < 16))
+    assert got.tolist() == exp.tolist(), "[f64 precision tensor S=0.25] pruned %r expected %r" % (got, exp)
+    out2 = tmp_path / "out2.h5"
+    # global over /a and /b: 4 weights, order /b[0] < /a[0] == /a[1] < /b[1]; k = 2
+    h5util.run_ok("prune", src, "-o", out2, "--sparsity", "0.5", "--scope", "global", "--exclude", "^/t/")
+    with h5py.File(out2, "r") as f:
+        a, b = f["/a"][()].ravel().tolist(), f["/b"][()].ravel().tolist()
+    assert (a, b) == ([0.0, f32], [0.0, f32 + 2.0 ** -50]), "[f64 precision global S=0.5] /a=%r /b=%r" % (a, b)
+    paths, res, _ = reference.prune_file(src, sparsity="0.5", scope="global", exclude="^/t/")
+    checks.check_output_tensors(out2, paths, res, "[f64 precision global]")

@@ -157,3 +157,25 @@ TEST(CpuBackend, MixedWidthsCompareTrueValues) {
   const ApplyResult r = be->apply(MutTensor{DType::f32, &fv, 1}, KeyWidth::k64, std::bit_cast<std::uint64_t>(0.1), 0);
   EXPECT_EQ(r.pruned, 0u) << "0.1f is larger than 0.1";
 }
+
+TEST(CpuBackend, FusedScanHistogramEqualsSeparatePasses) {
+  for (DType t : {DType::f16, DType::f32, DType::f64}) {
+    for (std::size_t n : {0, 1, 257, 70001}) {
+      const auto data = make_tensor(t, n, 77 + n, false);
+      auto be = make_cpu_backend(2);
+      const KeyWidth w = KeyWidth::k64;  // widest: exercises the widening keys too
+      const DigitLayout d = digit_layout(w).front();
+      std::vector<std::uint64_t> fused(std::size_t{1} << d.bits, 0), separate(fused.size(), 0);
+      const TensorScan a = be->scan_histogram(ConstTensor{t, data.data(), n}, w, {d.shift, d.bits, 0}, fused.data());
+      be->histogram(ConstTensor{t, data.data(), n}, w, {d.shift, d.bits, 0}, separate.data());
+      const TensorScan b = be->scan(ConstTensor{t, data.data(), n});
+      const std::string what = std::string(dtype_name(t)) + " n=" + std::to_string(n);
+      EXPECT_EQ(fused, separate) << what;
+      EXPECT_EQ(a.zeros, b.zeros) << what;
+      EXPECT_EQ(a.nan, b.nan) << what;
+      EXPECT_EQ(a.sum_sq, b.sum_sq) << what;
+      EXPECT_EQ(a.min_abs_key, b.min_abs_key) << what;
+      EXPECT_EQ(a.max_abs_key, b.max_abs_key) << what;
+    }
+  }
+}
