@@ -25,6 +25,7 @@ everything that is not a selected dataset must be unchanged.
 import argparse
 import datetime
 import hashlib
+import json
 import os
 import platform
 import shlex
@@ -358,6 +359,7 @@ def main(argv=None):
 
     started = datetime.datetime.now().astimezone()
     load_before = loadavg()
+    rev = revision()
     report = []
     all_ok = True
     for dtype in [d.strip() for d in a.dtypes.split(",") if d.strip()]:
@@ -405,6 +407,19 @@ def main(argv=None):
             bench(r, outp(name), a.reps, a.warmup, logdir, log)
             results.append(r)
             outs[name] = outp(name)
+        phases = []
+        if not a.skip_h5prune:
+            for name, cmd in cmds:
+                if not name.startswith("h5prune") or next(r for r in results if r.name == name).error:
+                    continue
+                j = subprocess.run([c if c != "--quiet" else "--json" for c in cmd],
+                                   capture_output=True, text=True)
+                try:
+                    sec = json.loads(j.stdout)["seconds"]
+                    phases.append(f"| {name} | " + " | ".join(
+                        fmt(sec.get(x), ".2f") for x in ("read", "compute", "write", "total")) + " |")
+                except (ValueError, KeyError, TypeError):
+                    phases.append(f"| {name} | (no --json summary: exit {j.returncode}) | | | |")
         log(f"{dtype}: correctness checks")
         checks, n, k = check_model(model, outs, S, a.skip_exact, log, a.skip_h5prune)
         all_ok &= all(ok for _, ok, _ in checks) and not any(r.error for r in results)
@@ -418,6 +433,10 @@ def main(argv=None):
         report.append(table(results) + "\n")
         if not a.skip_h5prune:
             report.append(targets(results) + "\n")
+            report.append("h5prune's own phase times (one extra run with --json, seconds):\n")
+            report.append("| command | read | compute | write | total |\n|---|---:|---:|---:|---:|")
+            report += phases
+            report.append("")
         report.append("Correctness (warm-up outputs):\n")
         report += [f"- [{'ok' if ok else 'FAIL'}] {c}: {d}" for c, ok, d in checks]
         report.append("")
@@ -429,7 +448,7 @@ def main(argv=None):
         "",
         f"- machine: {cpu_model()}, {os.cpu_count()} cores, "
         f"{mem:.1f} GiB RAM" if mem else f"- machine: {cpu_model()}, {os.cpu_count()} cores",
-        f"- revision: {revision()}; h5prune: {version} ({a.bin})",
+        f"- revision at start: {rev}; h5prune --version: {version} ({a.bin})",
         f"- params target {a.params:.0e}, seed {a.seed}, {a.reps} timed reps after {a.warmup} warm-up; "
         f"median wall time, max peak RSS (/usr/bin/time %M); warm page cache",
         f"- load average (1/5/15 min) before: {load_before}; after: {load_after}",

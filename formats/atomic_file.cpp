@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -80,6 +81,18 @@ void AtomicOutput::commit() {
   }
   committed_ = true;
   fsync_path(dir_);
+}
+
+void write_file_atomically(const std::string& path, const std::string& content, bool replace) {
+  AtomicOutput out(path, replace);
+  {
+    std::FILE* f = std::fopen(out.temp_path().c_str(), "wb");
+    if (!f) throw OutputError("cannot write '" + path + "': " + std::strerror(errno));
+    const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+    const bool closed = std::fclose(f) == 0;
+    if (!ok || !closed) throw OutputError("cannot write '" + path + "': " + std::strerror(errno));
+  }
+  out.commit();
 }
 
 }  // namespace h5p

@@ -29,6 +29,9 @@ class AtomicOutput {
   bool committed_ = false;
 };
 
+// Writes `content` to `path` through an AtomicOutput (temporary, fsync, rename).
+void write_file_atomically(const std::string& path, const std::string& content, bool replace);
+
 // True when both paths name the same existing file (same device and inode).
 bool same_file(const std::string& a, const std::string& b);
 

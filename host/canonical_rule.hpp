@@ -1,21 +1,16 @@
-// The rule as JSON (what `prune --json` prints and manifests record) and the canonical form
-// of it that, with the input's hash and the tool version, keys a registry version.
+// The canonical form of a rule's JSON (as `prune --json` prints it) that, with the input's
+// hash and the tool version, keys a registry version: equal rules give equal text.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "host/plan.hpp"
 #include "host/rule.hpp"
 
 namespace h5p {
 
-// {"mode", "sparsity"|"threshold", "scope", "include", "exclude", "min_ndim", "rounding", "ties"};
-// the sparsity is the decimal exactly as written.
-nlohmann::json rule_json(const Rule& rule, const Selection& selection);
-
-// The same rule with the sparsity normalized ("0.90", ".9" and "9e-1" all become "0.9"),
-// dumped compactly with sorted keys: equal rules give equal text.
-std::string canonical_rule_text(const Rule& rule, const Selection& selection);
+// The rule with its sparsity normalized ("0.90", ".9" and "9e-1" all become "0.9"), dumped
+// compactly with sorted keys.
+std::string canonical_rule_text(const nlohmann::json& rule);
 
 // "0.9" for any spelling of 9/10; exact (no floating point).
 std::string normalized_decimal(const Decimal& d);

@@ -17,12 +17,20 @@
 #include "formats/atomic_file.hpp"
 #include "formats/hdf5/copy.hpp"
 #include "formats/sha256.hpp"
+#include "host/compaction.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/cuda/cuda_probe.hpp"
 #include "kernels/keys.hpp"
 #include "kernels/radix_select.hpp"
 
 namespace h5p {
+
+std::size_t slab_elements(std::uint64_t memory_limit, DType dtype, unsigned nm_group) {
+  const std::uint64_t budget = std::max<std::uint64_t>(memory_limit / 2, 4096);
+  std::size_t elems = std::max<std::size_t>(1, budget / dtype_size(dtype));
+  if (nm_group > 1) elems = std::max<std::size_t>(nm_group, elems / nm_group * nm_group);
+  return elems;
+}
 
 double TensorResult::retained_l2() const {
   return sum_sq_before > 0 ? std::sqrt(sum_sq_after / sum_sq_before) : 1.0;
@@ -101,6 +109,11 @@ class PruneJob {
   void select_global(const std::vector<std::uint64_t>& first_digit_hist);
   void analyse_tensor(TensorState& s);
   void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
+  void prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record);
+  void write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, const std::string& name, hid_t lcpl);
+  void finish_tensor(TensorState& s);
+  void check_layout_rules() const;
+  void measure_bytes(const std::string& output_path);
 };
 
 void PruneJob::choose_backend() {
@@ -137,7 +150,8 @@ void PruneJob::for_each_slab(TensorState& s, F&& f) {
     return;
   }
   const std::size_t esize = dtype_size(dt);
-  const auto slabs = h5::plan_slabs(s.plan->shape, std::max<std::size_t>(1, slab_budget_bytes_ / esize));
+  const unsigned nm_group = opt_.rule.mode == RuleMode::nm ? opt_.rule.nm_group : 0;
+  const auto slabs = h5::plan_slabs(s.plan->shape, slab_elements(opt_.memory_limit, dt, nm_group));
   h5::Handle d = h5::dataset_handle(H5Dopen2(in_file_, s.plan->path.c_str(), H5P_DEFAULT));
   if (!d.valid()) throw InputError("cannot open dataset " + s.plan->path + " in '" + opt_.input + "'");
   std::vector<unsigned char> buf;
@@ -251,6 +265,11 @@ void PruneJob::select_global(const std::vector<std::uint64_t>& first_digit_hist)
 // Tensor scope and threshold rules: scan (with the first digit's histogram), then select.
 void PruneJob::analyse_tensor(TensorState& s) {
   s.width = native_key_width(s.plan->dtype);
+  if (opt_.rule.mode == RuleMode::nm) {  // N:M needs no selection, only the NaN check
+    scan(s, s.width, nullptr);
+    s.result.requested_sparsity = static_cast<double>(opt_.rule.nm_group - opt_.rule.nm_keep) / opt_.rule.nm_group;
+    return;
+  }
   if (opt_.rule.mode == RuleMode::threshold) {
     scan(s, s.width, nullptr);
     s.K = threshold_key(s.width, opt_.rule.threshold);
@@ -277,16 +296,7 @@ void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_d
   const hid_t mem_type = h5::memory_type(s.plan->dtype);
   const std::string out_name = opt_.output;
   for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
-    ApplyResult a;
-    {
-      StageTimer t(result_.seconds.compute);
-      a = backend_->apply(slab, s.width, s.K, quota);
-    }
-    if (quota != kAllTies) quota -= a.ties_pruned;
-    s.result.pruned += a.pruned;
-    s.result.ties += a.ties;
-    s.result.ties_pruned += a.ties_pruned;
-    s.result.sum_sq_after += a.kept_sum_sq;
+    prune_slab(s, slab, quota, true);
     if (slab.n > 0) {  // timed as part of the copy in run()
       if (s.is_resident) {
         if (H5Dwrite(out_dataset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, slab.data) < 0)
@@ -298,12 +308,116 @@ void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_d
     result_.bytes_written += slab.n * dtype_size(slab.dtype);
     report(s.plan->path, slab.n * dtype_size(slab.dtype));
   });
+  finish_tensor(s);
+}
+
+void PruneJob::finish_tensor(TensorState& s) {
   // With --threshold T the boundary is T itself: weights equal to the dtype's first value
   // >= T are ties only when that value is exactly T.
   if (opt_.rule.mode == RuleMode::threshold && key_value(s.width, s.K) != opt_.rule.threshold) s.result.ties = 0;
   s.resident.clear();
   s.resident.shrink_to_fit();
   s.is_resident = false;
+}
+
+// Prunes one slab in place (threshold/sparsity: apply with the tie quota left; N:M: groups);
+// `record` adds the counts to the tensor's result (the first pass only).
+void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record) {
+  StageTimer t(result_.seconds.compute);
+  if (opt_.rule.mode == RuleMode::nm) {
+    const NmResult a = backend_->nm_apply(slab, opt_.rule.nm_keep, opt_.rule.nm_group, nullptr, nullptr);
+    if (!record) return;
+    s.result.pruned += a.pruned;
+    s.result.sum_sq_after += a.kept_sum_sq;
+    return;
+  }
+  const ApplyResult a = backend_->apply(slab, s.width, s.K, quota);
+  if (quota != kAllTies) quota -= a.ties_pruned;
+  if (!record) return;
+  s.result.pruned += a.pruned;
+  s.result.ties += a.ties;
+  s.result.ties_pruned += a.ties_pruned;
+  s.result.sum_sq_after += a.kept_sum_sq;
+}
+
+// Sparse formats: the tensor becomes a layout group. The first pass prunes (and records);
+// the counting and compaction passes after it see the same values, from memory when the
+// tensor is resident, else re-read and re-pruned slab by slab.
+void PruneJob::write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, const std::string& name,
+                            hid_t lcpl) {
+  CompactionJob job;
+  job.path = s.plan->path;
+  job.out_file = opt_.output;
+  job.dtype = s.plan->dtype;
+  job.shape = s.plan->shape;
+  job.n = s.plan->n;
+  job.format = opt_.format;
+  job.compress = opt_.compress;
+  job.limit32 = opt_.index_limit32;
+  if (opt_.rule.mode == RuleMode::nm) {
+    job.nm_keep = opt_.rule.nm_keep;
+    job.nm_group = opt_.rule.nm_group;
+  }
+  // Compaction buffers (values + 64-bit indices) take at most a quarter of the memory limit.
+  job.piece_elements = std::max<std::size_t>(4096, opt_.memory_limit / 4 / (dtype_size(job.dtype) + 8));
+  bool first = true;
+  job.for_each_pruned_slab = [&](const SlabVisitor& visit) {
+    const bool record = first;
+    first = false;
+    std::uint64_t quota = s.quota;
+    for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
+      if (record || !s.is_resident) prune_slab(s, slab, quota, record);
+      visit(slab, where.flat_begin);
+      if (record) report(s.plan->path, slab.n * dtype_size(slab.dtype));
+    });
+  };
+  const CompactionResult r = write_compacted(*backend_, job, in_dataset, opt_.input, out_group, name, lcpl);
+  s.result.stored = r.stored;
+  result_.bytes_written += r.stored * dtype_size(job.dtype);
+  finish_tensor(s);
+}
+
+// --nm needs every tensor's last axis to be a multiple of M; sparse layouts need an axis.
+void PruneJob::check_layout_rules() const {
+  const Rule& rule = opt_.rule;
+  if (opt_.format == sparse::Format::nm && rule.mode != RuleMode::nm)
+    throw UsageError("--format nm needs --nm N:M");
+  if (opt_.compress && opt_.format == sparse::Format::dense)
+    throw UsageError("--compress applies to the sparse formats (csr, coo, bitmask, nm), not to --format dense");
+  for (const PlannedTensor& t : plan_.tensors) {
+    if (rule.mode == RuleMode::nm && (t.shape.empty() || t.shape.back() % rule.nm_group != 0))
+      throw UsageError("tensor " + t.path + " in '" + opt_.input + "' cannot be pruned --nm " +
+                       std::to_string(rule.nm_keep) + ":" + std::to_string(rule.nm_group) + ": its last axis (" +
+                       (t.shape.empty() ? std::string("none, a scalar") : std::to_string(t.shape.back())) +
+                       ") is not a multiple of " + std::to_string(rule.nm_group));
+    if (opt_.format != sparse::Format::dense && t.shape.empty())
+      throw UsageError("tensor " + t.path + " in '" + opt_.input + "' is a scalar: --format " +
+                       sparse::format_name(opt_.format) + " needs at least one axis");
+  }
+}
+
+// Storage bytes of each tensor in the input and of what replaced it in the finished output.
+void PruneJob::measure_bytes(const std::string& output_path) {
+  h5::Handle out = h5::file_handle(H5Fopen(output_path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (!out.valid()) throw OutputError("cannot reopen '" + output_path + "': " + h5::last_library_error());
+  for (TensorState& s : states_) {
+    h5::Handle in = h5::dataset_handle(H5Dopen2(in_file_, s.plan->path.c_str(), H5P_DEFAULT));
+    s.result.bytes_before = in.valid() ? H5Dget_storage_size(in) : 0;
+    std::uint64_t after = 0;
+    if (opt_.format == sparse::Format::dense) {
+      h5::Handle d = h5::dataset_handle(H5Dopen2(out, s.plan->path.c_str(), H5P_DEFAULT));
+      if (d.valid()) after = H5Dget_storage_size(d);
+    } else {
+      for (const char* part : {"data", "indices", "indptr", "mask", "positions"}) {
+        const std::string p = s.plan->path + "/" + part;
+        if (H5Lexists(out, p.c_str(), H5P_DEFAULT) <= 0) continue;
+        h5::Handle d = h5::dataset_handle(H5Dopen2(out, p.c_str(), H5P_DEFAULT));
+        if (d.valid()) after += H5Dget_storage_size(d);
+      }
+      s.result.break_even = break_even_density(opt_.format, s.plan->dtype, s.plan->shape, opt_.index_limit32);
+    }
+    s.result.bytes_after = after;
+  }
 }
 
 PruneResult PruneJob::run() {
@@ -328,6 +442,7 @@ PruneResult PruneJob::run() {
                      (opt_.selection.include ? ", include '" + *opt_.selection.include + "'" : "") +
                      (opt_.selection.exclude ? ", exclude '" + *opt_.selection.exclude + "'" : "") + ")");
   check_filters();
+  check_layout_rules();
   choose_backend();
   result_.threads = opt_.threads > 0 ? opt_.threads : static_cast<int>(std::thread::hardware_concurrency());
 
@@ -374,6 +489,21 @@ PruneResult PruneJob::run() {
   h5::Handle out_file = h5::create_output_file(out.temp_path(), in_file_);
   h5::CopyCallbacks callbacks;
   callbacks.replaces = [&](const std::string& path) { return index_.count(path) > 0; };
+  if (opt_.format != sparse::Format::dense) {
+    callbacks.replace = [&](const std::string& path, hid_t in_group, const std::string& name, hid_t out_group,
+                            hid_t lcpl) {
+      TensorState& s = states_.at(index_.at(path));
+      h5::Handle in_dataset = h5::dataset_handle(H5Dopen2(in_group, name.c_str(), H5P_DEFAULT));
+      if (!in_dataset.valid()) throw InputError("cannot open dataset " + path + " in '" + opt_.input + "'");
+      if (!global) {
+        const bool resident = s.bytes() <= opt_.memory_limit;
+        if (!resident) result_.streamed = true;
+        if (resident) load(s);
+        analyse_tensor(s);
+      }
+      write_layout(s, in_dataset, out_group, name, lcpl);
+    };
+  }
   callbacks.fill = [&](const std::string& path, hid_t in_dataset, hid_t out_dataset) {
     TensorState& s = states_.at(index_.at(path));
     if (!global) {
@@ -391,13 +521,18 @@ PruneResult PruneJob::run() {
     h5::copy_contents(in_file_, out_file, opt_.input, out.temp_path(), callbacks);
     if (H5Fclose(out_file.release()) < 0)
       throw OutputError("cannot finish writing '" + opt_.output + "': " + h5::last_library_error());
+    h5::copy_userblock(opt_.input, out.temp_path(), in_file_);
+    measure_bytes(out.temp_path());
     const double inner = result_.seconds.read + result_.seconds.compute - inner_before;
     result_.seconds.write += std::chrono::duration<double>(Clock::now() - copy_start).count() - inner;
   }
   check_interrupt();
-  result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
-  result_.input_sha256 = input_hash.get();
-  out.commit();
+  {
+    StageTimer t(result_.seconds.publish);
+    result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
+    result_.input_sha256 = input_hash.get();
+    out.commit();
+  }
 
   for (TensorState& s : states_) {
     result_.total_n += s.result.n;

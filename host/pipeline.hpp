@@ -7,12 +7,17 @@
 #include <string>
 #include <vector>
 
+#include "formats/sparse/layout.hpp"
 #include "host/plan.hpp"
 #include "host/rule.hpp"
 
 namespace h5p {
 
 constexpr std::uint64_t kDefaultMemoryLimit = 512ull << 20;
+
+// Elements per slab when a tensor is streamed under this memory limit; a multiple of the
+// N:M group (nm_group > 0) so that no group straddles two slabs. densify writes with the same.
+std::size_t slab_elements(std::uint64_t memory_limit, DType dtype, unsigned nm_group);
 
 struct Progress {
   std::string phase;  // "analyse", "write"
@@ -31,6 +36,9 @@ struct PruneOptions {
   std::string backend = "auto";
   bool force = false;
   bool dry_run = false;
+  sparse::Format format = sparse::Format::dense;  // --format: selected tensors' output layout
+  bool compress = false;                           // --compress: shuffle + deflate on sparse datasets
+  std::uint64_t index_limit32 = sparse::kNoLimit;  // test hook: largest value a 32-bit index holds
   std::function<void(const Progress&)> on_progress;
   std::function<void(const std::string&)> on_note;  // one-line notices (e.g. backend fallback)
 };
@@ -48,12 +56,17 @@ struct TensorResult {
   std::uint64_t ties_pruned = 0;
   double sum_sq_before = 0.0;
   double sum_sq_after = 0.0;
+  std::uint64_t bytes_before = 0;  // storage bytes of the tensor in the input file
+  std::uint64_t bytes_after = 0;   // storage bytes of what replaces it in the output (all datasets)
+  std::uint64_t stored = 0;        // sparse formats: values stored
+  double break_even = -1.0;        // sparse formats: density above which the layout beats dense (< 0: none)
   double retained_l2() const;
   double sparsity() const { return n ? static_cast<double>(pruned) / static_cast<double>(n) : 0.0; }
 };
 
 struct StageSeconds {
   double read = 0, compute = 0, write = 0, total = 0;
+  double publish = 0;  // output hash and move into place (and registry publish, when used)
 };
 
 struct PruneResult {

@@ -100,6 +100,19 @@ std::uint64_t parse_size(const std::string& text, const std::string& option) {
   return v << shift;
 }
 
+void parse_nm(const std::string& text, Rule& rule) {
+  static const std::regex form(R"(^([0-9]{1,3}):([0-9]{1,3})$)");
+  std::smatch m;
+  const std::string bad = "invalid value '" + text + "' for --nm: expected N:M with 1 <= N <= M <= 256 (e.g. 2:4)";
+  if (!std::regex_match(text, m, form)) throw UsageError(bad);
+  const unsigned n = static_cast<unsigned>(std::stoul(m[1].str()));
+  const unsigned g = static_cast<unsigned>(std::stoul(m[2].str()));
+  if (n < 1 || n > g || g > 256) throw UsageError(bad);
+  rule.mode = RuleMode::nm;
+  rule.nm_keep = n;
+  rule.nm_group = g;
+}
+
 const char* scope_name(Scope s) { return s == Scope::tensor ? "tensor" : "global"; }
 
 }  // namespace h5p

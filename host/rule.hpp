@@ -22,7 +22,7 @@ Decimal parse_decimal(const std::string& text, const std::string& option);
 // k = round_half_even(S * n), in exact integer arithmetic.
 std::uint64_t sparsity_count(const Decimal& s, std::uint64_t n);
 
-enum class RuleMode { sparsity, threshold };
+enum class RuleMode { sparsity, threshold, nm };
 enum class Scope { tensor, global };
 
 struct Rule {
@@ -31,7 +31,12 @@ struct Rule {
   double threshold = 0.0;  // mode == threshold, >= 0, not NaN
   std::string threshold_text;
   Scope scope = Scope::tensor;
+  unsigned nm_keep = 0;    // mode == nm: keep N of every M along the last axis
+  unsigned nm_group = 0;   // M
 };
+
+// --nm N:M with 1 <= N <= M <= 256 ("2:4"); UsageError otherwise.
+void parse_nm(const std::string& text, Rule& rule);
 
 // --threshold: a float64 read with correct rounding; rejects negatives, NaN and junk.
 double parse_threshold(const std::string& text);

@@ -15,6 +15,8 @@ struct StatsRow {
   std::uint64_t n = 0, zeros = 0, nan = 0;
   double min_abs = 0, max_abs = 0, mean_abs = 0, l2 = 0;
   bool selected = false;
+  std::string format = "dense";  // or the sparse layout of an h5prune group (csr, coo, bitmask, nm)
+  std::uint64_t stored = 0;      // sparse layouts: values stored
   double sparsity() const { return n ? static_cast<double>(zeros) / static_cast<double>(n) : 0.0; }
 };
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels/dtype.hpp"
 
@@ -37,7 +38,13 @@ struct ApplyResult {
   double kept_sum_sq = 0.0;       // sum of squares of what remains
 };
 
+struct NmResult {
+  std::uint64_t pruned = 0;    // positions set to +0.0 (already-zero ones included)
+  double kept_sum_sq = 0.0;    // sum of squares of what remains
+};
+
 constexpr std::size_t kSumBlock = 16384;
+constexpr unsigned kMaxNmGroup = 256;  // positions fit one byte
 
 class Backend {
  public:
@@ -59,6 +66,44 @@ class Backend {
   // Sets to +0.0 every element with key < K, and the first `tie_quota` elements with
   // key == K in position order. Keys are taken in width w.
   virtual ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) = 0;
+
+  // Sweeps: one digit's histograms for several prefixes in one pass. prefixes is sorted and
+  // distinct; hists holds prefixes.size() blocks of 2^bits counts, added to.
+  virtual void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits,
+                               const std::vector<std::uint64_t>& prefixes, std::uint64_t* hists) = 0;
+
+  // Sweeps: for sorted distinct bounds K[0..m), adds to bucket j (0..m) the count and sum of
+  // squares of the elements with exactly j bounds <= key, and to equal[i] the count of
+  // key == K[i]. Gives count(key < K[i]) and its sum of squares for every i at once.
+  virtual void tally(ConstTensor t, KeyWidth w, const std::vector<std::uint64_t>& bounds,
+                     std::uint64_t* bucket_count, double* bucket_sum_sq, std::uint64_t* equal) = 0;
+
+  // ---- Compaction (CSR, COO, bitmask) and N:M. A survivor is an element whose bits are not
+  // those of +0.0: pruned weights are +0.0, and a kept -0.0 survives so that a sparse layout
+  // restores the dense output bit for bit. Every entry point is order-preserving and its
+  // result does not depend on the thread count.
+
+  // Number of survivors of t. With row_counts (may be null), also adds each element's survival
+  // to row_counts[(phase + i) / row_len], where phase (< row_len) is the position of t's first
+  // element within its row: CSR row pointers are the prefix sum of these counts.
+  virtual std::uint64_t count_survivors(ConstTensor t, std::size_t row_len, std::size_t phase,
+                                        std::uint64_t* row_counts) = 0;
+
+  // One order-preserving pass (prefix sum of survivors): the j-th survivor of t goes to
+  // values[j] (t's dtype) and index[j] = base + its position in t. Returns the survivor count;
+  // values and index must hold that many (count_survivors, or t.n).
+  virtual std::uint64_t compact(ConstTensor t, std::uint64_t base, void* values, std::uint64_t* index) = 0;
+
+  // Survivor bitmap: bit (bit_offset + i) of bits, least significant bit first within each byte,
+  // is set iff element i survives. bits[0]'s bits below bit_offset (< 8) are kept as they are;
+  // every other bit of the ceil((bit_offset + t.n) / 8) bytes is written.
+  virtual void survivor_mask(ConstTensor t, unsigned bit_offset, std::uint8_t* bits) = 0;
+
+  // N:M: in every group of m consecutive elements (t.n a multiple of m) keep the `keep` largest
+  // magnitudes (ties: lower index kept) and set the others to +0.0. positions and kept (each may
+  // be null) receive, group after group, the kept in-group indices in ascending order and their
+  // values (t.n / m * keep entries; kept in t's dtype). 1 <= keep <= m <= 256.
+  virtual NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept) = 0;
 };
 
 // The OpenMP CPU backend; threads <= 0 means all available cores.

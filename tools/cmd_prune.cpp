@@ -1,11 +1,16 @@
 // `h5prune prune`: parse and validate options, run the pipeline, print the summary.
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/errors.hpp"
+#include "host/metrics.hpp"
 #include "host/pipeline.hpp"
+#include "host/registry/record.hpp"
 #include "tools/commands.hpp"
 #include "tools/format.hpp"
 #include "tools/progress.hpp"
@@ -19,7 +24,7 @@ namespace {
 
 po::options_description prune_options() {
   po::options_description o(
-      "usage: h5prune prune MODEL.h5 -o OUT.h5 (--sparsity S | --threshold T) [options]\n\n"
+      "usage: h5prune prune MODEL.h5 -o OUT.h5 (--sparsity S | --threshold T | --nm N:M) [options]\n\n"
       "Writes a copy of MODEL.h5 with the smallest-magnitude weights of the selected tensors set to\n"
       "+0.0; everything else is copied unchanged. Ties in magnitude are pruned in the byte order of\n"
       "the tensors' paths, then row-major position, so every run gives the same bytes.\n\noptions");
@@ -28,6 +33,9 @@ po::options_description prune_options() {
       ("output,o", po::value<std::string>(), "output file (required unless --dry-run)")
       ("sparsity", po::value<std::string>(), "prune exactly round_half_even(S*n) weights per scope; S an exact decimal in [0,1]")
       ("threshold", po::value<std::string>(), "prune every weight with |w| < T (T read as float64, >= 0)")
+      ("nm", po::value<std::string>(), "N:M (e.g. 2:4): keep the N largest of every M consecutive weights along the last axis")
+      ("format", po::value<std::string>()->default_value("dense"), "dense | csr | coo | bitmask | nm (nm needs --nm): layout of the selected tensors (docs/FORMATS.md)")
+      ("compress", po::bool_switch(), "sparse formats: chunked datasets with shuffle + deflate")
       ("scope", po::value<std::string>(), "tensor (default): n per tensor; global: n over all selected tensors (with --sparsity)")
       ("include", po::value<std::string>(), "only tensors whose full HDF5 path matches this regex (ECMAScript, searched)")
       ("exclude", po::value<std::string>(), "skip tensors whose full HDF5 path matches this regex")
@@ -38,7 +46,11 @@ po::options_description prune_options() {
       ("json", po::bool_switch(), "print the summary as one JSON object on stdout")
       ("force", po::bool_switch(), "replace an existing output file")
       ("dry-run", po::bool_switch(), "print the plan (tensors, rule, n) and write nothing")
-      ("quiet", po::bool_switch(), "no progress output on stderr");
+      ("quiet", po::bool_switch(), "no progress output on stderr")
+      ("metrics-dir", po::value<std::string>(), "write h5prune_<model>[_<array task>].prom here for node_exporter's textfile collector, on success and failure (default: $H5PRUNE_METRICS_DIR)")
+      ("registry", po::value<std::string>(), "record the output as the next version of --model in this registry; -o becomes optional (default: $H5PRUNE_REGISTRY; docs/REGISTRY.md)")
+      ("model", po::value<std::string>(), "model name in the registry and the metrics (default: the input file's name without extension)")
+      ("metrics-per-tensor", po::bool_switch(), "also write per-tensor series (one series per tensor and family)");
   return o;
 }
 
@@ -53,7 +65,31 @@ json tensor_json(const TensorResult& t, bool dry_run) {
   j["ties"] = t.ties;
   j["ties_pruned"] = t.ties_pruned;
   j["retained_l2"] = t.retained_l2();
+  j["bytes_before"] = t.bytes_before;
+  j["bytes_after"] = t.bytes_after;
+  if (t.stored > 0 || t.break_even >= 0) j["stored"] = t.stored;  // sparse formats
+  if (t.break_even >= 0) {
+    j["break_even_density"] = t.break_even;
+    j["larger_than_dense"] = t.bytes_after > t.bytes_before;
+  }
   return j;
+}
+
+// One line per sparse tensor that takes more bytes than its dense form.
+std::vector<std::string> size_warnings(const PruneOptions& o, const PruneResult& r) {
+  std::vector<std::string> out;
+  if (o.format == sparse::Format::dense) return out;
+  for (const auto& t : r.tensors) {
+    if (t.n == 0 || t.bytes_after <= t.bytes_before) continue;  // an empty tensor has only row pointers
+    std::string line = std::string(sparse::format_name(o.format)) + " layout of " + t.path + " takes " +
+                       std::to_string(t.bytes_after) + " bytes, more than its " + std::to_string(t.bytes_before) +
+                       " dense bytes";
+    if (t.break_even >= 0 && t.n > 0)
+      line += fmt(" (density %.4f", static_cast<double>(t.stored) / static_cast<double>(t.n)) +
+              fmt(" is above the break-even density %.4f)", t.break_even);
+    out.push_back(line);
+  }
+  return out;
 }
 
 json rule_json(const PruneOptions& o) {
@@ -62,10 +98,16 @@ json rule_json(const PruneOptions& o) {
     r["mode"] = "sparsity";
     r["sparsity"] = o.rule.sparsity.text;
     r["scope"] = scope_name(o.rule.scope);
+  } else if (o.rule.mode == RuleMode::nm) {
+    r["mode"] = "nm";
+    r["nm"] = std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group);
+    r["axis"] = "last";
   } else {
     r["mode"] = "threshold";
     r["threshold"] = o.rule.threshold;
   }
+  r["format"] = sparse::format_name(o.format);
+  r["compress"] = o.compress;
   r["include"] = o.selection.include ? json(*o.selection.include) : json(nullptr);
   r["exclude"] = o.selection.exclude ? json(*o.selection.exclude) : json(nullptr);
   r["min_ndim"] = o.selection.min_ndim;
@@ -74,7 +116,8 @@ json rule_json(const PruneOptions& o) {
   return r;
 }
 
-void print_json(const PruneOptions& o, const PruneResult& r) {
+// `registry` (null without one): where the output was recorded, added as "registry".
+void print_json(const PruneOptions& o, const PruneResult& r, const json& registry = nullptr) {
   json j;
   j["command"] = "prune";
   j["tool"] = {{"version", H5PRUNE_VERSION}, {"git", H5PRUNE_GIT_REVISION}, {"cuda", built_with_cuda()}};
@@ -89,22 +132,36 @@ void print_json(const PruneOptions& o, const PruneResult& r) {
   j["dry_run"] = o.dry_run;
   j["streamed"] = r.streamed;
   j["tensors"] = json::array();
-  for (const auto& t : r.tensors) j["tensors"].push_back(tensor_json(t, o.dry_run));
+  for (const auto& t : r.tensors) {
+    j["tensors"].push_back(tensor_json(t, o.dry_run));
+    if (o.rule.mode == RuleMode::nm) j["tensors"].back()["threshold"] = nullptr;  // N:M has no magnitude boundary
+  }
   j["total"] = {{"n", r.total_n}};
   if (!o.dry_run) {
     j["total"]["pruned"] = r.total_pruned;
     j["total"]["sparsity"] = r.total_sparsity();
     j["total"]["retained_l2"] = r.total_retained_l2();
+    std::uint64_t before = 0, after = 0;
+    for (const auto& t : r.tensors) {
+      before += t.bytes_before;
+      after += t.bytes_after;
+    }
+    j["total"]["bytes_before"] = before;
+    j["total"]["bytes_after"] = after;
+    j["warnings"] = size_warnings(o, r);
     j["bytes_read"] = r.bytes_read;
     j["bytes_written"] = r.bytes_written;
   }
   j["seconds"] = {{"read", r.seconds.read}, {"compute", r.seconds.compute}, {"write", r.seconds.write},
-                  {"total", r.seconds.total}};
+                  {"publish", r.seconds.publish}, {"total", r.seconds.total}};
+  if (!registry.is_null()) j["registry"] = registry;
   std::cout << j.dump(2) << std::endl;
 }
 
 std::string rule_text(const PruneOptions& o) {
   if (o.rule.mode == RuleMode::threshold) return "threshold |w| < " + o.rule.threshold_text;
+  if (o.rule.mode == RuleMode::nm)
+    return "N:M " + std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group) + " along the last axis";
   return "sparsity " + o.rule.sparsity.text + " per " + (o.rule.scope == Scope::tensor ? "tensor" : "global scope");
 }
 
@@ -120,15 +177,27 @@ void print_dry_run(const PruneOptions& o, const PruneResult& r) {
 
 void print_summary(const PruneOptions& o, const PruneResult& r) {
   std::vector<std::vector<std::string>> rows{
-      {"tensor", "shape", "dtype", "n", "pruned", "requested", "achieved", "threshold", "ties pruned", "retained L2"}};
-  for (const auto& t : r.tensors)
+      {"tensor", "shape", "dtype", "n", "pruned", "requested", "achieved", "threshold", "ties pruned", "retained L2",
+       "bytes before", "bytes after"}};
+  const bool nm = o.rule.mode == RuleMode::nm;
+  std::uint64_t before = 0, after = 0;
+  for (const auto& t : r.tensors) {
     rows.push_back({t.path, shape_text(t.shape), std::string(dtype_name(t.dtype)), std::to_string(t.n),
                     std::to_string(t.pruned), t.requested_sparsity ? fmt("%.4f", *t.requested_sparsity) : "-",
-                    fmt("%.4f", t.sparsity()), fmt("%.6g", t.threshold),
-                    std::to_string(t.ties_pruned) + "/" + std::to_string(t.ties), fmt("%.4f", t.retained_l2())});
+                    fmt("%.4f", t.sparsity()), nm ? "-" : fmt("%.6g", t.threshold),
+                    std::to_string(t.ties_pruned) + "/" + std::to_string(t.ties), fmt("%.4f", t.retained_l2()),
+                    std::to_string(t.bytes_before), std::to_string(t.bytes_after)});
+    before += t.bytes_before;
+    after += t.bytes_after;
+  }
   rows.push_back({"total", "", "", std::to_string(r.total_n), std::to_string(r.total_pruned), "",
-                  fmt("%.4f", r.total_sparsity()), "", "", fmt("%.4f", r.total_retained_l2())});
+                  fmt("%.4f", r.total_sparsity()), "", "", fmt("%.4f", r.total_retained_l2()), std::to_string(before),
+                  std::to_string(after)});
   print_table(rows);
+  if (o.format != sparse::Format::dense)
+    std::printf("\n%s layout: selected tensors take %s instead of %s (%.1f%%)\n", sparse::format_name(o.format),
+                human_bytes(static_cast<double>(after)).c_str(), human_bytes(static_cast<double>(before)).c_str(),
+                before ? 100.0 * static_cast<double>(after) / static_cast<double>(before) : 0.0);
   std::printf("\npruned %llu of %llu weights (%.2f%%) in %zu tensors with %s on %s%s\n",
               static_cast<unsigned long long>(r.total_pruned), static_cast<unsigned long long>(r.total_n),
               100.0 * r.total_sparsity(), r.tensors.size(), rule_text(o).c_str(), r.device.c_str(),
@@ -138,14 +207,55 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
               r.seconds.read, r.seconds.compute, r.seconds.write);
 }
 
+// --registry DIR, else $H5PRUNE_REGISTRY; "" when neither (or with --dry-run: nothing is recorded).
+std::string registry_dir(const po::variables_map& vm) {
+  if (vm["dry-run"].as<bool>()) return "";
+  if (vm.count("registry")) {
+    const std::string dir = vm["registry"].as<std::string>();
+    if (dir.empty()) throw UsageError("invalid value '' for --registry: expected a directory");
+    return dir;
+  }
+  const char* env = std::getenv("H5PRUNE_REGISTRY");
+  return env ? env : "";
+}
+
+// Prunes into the registry (or finds the version that already holds this input + rule).
+registry::RecordOutcome record_in_registry(const po::variables_map& vm, const PruneOptions& o, const std::string& dir,
+                                           const std::vector<std::string>& args) {
+  registry::RecordRequest q;
+  q.registry = dir;
+  q.model = vm.count("model") ? vm["model"].as<std::string>() : std::filesystem::path(o.input).stem().string();
+  q.prune = o;
+  q.rule = rule_json(o);
+  q.copy_to = o.output;
+  q.force = o.force;
+  q.tool = {H5PRUNE_VERSION, H5PRUNE_GIT_REVISION, built_with_cuda()};
+  q.command = {"h5prune", "prune"};
+  q.command.insert(q.command.end(), args.begin(), args.end());
+  return registry::record_prune(q);
+}
+
+json registry_json(const std::string& dir, const registry::RecordOutcome& rec) {
+  return {{"path", dir},
+          {"model", rec.manifest.model},
+          {"version", rec.version},
+          {"ref", rec.manifest.model + "@" + std::to_string(rec.version)},
+          {"already_recorded", rec.already},
+          {"created", rec.manifest.created},
+          {"blob", rec.blob_path}};
+}
+
 PruneOptions parse(const po::variables_map& vm) {
   PruneOptions o;
   if (!vm.count("input")) throw UsageError("missing input file (usage: h5prune prune MODEL.h5 -o OUT.h5 --sparsity S)");
   o.input = vm["input"].as<std::string>();
   if (vm.count("output")) o.output = vm["output"].as<std::string>();
-  const bool has_s = vm.count("sparsity"), has_t = vm.count("threshold");
-  if (has_s == has_t) throw UsageError("give exactly one rule: --sparsity S or --threshold T");
-  if (has_s) {
+  const bool has_s = vm.count("sparsity"), has_t = vm.count("threshold"), has_nm = vm.count("nm");
+  if (has_s + has_t + has_nm != 1)
+    throw UsageError("give exactly one rule: --sparsity S, --threshold T or --nm N:M");
+  if (has_nm) {
+    parse_nm(vm["nm"].as<std::string>(), o.rule);
+  } else if (has_s) {
     o.rule.mode = RuleMode::sparsity;
     o.rule.sparsity = parse_decimal(vm["sparsity"].as<std::string>(), "--sparsity");
     const Decimal& s = o.rule.sparsity;
@@ -161,6 +271,7 @@ PruneOptions parse(const po::variables_map& vm) {
     if (scope != "tensor" && scope != "global")
       throw UsageError("invalid value '" + scope + "' for --scope: expected tensor or global");
     if (has_t) throw UsageError("--scope applies to --sparsity only (a threshold is the same in every scope)");
+    if (has_nm) throw UsageError("--scope applies to --sparsity only (--nm works within groups of M weights)");
     o.rule.scope = scope == "global" ? Scope::global : Scope::tensor;
   }
   if (vm.count("include")) o.selection.include = vm["include"].as<std::string>();
@@ -175,10 +286,63 @@ PruneOptions parse(const po::variables_map& vm) {
     o.threads = vm["threads"].as<int>();
     if (o.threads < 1) throw UsageError("invalid value for --threads: must be >= 1");
   }
+  const std::string format = vm["format"].as<std::string>();
+  const auto f = sparse::parse_format(format);
+  if (!f) throw UsageError("invalid value '" + format + "' for --format: expected dense, csr, coo, bitmask or nm");
+  o.format = *f;
+  if (o.format == sparse::Format::nm && !has_nm) throw UsageError("--format nm needs --nm N:M");
+  o.compress = vm["compress"].as<bool>();
+  if (o.compress && o.format == sparse::Format::dense)
+    throw UsageError("--compress applies to the sparse formats (csr, coo, bitmask, nm), not to --format dense");
+  if (vm.count("debug-index-limit32")) o.index_limit32 = vm["debug-index-limit32"].as<std::uint64_t>();
   o.force = vm["force"].as<bool>();
   o.dry_run = vm["dry-run"].as<bool>();
-  if (!o.dry_run && o.output.empty()) throw UsageError("missing --output (-o) for prune");
+  if (!o.dry_run && o.output.empty() && registry_dir(vm).empty())
+    throw UsageError("missing --output (-o) for prune (or record it with --registry DIR)");
   return o;
+}
+
+// --metrics-dir: where this run's metrics go and under which identity (docs/METRICS.md).
+struct MetricsSink {
+  std::string dir;
+  RunMetrics run;
+};
+
+// nullopt without a metrics directory, with --dry-run, or when no model name can be known
+// (no --model and no input: the usage error is reported without metrics).
+std::optional<MetricsSink> metrics_sink(const po::variables_map& vm, double start_time) {
+  MetricsSink s;
+  if (vm.count("metrics-dir")) s.dir = vm["metrics-dir"].as<std::string>();
+  else if (const char* env = std::getenv("H5PRUNE_METRICS_DIR"); env && *env) s.dir = env;
+  else return std::nullopt;
+  if (vm["dry-run"].as<bool>()) return std::nullopt;
+  if (vm.count("model")) {
+    s.run.model = vm["model"].as<std::string>();
+    if (s.run.model.empty()) throw UsageError("invalid value '' for --model: must not be empty");
+  } else if (vm.count("input")) {
+    s.run.model = std::filesystem::path(vm["input"].as<std::string>()).stem().string();
+    if (s.run.model.empty()) s.run.model = std::filesystem::path(vm["input"].as<std::string>()).filename().string();
+  }
+  if (s.run.model.empty()) return std::nullopt;
+  check_metrics_dir(s.dir);
+  s.run.start_time = start_time;
+  s.run.per_tensor = vm["metrics-per-tensor"].as<bool>();
+  s.run.tool_version = std::string(H5PRUNE_VERSION) + "+" + H5PRUNE_GIT_REVISION;
+  read_slurm_identity(s.run);
+  return s;
+}
+
+// Records a failed run; a metrics write that fails too is a warning, so that the original
+// error and its exit code reach the user unchanged.
+void write_failure_metrics(MetricsSink& s, std::exception_ptr error) {
+  try {
+    s.run.success = false;
+    s.run.failure = classify_failure(error);
+    s.run.end_time = unix_now();
+    write_run_metrics(s.dir, s.run);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "h5prune: warning: failure metrics not written: %s\n", e.what());
+  }
 }
 
 }  // namespace
@@ -186,30 +350,65 @@ PruneOptions parse(const po::variables_map& vm) {
 int cmd_prune(const std::vector<std::string>& args) {
   po::options_description visible = prune_options();
   po::options_description all;
-  all.add(visible).add_options()("input", po::value<std::string>());
+  // Hidden: the largest value a 32-bit index may hold (tests of the 64-bit fallback; docs/FORMATS.md).
+  all.add(visible).add_options()("input", po::value<std::string>())("debug-index-limit32",
+                                                                     po::value<std::uint64_t>());
   po::positional_options_description pos;
   pos.add("input", 1);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN in a selected tensor, 5 output,\n"
-              << "128+N interrupted by signal N (temporaries removed). See docs/CLI.md.\n";
+              << "6 registry, 128+N interrupted by signal N (temporaries removed). See docs/CLI.md.\n";
     return 0;
   }
   po::notify(vm);
-  PruneOptions o = parse(vm);
-  const bool json_out = vm["json"].as<bool>();
-  ProgressPrinter progress(!vm["quiet"].as<bool>() && !o.dry_run);
-  o.on_progress = [&](const Progress& p) { progress.update(p); };
-  o.on_note = [&](const std::string& note) {
-    if (!vm["quiet"].as<bool>()) std::fprintf(stderr, "h5prune: note: %s\n", note.c_str());
-  };
-  const PruneResult r = run_prune(o);
-  progress.finish();
-  if (json_out) print_json(o, r);
-  else if (o.dry_run) print_dry_run(o, r);
-  else print_summary(o, r);
-  return 0;
+  std::optional<MetricsSink> metrics = metrics_sink(vm, unix_now());
+  try {
+    PruneOptions o = parse(vm);
+    if (metrics) {  // N:M prunes M-N of every M weights: that is its requested sparsity
+      if (o.rule.mode == RuleMode::sparsity) metrics->run.requested_sparsity = o.rule.sparsity.approx();
+      else if (o.rule.mode == RuleMode::threshold) metrics->run.threshold = o.rule.threshold;
+      else if (o.rule.nm_group > 0)
+        metrics->run.requested_sparsity = static_cast<double>(o.rule.nm_group - o.rule.nm_keep) / o.rule.nm_group;
+      metrics->run.has_boundary = o.rule.mode != RuleMode::nm;
+    }
+    const bool json_out = vm["json"].as<bool>();
+    ProgressPrinter progress(!vm["quiet"].as<bool>() && !o.dry_run);
+    o.on_progress = [&](const Progress& p) { progress.update(p); };
+    o.on_note = [&](const std::string& note) {
+      if (!vm["quiet"].as<bool>()) std::fprintf(stderr, "h5prune: note: %s\n", note.c_str());
+    };
+    const std::string registry = registry_dir(vm);
+    std::optional<registry::RecordOutcome> recorded;
+    if (!registry.empty()) {
+      recorded = record_in_registry(vm, o, registry, args);
+      if (o.output.empty()) o.output = recorded->blob_path;  // where the file now lies
+    }
+    const PruneResult r = recorded ? recorded->result : run_prune(o);
+    progress.finish();
+    if (metrics) {  // the last step of a run: its end time, then the file
+      record_success(metrics->run, r);
+      if (recorded) metrics->run.registry_version = static_cast<std::uint64_t>(recorded->version);
+      metrics->run.end_time = unix_now();
+      write_run_metrics(metrics->dir, metrics->run);
+    }
+    if (json_out) print_json(o, r, recorded ? registry_json(registry, *recorded) : json(nullptr));
+    else if (o.dry_run) print_dry_run(o, r);
+    else if (recorded && recorded->already)
+      std::printf("already recorded as %s@%d (sha256 %s, sparsity %.4f); nothing pruned%s%s\n",
+                  recorded->manifest.model.c_str(), recorded->version, r.output_sha256.c_str(), r.total_sparsity(),
+                  vm.count("output") ? ", copied to " : "", vm.count("output") ? o.output.c_str() : "");
+    else print_summary(o, r);
+    if (recorded && !recorded->already && !json_out)
+      std::printf("recorded as %s@%d in %s\n", recorded->manifest.model.c_str(), recorded->version, registry.c_str());
+    if (!o.dry_run)
+      for (const std::string& w : size_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str());
+    return 0;
+  } catch (...) {
+    if (metrics && !metrics->run.success) write_failure_metrics(*metrics, std::current_exception());
+    throw;
+  }
 }
 
 }  // namespace h5p::cli

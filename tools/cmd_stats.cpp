@@ -65,20 +65,23 @@ int cmd_stats(const std::vector<std::string>& args) {
       j["tensors"].push_back({{"path", t.path}, {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape},
                               {"n", t.n}, {"zeros", t.zeros}, {"sparsity", t.sparsity()}, {"nan", t.nan},
                               {"min_abs", t.min_abs}, {"max_abs", t.max_abs}, {"mean_abs", t.mean_abs},
-                              {"l2", t.l2}, {"selected", t.selected}});
+                              {"l2", t.l2}, {"selected", t.selected}, {"format", t.format}});
+    for (std::size_t i = 0; i < r.tensors.size(); ++i)
+      if (r.tensors[i].format != "dense") j["tensors"][i]["stored"] = r.tensors[i].stored;
     j["total"] = {{"n", r.total_n}, {"zeros", r.total_zeros}, {"sparsity", total_sparsity}};
     j["other_datasets"] = r.other_datasets;
     std::cout << j.dump(2) << std::endl;
     return 0;
   }
   std::vector<std::vector<std::string>> rows{
-      {"tensor", "shape", "dtype", "n", "zeros", "sparsity", "nan", "min|w|", "max|w|", "mean|w|", "L2", "selected"}};
+      {"tensor", "shape", "dtype", "n", "zeros", "sparsity", "nan", "min|w|", "max|w|", "mean|w|", "L2", "selected",
+       "format"}};
   std::uint64_t selected = 0;
   for (const auto& t : r.tensors) {
     selected += t.selected;
     rows.push_back({t.path, shape_text(t.shape), std::string(dtype_name(t.dtype)), std::to_string(t.n),
                     std::to_string(t.zeros), fmt("%.4f", t.sparsity()), std::to_string(t.nan), fmt("%.4g", t.min_abs),
-                    fmt("%.4g", t.max_abs), fmt("%.4g", t.mean_abs), fmt("%.4g", t.l2), t.selected ? "yes" : "no"});
+                    fmt("%.4g", t.max_abs), fmt("%.4g", t.mean_abs), fmt("%.4g", t.l2), t.selected ? "yes" : "no", t.format});
   }
   print_table(rows);
   std::printf("\n%zu float tensors (%llu selected by this selection), %llu weights, %.2f%% zeros; %llu other datasets\n",

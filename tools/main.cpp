@@ -1,6 +1,7 @@
 // h5prune: prune neural-network weights in HDF5 files by magnitude. Dispatches to subcommands
 // and turns every error into one line on stderr and its documented exit code.
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -22,12 +23,24 @@ const char* kUsage =
     "commands:\n"
     "  prune MODEL.h5 -o OUT.h5 (--sparsity S | --threshold T)   write a pruned copy\n"
     "  stats MODEL.h5                                              per-tensor counts and magnitudes\n"
+    "  densify SPARSE.h5 -o OUT.h5                                 sparse layouts back to the dense file\n"
+    "  sweep MODEL.h5 (--sparsity LIST | --threshold LIST)         many levels from one analysis; CSV, JSON, report\n"
+    "  slurm sweep MODEL.h5 --sparsity LIST [sbatch options]       print an sbatch job-array script for a sweep\n"
+    "\n"
+    "registry (--registry DIR or H5PRUNE_REGISTRY; prune --registry DIR --model NAME records a version):\n"
+    "  log NAME                    versions, newest first\n"
+    "  show NAME@REF               one version's manifest (REF: number, alias, latest, sha256 prefix)\n"
+    "  diff NAME@A NAME@B          rule and per-tensor differences\n"
+    "  get NAME@REF -o FILE        the version's file, verified on the way out\n"
+    "  alias NAME@REF ALIAS        point ALIAS at a version (--delete removes it)\n"
+    "  verify [NAME]               re-hash blobs, check manifests; exit 6 on damage\n"
+    "  gc [--dry-run] [--grace D]  remove unreferenced blobs and abandoned staging\n"
     "\n"
     "options:\n"
     "  -h, --help      this help; 'h5prune COMMAND --help' for a command's options\n"
     "  --version       version and build (git revision, CUDA support)\n"
     "\n"
-    "exit codes: 0 ok, 2 usage, 3 input, 4 data (NaN), 5 output, 128+N interrupted by signal N\n";
+    "exit codes: 0 ok, 2 usage, 3 input, 4 data (NaN), 5 output, 6 registry, 128+N interrupted by signal N\n";
 
 int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -47,10 +60,23 @@ int run(int argc, char** argv) {
   }
   if (command == "prune") return h5p::cli::cmd_prune(rest);
   if (command == "stats") return h5p::cli::cmd_stats(rest);
+  if (h5p::cli::is_registry_command(command)) return h5p::cli::cmd_registry(command, rest);
+  if (command == "densify") return h5p::cli::cmd_densify(rest);
+  if (command == "sweep") return h5p::cli::cmd_sweep(rest);
+  if (command == "slurm") return h5p::cli::cmd_slurm(rest);
   throw h5p::UsageError("unknown command '" + command + "' (expected prune or stats; see h5prune --help)");
 }
 
 }  // namespace
+
+// After a failure every temporary is already gone (destructors ran while unwinding). Leave
+// without HDF5's exit handlers: after a failed write (disk full) HDF5 1.10 can crash while
+// flushing the file it could not close.
+[[noreturn]] void exit_after_failure(int code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(code);
+}
 
 int main(int argc, char** argv) {
   h5p::install_interrupt_handlers();
@@ -59,19 +85,19 @@ int main(int argc, char** argv) {
     return run(argc, argv);
   } catch (const h5p::Interrupted& e) {
     std::fprintf(stderr, "h5prune: error: %s; temporaries removed, no output written\n", e.what());
-    return e.exit_code();
+    exit_after_failure(e.exit_code());
   } catch (const h5p::Error& e) {
     if (int sig = h5p::pending_signal()) {
       std::fprintf(stderr, "h5prune: error: interrupted by signal %d; temporaries removed, no output written\n", sig);
-      return 128 + sig;
+      exit_after_failure(128 + sig);
     }
     std::fprintf(stderr, "h5prune: error: %s\n", e.what());
-    return e.exit_code();
+    exit_after_failure(e.exit_code());
   } catch (const boost::program_options::error& e) {
     std::fprintf(stderr, "h5prune: error: %s (see --help)\n", e.what());
-    return 2;
+    exit_after_failure(2);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "h5prune: error: internal error: %s\n", e.what());
-    return 1;
+    exit_after_failure(1);
   }
 }

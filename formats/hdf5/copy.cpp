@@ -3,6 +3,8 @@
 // source's creation properties so the copy keeps layout, chunking, filters and fill values.
 #include "formats/hdf5/copy.hpp"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -10,6 +12,8 @@
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
 #include "formats/hdf5/file.hpp"
+#include "formats/hdf5/references.hpp"
+#include "formats/hdf5/slabs.hpp"
 
 namespace h5p::h5 {
 namespace {
@@ -38,6 +42,7 @@ struct Walker {
   const std::string& out_name;
   const CopyCallbacks& callbacks;
   std::map<ObjectId, std::string> seen;  // object -> first output path
+  DeferredReferences deferred;           // references to re-point once every object exists
 
   [[noreturn]] void fail_read(const std::string& what) const {
     throw InputError(what + " in '" + in_name + "': " + last_library_error());
@@ -78,7 +83,8 @@ struct Walker {
     }
   }
 
-  void copy_attributes(hid_t src, hid_t dst, const std::string& path) {
+  void copy_attributes(hid_t src, hid_t dst, const std::string& path,
+                       const std::function<bool(const std::string&)>& skip = {}) {
     hsize_t count = 0;
     {
       H5O_info_t info;
@@ -89,6 +95,12 @@ struct Walker {
     for (hsize_t i = 0; i < count; ++i) {
       Handle a = attr_handle(H5Aopen_by_idx(src, ".", order, H5_ITER_INC, i, H5P_DEFAULT, H5P_DEFAULT));
       if (!a.valid()) fail_read("cannot open attribute #" + std::to_string(i) + " of " + path);
+      if (skip) {
+        const ssize_t len = H5Aget_name(a, 0, nullptr);
+        std::string name(static_cast<size_t>(len > 0 ? len : 0), '\0');
+        H5Aget_name(a, name.size() + 1, name.data());
+        if (skip(name)) continue;
+      }
       copy_attribute(a, dst, path);
     }
   }
@@ -99,6 +111,15 @@ struct Walker {
     H5Aget_name(attr, name.size() + 1, name.data());
     const std::string where = "attribute '" + name + "' of " + path;
     Handle file_type = type_handle(H5Aget_type(attr));
+    if (is_dimension_scale_bookkeeping(name)) {
+      // Re-created by attaching the scales again at the end (see references.hpp).
+      if (name == "DIMENSION_LIST") deferred.scaled_datasets.push_back(path);
+      return;
+    }
+    if (is_object_reference(file_type)) {
+      deferred.attributes.push_back({path, name});
+      return;
+    }
     Handle space = space_handle(H5Aget_space(attr));
     Handle acpl = plist_handle(H5Aget_create_plist(attr));
     Handle mem_type = type_handle(H5Tget_native_type(file_type, H5T_DIR_ASCEND));
@@ -161,7 +182,9 @@ struct Walker {
     H5O_info_t oinfo;
     if (H5Oget_info_by_name2(in_group, name.c_str(), &oinfo, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
       fail_read("cannot read object " + path);
-    if (oinfo.type == H5O_TYPE_GROUP) {
+    if (callbacks.replace && callbacks.replaces && callbacks.replaces(path)) {
+      callbacks.replace(path, in_group, name, out_group, lcpl);
+    } else if (oinfo.type == H5O_TYPE_GROUP) {
       Handle in_sub = group_handle(H5Gopen2(in_group, name.c_str(), H5P_DEFAULT));
       Handle gcpl = plist_handle(H5Gget_create_plist(in_sub));
       if (!in_sub.valid() || !gcpl.valid()) fail_read("cannot open group " + path);
@@ -172,12 +195,93 @@ struct Walker {
       copy_group(in_sub, out_sub, path);
     } else if (oinfo.type == H5O_TYPE_DATASET && callbacks.replaces && callbacks.replaces(path)) {
       replace_dataset(in_group, out_group, name, path, lcpl);
+    } else if (oinfo.type == H5O_TYPE_DATASET && copy_dataset_raw(in_group, out_group, name, path, lcpl)) {
+      // copied chunk by chunk (or slab by slab) without decoding
     } else {
-      // Raw copy: chunks are not decoded, so even unknown filters pass through intact.
+      // Named types and the datasets copy_dataset_raw leaves alone: H5Ocopy.
       Handle ocpypl = plist_handle(H5Pcreate(H5P_OBJECT_COPY));
+      // Datasets with a committed type share the type already copied, as in the input.
+      H5Pset_copy_object(ocpypl, H5O_COPY_MERGE_COMMITTED_DTYPE_FLAG);
       if (H5Ocopy(in_group, name.c_str(), out_group, name.c_str(), ocpypl, lcpl) < 0)
         fail_write("cannot copy object " + path);
     }
+  }
+
+  // Copies an unselected dataset without decoding it: chunked data chunk by chunk with
+  // H5Dread_chunk/H5Dwrite_chunk (filters untouched, so even unknown ones survive), other
+  // layouts in slabs read with the file type itself (no conversion). HDF5 1.10's H5Ocopy can
+  // crash when a write fails (disk full); these calls fail cleanly. Returns false, having
+  // created nothing, for what only H5Ocopy handles (variable-length or reference data,
+  // committed types, external or virtual storage).
+  bool copy_dataset_raw(hid_t in_group, hid_t out_group, const std::string& name, const std::string& path,
+                        hid_t lcpl) {
+    Handle in = dataset_handle(H5Dopen2(in_group, name.c_str(), H5P_DEFAULT));
+    if (!in.valid()) fail_read("cannot open dataset " + path);
+    Handle type = type_handle(H5Dget_type(in));
+    Handle space = space_handle(H5Dget_space(in));
+    Handle dcpl = plist_handle(H5Dget_create_plist(in));
+    if (!type.valid() || !space.valid() || !dcpl.valid()) fail_read("cannot read dataset " + path);
+    const H5D_layout_t layout = H5Pget_layout(dcpl);
+    const bool object_refs = is_object_reference(type);
+    if (H5Tdetect_class(type, H5T_VLEN) != 0 || H5Tis_variable_str(type) != 0 ||
+        (H5Tdetect_class(type, H5T_REFERENCE) != 0 && !object_refs) || H5Pget_external_count(dcpl) != 0 ||
+        layout == H5D_VIRTUAL || H5Sget_simple_extent_type(space) == H5S_NULL)
+      return false;
+    Handle out_type = output_type(type);
+    if (!out_type.valid()) return false;  // its committed type is not in the output yet
+    H5Pset_obj_track_times(dcpl, false);
+    Handle out = dataset_handle(H5Dcreate2(out_group, name.c_str(), out_type, space, lcpl, dcpl, H5P_DEFAULT));
+    if (!out.valid()) fail_write("cannot create dataset " + path);
+    copy_attributes(in, out, path);
+    if (object_refs) {
+      deferred.datasets.push_back(path);  // filled once the referenced objects exist
+      return true;
+    }
+    if (H5Dget_storage_size(in) == 0) return true;  // never written: leave it unallocated too
+    std::vector<unsigned char> buf;
+    if (layout == H5D_CHUNKED) {
+      const int rank = H5Sget_simple_extent_ndims(space);
+      hsize_t nchunks = 0;
+      if (H5Dget_num_chunks(in, space, &nchunks) < 0) fail_read("cannot list the chunks of " + path);
+      std::vector<hsize_t> offset(static_cast<size_t>(rank));
+      for (hsize_t i = 0; i < nchunks; ++i) {
+        check_interrupt();
+        unsigned filter_mask = 0;
+        haddr_t addr = 0;
+        hsize_t size = 0;
+        if (H5Dget_chunk_info(in, space, i, offset.data(), &filter_mask, &addr, &size) < 0)
+          fail_read("cannot read chunk " + std::to_string(i) + " of " + path);
+        buf.resize(static_cast<size_t>(size));
+        uint32_t read_mask = 0;
+        if (H5Dread_chunk(in, H5P_DEFAULT, offset.data(), &read_mask, buf.data()) < 0)
+          fail_read("cannot read chunk " + std::to_string(i) + " of " + path);
+        if (H5Dwrite_chunk(out, H5P_DEFAULT, read_mask, offset.data(), buf.size(), buf.data()) < 0)
+          fail_write("cannot write chunk " + std::to_string(i) + " of " + path);
+      }
+      return true;
+    }
+    std::vector<hsize_t> shape(static_cast<size_t>(std::max(0, H5Sget_simple_extent_ndims(space))));
+    if (!shape.empty()) H5Sget_simple_extent_dims(space, shape.data(), nullptr);
+    const size_t esize = H5Tget_size(type);
+    for (const Slab& slab : plan_slabs(shape, std::max<size_t>(1, (size_t{64} << 20) / esize))) {
+      check_interrupt();
+      buf.resize(slab.n * esize);
+      read_slab(in, type, slab, buf.data(), in_name, path);
+      write_slab(out, type, slab, buf.data(), out_name, path);
+    }
+    return true;
+  }
+
+  // The type to create a copied dataset with: the output's committed type at the same path
+  // when the input's type is committed (invalid handle if that is not copied yet), else a copy.
+  Handle output_type(hid_t in_type) {
+    if (H5Tcommitted(in_type) <= 0) return type_handle(H5Tcopy(in_type));
+    const ssize_t len = H5Iget_name(in_type, nullptr, 0);
+    if (len <= 0) return {};
+    std::string type_path(static_cast<size_t>(len), '\0');
+    H5Iget_name(in_type, type_path.data(), type_path.size() + 1);
+    if (H5Lexists(out_file, type_path.c_str(), H5P_DEFAULT) <= 0) return {};
+    return type_handle(H5Topen2(out_file, type_path.c_str(), H5P_DEFAULT));
   }
 
   void replace_dataset(hid_t in_group, hid_t out_group, const std::string& name, const std::string& path,
@@ -189,7 +293,9 @@ struct Walker {
     Handle dcpl = plist_handle(H5Dget_create_plist(in));
     if (!type.valid() || !space.valid() || !dcpl.valid()) fail_read("cannot read dataset " + path);
     H5Pset_obj_track_times(dcpl, false);
-    Handle out = dataset_handle(H5Dcreate2(out_group, name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT));
+    Handle out_type = output_type(type);
+    if (!out_type.valid()) out_type = type_handle(H5Tcopy(type));  // committed type not copied yet
+    Handle out = dataset_handle(H5Dcreate2(out_group, name.c_str(), out_type, space, lcpl, dcpl, H5P_DEFAULT));
     if (!out.valid()) fail_write("cannot create dataset " + path);
     copy_attributes(in, out, path);
     callbacks.fill(path, in, out);
@@ -202,9 +308,52 @@ Handle create_output_file(const std::string& path, hid_t in_file) {
   Handle fcpl = plist_handle(H5Fget_create_plist(in_file));
   if (!fcpl.valid()) throw InputError("cannot read the file creation properties: " + last_library_error());
   H5Pset_obj_track_times(fcpl, false);
-  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+  // The root group's own creation properties (creation-order tracking, link and attribute
+  // storage thresholds) are not part of the file's; carry them over.
+  Handle root = group_handle(H5Gopen2(in_file, "/", H5P_DEFAULT));
+  Handle root_gcpl = plist_handle(H5Gget_create_plist(root));
+  if (root_gcpl.valid()) {
+    unsigned flags = 0, max_compact = 0, min_dense = 0;
+    if (H5Pget_link_creation_order(root_gcpl, &flags) >= 0) H5Pset_link_creation_order(fcpl, flags);
+    if (H5Pget_attr_creation_order(root_gcpl, &flags) >= 0) H5Pset_attr_creation_order(fcpl, flags);
+    if (H5Pget_link_phase_change(root_gcpl, &max_compact, &min_dense) >= 0)
+      H5Pset_link_phase_change(fcpl, max_compact, min_dense);
+    if (H5Pget_attr_phase_change(root_gcpl, &max_compact, &min_dense) >= 0)
+      H5Pset_attr_phase_change(fcpl, max_compact, min_dense);
+  }
+  // The same format bounds as the input, so features it uses (large attributes in dense
+  // storage, new-style groups) are available in the copy.
+  Handle in_fapl = plist_handle(H5Fget_access_plist(in_file));
+  Handle fapl = plist_handle(H5Pcreate(H5P_FILE_ACCESS));
+  H5F_libver_t low = H5F_LIBVER_EARLIEST, high = H5F_LIBVER_LATEST;
+  if (in_fapl.valid() && H5Pget_libver_bounds(in_fapl, &low, &high) >= 0) H5Pset_libver_bounds(fapl, low, high);
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, fapl);
   if (f < 0) throw OutputError("cannot create '" + path + "': " + last_library_error());
   return file_handle(f);
+}
+
+void copy_userblock(const std::string& in_path, const std::string& out_path, hid_t in_file) {
+  Handle fcpl = plist_handle(H5Fget_create_plist(in_file));
+  hsize_t size = 0;
+  if (!fcpl.valid() || H5Pget_userblock(fcpl, &size) < 0 || size == 0) return;
+  std::vector<char> block(static_cast<size_t>(size));
+  std::FILE* in = std::fopen(in_path.c_str(), "rb");
+  if (!in || std::fread(block.data(), 1, block.size(), in) != block.size()) {
+    if (in) std::fclose(in);
+    throw InputError("cannot read the user block of '" + in_path + "'");
+  }
+  std::fclose(in);
+  std::FILE* out = std::fopen(out_path.c_str(), "r+b");
+  const bool ok = out && std::fwrite(block.data(), 1, block.size(), out) == block.size();
+  if (out && std::fclose(out) != 0) throw OutputError("cannot write the user block of '" + out_path + "'");
+  if (!ok) throw OutputError("cannot write the user block of '" + out_path + "'");
+}
+
+void copy_attributes(hid_t src, hid_t dst, const std::string& path, const std::string& in_name,
+                     const std::string& out_name, const std::function<bool(const std::string&)>& skip) {
+  const CopyCallbacks none;
+  Walker w{H5I_INVALID_HID, H5I_INVALID_HID, in_name, out_name, none, {}};
+  w.copy_attributes(src, dst, path, skip);
 }
 
 void copy_contents(hid_t in_file, hid_t out_file, const std::string& in_name, const std::string& out_name,
@@ -217,6 +366,7 @@ void copy_contents(hid_t in_file, hid_t out_file, const std::string& in_name, co
   w.seen.emplace(object_id(in_file, "/"), "/");
   w.copy_attributes(in_root, out_root, "/");
   w.copy_group(in_root, out_root, "/");
+  w.deferred.resolve(in_file, out_file, in_name, out_name);
 }
 
 }  // namespace h5p::h5

@@ -16,11 +16,27 @@ struct CopyCallbacks {
   // Fills the replacement dataset, created with the source's type, shape and creation
   // properties (chunking, filters, fill value) and with its attributes already copied.
   std::function<void(const std::string& path, hid_t in_dataset, hid_t out_dataset)> fill;
+  // Optional. When set, an object (dataset or group) for which replaces(path) is true is not
+  // re-created here: replace() creates the object that takes its place itself, linked as
+  // `name` in out_group with the link creation properties lcpl (a sparse layout group for a
+  // tensor, a dataset for a sparse layout group). fill() is then not called.
+  std::function<void(const std::string& path, hid_t in_group, const std::string& name, hid_t out_group,
+                     hid_t lcpl)>
+      replace;
 };
+
+// Copies the attributes of src onto dst in src's iteration order (creation order when it is
+// tracked, else name order), skipping those for which skip(name) is true. Errors name `path`
+// and the input or output file.
+void copy_attributes(hid_t src, hid_t dst, const std::string& path, const std::string& in_name,
+                     const std::string& out_name, const std::function<bool(const std::string&)>& skip = {});
 
 // Creates `path` (truncating) with the input's file-creation properties and object time
 // tracking off, so that the same input and rule give the same bytes.
 Handle create_output_file(const std::string& path, hid_t in_file);
+
+// HDF5 leaves a user block (e.g. MATLAB 7.3's header) zeroed; copy its bytes after closing.
+void copy_userblock(const std::string& in_path, const std::string& out_path, hid_t in_file);
 
 // Copies everything under the input's root, in a deterministic order, into out_file.
 // Throws InputError for read failures and OutputError for write failures.

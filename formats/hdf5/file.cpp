@@ -23,6 +23,14 @@ std::string last_library_error() {
         return 0;
       },
       &msg);
+  // Low-level I/O errors carry "..., error message = 'File too large', ..." over several
+  // lines; keep the system's message, and never more than one line.
+  const std::string tag = "error message = '";
+  if (const auto at = msg.find(tag); at != std::string::npos) {
+    const auto end = msg.find('\'', at + tag.size());
+    msg = msg.substr(0, msg.find(':')) + ": " + msg.substr(at + tag.size(), end - at - tag.size());
+  }
+  if (const auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
   return msg;
 }
 

@@ -10,67 +10,40 @@
 #include <vector>
 
 #include "kernels/backend.hpp"
+#include "kernels/cpu/cpu_compaction.hpp"
+#include "kernels/cpu/cpu_sweep.hpp"
+#include "kernels/cpu/typed_keys.hpp"
 #include "kernels/keys.hpp"
 
 namespace h5p {
 namespace {
-
-// Element bits -> key in the requested width, and -> |value| as a double (exact).
-struct Half {
-  using Bits = std::uint16_t;
-  template <KeyWidth W>
-  static std::uint64_t key(Bits b) {
-    const std::uint16_t k = key16(b);
-    if constexpr (W == KeyWidth::k16) return k;
-    else if constexpr (W == KeyWidth::k32) return widen16to32(k);
-    else return widen32to64(widen16to32(k));
-  }
-  static double abs_value(Bits b) { return static_cast<double>(std::bit_cast<float>(widen16to32(key16(b)))); }
-};
-struct Float {
-  using Bits = std::uint32_t;
-  template <KeyWidth W>
-  static std::uint64_t key(Bits b) {
-    if constexpr (W == KeyWidth::k64) return widen32to64(key32(b));
-    else return key32(b);
-  }
-  static double abs_value(Bits b) { return static_cast<double>(std::bit_cast<float>(key32(b))); }
-};
-struct Double {
-  using Bits = std::uint64_t;
-  template <KeyWidth W>
-  static std::uint64_t key(Bits b) { return key64(b); }
-  static double abs_value(Bits b) { return std::bit_cast<double>(key64(b)); }
-};
-
-// Calls f.template operator()<Elem, W>() for the tensor's dtype and the key width.
-template <typename F>
-void dispatch(DType t, KeyWidth w, F&& f) {
-  switch (t) {
-    case DType::f16:
-      if (w == KeyWidth::k16) f.template operator()<Half, KeyWidth::k16>();
-      else if (w == KeyWidth::k32) f.template operator()<Half, KeyWidth::k32>();
-      else f.template operator()<Half, KeyWidth::k64>();
-      return;
-    case DType::f32:
-      if (w == KeyWidth::k64) f.template operator()<Float, KeyWidth::k64>();
-      else f.template operator()<Float, KeyWidth::k32>();
-      return;
-    case DType::f64:
-      f.template operator()<Double, KeyWidth::k64>();
-      return;
-  }
-}
+using cpu::Half;
+using cpu::Float;
+using cpu::Double;
+using cpu::dispatch;
 
 std::size_t block_count(std::size_t n) { return (n + kSumBlock - 1) / kSumBlock; }
 
-// Sum of squares of a block with four accumulators in a fixed pattern (vectorisable,
-// and the same whatever thread runs it).
-struct Sums {
-  double a[4] = {0, 0, 0, 0};
-  void add(std::size_t i, double v) { a[i & 3] += v; }
-  double total() const { return (a[0] + a[1]) + (a[2] + a[3]); }
-};
+// Sum of value(i) over [begin, end) with four accumulators in a fixed pattern: vectorisable,
+// and the same whatever thread runs the block (blocks start at multiples of kSumBlock).
+template <typename F>
+double block_sum(std::size_t begin, std::size_t end, F&& value) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  std::size_t i = begin;
+  for (; i + 4 <= end; i += 4) {
+    s0 += value(i);
+    s1 += value(i + 1);
+    s2 += value(i + 2);
+    s3 += value(i + 3);
+  }
+  for (; i < end; ++i) s0 += value(i);
+  return (s0 + s1) + (s2 + s3);
+}
+
+// Per-thread histograms are kept as kCopies interleaved copies (element i counts in copy
+// i % kCopies): repeated hits on one bin, common as magnitudes crowd into few exponents,
+// then do not wait on each other.
+constexpr std::size_t kCopies = 4;
 
 class CpuBackend final : public Backend {
  public:
@@ -84,7 +57,9 @@ class CpuBackend final : public Backend {
   TensorScan scan(ConstTensor t) override { return scan_impl(t, nullptr, KeyWidth::k64, {0, 0, 0}); }
 
   TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
-    return scan_impl(t, hist, w, pass);
+    TensorScan s;
+    dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() { s = scan_histogram_impl<E, W>(t, pass, hist); });
+    return s;
   }
 
   void histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
@@ -92,10 +67,11 @@ class CpuBackend final : public Backend {
       const auto* p = static_cast<const typename E::Bits*>(t.data);
       const std::uint64_t mask = (std::uint64_t{1} << pass.bits) - 1;
       const int high = pass.shift + pass.bits;
-      for_each_chunk_histogram(t.n, std::size_t{1} << pass.bits, hist, [&](std::size_t i, std::uint32_t* h) {
+      const std::size_t bins = std::size_t{1} << pass.bits;
+      for_each_chunk_histogram(t.n, bins, hist, [&](std::size_t i, std::uint32_t* h) {
         const std::uint64_t k = E::template key<W>(p[i]);
         // A shift by 64 is undefined; the top digit of a 64-bit key has nothing above it.
-        if (high >= 64 || (k >> high) == pass.prefix) ++h[(k >> pass.shift) & mask];
+        if (high >= 64 || (k >> high) == pass.prefix) ++h[(i % kCopies) * bins + ((k >> pass.shift) & mask)];
       });
     });
   }
@@ -110,10 +86,34 @@ class CpuBackend final : public Backend {
     return count;
   }
 
+  void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits, const std::vector<std::uint64_t>& prefixes,
+                       std::uint64_t* hists) override {
+    cpu::histogram_multi(t, w, shift, bits, prefixes, hists, threads_);
+  }
+
+  void tally(ConstTensor t, KeyWidth w, const std::vector<std::uint64_t>& bounds, std::uint64_t* bucket_count,
+             double* bucket_sum_sq, std::uint64_t* equal) override {
+    cpu::tally(t, w, bounds, bucket_count, bucket_sum_sq, equal, threads_);
+  }
+
   ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) override {
     ApplyResult r;
     dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() { r = apply_impl<E, W>(t, K, tie_quota); });
     return r;
+  }
+
+  std::uint64_t count_survivors(ConstTensor t, std::size_t row_len, std::size_t phase,
+                                std::uint64_t* row_counts) override {
+    return cpu::count_survivors(t, row_len, phase, row_counts, threads_);
+  }
+  std::uint64_t compact(ConstTensor t, std::uint64_t base, void* values, std::uint64_t* index) override {
+    return cpu::compact(t, base, values, index, threads_);
+  }
+  void survivor_mask(ConstTensor t, unsigned bit_offset, std::uint8_t* bits) override {
+    cpu::survivor_mask(t, bit_offset, bits, threads_);
+  }
+  NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept) override {
+    return cpu::nm_apply(t, keep, m, positions, kept, threads_);
   }
 
  private:
@@ -126,19 +126,83 @@ class CpuBackend final : public Backend {
     if (n == 0) return;
     const std::size_t chunk = std::size_t{1} << 31;
     const int nthreads = static_cast<int>(std::min<std::size_t>(threads_, block_count(n)));
-    std::vector<std::uint32_t> local(static_cast<std::size_t>(nthreads) * bins);
+    const std::size_t per_thread = bins * kCopies;
+    std::vector<std::uint32_t> local(static_cast<std::size_t>(nthreads) * per_thread);
     for (std::size_t begin = 0; begin < n; begin += chunk) {
       const std::size_t end = std::min(n, begin + chunk);
       std::fill(local.begin(), local.end(), 0u);
 #pragma omp parallel num_threads(nthreads)
       {
-        std::uint32_t* h = local.data() + static_cast<std::size_t>(omp_get_thread_num()) * bins;
+        std::uint32_t* h = local.data() + static_cast<std::size_t>(omp_get_thread_num()) * per_thread;
 #pragma omp for schedule(static)
         for (std::size_t i = begin; i < end; ++i) body(i, h);
       }
-      for (int th = 0; th < nthreads; ++th)
-        for (std::size_t b = 0; b < bins; ++b) hist[b] += local[static_cast<std::size_t>(th) * bins + b];
+      merge_histograms(local, per_thread, bins, hist);
     }
+  }
+
+  // Adds every thread's and copy's counts into hist.
+  static void merge_histograms(const std::vector<std::uint32_t>& local, std::size_t per_thread, std::size_t bins,
+                               std::uint64_t* hist) {
+    for (std::size_t off = 0; off < local.size(); off += per_thread)
+      for (std::size_t c = 0; c < kCopies; ++c)
+        for (std::size_t b = 0; b < bins; ++b) hist[b] += local[off + c * bins + b];
+  }
+
+  // prune's first pass: NaN and zero counts, sum of squares, and the first digit's histogram.
+  // (min/max and sum |w| are left unset: only stats needs them, through scan().)
+  template <typename E, KeyWidth W>
+  TensorScan scan_histogram_impl(ConstTensor t, DigitPass pass, std::uint64_t* hist) {
+    constexpr KeyWidth native = native_key_width_of<E>();
+    const std::uint64_t inf = inf_key(native);
+    const auto* p = static_cast<const typename E::Bits*>(t.data);
+    const std::size_t blocks = block_count(t.n);
+    const std::size_t bins = std::size_t{1} << pass.bits;
+    const std::uint64_t mask = bins - 1;
+    const int high = pass.shift + pass.bits;
+    struct Partial {
+      std::uint64_t nan = 0, zeros = 0;
+      double sum_sq = 0;
+    };
+    std::vector<Partial> parts(blocks);
+    const int nthreads = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads_, blocks)));
+    const std::size_t per_thread = bins * kCopies;
+    std::vector<std::uint32_t> local(static_cast<std::size_t>(nthreads) * per_thread);
+    const std::size_t group = (std::size_t{1} << 31) / kSumBlock;  // keeps 32-bit counters safe
+    for (std::size_t g0 = 0; g0 < blocks; g0 += group) {
+      const std::size_t g1 = std::min(blocks, g0 + group);
+      std::fill(local.begin(), local.end(), 0u);
+#pragma omp parallel num_threads(nthreads)
+      {
+        std::uint32_t* h = local.data() + static_cast<std::size_t>(omp_get_thread_num()) * per_thread;
+#pragma omp for schedule(static)
+        for (std::size_t b = g0; b < g1; ++b) {
+          Partial part;
+          const std::size_t begin = b * kSumBlock, end = std::min(t.n, begin + kSumBlock);
+          for (std::size_t i = begin; i < end; ++i) {
+            const std::uint64_t k = E::template key<native>(p[i]);
+            part.nan += k > inf;
+            part.zeros += k == 0;
+            const std::uint64_t hk = E::template key<W>(p[i]);
+            if (high >= 64 || (hk >> high) == pass.prefix) ++h[(i % kCopies) * bins + ((hk >> pass.shift) & mask)];
+          }
+          part.sum_sq = block_sum(begin, end, [&](std::size_t i) {
+            const double v = E::abs_value(p[i]);
+            return E::template key<native>(p[i]) > inf ? 0.0 : v * v;
+          });
+          parts[b] = part;
+        }
+      }
+      merge_histograms(local, per_thread, bins, hist);
+    }
+    TensorScan s;
+    s.n = t.n;
+    for (const Partial& part : parts) {
+      s.nan += part.nan;
+      s.zeros += part.zeros;
+      s.sum_sq += part.sum_sq;
+    }
+    return s;
   }
 
   // One pass: NaN/zero counts, min/max keys, sums, and (when hist is given) the histogram
@@ -171,7 +235,7 @@ class CpuBackend final : public Backend {
 #pragma omp for schedule(static)
           for (std::size_t b = g0; b < g1; ++b) {
             Partial part;
-            Sums abs_sum, sq_sum;
+            double abs_acc[4] = {0, 0, 0, 0}, sq_acc[4] = {0, 0, 0, 0};
             const std::size_t end = std::min(t.n, (b + 1) * kSumBlock);
             for (std::size_t i = b * kSumBlock; i < end; ++i) {
               const std::uint64_t k = E::template key<native>(p[i]);
@@ -187,11 +251,11 @@ class CpuBackend final : public Backend {
               part.min_key = std::min(part.min_key, k);
               part.max_key = std::max(part.max_key, k);
               const double v = E::abs_value(p[i]);
-              abs_sum.add(i, v);
-              sq_sum.add(i, v * v);
+              abs_acc[i & 3] += v;
+              sq_acc[i & 3] += v * v;
             }
-            part.sum_abs = abs_sum.total();
-            part.sum_sq = sq_sum.total();
+            part.sum_abs = (abs_acc[0] + abs_acc[1]) + (abs_acc[2] + abs_acc[3]);
+            part.sum_sq = (sq_acc[0] + sq_acc[1]) + (sq_acc[2] + sq_acc[3]);
             parts[b] = part;
           }
         }
@@ -249,28 +313,39 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for schedule(static) num_threads(threads_)
     for (std::size_t b = 0; b < blocks; ++b) {
       Partial part;
-      Sums kept;
       std::uint64_t quota = quota_at[b];
-      const std::size_t end = std::min(t.n, (b + 1) * kSumBlock);
-      for (std::size_t i = b * kSumBlock; i < end; ++i) {
-        const std::uint64_t k = E::template key<W>(p[i]);
-        const bool tie = k == K;
-        part.ties += tie;
-        bool prune = k < K;
-        if (tie && quota > 0) {
-          prune = true;
-          --quota;
-          ++part.ties_pruned;
+      const std::size_t begin = b * kSumBlock, end = std::min(t.n, begin + kSumBlock);
+      if (quota == 0) {
+        // Common case, no ties to take: branch-free and vectorisable.
+        for (std::size_t i = begin; i < end; ++i) {
+          const std::uint64_t k = E::template key<W>(p[i]);
+          part.ties += k == K;
+          const bool prune = k < K;
+          part.pruned += prune;
+          p[i] = prune ? typename E::Bits{0} : p[i];  // +0.0 in every IEEE format
         }
-        if (prune) {
-          p[i] = 0;  // +0.0 in every IEEE format
-          ++part.pruned;
-        } else {
-          const double v = E::abs_value(p[i]);
-          kept.add(i, v * v);
+      } else {
+        for (std::size_t i = begin; i < end; ++i) {
+          const std::uint64_t k = E::template key<W>(p[i]);
+          const bool tie = k == K;
+          part.ties += tie;
+          bool prune = k < K;
+          if (tie && quota > 0) {
+            prune = true;
+            --quota;
+            ++part.ties_pruned;
+          }
+          if (prune) {
+            p[i] = 0;
+            ++part.pruned;
+          }
         }
       }
-      part.kept_sq = kept.total();
+      // Pruned elements are +0.0 now, so the kept sum is the sum over the block.
+      part.kept_sq = block_sum(begin, end, [&](std::size_t i) {
+        const double v = E::abs_value(p[i]);
+        return v * v;
+      });
       parts[b] = part;
     }
     ApplyResult r;

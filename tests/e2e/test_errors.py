@@ -5,7 +5,9 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
+import signal
 import subprocess
 
 import h5py
@@ -41,12 +43,12 @@ class Scene:
             snap[str(f)] = h5util.sha256(f) if os.path.isfile(f) else None
         return snap
 
-    def expect(self, args, code, names=(), watch=(), ctx=""):
+    def expect(self, args, code, names=(), watch=(), ctx="", **run_kw):
         """Run; check exit code, the single stderr line and the names in it, and that
         nothing changed on disk (directories listed, watched files hashed)."""
         watch = [self.src] + list(watch)
         before = self.snapshot(*watch)
-        res = h5util.run(*args, cwd=self.root)
+        res = h5util.run(*args, cwd=self.root, **run_kw)
         ctx = "[%s]\n%s" % (ctx or " ".join(str(a) for a in args), h5util.describe(res))
         assert res.returncode == code, "expected exit %d, got %d %s" % (code, res.returncode, ctx)
         lines = [ln for ln in res.stderr.splitlines()]
@@ -262,6 +264,27 @@ def test_output_is_input(scene, spelling, force):
            "dotdot": "%s/sub/../%s" % (scene.d_in, scene.src.name)}[spelling]
     args = ["prune", scene.src, "-o", out, "--sparsity", "0.5"] + (["--force"] if force else [])
     scene.expect(args, 5, [("model.h5",)])
+
+
+def _file_size_limit(nbytes):
+    """preexec_fn: writes beyond nbytes fail with EFBIG (SIGXFSZ ignored), like a full disk."""
+    def pre():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+    return pre
+
+
+@pytest.mark.parametrize("limit", [4096, 300_000, 1_200_000])
+def test_write_failure_exit_5(scene, limit):
+    """A write failure (disk full, simulated with RLIMIT_FSIZE) is exit 5, one error line
+    naming the output, and no temporary left behind."""
+    src = scene.d_in / "big.h5"
+    datagen.write_h5(src, {"/a/kernel": datagen.make_values(SEED, "<f4", (512, 512), "normal"),
+                           "/b/table": np.arange(100_000, dtype=np.int32).reshape(1000, 100),
+                           "/c/kernel": datagen.make_values(SEED + 1, "<f8", (256, 256), "normal")})
+    assert os.path.getsize(src) > limit
+    scene.expect(["prune", src, "-o", scene.out, "--sparsity", "0.5"], 5, [("pruned.h5",)],
+                 watch=[src], ctx="write failure at %d bytes" % limit, preexec_fn=_file_size_limit(limit))
 
 
 # ------------------------------------------------------------------------------ dry run

@@ -58,6 +58,7 @@ def test_threads_and_memory_limit_same_sha(tmp_path, model, rule):
         "mem1M": ["--memory-limit", "1M"],
         "mem1M_threads2": ["--memory-limit", "1M", "--threads", "2"],
         "mem300K_threads1": ["--memory-limit", "300K", "--threads", "1"],
+        "backend_cpu": ["--backend", "cpu", "--threads", "2"],
     }
     shas = {}
     for name, extra in variants.items():
@@ -68,6 +69,11 @@ def test_threads_and_memory_limit_same_sha(tmp_path, model, rule):
             "%s %s: --json output.sha256 %s != sha256 of the file %s"
             % (ctx, name, js["output"]["sha256"], shas[name]))
         assert js["output"]["bytes"] == os.path.getsize(out), "%s %s: output.bytes" % (ctx, name)
+        if "--threads" in extra:
+            want = int(extra[extra.index("--threads") + 1])
+            assert js["threads"] == want, "%s %s: summary threads %r" % (ctx, name, js["threads"])
+        if "--backend" in extra:
+            assert js["backend"] == "cpu", "%s %s: summary backend %r" % (ctx, name, js["backend"])
     assert len(set(shas.values())) == 1, "%s: outputs differ: %r" % (ctx, shas)
     # and the common answer is the right one
     if rule[0] == "--sparsity":
@@ -87,3 +93,54 @@ def test_json_hashes(tmp_path, model):
     assert js["output"]["bytes"] == os.path.getsize(out), "output.bytes"
     assert js["dry_run"] is False
     assert js["rule"]["rounding"] == "half_even" and js["rule"]["ties"] == "lower_position_first"
+
+
+def test_version_and_help():
+    v = h5util.run_ok("--version")
+    h = h5util.run_ok("--help")
+    assert "prune" in h.stdout and "stats" in h.stdout, h.stdout
+    js = h5util.run_json("stats", os.path.join(h5util.REPO, "examples", "keras2c_model.h5"))
+    assert js["tensors"], js
+    # the version the JSON summary reports is the one --version prints
+    src = os.path.join(h5util.REPO, "examples", "keras2c_model.h5")
+    pj = h5util.run_json("prune", src, "--dry-run", "--sparsity", "0.5")
+    assert pj["tool"]["version"] in v.stdout, "tool.version %r not in --version %r" % (pj["tool"]["version"], v.stdout)
+
+
+@pytest.fixture(scope="module")
+def chunked_model(tmp_path_factory):
+    """Chunked and compressed tensors whose chunks do not divide the shape."""
+    import h5py
+    d = tmp_path_factory.mktemp("chunked")
+    path = d / "chunked.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("enc/kernel", data=datagen.make_values(SEED + 10, "<f4", (600, 500), "normal"),
+                         chunks=(97, 61), compression="gzip", compression_opts=1, shuffle=True)
+        f.create_dataset("enc/half", data=datagen.make_values(SEED + 11, "<f2", (300, 301), "ties"),
+                         chunks=(64, 64), compression="gzip")
+        f.create_dataset("dec/conv", data=datagen.make_values(SEED + 12, ">f8", (5, 5, 33, 40), "special"),
+                         chunks=(5, 5, 8, 7), fletcher32=True)
+        f.create_dataset("dec/plain", data=datagen.make_values(SEED + 13, "<f4", (513, 257), "normal"))
+    return path
+
+
+@pytest.mark.parametrize("rule", RULES, ids=_ids)
+def test_streaming_chunked(tmp_path, chunked_model, rule):
+    ctx = "[streaming chunked %s seed=%d]" % (" ".join(rule), SEED)
+    shas = {}
+    for name, extra in {"default": [], "mem64K": ["--memory-limit", "64K"],
+                        "mem1M_t1": ["--memory-limit", "1M", "--threads", "1"]}.items():
+        out = tmp_path / ("%s.h5" % name)
+        h5util.run_ok("prune", chunked_model, "-o", out, *rule, *extra)
+        shas[name] = h5util.sha256(out)
+    assert len(set(shas.values())) == 1, "%s: outputs differ: %r" % (ctx, shas)
+    if rule[0] == "--sparsity":
+        scope = rule[3] if len(rule) > 2 else "tensor"
+        paths, res, _ = reference.prune_file(chunked_model, sparsity=rule[1], scope=scope)
+    else:
+        paths, res, _ = reference.prune_file(chunked_model, threshold=float(rule[1]))
+    checks.check_output_tensors(tmp_path / "mem64K.h5", paths, res, ctx + " --memory-limit 64K")
+    import h5py
+    with h5py.File(chunked_model, "r") as fa, h5py.File(tmp_path / "mem64K.h5", "r") as fb:
+        for p in paths:
+            h5util.assert_dataset_props_equal(fa[p], fb[p], "%s %s" % (ctx, p))

@@ -293,6 +293,8 @@ def test_zeros_count_as_smallest_and_become_positive_zero(tmp_path):
     (["--min-ndim", "3"], ["/conv/kernel:0"]),
     (["--include", "dense", "--exclude", "bias", "--min-ndim", "1"], ["/dense/kernel:0"]),
     (["--include", "^/opt/m$"], ["/opt/m"]),
+    (["--min-ndim", "0", "--threshold", "0.01"], ["/conv/kernel:0", "/dense/bias:0", "/dense/kernel:0",
+                                                  "/opt/lr", "/opt/m", "/opt/v"]),
 ])
 def test_selection(tmp_path, opts, expect):
     seed = _seed("selection")
@@ -303,21 +305,30 @@ def test_selection(tmp_path, opts, expect):
         "/opt/m": datagen.make_values(seed + 3, "<f8", (8, 4), "normal"),
         "/opt/v": datagen.make_values(seed + 4, "<f8", (4,), "normal"),
         "/opt/iter": np.int64(7),
+        "/opt/lr": np.float32(0.001),
         "/q/int": np.arange(12, dtype=np.int8).reshape(3, 4),
     }
     src = datagen.write_h5(tmp_path / "in.h5", data)
     out = tmp_path / "out.h5"
     ctx = "[selection %s seed=%d]" % (" ".join(opts), seed)
-    js = _prune(src, out, "--sparsity", "0.5", *opts)
+    rule = {"sparsity": "0.5"}
     kw = {}
     for i in range(0, len(opts), 2):
+        if opts[i] == "--threshold":
+            rule = {"threshold": float(opts[i + 1])}
+            continue
         kw[{"--include": "include", "--exclude": "exclude", "--min-ndim": "min_ndim"}[opts[i]]] = (
             int(opts[i + 1]) if opts[i] == "--min-ndim" else opts[i + 1])
-    paths, res, tensors = reference.prune_file(src, sparsity="0.5", **kw)
+    js = _prune(src, out, *([] if "threshold" in rule else ["--sparsity", "0.5"]), *opts)
+    paths, res, tensors = reference.prune_file(src, **rule, **kw)
     assert paths == sorted(expect, key=reference.path_key), "%s: reference selection %r" % (ctx, paths)
     assert sorted(t["path"] for t in js["tensors"]) == sorted(expect), "%s: summary %r" % (ctx, js["tensors"])
     checks.check_output_tensors(out, paths, res, ctx)
-    checks.check_summary(js, paths, res, tensors, ctx, sparsity="0.5")
+    if "threshold" in rule:
+        assert res.k["/opt/lr"] == 1, ctx  # the scalar 0.001 < 0.01 is pruned
+        checks.check_summary(js, paths, res, tensors, ctx, threshold=opts[-1])
+    else:
+        checks.check_summary(js, paths, res, tensors, ctx, sparsity="0.5")
     _check_unselected(src, out, paths, ctx)
 
 

@@ -1,0 +1,246 @@
+// Manifest JSON: every field written explicitly, every field checked when read back.
+#include "formats/manifest.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/errors.hpp"
+
+namespace h5p {
+using nlohmann::json;
+
+double ManifestTensor::retained_l2() const {
+  return sum_sq_before > 0 ? std::sqrt(sum_sq_after / sum_sq_before) : 1.0;
+}
+
+double Manifest::total_sparsity() const {
+  return total_n ? static_cast<double>(total_pruned) / static_cast<double>(total_n) : 0.0;
+}
+
+double Manifest::total_retained_l2() const {
+  return total_sum_sq_before > 0 ? std::sqrt(total_sum_sq_after / total_sum_sq_before) : 1.0;
+}
+
+namespace {
+
+json opt_string(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
+
+
+json tensor_to_json(const ManifestTensor& t) {
+  return {{"path", t.path},
+          {"dtype", t.dtype},
+          {"shape", t.shape},
+          {"n", t.n},
+          {"zeros_before", t.zeros_before},
+          {"pruned", t.pruned},
+          {"requested_sparsity", t.requested_sparsity ? json_number(*t.requested_sparsity) : json(nullptr)},
+          {"sparsity", json_number(t.sparsity())},
+          {"threshold", json_number(t.threshold)},
+          {"ties", t.ties},
+          {"ties_pruned", t.ties_pruned},
+          {"sum_sq_before", json_number(t.sum_sq_before)},
+          {"sum_sq_after", json_number(t.sum_sq_after)},
+          {"retained_l2", json_number(t.retained_l2())}};
+}
+
+// Typed field access that names the manifest and the field when either is wrong.
+class Reader {
+ public:
+  explicit Reader(const std::string& where) : where_(where) {}
+
+  const json& field(const json& obj, const char* name, json::value_t want, const std::string& ctx = "") const {
+    if (!obj.is_object()) fail(ctx.empty() ? "not a JSON object" : ctx + " is not an object");
+    auto it = obj.find(name);
+    if (it == obj.end()) fail("missing field '" + ctx + name + "'");
+    const bool ok = want == json::value_t::number_float ? it->is_number()
+                    : want == json::value_t::number_unsigned ? it->is_number_unsigned() ||
+                                                                   (it->is_number_integer() && it->get<std::int64_t>() >= 0)
+                                                             : it->type() == want;
+    if (!ok) fail("field '" + ctx + name + "' has the wrong type");
+    return *it;
+  }
+  std::string str(const json& o, const char* n, const std::string& c = "") const {
+    return field(o, n, json::value_t::string, c).get<std::string>();
+  }
+  std::uint64_t u64(const json& o, const char* n, const std::string& c = "") const {
+    return field(o, n, json::value_t::number_unsigned, c).get<std::uint64_t>();
+  }
+  double num(const json& o, const char* n, const std::string& c = "") const {
+    if (o.is_object() && o.contains(n) && o.at(n).is_string()) {
+      const std::string v = o.at(n).get<std::string>();
+      if (v == "Infinity") return HUGE_VAL;
+      if (v == "-Infinity") return -HUGE_VAL;
+      if (v == "NaN") return std::nan("");
+      fail("field '" + c + n + "' is not a number");
+    }
+    return field(o, n, json::value_t::number_float, c).get<double>();
+  }
+  std::optional<std::string> opt_str(const json& o, const char* n, const std::string& c = "") const {
+    if (!o.contains(n) || o.at(n).is_null()) return std::nullopt;
+    return str(o, n, c);
+  }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw RegistryError("damaged manifest '" + where_ + "': " + what);
+  }
+
+ private:
+  std::string where_;
+};
+
+}  // namespace
+
+// Weights may hold Inf, so sums of squares may be Inf and their ratio NaN.
+json json_number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  return v;
+}
+
+json manifest_to_json(const Manifest& m) {
+  json j;
+  j["schema"] = kManifestSchema;
+  j["model"] = m.model;
+  j["version"] = m.version;
+  j["key"] = m.key;
+  j["publish_id"] = m.publish_id;
+  j["created"] = m.created;
+  j["finished"] = m.finished;
+  j["output"] = {{"sha256", m.output_sha256}, {"bytes", m.output_bytes}};
+  j["parent"] = {{"sha256", m.parent_sha256},
+                 {"bytes", m.parent_bytes},
+                 {"path", m.parent_path},
+                 {"model", opt_string(m.parent_model)},
+                 {"version", m.parent_version ? json(*m.parent_version) : json(nullptr)}};
+  j["rule"] = m.rule;
+  j["tensors"] = json::array();
+  for (const auto& t : m.tensors) j["tensors"].push_back(tensor_to_json(t));
+  j["total"] = {{"n", m.total_n},
+                {"pruned", m.total_pruned},
+                {"sparsity", json_number(m.total_sparsity())},
+                {"sum_sq_before", json_number(m.total_sum_sq_before)},
+                {"sum_sq_after", json_number(m.total_sum_sq_after)},
+                {"retained_l2", json_number(m.total_retained_l2())}};
+  j["tool"] = {{"version", m.tool_version}, {"git", m.tool_git}, {"cuda", m.tool_cuda}};
+  j["backend"] = m.backend;
+  j["device"] = m.device;
+  j["threads"] = m.threads;
+  j["host"] = m.host;
+  j["user"] = m.user;
+  j["slurm"] = {{"job_id", opt_string(m.slurm_job_id)},
+                {"array_job_id", opt_string(m.slurm_array_job_id)},
+                {"array_task_id", opt_string(m.slurm_array_task_id)}};
+  j["command"] = m.command;
+  return j;
+}
+
+Manifest manifest_from_json(const json& j, const std::string& where) {
+  const Reader r(where);
+  using vt = json::value_t;
+  if (r.str(j, "schema") != kManifestSchema) r.fail("unknown schema '" + j["schema"].get<std::string>() + "'");
+  Manifest m;
+  m.model = r.str(j, "model");
+  const std::uint64_t version = r.u64(j, "version");
+  if (version < 1 || version > 1000000000) r.fail("version out of range");
+  m.version = static_cast<int>(version);
+  m.key = r.str(j, "key");
+  m.publish_id = r.str(j, "publish_id");
+  m.created = r.str(j, "created");
+  m.finished = r.str(j, "finished");
+  const json& out = r.field(j, "output", vt::object);
+  m.output_sha256 = r.str(out, "sha256", "output.");
+  m.output_bytes = r.u64(out, "bytes", "output.");
+  if (m.output_sha256.size() != 64 || m.output_sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+    r.fail("output.sha256 is not a sha256");
+  const json& parent = r.field(j, "parent", vt::object);
+  m.parent_sha256 = r.str(parent, "sha256", "parent.");
+  m.parent_bytes = r.u64(parent, "bytes", "parent.");
+  m.parent_path = r.str(parent, "path", "parent.");
+  m.parent_model = r.opt_str(parent, "model", "parent.");
+  if (parent.contains("version") && !parent["version"].is_null())
+    m.parent_version = static_cast<int>(r.u64(parent, "version", "parent."));
+  m.rule = r.field(j, "rule", vt::object);
+  r.str(m.rule, "mode", "rule.");
+  for (const json& t : r.field(j, "tensors", vt::array)) {
+    ManifestTensor mt;
+    const std::string c = "tensors[].";
+    mt.path = r.str(t, "path", c);
+    mt.dtype = r.str(t, "dtype", c);
+    for (const json& d : r.field(t, "shape", vt::array, c)) {
+      if (!d.is_number_integer() || d.get<std::int64_t>() < 0) r.fail("tensors[].shape has a non-integer");
+      mt.shape.push_back(d.get<std::uint64_t>());
+    }
+    mt.n = r.u64(t, "n", c);
+    mt.zeros_before = r.u64(t, "zeros_before", c);
+    mt.pruned = r.u64(t, "pruned", c);
+    if (t.contains("requested_sparsity") && !t["requested_sparsity"].is_null())
+      mt.requested_sparsity = r.num(t, "requested_sparsity", c);
+    mt.threshold = r.num(t, "threshold", c);
+    mt.ties = r.u64(t, "ties", c);
+    mt.ties_pruned = r.u64(t, "ties_pruned", c);
+    mt.sum_sq_before = r.num(t, "sum_sq_before", c);
+    mt.sum_sq_after = r.num(t, "sum_sq_after", c);
+    m.tensors.push_back(std::move(mt));
+  }
+  const json& total = r.field(j, "total", vt::object);
+  m.total_n = r.u64(total, "n", "total.");
+  m.total_pruned = r.u64(total, "pruned", "total.");
+  m.total_sum_sq_before = r.num(total, "sum_sq_before", "total.");
+  m.total_sum_sq_after = r.num(total, "sum_sq_after", "total.");
+  const json& tool = r.field(j, "tool", vt::object);
+  m.tool_version = r.str(tool, "version", "tool.");
+  m.tool_git = r.str(tool, "git", "tool.");
+  m.tool_cuda = r.field(tool, "cuda", vt::boolean, "tool.").get<bool>();
+  m.backend = r.str(j, "backend");
+  m.device = r.str(j, "device");
+  m.threads = static_cast<int>(r.u64(j, "threads"));
+  m.host = r.str(j, "host");
+  m.user = r.str(j, "user");
+  const json& slurm = r.field(j, "slurm", vt::object);
+  m.slurm_job_id = r.opt_str(slurm, "job_id", "slurm.");
+  m.slurm_array_job_id = r.opt_str(slurm, "array_job_id", "slurm.");
+  m.slurm_array_task_id = r.opt_str(slurm, "array_task_id", "slurm.");
+  for (const json& a : r.field(j, "command", vt::array)) {
+    if (!a.is_string()) r.fail("command has a non-string");
+    m.command.push_back(a.get<std::string>());
+  }
+  return m;
+}
+
+Manifest read_manifest_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw RegistryError("cannot read manifest '" + path + "': " + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw RegistryError("damaged manifest '" + path + "': not valid JSON");
+  return manifest_from_json(j, path);
+}
+
+void write_manifest_file(const std::string& path, const Manifest& m) {
+  const std::string text = manifest_to_json(m).dump(2) + "\n";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+  if (fd < 0) throw OutputError("cannot write manifest '" + path + "': " + std::strerror(errno));
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t w = ::write(fd, text.data() + done, text.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      const int err = errno;
+      ::close(fd);
+      throw OutputError("cannot write manifest '" + path + "': " + std::strerror(err));
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw OutputError("cannot sync manifest '" + path + "': " + std::strerror(err));
+}
+
+}  // namespace h5p

@@ -1,0 +1,82 @@
+// A registry version's manifest: the record of one published output (schema
+// "h5prune.manifest/1", documented in docs/REGISTRY.md), and its JSON read/write.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace h5p {
+
+inline constexpr const char* kManifestSchema = "h5prune.manifest/1";
+
+struct ManifestTensor {
+  std::string path;
+  std::string dtype;
+  std::vector<std::uint64_t> shape;
+  std::uint64_t n = 0;
+  std::uint64_t zeros_before = 0;
+  std::uint64_t pruned = 0;
+  std::optional<double> requested_sparsity;
+  double threshold = 0;
+  std::uint64_t ties = 0;
+  std::uint64_t ties_pruned = 0;
+  double sum_sq_before = 0;
+  double sum_sq_after = 0;
+  double sparsity() const { return n ? static_cast<double>(pruned) / static_cast<double>(n) : 0.0; }
+  double retained_l2() const;
+};
+
+struct Manifest {
+  std::string model;
+  int version = 0;
+  std::string key;         // idempotency key: sha256(input sha256, canonical rule, tool version)
+  std::string publish_id;  // the staging name of the process that published it
+  std::string created;     // ISO 8601 UTC, run start
+  std::string finished;    // ISO 8601 UTC, publish time
+  std::string output_sha256;
+  std::uint64_t output_bytes = 0;
+  std::string parent_sha256;
+  std::uint64_t parent_bytes = 0;
+  std::string parent_path;                 // the input path as given
+  std::optional<std::string> parent_model;  // when the input is itself a registry blob
+  std::optional<int> parent_version;
+  nlohmann::json rule;  // as `prune --json` prints it
+  std::vector<ManifestTensor> tensors;
+  std::uint64_t total_n = 0;
+  std::uint64_t total_pruned = 0;
+  double total_sum_sq_before = 0;
+  double total_sum_sq_after = 0;
+  std::string tool_version;
+  std::string tool_git;
+  bool tool_cuda = false;
+  std::string backend;
+  std::string device;
+  int threads = 0;
+  std::string host;
+  std::string user;
+  std::optional<std::string> slurm_job_id, slurm_array_job_id, slurm_array_task_id;
+  std::vector<std::string> command;
+
+  double total_sparsity() const;
+  double total_retained_l2() const;
+};
+
+nlohmann::json manifest_to_json(const Manifest& m);
+
+// A double as manifests write it: a number, or "Infinity", "-Infinity", "NaN" (JSON has none).
+nlohmann::json json_number(double v);
+
+// Validates every field's presence and type; `where` (a file path) names the manifest in the
+// RegistryError thrown on damage.
+Manifest manifest_from_json(const nlohmann::json& j, const std::string& where);
+
+// Reads and validates a manifest file; RegistryError when missing, unreadable or damaged.
+Manifest read_manifest_file(const std::string& path);
+
+// Writes the manifest (pretty-printed, trailing newline) to `path` and fsyncs it; the caller
+// makes it visible atomically. OutputError on failure.
+void write_manifest_file(const std::string& path, const Manifest& m);
+
+}  // namespace h5p

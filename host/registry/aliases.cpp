@@ -1,0 +1,62 @@
+// Alias files: "<version>\n", written to a temporary and renamed over the old one.
+#include "host/registry/aliases.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+#include "common/errors.hpp"
+#include "formats/atomic_file.hpp"
+#include "host/registry/fs_ops.hpp"
+
+namespace h5p::registry {
+
+namespace {
+int parse_alias_text(const std::string& text, const std::string& path) {
+  std::string t = text;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  if (t.empty() || t.size() > 9 || !std::all_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    throw RegistryError("damaged alias file '" + path + "': expected a version number");
+  return std::stoi(t);
+}
+}  // namespace
+
+std::optional<int> read_alias(const Layout& l, const std::string& model, const std::string& alias) {
+  if (!valid_name(alias)) return std::nullopt;
+  const std::string path = l.alias_path(model, alias);
+  const auto text = read_small_file(path);
+  if (!text) return std::nullopt;
+  return parse_alias_text(*text, path);
+}
+
+std::map<std::string, int> list_aliases(const Layout& l, const std::string& model) {
+  std::map<std::string, int> out;
+  for (const auto& name : list_dir(l.aliases_dir(model))) {
+    if (!valid_name(name)) continue;  // temporaries start with '.'
+    if (auto v = read_alias(l, model, name)) out[name] = *v;
+  }
+  return out;
+}
+
+void set_alias(const Layout& l, const std::string& model, const std::string& alias, int version) {
+  check_alias_name(alias);
+  if (!is_dir(l.version_dir(model, version)))
+    throw RegistryError("no version " + model + "@" + std::to_string(version) + " in registry '" + l.root() + "'");
+  make_dir(l.aliases_dir(model));
+  write_file_atomic(l.alias_path(model, alias), std::to_string(version) + "\n", /*replace=*/true);
+}
+
+void delete_alias(const Layout& l, const std::string& model, const std::string& alias) {
+  check_alias_name(alias);
+  const std::string path = l.alias_path(model, alias);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) throw RegistryError("no alias '" + alias + "' for model '" + model + "'");
+    throw RegistryError("cannot remove alias '" + path + "': " + std::strerror(errno));
+  }
+  fsync_path(l.aliases_dir(model));
+}
+
+}  // namespace h5p::registry

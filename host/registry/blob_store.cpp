@@ -1,0 +1,136 @@
+// Blob store: link-into-place writes and hash-checked reads.
+#include "host/registry/blob_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "common/errors.hpp"
+#include "common/interrupt.hpp"
+#include "formats/atomic_file.hpp"
+#include "formats/sha256.hpp"
+#include "host/registry/crash_hook.hpp"
+#include "host/registry/fs_ops.hpp"
+
+namespace h5p::registry {
+
+namespace {
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+struct MdCtxDeleter {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+std::string hex(const unsigned char* d, unsigned n) {
+  static const char* digits = "0123456789abcdef";
+  std::string s(2 * n, '0');
+  for (unsigned i = 0; i < n; ++i) {
+    s[2 * i] = digits[d[i] >> 4];
+    s[2 * i + 1] = digits[d[i] & 15];
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string store_blob(const Layout& l, const std::string& staged_file, const std::string& sha256,
+                       std::uint64_t bytes) {
+  if (::chmod(staged_file.c_str(), 0444) != 0)
+    throw OutputError("cannot make '" + staged_file + "' read-only: " + std::strerror(errno));
+  make_dir(l.blob_dir(sha256));
+  const std::string blob = l.blob_path(sha256);
+  crash_point("blob-before-link");
+  if (::link(staged_file.c_str(), blob.c_str()) == 0) {
+    fsync_path(l.blob_dir(sha256));
+    crash_point("blob-linked");
+    return blob;
+  }
+  const int err = errno;
+  if (err != EEXIST) {
+    if (err != EPERM && err != ENOTSUP && err != EMLINK)
+      throw RegistryError("cannot store blob '" + blob + "': " + std::strerror(err));
+    // Filesystems without hard links: rename instead (replacing an equal blob is harmless).
+    if (!exists(blob)) {
+      if (::rename(staged_file.c_str(), blob.c_str()) != 0)
+        throw RegistryError("cannot store blob '" + blob + "': " + std::strerror(errno));
+      fsync_path(l.blob_dir(sha256));
+      return blob;
+    }
+  }
+  // Already stored (deduplicated). Check it: a damaged copy is replaced by ours (same name,
+  // same content, so the rename is harmless to every reader).
+  if (!check_blob(l, sha256, bytes).empty()) {
+    if (::rename(staged_file.c_str(), blob.c_str()) != 0)
+      throw RegistryError("damaged blob '" + blob + "' could not be replaced: " + std::strerror(errno));
+    fsync_path(l.blob_dir(sha256));
+    return blob;
+  }
+  // Refresh its time so that gc's grace period starts again (best effort: needs ownership).
+  ::utimensat(AT_FDCWD, blob.c_str(), nullptr, 0);
+  return blob;
+}
+
+void copy_blob_verified(const Layout& l, const std::string& sha256, std::uint64_t bytes, const std::string& dest) {
+  const std::string blob = l.blob_path(sha256);
+  FdCloser in{::open(blob.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (in.fd < 0) throw RegistryError("missing blob '" + blob + "': " + std::strerror(errno));
+  FdCloser out{::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+  if (out.fd < 0) throw OutputError("cannot write '" + dest + "': " + std::strerror(errno));
+  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("OpenSSL SHA-256 init failed");
+  std::vector<char> buf(4 << 20);
+  std::uint64_t total = 0;
+  for (;;) {
+    const ssize_t r = ::read(in.fd, buf.data(), buf.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw RegistryError("cannot read blob '" + blob + "': " + std::strerror(errno));
+    if (r == 0) break;
+    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(r));
+    std::size_t done = 0;
+    while (done < static_cast<std::size_t>(r)) {
+      const ssize_t w = ::write(out.fd, buf.data() + done, static_cast<std::size_t>(r) - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) throw OutputError("cannot write '" + dest + "': " + std::strerror(errno ? errno : EIO));
+      done += static_cast<std::size_t>(w);
+    }
+    total += static_cast<std::uint64_t>(r);
+    check_interrupt();
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(ctx.get(), md, &len);
+  const std::string got = hex(md, len);
+  if (total != bytes || got != sha256)
+    throw RegistryError("damaged blob '" + blob + "': sha256 " + got + " (" + std::to_string(total) +
+                        " bytes), expected " + sha256 + " (" + std::to_string(bytes) + " bytes)");
+}
+
+std::string check_blob(const Layout& l, const std::string& sha256, std::uint64_t expected_bytes) {
+  const std::string blob = l.blob_path(sha256);
+  if (!exists(blob)) return "missing";
+  std::uint64_t bytes = 0;
+  std::string got;
+  try {
+    got = sha256_file(blob, &bytes);
+  } catch (const Error& e) {
+    return std::string("unreadable: ") + e.what();
+  }
+  if (got != sha256) return "sha256 is " + got;
+  if (expected_bytes != kUnknownBytes && expected_bytes != bytes) return "size is " + std::to_string(bytes) + ", manifest says " + std::to_string(expected_bytes);
+  return "";
+}
+
+}  // namespace h5p::registry

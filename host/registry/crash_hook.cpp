@@ -1,0 +1,19 @@
+// The kill -9 test hook; does nothing unless the environment variable names a step.
+#include "host/registry/crash_hook.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+
+namespace h5p::registry {
+
+bool crash_requested(const char* step) {
+  const char* at = std::getenv("H5PRUNE_REGISTRY_CRASH_AT");
+  return at && std::strcmp(at, step) == 0;
+}
+
+void crash_point(const char* step) {
+  if (crash_requested(step)) std::raise(SIGKILL);
+}
+
+}  // namespace h5p::registry

@@ -1,0 +1,203 @@
+// The registry's write path: stage -> prune -> hash -> store blob -> publish manifest.
+#include "host/registry/record.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "common/errors.hpp"
+#include "formats/atomic_file.hpp"
+#include "formats/sha256.hpp"
+#include "host/canonical_rule.hpp"
+#include "host/registry/blob_store.hpp"
+#include "host/registry/crash_hook.hpp"
+#include "host/registry/fs_ops.hpp"
+#include "host/registry/layout.hpp"
+#include "host/registry/versions.hpp"
+
+namespace h5p::registry {
+
+namespace {
+
+// A private directory under staging/, removed on every way out (kill -9 aside: gc's job).
+class StagingDir {
+ public:
+  explicit StagingDir(const Layout& l) : path_(l.staging() + "/" + unique_token()) {
+    if (::mkdir(path_.c_str(), 0775) != 0) throw RegistryError("cannot create staging directory '" + path_ + "'");
+  }
+  StagingDir(const StagingDir&) = delete;
+  StagingDir& operator=(const StagingDir&) = delete;
+  ~StagingDir() {
+    try {
+      remove_tree(path_);
+    } catch (...) {
+    }
+  }
+  const std::string& path() const { return path_; }
+  std::string token() const { return path_.substr(path_.rfind('/') + 1); }
+
+ private:
+  std::string path_;
+};
+
+std::optional<std::string> env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return std::nullopt;
+  return std::string(v);
+}
+
+DType dtype_from_name(const std::string& name) {
+  if (name == "float16") return DType::f16;
+  if (name == "float64") return DType::f64;
+  return DType::f32;
+}
+
+Manifest make_manifest(const RecordRequest& q, const PruneResult& r, const std::string& key, double started,
+                       const Layout& l) {
+  Manifest m;
+  m.model = q.model;
+  m.key = key;
+  m.created = iso8601_utc(started);
+  m.output_sha256 = r.output_sha256;
+  m.output_bytes = r.output_bytes;
+  m.parent_sha256 = r.input_sha256;
+  m.parent_bytes = r.input_bytes;
+  m.parent_path = q.prune.input;
+  if (auto parent = find_by_output(l, r.input_sha256)) {
+    m.parent_model = parent->model;
+    m.parent_version = parent->version;
+  }
+  m.rule = q.rule;
+  for (const auto& t : r.tensors) {
+    ManifestTensor mt;
+    mt.path = t.path;
+    mt.dtype = std::string(dtype_name(t.dtype));
+    mt.shape.assign(t.shape.begin(), t.shape.end());
+    mt.n = t.n;
+    mt.zeros_before = t.zeros_before;
+    mt.pruned = t.pruned;
+    mt.requested_sparsity = t.requested_sparsity;
+    mt.threshold = t.threshold;
+    mt.ties = t.ties;
+    mt.ties_pruned = t.ties_pruned;
+    mt.sum_sq_before = t.sum_sq_before;
+    mt.sum_sq_after = t.sum_sq_after;
+    m.tensors.push_back(std::move(mt));
+  }
+  m.total_n = r.total_n;
+  m.total_pruned = r.total_pruned;
+  m.total_sum_sq_before = r.total_sum_sq_before;
+  m.total_sum_sq_after = r.total_sum_sq_after;
+  m.tool_version = q.tool.version;
+  m.tool_git = q.tool.git;
+  m.tool_cuda = q.tool.cuda;
+  m.backend = r.backend;
+  m.device = r.device;
+  m.threads = r.threads;
+  m.host = host_name();
+  m.user = user_name();
+  m.slurm_job_id = env("SLURM_JOB_ID");
+  m.slurm_array_job_id = env("SLURM_ARRAY_JOB_ID");
+  m.slurm_array_task_id = env("SLURM_ARRAY_TASK_ID");
+  m.command = q.command;
+  return m;
+}
+
+void place_copy(const Layout& l, const Manifest& m, std::unique_ptr<AtomicOutput>& copy) {
+  if (!copy) return;
+  copy_blob_verified(l, m.output_sha256, m.output_bytes, copy->temp_path());
+  copy->commit();
+}
+
+}  // namespace
+
+PruneResult result_from_manifest(const Manifest& m) {
+  PruneResult r;
+  for (const auto& t : m.tensors) {
+    TensorResult tr;
+    tr.path = t.path;
+    tr.dtype = dtype_from_name(t.dtype);
+    tr.shape.assign(t.shape.begin(), t.shape.end());
+    tr.n = t.n;
+    tr.zeros_before = t.zeros_before;
+    tr.pruned = t.pruned;
+    tr.requested_sparsity = t.requested_sparsity;
+    tr.threshold = t.threshold;
+    tr.ties = t.ties;
+    tr.ties_pruned = t.ties_pruned;
+    tr.sum_sq_before = t.sum_sq_before;
+    tr.sum_sq_after = t.sum_sq_after;
+    r.tensors.push_back(std::move(tr));
+  }
+  r.total_n = m.total_n;
+  r.total_pruned = m.total_pruned;
+  r.total_sum_sq_before = m.total_sum_sq_before;
+  r.total_sum_sq_after = m.total_sum_sq_after;
+  r.input_bytes = m.parent_bytes;
+  r.input_sha256 = m.parent_sha256;
+  r.output_sha256 = m.output_sha256;
+  r.output_bytes = m.output_bytes;
+  r.backend = m.backend;
+  r.device = m.device;
+  r.threads = m.threads;
+  return r;
+}
+
+RecordOutcome record_prune(const RecordRequest& q) {
+  check_model_name(q.model);
+  const double started = now_seconds();
+  const Layout l = Layout::create(q.registry);
+  std::unique_ptr<AtomicOutput> copy;
+  if (!q.copy_to.empty()) copy = std::make_unique<AtomicOutput>(q.copy_to, q.force, q.prune.input);
+
+  // Same input, same canonical rule, same tool version: the version that exists is the answer.
+  const std::string canonical = canonical_rule_text(q.rule);
+  std::string input_sha;
+  try {
+    input_sha = sha256_file(q.prune.input);
+  } catch (const Error&) {
+    // Unreadable input: the pipeline reports it with the right exit code below.
+  }
+  RecordOutcome out;
+  if (!input_sha.empty()) {
+    if (auto v = find_by_key(l, q.model, idempotency_key(input_sha, canonical, q.tool.version))) {
+      out.version = *v;
+      out.already = true;
+      out.manifest = load_manifest(l, q.model, *v);
+      out.result = result_from_manifest(out.manifest);
+      out.blob_path = l.blob_path(out.manifest.output_sha256);
+      place_copy(l, out.manifest, copy);
+      return out;
+    }
+  }
+
+  StagingDir stage(l);
+  PruneOptions opts = q.prune;
+  opts.output = stage.path() + "/output.h5";
+  opts.force = false;
+  out.result = run_prune(opts);
+  crash_point("pruned");
+  if (!input_sha.empty() && out.result.input_sha256 != input_sha)
+    throw InputError("input '" + q.prune.input + "' changed while it was being pruned; nothing recorded");
+  const std::string key = idempotency_key(out.result.input_sha256, canonical, q.tool.version);
+
+  out.blob_path = store_blob(l, opts.output, out.result.output_sha256, out.result.output_bytes);
+  Manifest m = make_manifest(q, out.result, key, started, l);
+  m.publish_id = stage.token();
+  const Published p = publish_version(l, m, stage.path() + "/version");
+  out.version = p.version;
+  out.already = p.already;
+  out.manifest = load_manifest(l, q.model, p.version);
+  // A gc that listed references before this version appeared may have removed the blob as
+  // unreferenced: put it back from the staged copy, which is still here.
+  if (!exists(out.blob_path) && ::link(opts.output.c_str(), out.blob_path.c_str()) != 0 && !exists(out.blob_path))
+    throw RegistryError("blob '" + out.blob_path + "' vanished while publishing " + q.model + "@" +
+                        std::to_string(p.version));
+  crash_point("published");
+  place_copy(l, out.manifest, copy);
+  return out;
+}
+
+}  // namespace h5p::registry

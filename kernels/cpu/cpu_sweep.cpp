@@ -1,0 +1,88 @@
+// Sweep kernels on the CPU. Work is split into fixed blocks whose partial results are added
+// in block order, so results do not depend on the thread count.
+#include "kernels/cpu/cpu_sweep.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "kernels/cpu/typed_keys.hpp"
+
+namespace h5p::cpu {
+
+namespace {
+constexpr std::size_t kBlock = 1 << 16;
+std::size_t blocks_of(std::size_t n) { return (n + kBlock - 1) / kBlock; }
+}  // namespace
+
+void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits, const std::vector<std::uint64_t>& prefixes,
+                     std::uint64_t* hists, int threads) {
+  if (t.n == 0 || prefixes.empty()) return;
+  const std::size_t bins = std::size_t{1} << bits;
+  const std::size_t total_bins = bins * prefixes.size();
+  const std::uint64_t mask = bins - 1;
+  const int high = shift + bits;
+  const std::size_t blocks = blocks_of(t.n);
+  const int nthreads = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads, blocks)));
+  // Per-thread 64-bit counters: sweeps ask for few prefixes, so this stays small.
+  std::vector<std::uint64_t> local(static_cast<std::size_t>(nthreads) * total_bins, 0);
+  dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() {
+    const auto* p = static_cast<const typename E::Bits*>(t.data);
+#pragma omp parallel num_threads(nthreads)
+    {
+      std::uint64_t* h = local.data() + static_cast<std::size_t>(omp_get_thread_num()) * total_bins;
+#pragma omp for schedule(static)
+      for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t end = std::min(t.n, (b + 1) * kBlock);
+        for (std::size_t i = b * kBlock; i < end; ++i) {
+          const std::uint64_t k = E::template key<W>(p[i]);
+          const std::uint64_t prefix = high >= 64 ? 0 : k >> high;
+          const auto it = std::lower_bound(prefixes.begin(), prefixes.end(), prefix);
+          if (it == prefixes.end() || *it != prefix) continue;
+          ++h[static_cast<std::size_t>(it - prefixes.begin()) * bins + ((k >> shift) & mask)];
+        }
+      }
+    }
+  });
+  for (int th = 0; th < nthreads; ++th)
+    for (std::size_t i = 0; i < total_bins; ++i) hists[i] += local[static_cast<std::size_t>(th) * total_bins + i];
+}
+
+void tally(ConstTensor t, KeyWidth w, const std::vector<std::uint64_t>& bounds, std::uint64_t* bucket_count,
+           double* bucket_sum_sq, std::uint64_t* equal, int threads) {
+  if (t.n == 0) return;
+  const std::size_t m = bounds.size();
+  const std::size_t blocks = blocks_of(t.n);
+  // Per block: m+1 counts, m+1 sums, m equal counts; added in block order afterwards.
+  std::vector<double> sums(blocks * (m + 1), 0.0);
+  std::vector<std::uint64_t> counts(blocks * (2 * m + 1), 0);
+  dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() {
+    const auto* p = static_cast<const typename E::Bits*>(t.data);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (std::size_t b = 0; b < blocks; ++b) {
+      std::uint64_t* c = counts.data() + b * (2 * m + 1);
+      std::uint64_t* eq = c + (m + 1);
+      double* s = sums.data() + b * (m + 1);
+      const std::size_t end = std::min(t.n, (b + 1) * kBlock);
+      for (std::size_t i = b * kBlock; i < end; ++i) {
+        const std::uint64_t k = E::template key<W>(p[i]);
+        const std::size_t j = static_cast<std::size_t>(std::upper_bound(bounds.begin(), bounds.end(), k) - bounds.begin());
+        ++c[j];
+        const double v = E::abs_value(p[i]);
+        s[j] += v * v;
+        if (j > 0 && bounds[j - 1] == k) ++eq[j - 1];
+      }
+    }
+  });
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::uint64_t* c = counts.data() + b * (2 * m + 1);
+    const double* s = sums.data() + b * (m + 1);
+    for (std::size_t j = 0; j <= m; ++j) {
+      bucket_count[j] += c[j];
+      bucket_sum_sq[j] += s[j];
+    }
+    for (std::size_t i = 0; i < m; ++i) equal[i] += c[m + 1 + i];
+  }
+}
+
+}  // namespace h5p::cpu

@@ -1,0 +1,60 @@
+// Typed element access for the CPU loops: bits -> magnitude key in a chosen width, and
+// bits -> |value| as a double, plus a dispatch from (dtype, key width) to a template call.
+#pragma once
+#include <bit>
+#include <cstdint>
+
+#include "kernels/dtype.hpp"
+#include "kernels/keys.hpp"
+
+namespace h5p::cpu {
+
+// Element bits -> key in the requested width, and -> |value| as a double (exact).
+struct Half {
+  using Bits = std::uint16_t;
+  template <KeyWidth W>
+  static std::uint64_t key(Bits b) {
+    const std::uint16_t k = key16(b);
+    if constexpr (W == KeyWidth::k16) return k;
+    else if constexpr (W == KeyWidth::k32) return widen16to32(k);
+    else return widen32to64(widen16to32(k));
+  }
+  static double abs_value(Bits b) { return static_cast<double>(std::bit_cast<float>(widen16to32(key16(b)))); }
+};
+struct Float {
+  using Bits = std::uint32_t;
+  template <KeyWidth W>
+  static std::uint64_t key(Bits b) {
+    if constexpr (W == KeyWidth::k64) return widen32to64(key32(b));
+    else return key32(b);
+  }
+  static double abs_value(Bits b) { return static_cast<double>(std::bit_cast<float>(key32(b))); }
+};
+struct Double {
+  using Bits = std::uint64_t;
+  template <KeyWidth W>
+  static std::uint64_t key(Bits b) { return key64(b); }
+  static double abs_value(Bits b) { return std::bit_cast<double>(key64(b)); }
+};
+
+// Calls f.template operator()<Elem, W>() for the tensor's dtype and the key width.
+template <typename F>
+void dispatch(DType t, KeyWidth w, F&& f) {
+  switch (t) {
+    case DType::f16:
+      if (w == KeyWidth::k16) f.template operator()<Half, KeyWidth::k16>();
+      else if (w == KeyWidth::k32) f.template operator()<Half, KeyWidth::k32>();
+      else f.template operator()<Half, KeyWidth::k64>();
+      return;
+    case DType::f32:
+      if (w == KeyWidth::k64) f.template operator()<Float, KeyWidth::k64>();
+      else f.template operator()<Float, KeyWidth::k32>();
+      return;
+    case DType::f64:
+      f.template operator()<Double, KeyWidth::k64>();
+      return;
+  }
+}
+
+
+}  // namespace h5p::cpu

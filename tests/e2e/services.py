@@ -1,0 +1,67 @@
+"""Services the e2e tests start themselves: a node_exporter on a free loopback port."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+
+NODE_EXPORTER = os.environ.get("H5PRUNE_NODE_EXPORTER", "/usr/bin/prometheus-node-exporter")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape(url, timeout=5):
+    req = urllib.request.Request(url, headers={"Accept": "text/plain"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return resp.read().decode("utf-8")
+
+
+@contextlib.contextmanager
+def node_exporter(textfile_dir, log_path, tries=3):
+    """Runs node_exporter with only the textfile collector on 127.0.0.1:<free port>; yields the
+    /metrics URL and stops the process on exit, pass or fail. Retries on another port when the
+    chosen one was taken in between."""
+    if not os.access(NODE_EXPORTER, os.X_OK):
+        raise RuntimeError("node_exporter not found at %s (install prometheus-node-exporter)" % NODE_EXPORTER)
+    last_log = ""
+    for _ in range(tries):
+        port = free_port()
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [NODE_EXPORTER, "--web.listen-address=127.0.0.1:%d" % port,
+                 "--collector.disable-defaults", "--collector.textfile",
+                 "--collector.textfile.directory=%s" % textfile_dir,
+                 "--web.disable-exporter-metrics"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        url = "http://127.0.0.1:%d/metrics" % port
+        try:
+            deadline = time.monotonic() + 15
+            ready = False
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    scrape(url, timeout=1)
+                    ready = True
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            if ready:
+                yield url
+                return
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        with open(log_path, "r", errors="replace") as fh:
+            last_log = fh.read()[-2000:]
+    raise RuntimeError("node_exporter did not start after %d tries; log: %s" % (tries, last_log))

@@ -1,0 +1,415 @@
+// The registry's read and upkeep commands: log, show, diff, get, alias, verify, gc
+// (docs/REGISTRY.md). Each parses its options, calls host/registry and prints.
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/errors.hpp"
+#include "formats/atomic_file.hpp"
+#include "host/registry/aliases.hpp"
+#include "host/registry/blob_store.hpp"
+#include "host/registry/fs_ops.hpp"
+#include "host/registry/maintenance.hpp"
+#include "host/registry/versions.hpp"
+#include "tools/commands.hpp"
+#include "tools/format.hpp"
+
+namespace po = boost::program_options;
+using nlohmann::json;
+
+namespace h5p::cli {
+namespace {
+using namespace h5p::registry;
+
+constexpr const char* kExitCodes =
+    "\nexit codes: 0 ok, 2 usage, 5 output, 6 registry (damaged blob or manifest, missing version,\n"
+    "bad name). See docs/REGISTRY.md.\n";
+
+po::options_description base_options(const std::string& usage) {
+  po::options_description o(usage + "\n\noptions");
+  o.add_options()("help,h", "this help")(
+      "registry", po::value<std::string>(), "registry directory (default: $H5PRUNE_REGISTRY)");
+  return o;
+}
+
+// Parses args; returns false after printing --help.
+bool parse_args(const std::vector<std::string>& args, const po::options_description& visible,
+                const std::vector<std::string>& positional, po::variables_map& vm) {
+  po::options_description all;
+  all.add(visible);
+  po::positional_options_description pos;
+  for (const auto& p : positional) {
+    all.add_options()(p.c_str(), po::value<std::string>());
+    pos.add(p.c_str(), 1);
+  }
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << visible << kExitCodes;
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+std::string required(const po::variables_map& vm, const std::string& name, const std::string& usage) {
+  if (!vm.count(name)) throw UsageError("missing " + name + " (usage: " + usage + ")");
+  return vm[name].as<std::string>();
+}
+
+Layout open_registry(const po::variables_map& vm) {
+  std::string dir;
+  if (vm.count("registry")) dir = vm["registry"].as<std::string>();
+  else if (const char* env = std::getenv("H5PRUNE_REGISTRY"); env && *env) dir = env;
+  if (dir.empty()) throw UsageError("no registry given: use --registry DIR or set H5PRUNE_REGISTRY");
+  return Layout::open(dir);
+}
+
+std::string rule_text(const json& rule) {
+  std::string s;
+  if (rule.value("mode", "") == "sparsity")
+    s = "sparsity " + rule.value("sparsity", "?") + (rule.value("scope", "tensor") == "global" ? " global" : "");
+  else if (rule.contains("threshold") && rule["threshold"].is_number())
+    s = "threshold " + fmt("%.6g", rule["threshold"].get<double>());
+  else
+    s = rule.value("mode", "?");
+  if (rule.contains("include") && rule["include"].is_string()) s += " include " + rule["include"].get<std::string>();
+  if (rule.contains("exclude") && rule["exclude"].is_string()) s += " exclude " + rule["exclude"].get<std::string>();
+  return s;
+}
+
+std::string parent_text(const Manifest& m) {
+  if (m.parent_model && m.parent_version) return *m.parent_model + "@" + std::to_string(*m.parent_version);
+  return "sha256:" + m.parent_sha256.substr(0, 12);
+}
+
+std::vector<std::string> aliases_of(const std::map<std::string, int>& aliases, int v) {
+  std::vector<std::string> out;
+  for (const auto& [name, target] : aliases)
+    if (target == v) out.push_back(name);
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+// ----------------------------------------------------------------------------- log
+
+int cmd_log(const std::vector<std::string>& args) {
+  const std::string usage = "h5prune log NAME [--json] [--registry DIR]";
+  auto o = base_options("usage: " + usage + "\n\nLists a model's versions, newest first.");
+  o.add_options()("json", po::bool_switch(), "print {\"model\", \"versions\": [...]} on stdout")(
+      "limit", po::value<int>(), "show only the newest N versions");
+  po::variables_map vm;
+  if (!parse_args(args, o, {"name"}, vm)) return 0;
+  const std::string model = required(vm, "name", usage);
+  check_model_name(model);
+  const Layout l = open_registry(vm);
+  std::vector<int> versions = list_versions(l, model);
+  if (versions.empty()) throw RegistryError("no model '" + model + "' in registry '" + l.root() + "'");
+  std::reverse(versions.begin(), versions.end());
+  if (vm.count("limit") && vm["limit"].as<int>() >= 0 && static_cast<std::size_t>(vm["limit"].as<int>()) < versions.size())
+    versions.resize(static_cast<std::size_t>(vm["limit"].as<int>()));
+  const auto aliases = list_aliases(l, model);
+  std::vector<Manifest> manifests;
+  for (int v : versions) manifests.push_back(load_manifest(l, model, v));
+  if (vm["json"].as<bool>()) {
+    json j = {{"model", model}, {"versions", json::array()}};
+    for (const auto& m : manifests)
+      j["versions"].push_back({{"version", m.version},
+                               {"sha256", m.output_sha256},
+                               {"bytes", m.output_bytes},
+                               {"created", m.created},
+                               {"finished", m.finished},
+                               {"rule", m.rule},
+                               {"sparsity", json_number(m.total_sparsity())},
+                               {"parent", {{"sha256", m.parent_sha256},
+                                           {"model", m.parent_model ? json(*m.parent_model) : json(nullptr)},
+                                           {"version", m.parent_version ? json(*m.parent_version) : json(nullptr)}}},
+                               {"aliases", aliases_of(aliases, m.version)}});
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows{{"version", "created", "rule", "sparsity", "sha256", "parent", "aliases"}};
+  for (const auto& m : manifests)
+    rows.push_back({std::to_string(m.version), m.created, rule_text(m.rule), fmt("%.4f", m.total_sparsity()),
+                    m.output_sha256.substr(0, 12), parent_text(m), join(aliases_of(aliases, m.version), ",")});
+  print_table(rows);
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- show
+
+int cmd_show(const std::vector<std::string>& args) {
+  const std::string usage = "h5prune show NAME@REF [--json] [--registry DIR]";
+  auto o = base_options("usage: " + usage +
+                        "\n\nPrints one version's manifest. REF: a version number, an alias, 'latest', or a sha256\n"
+                        "prefix (at least 4 hex digits, or 'sha256:PREFIX').");
+  o.add_options()("json", po::bool_switch(), "print the manifest as JSON (with its aliases)");
+  po::variables_map vm;
+  if (!parse_args(args, o, {"ref"}, vm)) return 0;
+  const VersionRef ref = parse_ref(required(vm, "ref", usage));
+  const Layout l = open_registry(vm);
+  const Manifest m = load_manifest(l, ref.model, resolve(l, ref));
+  const auto aliases = aliases_of(list_aliases(l, ref.model), m.version);
+  if (vm["json"].as<bool>()) {
+    json j = manifest_to_json(m);
+    j["aliases"] = aliases;
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  const auto opt = [](const std::optional<std::string>& s) { return s ? *s : std::string("-"); };
+  std::vector<std::vector<std::string>> head{
+      {"version", m.model + "@" + std::to_string(m.version)},
+      {"aliases", aliases.empty() ? "-" : join(aliases, ", ")},
+      {"created", m.created + " (finished " + m.finished + ")"},
+      {"output", m.output_sha256 + " (" + human_bytes(static_cast<double>(m.output_bytes)) + ")"},
+      {"parent", m.parent_sha256 + " (" + m.parent_path + ")" +
+                     (m.parent_model ? ", " + parent_text(m) : std::string(""))},
+      {"rule", m.rule.dump()},
+      {"total", std::to_string(m.total_pruned) + " of " + std::to_string(m.total_n) + " pruned (" +
+                    fmt("%.4f", m.total_sparsity()) + "), retained L2 " + fmt("%.4f", m.total_retained_l2())},
+      {"tool", m.tool_version + " (git " + m.tool_git + ", CUDA " + (m.tool_cuda ? "yes" : "no") + ")"},
+      {"backend", m.backend + " on " + m.device},
+      {"host", m.user + "@" + m.host},
+      {"slurm", "job " + opt(m.slurm_job_id) + ", array job " + opt(m.slurm_array_job_id) + ", task " +
+                    opt(m.slurm_array_task_id)},
+      {"command", join(m.command, " ")}};
+  for (const auto& r : head) std::printf("%-9s %s\n", r[0].c_str(), r[1].c_str());
+  std::printf("\n");
+  std::vector<std::vector<std::string>> rows{{"tensor", "dtype", "n", "pruned", "sparsity", "threshold", "retained L2"}};
+  for (const auto& t : m.tensors)
+    rows.push_back({t.path, t.dtype, std::to_string(t.n), std::to_string(t.pruned), fmt("%.4f", t.sparsity()),
+                    fmt("%.6g", t.threshold), fmt("%.4f", t.retained_l2())});
+  print_table(rows);
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- diff
+
+json tensor_fields(const ManifestTensor& t) {
+  return {{"n", t.n}, {"pruned", t.pruned}, {"sparsity", json_number(t.sparsity())},
+          {"threshold", json_number(t.threshold)}, {"retained_l2", json_number(t.retained_l2())}};
+}
+
+int cmd_diff(const std::vector<std::string>& args) {
+  const std::string usage = "h5prune diff NAME@A NAME@B [--json] [--registry DIR]";
+  auto o = base_options("usage: " + usage + "\n\nCompares two versions: rule, output, and per-tensor n, sparsity,\n"
+                        "threshold and retained L2 side by side.");
+  o.add_options()("json", po::bool_switch(), "print the comparison as JSON");
+  po::variables_map vm;
+  if (!parse_args(args, o, {"a", "b"}, vm)) return 0;
+  const VersionRef ra = parse_ref(required(vm, "a", usage)), rb = parse_ref(required(vm, "b", usage));
+  const Layout l = open_registry(vm);
+  const Manifest a = load_manifest(l, ra.model, resolve(l, ra));
+  const Manifest b = load_manifest(l, rb.model, resolve(l, rb));
+  const std::string na = a.model + "@" + std::to_string(a.version), nb = b.model + "@" + std::to_string(b.version);
+
+  std::set<std::string> keys;
+  for (const auto& [k, v] : a.rule.items()) keys.insert(k);
+  for (const auto& [k, v] : b.rule.items()) keys.insert(k);
+  std::map<std::string, const ManifestTensor*> ta, tb;
+  std::set<std::string> paths;
+  for (const auto& t : a.tensors) ta[t.path] = &t, paths.insert(t.path);
+  for (const auto& t : b.tensors) tb[t.path] = &t, paths.insert(t.path);
+
+  if (vm["json"].as<bool>()) {
+    json j = {{"a", na}, {"b", nb}, {"rule", json::object()}, {"tensors", json::array()}};
+    for (const auto& k : keys) {
+      const json va = a.rule.contains(k) ? a.rule[k] : json(nullptr), vb = b.rule.contains(k) ? b.rule[k] : json(nullptr);
+      j["rule"][k] = {{"a", va}, {"b", vb}, {"same", va == vb}};
+    }
+    j["output"] = {{"a", a.output_sha256}, {"b", b.output_sha256}, {"same", a.output_sha256 == b.output_sha256}};
+    j["parent"] = {{"a", a.parent_sha256}, {"b", b.parent_sha256}, {"same", a.parent_sha256 == b.parent_sha256}};
+    j["total"] = {{"a", {{"pruned", a.total_pruned}, {"sparsity", json_number(a.total_sparsity())}, {"retained_l2", json_number(a.total_retained_l2())}}},
+                  {"b", {{"pruned", b.total_pruned}, {"sparsity", json_number(b.total_sparsity())}, {"retained_l2", json_number(b.total_retained_l2())}}}};
+    for (const auto& p : paths)
+      j["tensors"].push_back({{"path", p},
+                              {"a", ta.count(p) ? tensor_fields(*ta[p]) : json(nullptr)},
+                              {"b", tb.count(p) ? tensor_fields(*tb[p]) : json(nullptr)}});
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  const auto val = [](const json& r, const std::string& k) {
+    if (!r.contains(k)) return std::string("-");
+    return r[k].is_string() ? r[k].get<std::string>() : r[k].dump();
+  };
+  std::vector<std::vector<std::string>> rows{{"", na, nb, ""}};
+  for (const auto& k : keys) {
+    const std::string va = val(a.rule, k), vb = val(b.rule, k);
+    rows.push_back({"rule." + k, va, vb, va == vb ? "" : "*"});
+  }
+  rows.push_back({"sha256", a.output_sha256.substr(0, 12), b.output_sha256.substr(0, 12),
+                  a.output_sha256 == b.output_sha256 ? "" : "*"});
+  rows.push_back({"parent", a.parent_sha256.substr(0, 12), b.parent_sha256.substr(0, 12),
+                  a.parent_sha256 == b.parent_sha256 ? "" : "*"});
+  rows.push_back({"sparsity", fmt("%.4f", a.total_sparsity()), fmt("%.4f", b.total_sparsity()),
+                  a.total_pruned == b.total_pruned ? "" : "*"});
+  rows.push_back({"retained L2", fmt("%.4f", a.total_retained_l2()), fmt("%.4f", b.total_retained_l2()), ""});
+  print_table(rows);
+  std::printf("\n");
+  std::vector<std::vector<std::string>> trows{
+      {"tensor", "n", "sparsity A", "sparsity B", "threshold A", "threshold B", "L2 A", "L2 B"}};
+  const auto cell = [](const ManifestTensor* t, int what) {
+    if (!t) return std::string("-");
+    if (what == 0) return fmt("%.4f", t->sparsity());
+    if (what == 1) return fmt("%.6g", t->threshold);
+    return fmt("%.4f", t->retained_l2());
+  };
+  for (const auto& p : paths) {
+    const ManifestTensor* x = ta.count(p) ? ta[p] : nullptr;
+    const ManifestTensor* y = tb.count(p) ? tb[p] : nullptr;
+    std::string n = x ? std::to_string(x->n) : "-";
+    if (y && (!x || x->n != y->n)) n += "/" + std::to_string(y->n);
+    trows.push_back({p, n, cell(x, 0), cell(y, 0), cell(x, 1), cell(y, 1), cell(x, 2), cell(y, 2)});
+  }
+  print_table(trows);
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- get
+
+int cmd_get(const std::vector<std::string>& args) {
+  const std::string usage = "h5prune get NAME@REF -o FILE [--force] [--registry DIR]";
+  auto o = base_options("usage: " + usage + "\n\nCopies a version's file out of the registry, checking its sha256 on the way.");
+  o.add_options()("output,o", po::value<std::string>(), "where to write the file (temporary + rename)")(
+      "force", po::bool_switch(), "replace an existing file");
+  po::variables_map vm;
+  if (!parse_args(args, o, {"ref"}, vm)) return 0;
+  const VersionRef ref = parse_ref(required(vm, "ref", usage));
+  const std::string output = required(vm, "output", usage);
+  const Layout l = open_registry(vm);
+  const Manifest m = load_manifest(l, ref.model, resolve(l, ref));
+  AtomicOutput out(output, vm["force"].as<bool>(), l.blob_path(m.output_sha256));
+  copy_blob_verified(l, m.output_sha256, m.output_bytes, out.temp_path());
+  out.commit();
+  std::printf("wrote %s (%s@%d, %s, sha256 %s verified)\n", output.c_str(), m.model.c_str(), m.version,
+              human_bytes(static_cast<double>(m.output_bytes)).c_str(), m.output_sha256.c_str());
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- alias
+
+int cmd_alias(const std::vector<std::string>& args) {
+  const std::string usage = "h5prune alias NAME@REF ALIAS | h5prune alias NAME ALIAS --delete  [--registry DIR]";
+  auto o = base_options("usage: " + usage + "\n\nPoints ALIAS (e.g. production) at a version, or removes it.");
+  o.add_options()("delete", po::bool_switch(), "remove the alias");
+  po::variables_map vm;
+  if (!parse_args(args, o, {"ref", "alias"}, vm)) return 0;
+  const VersionRef ref = parse_ref(required(vm, "ref", usage));
+  const std::string alias = required(vm, "alias", usage);
+  const Layout l = open_registry(vm);
+  if (vm["delete"].as<bool>()) {
+    delete_alias(l, ref.model, alias);
+    std::printf("removed alias %s@%s\n", ref.model.c_str(), alias.c_str());
+    return 0;
+  }
+  check_alias_name(alias);
+  const int v = resolve(l, ref);
+  const auto before = read_alias(l, ref.model, alias);
+  set_alias(l, ref.model, alias, v);
+  std::printf("%s@%s -> %d%s\n", ref.model.c_str(), alias.c_str(), v,
+              before && *before != v ? (" (was " + std::to_string(*before) + ")").c_str() : "");
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- verify
+
+json findings_json(const std::vector<Finding>& f, const char* what = "problem") {
+  json a = json::array();
+  for (const auto& x : f) a.push_back({{"path", x.path}, {what, x.what}});
+  return a;
+}
+
+int cmd_verify(const std::vector<std::string>& args) {
+  const std::string usage = "h5prune verify [NAME] [--json] [--registry DIR]";
+  auto o = base_options("usage: " + usage +
+                        "\n\nRe-hashes every blob and checks every manifest and alias (of NAME, or of the whole\n"
+                        "registry); exits 6 when anything is damaged.");
+  o.add_options()("json", po::bool_switch(), "print the report as JSON");
+  po::variables_map vm;
+  if (!parse_args(args, o, {"name"}, vm)) return 0;
+  std::optional<std::string> model;
+  if (vm.count("name")) model = vm["name"].as<std::string>();
+  const Layout l = open_registry(vm);
+  const VerifyReport r = verify_registry(l, model);
+  if (vm["json"].as<bool>()) {
+    json j = {{"registry", l.root()},        {"ok", r.damage.empty()},   {"models", r.models},
+              {"versions", r.versions},       {"aliases", r.aliases},     {"blobs", r.blobs},
+              {"bytes_hashed", r.bytes_hashed}, {"damage", findings_json(r.damage)},
+              {"leftovers", findings_json(r.leftovers)}};
+    std::cout << j.dump(2) << std::endl;
+  } else {
+    for (const auto& d : r.damage) std::printf("DAMAGED  %s: %s\n", d.path.c_str(), d.what.c_str());
+    std::printf("checked %d model%s, %d version%s, %d alias%s, %d blob%s (%s hashed): %s\n", r.models,
+                r.models == 1 ? "" : "s", r.versions, r.versions == 1 ? "" : "s", r.aliases, r.aliases == 1 ? "" : "es",
+                r.blobs, r.blobs == 1 ? "" : "s", human_bytes(static_cast<double>(r.bytes_hashed)).c_str(),
+                r.damage.empty() ? "ok" : (std::to_string(r.damage.size()) + " damaged").c_str());
+    if (!r.leftovers.empty())
+      std::printf("%zu leftover%s of interrupted writers (not damage; 'h5prune gc' removes them)\n", r.leftovers.size(),
+                  r.leftovers.size() == 1 ? "" : "s");
+  }
+  if (!r.damage.empty())
+    throw RegistryError("registry '" + l.root() + "' is damaged: " + std::to_string(r.damage.size()) +
+                        " problem(s), first: " + r.damage.front().path + ": " + r.damage.front().what);
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- gc
+
+int cmd_gc(const std::vector<std::string>& args) {
+  const std::string usage = "h5prune gc [--dry-run] [--grace DURATION] [--json] [--registry DIR]";
+  auto o = base_options("usage: " + usage +
+                        "\n\nRemoves blobs no version refers to and abandoned staging, when older than the grace\n"
+                        "period (so that writers still at work keep theirs).");
+  o.add_options()("dry-run", po::bool_switch(), "list what would be removed, remove nothing")(
+      "grace", po::value<std::string>()->default_value("24h"), "only remove what is older than this (0, 90s, 15m, 2h, 7d)")(
+      "json", po::bool_switch(), "print the report as JSON");
+  po::variables_map vm;
+  if (!parse_args(args, o, {}, vm)) return 0;
+  const double grace = parse_duration(vm["grace"].as<std::string>(), "--grace");
+  const bool dry = vm["dry-run"].as<bool>();
+  const Layout l = open_registry(vm);
+  const GcReport r = collect_garbage(l, grace, dry);
+  if (vm["json"].as<bool>()) {
+    json j = {{"registry", l.root()}, {"dry_run", dry}, {"grace_seconds", grace},
+              {"removed", findings_json(r.removed, "reason")}, {"kept", findings_json(r.kept, "reason")},
+              {"bytes", r.bytes}, {"blobs_skipped", r.blobs_skipped}};
+    std::cout << j.dump(2) << std::endl;
+  } else {
+    for (const auto& f : r.removed) std::printf("%s %s (%s)\n", dry ? "would remove" : "removed", f.path.c_str(), f.what.c_str());
+    std::printf("%s %zu item%s, %s; kept %zu younger than the grace period\n", dry ? "would remove" : "removed",
+                r.removed.size(), r.removed.size() == 1 ? "" : "s", human_bytes(static_cast<double>(r.bytes)).c_str(),
+                r.kept.size());
+  }
+  if (r.blobs_skipped)
+    std::fprintf(stderr, "h5prune: warning: a manifest could not be read, so no blob was removed; run h5prune verify\n");
+  return 0;
+}
+
+}  // namespace
+
+int cmd_registry(const std::string& command, const std::vector<std::string>& args) {
+  if (command == "log") return cmd_log(args);
+  if (command == "show") return cmd_show(args);
+  if (command == "diff") return cmd_diff(args);
+  if (command == "get") return cmd_get(args);
+  if (command == "alias") return cmd_alias(args);
+  if (command == "verify") return cmd_verify(args);
+  if (command == "gc") return cmd_gc(args);
+  throw UsageError("unknown registry command '" + command + "'");
+}
+
+bool is_registry_command(const std::string& command) {
+  return command == "log" || command == "show" || command == "diff" || command == "get" || command == "alias" ||
+         command == "verify" || command == "gc";
+}
+
+}  // namespace h5p::cli

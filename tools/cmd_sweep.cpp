@@ -1,0 +1,226 @@
+// `h5prune sweep`: many sparsities or thresholds from one analysis; table, CSV, JSON, report.
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/errors.hpp"
+#include "formats/atomic_file.hpp"
+#include "host/sweep.hpp"
+#include "host/sweep_report.hpp"
+#include "host/sweep_values.hpp"
+#include "tools/commands.hpp"
+#include "tools/format.hpp"
+
+namespace po = boost::program_options;
+using nlohmann::json;
+
+namespace h5p::cli {
+namespace {
+
+po::options_description sweep_options() {
+  po::options_description o(
+      "usage: h5prune sweep MODEL.h5 (--sparsity LIST | --threshold LIST) [options]\n\n"
+      "Answers many pruning levels from one analysis of the model: per point and per tensor the\n"
+      "boundary, the pruned count, the achieved sparsity and the retained L2 fraction, exactly as\n"
+      "'h5prune prune' would at that point. LIST is 'a,b,c' or the range 'start:stop:step' (stop\n"
+      "included when it falls on the grid: 0.4:0.9:0.1 is six points).\n\noptions");
+  o.add_options()
+      ("help,h", "this help")
+      ("sparsity", po::value<std::string>(), "sparsities to sweep (exact decimals in [0,1])")
+      ("threshold", po::value<std::string>(), "thresholds to sweep (|w| < T, T >= 0)")
+      ("scope", po::value<std::string>(), "tensor (default) or global, with --sparsity")
+      ("include", po::value<std::string>(), "only tensors whose full HDF5 path matches this regex")
+      ("exclude", po::value<std::string>(), "skip tensors whose full HDF5 path matches this regex")
+      ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor")
+      ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory")
+      ("threads", po::value<int>(), "OpenMP threads (default: all cores)")
+      ("csv", po::value<std::string>(), "write one row per point and tensor to this CSV file")
+      ("report", po::value<std::string>(), "write a self-contained report: .html (charts + table) or .svg (main chart)")
+      ("top", po::value<int>()->default_value(8), "tensors drawn separately in the report (largest first; the rest folded)")
+      ("array-task", po::value<std::string>(), "auto: one point per Slurm array task (SLURM_ARRAY_TASK_ID, _MIN, _STEP); or an index")
+      ("json", po::bool_switch(), "print the result as one JSON object on stdout");
+  return o;
+}
+
+// Index of the point this array task owns: (ID - MIN) / STEP, from the environment or given.
+std::size_t array_index(const std::string& spec, std::size_t points) {
+  auto env_number = [](const char* name, long fallback) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return fallback;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end != '\0') throw UsageError(std::string("environment variable ") + name + "='" + v + "' is not a number");
+    return n;
+  };
+  long index;
+  if (spec == "auto") {
+    if (!std::getenv("SLURM_ARRAY_TASK_ID"))
+      throw UsageError("--array-task auto needs SLURM_ARRAY_TASK_ID (run it inside a Slurm job array)");
+    const long id = env_number("SLURM_ARRAY_TASK_ID", 0), min = env_number("SLURM_ARRAY_TASK_MIN", 0),
+               step = env_number("SLURM_ARRAY_TASK_STEP", 1);
+    if (step <= 0 || id < min || (id - min) % step != 0)
+      throw UsageError("array task " + std::to_string(id) + " is not on the grid MIN=" + std::to_string(min) +
+                       " STEP=" + std::to_string(step));
+    index = (id - min) / step;
+  } else {
+    char* end = nullptr;
+    index = std::strtol(spec.c_str(), &end, 10);
+    if (spec.empty() || *end != '\0' || index < 0) throw UsageError("invalid value '" + spec + "' for --array-task");
+  }
+  if (static_cast<std::size_t>(index) >= points)
+    throw UsageError("array task index " + std::to_string(index) + " is beyond the " + std::to_string(points) +
+                     " points of this sweep");
+  return static_cast<std::size_t>(index);
+}
+
+double retained(double before, double after) { return before > 0 ? std::sqrt(after / before) : 1.0; }
+
+json result_json(const SweepResult& r, const std::string& input) {
+  json j;
+  j["command"] = "sweep";
+  j["input"] = input;
+  j["mode"] = r.mode == RuleMode::sparsity ? "sparsity" : "threshold";
+  j["scope"] = r.mode == RuleMode::sparsity ? json(scope_name(r.scope)) : json(nullptr);
+  j["backend"] = r.backend;
+  j["device"] = r.device;
+  j["points"] = json::array();
+  const std::uint64_t n = r.total_n();
+  for (std::size_t p = 0; p < r.values.size(); ++p) {
+    json pt;
+    pt[r.mode == RuleMode::sparsity ? "sparsity" : "threshold"] = std::strtod(r.values[p].c_str(), nullptr);
+    pt["value"] = r.values[p];
+    pt["total"] = {{"n", n},
+                   {"pruned", r.pruned(p)},
+                   {"sparsity", n ? static_cast<double>(r.pruned(p)) / static_cast<double>(n) : 0.0},
+                   {"retained_l2", r.retained_l2(p)}};
+    pt["tensors"] = json::array();
+    for (std::size_t t = 0; t < r.tensors.size(); ++t) {
+      const SweepCell& c = r.cells[p][t];
+      const SweepTensor& st = r.tensors[t];
+      pt["tensors"].push_back({{"path", st.path},
+                               {"dtype", std::string(dtype_name(st.dtype))},
+                               {"n", st.n},
+                               {"pruned", c.pruned},
+                               {"sparsity", st.n ? static_cast<double>(c.pruned) / static_cast<double>(st.n) : 0.0},
+                               {"threshold", c.threshold},
+                               {"ties", c.ties},
+                               {"ties_pruned", c.ties_pruned},
+                               {"retained_l2", retained(st.sum_sq, c.sum_sq_after)}});
+    }
+    j["points"].push_back(pt);
+  }
+  j["seconds"] = {{"read", r.read_seconds}, {"compute", r.compute_seconds}, {"total", r.total_seconds}};
+  return j;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string result_csv(const SweepResult& r) {
+  std::ostringstream out;
+  out << (r.mode == RuleMode::sparsity ? "sparsity" : "threshold")
+      << ",tensor,dtype,n,pruned,sparsity,boundary,ties,ties_pruned,retained_l2\n";
+  char buf[64];
+  for (std::size_t p = 0; p < r.values.size(); ++p)
+    for (std::size_t t = 0; t < r.tensors.size(); ++t) {
+      const SweepCell& c = r.cells[p][t];
+      const SweepTensor& st = r.tensors[t];
+      out << r.values[p] << "," << csv_field(st.path) << "," << dtype_name(st.dtype) << "," << st.n << "," << c.pruned
+          << ",";
+      std::snprintf(buf, sizeof buf, "%.17g,%.17g,", st.n ? static_cast<double>(c.pruned) / static_cast<double>(st.n) : 0.0,
+                    c.threshold);
+      out << buf << c.ties << "," << c.ties_pruned << ",";
+      std::snprintf(buf, sizeof buf, "%.17g\n", retained(st.sum_sq, c.sum_sq_after));
+      out << buf;
+    }
+  return out.str();
+}
+
+void print_table_summary(const SweepResult& r, const std::string& input) {
+  std::vector<std::vector<std::string>> rows{
+      {r.mode == RuleMode::sparsity ? "sparsity" : "threshold", "pruned", "achieved", "retained L2"}};
+  const double n = static_cast<double>(r.total_n());
+  for (std::size_t p = 0; p < r.values.size(); ++p)
+    rows.push_back({r.values[p], std::to_string(r.pruned(p)), fmt("%.4f", n > 0 ? static_cast<double>(r.pruned(p)) / n : 0.0),
+                    fmt("%.4f", r.retained_l2(p))});
+  print_table(rows);
+  std::printf("\n%zu points over %zu tensors (%llu weights) of '%s'%s in %.2f s (read %.2f, compute %.2f) on %s\n",
+              r.values.size(), r.tensors.size(), static_cast<unsigned long long>(r.total_n()), input.c_str(),
+              r.mode == RuleMode::sparsity ? (std::string(", ") + scope_name(r.scope) + " scope").c_str() : "",
+              r.total_seconds, r.read_seconds, r.compute_seconds, r.device.c_str());
+}
+
+}  // namespace
+
+int cmd_sweep(const std::vector<std::string>& args) {
+  po::options_description visible = sweep_options();
+  po::options_description all;
+  all.add(visible).add_options()("input", po::value<std::string>());
+  po::positional_options_description pos;
+  pos.add("input", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN, 5 output. See docs/CLI.md.\n";
+    return 0;
+  }
+  po::notify(vm);
+  if (!vm.count("input")) throw UsageError("missing input file (usage: h5prune sweep MODEL.h5 --sparsity LIST)");
+  SweepOptions o;
+  o.input = vm["input"].as<std::string>();
+  const bool has_s = vm.count("sparsity"), has_t = vm.count("threshold");
+  if (has_s == has_t) throw UsageError("give exactly one list: --sparsity LIST or --threshold LIST");
+  o.mode = has_s ? RuleMode::sparsity : RuleMode::threshold;
+  const char* option = has_s ? "--sparsity" : "--threshold";
+  o.values = expand_sweep_values(vm[has_s ? "sparsity" : "threshold"].as<std::string>(), option);
+  validate_sweep_values(o.mode, o.values);
+  if (vm.count("scope")) {
+    const std::string s = vm["scope"].as<std::string>();
+    if (s != "tensor" && s != "global") throw UsageError("invalid value '" + s + "' for --scope: expected tensor or global");
+    if (has_t) throw UsageError("--scope applies to --sparsity only");
+    o.scope = s == "global" ? Scope::global : Scope::tensor;
+  }
+  if (vm.count("include")) o.selection.include = vm["include"].as<std::string>();
+  if (vm.count("exclude")) o.selection.exclude = vm["exclude"].as<std::string>();
+  o.selection.min_ndim = vm["min-ndim"].as<int>();
+  if (o.selection.min_ndim < 0) throw UsageError("invalid value for --min-ndim: must be >= 0");
+  o.memory_limit = parse_size(vm["memory-limit"].as<std::string>(), "--memory-limit");
+  if (o.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
+  if (vm.count("threads")) {
+    o.threads = vm["threads"].as<int>();
+    if (o.threads < 1) throw UsageError("invalid value for --threads: must be >= 1");
+  }
+  const int top = vm["top"].as<int>();
+  if (top < 0) throw UsageError("invalid value for --top: must be >= 0");
+  std::string report;
+  if (vm.count("report")) {
+    report = vm["report"].as<std::string>();
+    const bool html = report.size() > 5 && report.substr(report.size() - 5) == ".html";
+    const bool svg = report.size() > 4 && report.substr(report.size() - 4) == ".svg";
+    if (!html && !svg) throw UsageError("--report '" + report + "' must end in .html or .svg");
+  }
+  if (vm.count("array-task")) {
+    const std::size_t i = array_index(vm["array-task"].as<std::string>(), o.values.size());
+    o.values = {o.values[i]};
+  }
+
+  const SweepResult r = run_sweep(o);
+  if (vm.count("csv")) write_file_atomically(vm["csv"].as<std::string>(), result_csv(r), true);
+  if (!report.empty()) {
+    const bool svg = report.substr(report.size() - 4) == ".svg";
+    write_file_atomically(report, svg ? sweep_report_svg(r) : sweep_report_html(r, o.input, static_cast<std::size_t>(top)),
+                          true);
+  }
+  if (vm["json"].as<bool>()) std::cout << result_json(r, o.input).dump(2) << std::endl;
+  else print_table_summary(r, o.input);
+  return 0;
+}
+
+}  // namespace h5p::cli
