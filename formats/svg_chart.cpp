@@ -42,7 +42,7 @@ const char* kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
 }  // namespace
 
 std::string render_svg(const Chart& c, int width, int height) {
-  const double left = 70, right = 190, top = 40, bottom = 55;
+  const double left = 70, right = 250, top = 40, bottom = 55;
   const double pw = width - left - right, ph = height - top - bottom;
   double x_min = INFINITY, x_max = -INFINITY;
   for (const auto& s : c.series)
@@ -96,7 +96,7 @@ std::string render_svg(const Chart& c, int width, int height) {
     const double ly = top + 14.0 * static_cast<double>(i);
     svg += "<rect x=\"" + num(left + pw + 12) + "\" y=\"" + num(ly) + "\" width=\"10\" height=\"10\" fill=\"" + colour +
            "\"/><text class=\"legend\" x=\"" + num(left + pw + 26) + "\" y=\"" + num(ly + 9) + "\">" +
-           xml_escape(s.name.size() > 28 ? "..." + s.name.substr(s.name.size() - 25) : s.name) + "</text>\n";
+           xml_escape(s.name.size() > 34 ? "..." + s.name.substr(s.name.size() - 31) : s.name) + "</text>\n";
   }
   svg += "</svg>\n";
   return svg;

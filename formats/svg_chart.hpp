@@ -22,7 +22,7 @@ struct Chart {
 };
 
 // A standalone <svg> element (with xmlns), width x height pixels.
-std::string render_svg(const Chart& chart, int width = 720, int height = 360);
+std::string render_svg(const Chart& chart, int width = 780, int height = 360);
 
 // Escapes &, <, >, " and ' for XML/HTML text and attributes.
 std::string xml_escape(const std::string& s);

@@ -66,7 +66,8 @@ Chart per_tensor_chart(const SweepResult& r, std::size_t top, bool l2) {
   };
   for (std::size_t i = 0; i < shown; ++i) c.series.push_back(curve(r.tensors[order[i]].path, {order[i]}));
   if (order.size() > shown)
-    c.series.push_back(curve("other (" + std::to_string(order.size() - shown) + " tensors)",
+    c.series.push_back(curve("other (" + std::to_string(order.size() - shown) +
+                                 (order.size() - shown == 1 ? " tensor)" : " tensors)"),
                              std::vector<std::size_t>(order.begin() + static_cast<long>(shown), order.end())));
   return c;
 }

@@ -17,7 +17,8 @@ build_pkgs=(build-essential cmake git pkg-config libhdf5-dev hdf5-tools
             libboost-program-options-dev libgtest-dev libssl-dev nlohmann-json3-dev libomp-dev)
 # Tests: independent reference (h5py/numpy/scipy), promtool, node_exporter, a local Slurm.
 test_pkgs=(python3 python3-pytest python3-h5py python3-numpy python3-scipy
-           prometheus prometheus-node-exporter python3-prometheus-client slurm-wlm munge curl procps)
+           prometheus prometheus-node-exporter python3-prometheus-client slurm-wlm munge curl procps
+           chromium python3-pil)
 # Benchmarks only: PyTorch's pruning as a baseline, hyperfine for whole-command timing.
 bench_pkgs=(python3-torch hyperfine time)
 

@@ -125,8 +125,8 @@ std::string csv_field(const std::string& s) {
 
 std::string result_csv(const SweepResult& r) {
   std::ostringstream out;
-  out << (r.mode == RuleMode::sparsity ? "sparsity" : "threshold")
-      << ",tensor,dtype,n,pruned,sparsity,boundary,ties,ties_pruned,retained_l2\n";
+  out << (r.mode == RuleMode::sparsity ? "requested_sparsity" : "threshold")
+      << ",tensor,dtype,n,pruned,achieved_sparsity,boundary,ties,ties_pruned,retained_l2\n";
   char buf[64];
   for (std::size_t p = 0; p < r.values.size(); ++p)
     for (std::size_t t = 0; t < r.tensors.size(); ++t) {
