@@ -65,13 +65,9 @@ class CpuBackend final : public Backend {
   void histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
     dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() {
       const auto* p = static_cast<const typename E::Bits*>(t.data);
-      const std::uint64_t mask = (std::uint64_t{1} << pass.bits) - 1;
-      const int high = pass.shift + pass.bits;
       const std::size_t bins = std::size_t{1} << pass.bits;
-      for_each_chunk_histogram(t.n, bins, hist, [&](std::size_t i, std::uint32_t* h) {
-        const std::uint64_t k = E::template key<W>(p[i]);
-        // A shift by 64 is undefined; the top digit of a 64-bit key has nothing above it.
-        if (high >= 64 || (k >> high) == pass.prefix) ++h[(i % kCopies) * bins + ((k >> pass.shift) & mask)];
+      for_each_chunk_histogram(t.n, bins, hist, [&](std::size_t begin, std::size_t end, std::uint32_t* h) {
+        add_histogram<E, W>(p, begin, end, pass, h, bins);
       });
     });
   }
@@ -121,23 +117,57 @@ class CpuBackend final : public Backend {
 
   // Runs body(i, thread_hist) over [0, n) with per-thread 32-bit histograms, added into
   // hist (64-bit) every 2^31 elements so the small counters cannot overflow.
+  // Runs body(begin, end, thread_hist) over [0, n) split in blocks, with per-thread 32-bit
+  // histograms added into hist (64-bit) every 2^31 elements so they cannot overflow.
   template <typename Body>
   void for_each_chunk_histogram(std::size_t n, std::size_t bins, std::uint64_t* hist, Body&& body) {
     if (n == 0) return;
-    const std::size_t chunk = std::size_t{1} << 31;
-    const int nthreads = static_cast<int>(std::min<std::size_t>(threads_, block_count(n)));
+    const std::size_t blocks = block_count(n);
+    const std::size_t group = (std::size_t{1} << 31) / kSumBlock;
+    const int nthreads = static_cast<int>(std::min<std::size_t>(threads_, blocks));
     const std::size_t per_thread = bins * kCopies;
     std::vector<std::uint32_t> local(static_cast<std::size_t>(nthreads) * per_thread);
-    for (std::size_t begin = 0; begin < n; begin += chunk) {
-      const std::size_t end = std::min(n, begin + chunk);
+    for (std::size_t g0 = 0; g0 < blocks; g0 += group) {
+      const std::size_t g1 = std::min(blocks, g0 + group);
       std::fill(local.begin(), local.end(), 0u);
 #pragma omp parallel num_threads(nthreads)
       {
         std::uint32_t* h = local.data() + static_cast<std::size_t>(omp_get_thread_num()) * per_thread;
 #pragma omp for schedule(static)
-        for (std::size_t i = begin; i < end; ++i) body(i, h);
+        for (std::size_t b = g0; b < g1; ++b) body(b * kSumBlock, std::min(n, (b + 1) * kSumBlock), h);
       }
       merge_histograms(local, per_thread, bins, hist);
+    }
+  }
+
+  // Counts the digit of p[begin..end) into h's kCopies interleaved copies (element i in copy
+  // (i - begin) % kCopies). The first digit has no prefix to check; later ones do.
+  template <typename E, KeyWidth W>
+  static void add_histogram(const typename E::Bits* p, std::size_t begin, std::size_t end, DigitPass pass,
+                            std::uint32_t* h, std::size_t bins) {
+    const std::uint64_t mask = bins - 1;
+    const int high = pass.shift + pass.bits;
+    const int shift = pass.shift;
+    std::uint32_t* h0 = h;
+    std::uint32_t* h1 = h + bins;
+    std::uint32_t* h2 = h + 2 * bins;
+    std::uint32_t* h3 = h + 3 * bins;
+    std::size_t i = begin;
+    constexpr int key_bits = W == KeyWidth::k16 ? 15 : W == KeyWidth::k32 ? 31 : 63;
+    if (high >= key_bits) {
+      // Nothing above this digit in a key of width W (sign bit cleared): no prefix test.
+      for (; i + 4 <= end; i += 4) {
+        ++h0[(E::template key<W>(p[i]) >> shift) & mask];
+        ++h1[(E::template key<W>(p[i + 1]) >> shift) & mask];
+        ++h2[(E::template key<W>(p[i + 2]) >> shift) & mask];
+        ++h3[(E::template key<W>(p[i + 3]) >> shift) & mask];
+      }
+      for (; i < end; ++i) ++h0[(E::template key<W>(p[i]) >> shift) & mask];
+      return;
+    }
+    for (; i < end; ++i) {
+      const std::uint64_t k = E::template key<W>(p[i]);
+      if ((k >> high) == pass.prefix) ++h0[(k >> shift) & mask];
     }
   }
 
@@ -158,8 +188,6 @@ class CpuBackend final : public Backend {
     const auto* p = static_cast<const typename E::Bits*>(t.data);
     const std::size_t blocks = block_count(t.n);
     const std::size_t bins = std::size_t{1} << pass.bits;
-    const std::uint64_t mask = bins - 1;
-    const int high = pass.shift + pass.bits;
     struct Partial {
       std::uint64_t nan = 0, zeros = 0;
       double sum_sq = 0;
@@ -179,16 +207,21 @@ class CpuBackend final : public Backend {
         for (std::size_t b = g0; b < g1; ++b) {
           Partial part;
           const std::size_t begin = b * kSumBlock, end = std::min(t.n, begin + kSumBlock);
+          add_histogram<E, W>(p, begin, end, pass, h, bins);
+          // Native-width keys in the element's own integer type keep this loop vectorisable.
+          using Bits = typename E::Bits;
+          const Bits inf_bits = static_cast<Bits>(inf);
+          std::uint64_t nan = 0, zeros = 0;
           for (std::size_t i = begin; i < end; ++i) {
-            const std::uint64_t k = E::template key<native>(p[i]);
-            part.nan += k > inf;
-            part.zeros += k == 0;
-            const std::uint64_t hk = E::template key<W>(p[i]);
-            if (high >= 64 || (hk >> high) == pass.prefix) ++h[(i % kCopies) * bins + ((hk >> pass.shift) & mask)];
+            const Bits k = static_cast<Bits>(E::template key<native>(p[i]));
+            nan += k > inf_bits;
+            zeros += k == 0;
           }
+          part.nan = nan;
+          part.zeros = zeros;
           part.sum_sq = block_sum(begin, end, [&](std::size_t i) {
             const double v = E::abs_value(p[i]);
-            return E::template key<native>(p[i]) > inf ? 0.0 : v * v;
+            return static_cast<Bits>(E::template key<native>(p[i])) > inf_bits ? 0.0 : v * v;
           });
           parts[b] = part;
         }
@@ -315,14 +348,28 @@ class CpuBackend final : public Backend {
       Partial part;
       std::uint64_t quota = quota_at[b];
       const std::size_t begin = b * kSumBlock, end = std::min(t.n, begin + kSumBlock);
-      if (quota == 0) {
-        // Common case, no ties to take: branch-free and vectorisable.
+      if (quota == 0 && W == E::native) {
+        // Common case, no ties to take and native keys: branch-free, in the element's own
+        // integer type, so it vectorises.
+        using Bits = typename E::Bits;
+        const Bits Kb = static_cast<Bits>(K);
+        std::uint64_t ties = 0, pruned = 0;
+        for (std::size_t i = begin; i < end; ++i) {
+          const Bits k = static_cast<Bits>(E::template key<W>(p[i]));
+          ties += k == Kb;
+          const bool prune = k < Kb;
+          pruned += prune;
+          p[i] = prune ? Bits{0} : p[i];  // +0.0 in every IEEE format
+        }
+        part.ties = ties;
+        part.pruned = pruned;
+      } else if (quota == 0) {
         for (std::size_t i = begin; i < end; ++i) {
           const std::uint64_t k = E::template key<W>(p[i]);
           part.ties += k == K;
           const bool prune = k < K;
           part.pruned += prune;
-          p[i] = prune ? typename E::Bits{0} : p[i];  // +0.0 in every IEEE format
+          p[i] = prune ? typename E::Bits{0} : p[i];
         }
       } else {
         for (std::size_t i = begin; i < end; ++i) {

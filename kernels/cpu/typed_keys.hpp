@@ -9,20 +9,26 @@
 
 namespace h5p::cpu {
 
+// float16 magnitude key -> float32 magnitude key, for all 32768 keys (128 KiB, built once
+// from widen16to32): one load instead of the branches of a conversion in the hot loops.
+const std::uint32_t* half_to_float_keys();
+
 // Element bits -> key in the requested width, and -> |value| as a double (exact).
 struct Half {
   using Bits = std::uint16_t;
+  static constexpr KeyWidth native = KeyWidth::k16;
   template <KeyWidth W>
   static std::uint64_t key(Bits b) {
     const std::uint16_t k = key16(b);
     if constexpr (W == KeyWidth::k16) return k;
-    else if constexpr (W == KeyWidth::k32) return widen16to32(k);
-    else return widen32to64(widen16to32(k));
+    else if constexpr (W == KeyWidth::k32) return half_to_float_keys()[k];
+    else return widen32to64(half_to_float_keys()[k]);
   }
-  static double abs_value(Bits b) { return static_cast<double>(std::bit_cast<float>(widen16to32(key16(b)))); }
+  static double abs_value(Bits b) { return static_cast<double>(std::bit_cast<float>(half_to_float_keys()[key16(b)])); }
 };
 struct Float {
   using Bits = std::uint32_t;
+  static constexpr KeyWidth native = KeyWidth::k32;
   template <KeyWidth W>
   static std::uint64_t key(Bits b) {
     if constexpr (W == KeyWidth::k64) return widen32to64(key32(b));
@@ -32,6 +38,7 @@ struct Float {
 };
 struct Double {
   using Bits = std::uint64_t;
+  static constexpr KeyWidth native = KeyWidth::k64;
   template <KeyWidth W>
   static std::uint64_t key(Bits b) { return key64(b); }
   static double abs_value(Bits b) { return std::bit_cast<double>(key64(b)); }
@@ -55,6 +62,5 @@ void dispatch(DType t, KeyWidth w, F&& f) {
       return;
   }
 }
-
 
 }  // namespace h5p::cpu
