@@ -518,7 +518,7 @@ PruneResult PruneJob::run() {
     // The copy also reads and prunes the tensors; count only the rest as writing.
     const double inner_before = result_.seconds.read + result_.seconds.compute;
     const auto copy_start = Clock::now();
-    h5::copy_contents(in_file_, out_file, opt_.input, out.temp_path(), callbacks);
+    h5::copy_contents(in_file_, out_file, opt_.input, opt_.output, callbacks);  // errors name the output, not its temporary
     if (H5Fclose(out_file.release()) < 0)
       throw OutputError("cannot finish writing '" + opt_.output + "': " + h5::last_library_error());
     h5::copy_userblock(opt_.input, out.temp_path(), in_file_);

@@ -328,7 +328,7 @@ Handle create_output_file(const std::string& path, hid_t in_file) {
   H5F_libver_t low = H5F_LIBVER_EARLIEST, high = H5F_LIBVER_LATEST;
   if (in_fapl.valid() && H5Pget_libver_bounds(in_fapl, &low, &high) >= 0) H5Pset_libver_bounds(fapl, low, high);
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, fapl);
-  if (f < 0) throw OutputError("cannot create '" + path + "': " + last_library_error());
+  if (f < 0) throw OutputError("cannot create a temporary file for the output in the directory of '" + path + "': " + last_library_error());
   return file_handle(f);
 }
 
@@ -352,7 +352,7 @@ void copy_userblock(const std::string& in_path, const std::string& out_path, hid
 void copy_attributes(hid_t src, hid_t dst, const std::string& path, const std::string& in_name,
                      const std::string& out_name, const std::function<bool(const std::string&)>& skip) {
   const CopyCallbacks none;
-  Walker w{H5I_INVALID_HID, H5I_INVALID_HID, in_name, out_name, none, {}};
+  Walker w{H5I_INVALID_HID, H5I_INVALID_HID, in_name, out_name, none, {}, {}};
   w.copy_attributes(src, dst, path, skip);
 }
 

@@ -102,7 +102,29 @@ std::string type_name(hid_t type) {
 
 struct VisitState {
   std::vector<DatasetInfo>* out;
+  std::string damage;  // set when a dataset's header contradicts its storage
 };
+
+// A damaged header can claim far more elements than the file stores (or shapes HDF5 itself
+// refuses to create); catch that before anything is read or written.
+std::string storage_damage(hid_t dataset, hid_t space, hid_t type, const std::string& path) {
+  Handle dcpl = plist_handle(H5Dget_create_plist(dataset));
+  if (!dcpl.valid() || H5Pget_layout(dcpl) != H5D_CONTIGUOUS || H5Pget_external_count(dcpl) > 0) return {};
+  const int rank = H5Sget_simple_extent_ndims(space);
+  if (rank > 0) {
+    std::vector<hsize_t> dims(static_cast<size_t>(rank)), maxdims(static_cast<size_t>(rank));
+    H5Sget_simple_extent_dims(space, dims.data(), maxdims.data());
+    if (dims != maxdims)
+      return "dataset " + path + " has extendible dimensions but contiguous storage";
+  }
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  const hsize_t stored = H5Dget_storage_size(dataset);
+  const long double wanted = static_cast<long double>(n) * static_cast<long double>(H5Tget_size(type));
+  if (stored > 0 && static_cast<long double>(stored) < wanted)
+    return "dataset " + path + " claims " + std::to_string(n) + " elements but stores only " + std::to_string(stored) +
+           " bytes";
+  return {};
+}
 
 herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* data) {
   if (info->type != H5O_TYPE_DATASET) return 0;
@@ -119,6 +141,8 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
   if (H5Sget_simple_extent_type(space) == H5S_NULL) info_out.shape = {0};
   info_out.float_type = classify_float(type);
   info_out.type_name = type_name(type);
+  state->damage = storage_damage(d, space, type, info_out.path);
+  if (!state->damage.empty()) return 1;  // stop the walk; reported by list_datasets
   state->out->push_back(std::move(info_out));
   return 0;
 }
@@ -137,9 +161,15 @@ hid_t memory_type(DType t) {
 
 std::vector<DatasetInfo> list_datasets(hid_t file) {
   std::vector<DatasetInfo> out;
-  VisitState state{&out};
-  if (H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit_object, &state, H5O_INFO_BASIC) < 0)
-    throw InputError("cannot walk the objects of the file: " + last_library_error());
+  VisitState state{&out, {}};
+  const herr_t rc = H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit_object, &state, H5O_INFO_BASIC);
+  if (!state.damage.empty() || rc < 0) {
+    const ssize_t len = H5Fget_name(file, nullptr, 0);
+    std::string name(static_cast<size_t>(len > 0 ? len : 0), '\0');
+    if (len > 0) H5Fget_name(file, name.data(), name.size() + 1);
+    if (!state.damage.empty()) throw InputError(state.damage + " in '" + name + "' (the file is damaged)");
+    throw InputError("cannot walk the objects of '" + name + "': " + last_library_error());
+  }
   std::sort(out.begin(), out.end(), [](const DatasetInfo& a, const DatasetInfo& b) { return a.path < b.path; });
   return out;
 }

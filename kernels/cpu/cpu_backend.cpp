@@ -76,7 +76,7 @@ class CpuBackend final : public Backend {
     std::uint64_t count = 0;
     dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() {
       const auto* p = static_cast<const typename E::Bits*>(t.data);
-#pragma omp parallel for reduction(+ : count) schedule(static) num_threads(threads_)
+#pragma omp parallel for reduction(+ : count) schedule(static) num_threads(threads_for(t.n))
       for (std::size_t i = 0; i < t.n; ++i) count += (E::template key<W>(p[i]) == key);
     });
     return count;
@@ -84,12 +84,12 @@ class CpuBackend final : public Backend {
 
   void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits, const std::vector<std::uint64_t>& prefixes,
                        std::uint64_t* hists) override {
-    cpu::histogram_multi(t, w, shift, bits, prefixes, hists, threads_);
+    cpu::histogram_multi(t, w, shift, bits, prefixes, hists, threads_for(t.n));
   }
 
   void tally(ConstTensor t, KeyWidth w, const std::vector<std::uint64_t>& bounds, std::uint64_t* bucket_count,
              double* bucket_sum_sq, std::uint64_t* equal) override {
-    cpu::tally(t, w, bounds, bucket_count, bucket_sum_sq, equal, threads_);
+    cpu::tally(t, w, bounds, bucket_count, bucket_sum_sq, equal, threads_for(t.n));
   }
 
   ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) override {
@@ -100,20 +100,25 @@ class CpuBackend final : public Backend {
 
   std::uint64_t count_survivors(ConstTensor t, std::size_t row_len, std::size_t phase,
                                 std::uint64_t* row_counts) override {
-    return cpu::count_survivors(t, row_len, phase, row_counts, threads_);
+    return cpu::count_survivors(t, row_len, phase, row_counts, threads_for(t.n));
   }
   std::uint64_t compact(ConstTensor t, std::uint64_t base, void* values, std::uint64_t* index) override {
-    return cpu::compact(t, base, values, index, threads_);
+    return cpu::compact(t, base, values, index, threads_for(t.n));
   }
   void survivor_mask(ConstTensor t, unsigned bit_offset, std::uint8_t* bits) override {
-    cpu::survivor_mask(t, bit_offset, bits, threads_);
+    cpu::survivor_mask(t, bit_offset, bits, threads_for(t.n));
   }
   NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept) override {
-    return cpu::nm_apply(t, keep, m, positions, kept, threads_);
+    return cpu::nm_apply(t, keep, m, positions, kept, threads_for(t.n));
   }
 
  private:
   int threads_;
+
+  // Threads for a call over n elements: one below kParallelMin, where waking a second thread
+  // (which spins while it waits, and costs a lot on a busy node) is not worth it.
+  static constexpr std::size_t kParallelMin = 4 * kSumBlock;
+  int threads_for(std::size_t n) const { return n >= kParallelMin ? threads_ : 1; }
 
   // Runs body(i, thread_hist) over [0, n) with per-thread 32-bit histograms, added into
   // hist (64-bit) every 2^31 elements so the small counters cannot overflow.
@@ -124,7 +129,7 @@ class CpuBackend final : public Backend {
     if (n == 0) return;
     const std::size_t blocks = block_count(n);
     const std::size_t group = (std::size_t{1} << 31) / kSumBlock;
-    const int nthreads = static_cast<int>(std::min<std::size_t>(threads_, blocks));
+    const int nthreads = threads_for(n);
     const std::size_t per_thread = bins * kCopies;
     std::vector<std::uint32_t> local(static_cast<std::size_t>(nthreads) * per_thread);
     for (std::size_t g0 = 0; g0 < blocks; g0 += group) {
@@ -193,7 +198,7 @@ class CpuBackend final : public Backend {
       double sum_sq = 0;
     };
     std::vector<Partial> parts(blocks);
-    const int nthreads = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads_, blocks)));
+    const int nthreads = threads_for(t.n);
     const std::size_t per_thread = bins * kCopies;
     std::vector<std::uint32_t> local(static_cast<std::size_t>(nthreads) * per_thread);
     const std::size_t group = (std::size_t{1} << 31) / kSumBlock;  // keeps 32-bit counters safe
@@ -255,7 +260,7 @@ class CpuBackend final : public Backend {
       const std::uint64_t mask = (std::uint64_t{1} << pass.bits) - 1;
       const int high = pass.shift + pass.bits;
       const std::size_t bins = hist ? std::size_t{1} << pass.bits : 0;
-      const int nthreads = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads_, blocks)));
+      const int nthreads = threads_for(t.n);
       std::vector<std::uint32_t> local(static_cast<std::size_t>(nthreads) * bins);
       // Blocks in groups of at most 2^31 elements, so 32-bit per-thread counters cannot overflow.
       const std::size_t group = (std::size_t{1} << 31) / kSumBlock;
@@ -325,7 +330,7 @@ class CpuBackend final : public Backend {
     std::vector<std::uint64_t> quota_at(blocks, 0);
     if (tie_quota > 0) {
       std::vector<std::uint64_t> ties(blocks, 0);
-#pragma omp parallel for schedule(static) num_threads(threads_)
+#pragma omp parallel for schedule(static) num_threads(threads_for(t.n))
       for (std::size_t b = 0; b < blocks; ++b) {
         std::uint64_t c = 0;
         const std::size_t end = std::min(t.n, (b + 1) * kSumBlock);
@@ -343,7 +348,7 @@ class CpuBackend final : public Backend {
       double kept_sq = 0;
     };
     std::vector<Partial> parts(blocks);
-#pragma omp parallel for schedule(static) num_threads(threads_)
+#pragma omp parallel for schedule(static) num_threads(threads_for(t.n))
     for (std::size_t b = 0; b < blocks; ++b) {
       Partial part;
       std::uint64_t quota = quota_at[b];

@@ -8,7 +8,9 @@ import re
 import resource
 import shutil
 import signal
+import struct
 import subprocess
+import time
 
 import h5py
 import numpy as np
@@ -308,3 +310,82 @@ def test_success_leaves_only_output(scene):
     h5util.run_ok("prune", scene.src, "-o", scene.out, "--sparsity", "0.5")
     assert h5util.listdir_all(scene.d_out) == ["pruned.h5"], h5util.listdir_all(scene.d_out)
     assert h5util.listdir_all(scene.d_in) == ["model.h5"], h5util.listdir_all(scene.d_in)
+
+
+def _run_watched(cmd, rss_limit_kb=1_000_000, timeout=30.0):
+    """Run cmd, killing it if its resident memory passes rss_limit_kb or it outlives timeout.
+    Returns (returncode or None if killed, stderr, peak RSS in KB, why killed)."""
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    peak = 0
+    why = None
+    while p.poll() is None:
+        try:
+            with open("/proc/%d/status" % p.pid) as fh:
+                for ln in fh:
+                    if ln.startswith("VmRSS:"):
+                        peak = max(peak, int(ln.split()[1]))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        if peak > rss_limit_kb:
+            why = "resident memory above %d KB" % rss_limit_kb
+        elif time.monotonic() - t0 > timeout:
+            why = "still running after %.0f s" % timeout
+        if why:
+            p.kill()
+            p.wait()
+            return None, p.stderr.read().decode("utf-8", "replace"), peak, why
+        time.sleep(0.05)
+    return p.returncode, p.stderr.read().decode("utf-8", "replace"), peak, None
+
+
+def test_dataset_larger_than_its_storage_exit_3(scene):
+    """A corrupt file whose dataspace claims 2^50 x 3 float32 over 148 KB of contiguous storage
+    (a flipped bit in the dims, as seen when fuzzing a real fixture) is a bad input (exit 3):
+    no unbounded allocation beyond --memory-limit, no hang, nothing left behind."""
+    good = scene.d_in / "good.h5"
+    with h5py.File(good, "w") as f:
+        f.create_dataset("k", data=np.ones((12345, 3), np.float32))
+        f.create_dataset("b", data=np.ones(3, np.float32))
+    data = bytearray(good.read_bytes())
+    pat = struct.pack("<Q", 12345)
+    hits = [i for i in range(len(data) - 7) if data[i:i + 8] == pat]
+    assert hits, "dims not found in the test file"
+    for i in hits:  # dims and max dims
+        data[i:i + 8] = struct.pack("<Q", 1 << 50)
+    src = scene.d_in / "corrupt.h5"
+    src.write_bytes(data)
+    with h5py.File(src, "r") as f:
+        assert f["k"].shape == (1 << 50, 3)
+    before = scene.snapshot(src)
+    rc, err, peak, why = _run_watched([h5util.binary(), "prune", src, "-o", scene.out, "--sparsity", "0.5",
+                                       "--memory-limit", "64M"])
+    assert why is None, "killed: %s (peak RSS %d KB); stderr %r" % (why, peak, err[-500:])
+    assert rc == 3, "exit %r, expected 3; stderr %r" % (rc, err[-500:])
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("h5prune: error:") and "corrupt.h5" in lines[0], lines
+    assert scene.snapshot(src) == before, "files changed on disk"
+
+
+def test_inconsistent_maxshape_is_an_input_problem(scene):
+    """A corrupt contiguous dataset whose max dims exceed its dims (the library never writes
+    that): either copied as it is (exit 0) or reported as bad input (exit 3), never blamed
+    on the output (exit 5)."""
+    good = scene.d_in / "good.h5"
+    with h5py.File(good, "w") as f:
+        f.create_dataset("k", data=np.ones((12345, 3), np.float32))
+    data = bytearray(good.read_bytes())
+    pat = struct.pack("<Q", 12345)
+    hits = [i for i in range(len(data) - 7) if data[i:i + 8] == pat]
+    assert len(hits) == 2, "expected dims and max dims in the dataspace message: %r" % hits
+    data[hits[1]:hits[1] + 8] = struct.pack("<Q", 99999)
+    src = scene.d_in / "maxdims.h5"
+    src.write_bytes(data)
+    with h5py.File(src, "r") as f:
+        assert f["k"].maxshape == (99999, 3) and f["k"].chunks is None
+    res = h5util.run("prune", src, "-o", scene.out, "--sparsity", "0.5")
+    assert res.returncode in (0, 3), "exit %d (expected 0 or 3)\n%s" % (res.returncode, h5util.describe(res))
+    if res.returncode == 3:
+        assert "maxdims.h5" in res.stderr and len(res.stderr.splitlines()) == 1, h5util.describe(res)
+        assert h5util.listdir_all(scene.d_out) == []
