@@ -15,6 +15,10 @@ constexpr std::size_t kBlock = 1 << 16;
 std::size_t blocks_of(std::size_t n) { return (n + kBlock - 1) / kBlock; }
 }  // namespace
 
+// Index of each prefix for a direct lookup when prefixes are small (the float32 and float16
+// cases), -1 for none; larger (float64) prefixes use a binary search.
+constexpr std::uint64_t kDirectPrefixLimit = std::uint64_t{1} << 17;
+
 void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits, const std::vector<std::uint64_t>& prefixes,
                      std::uint64_t* hists, int threads) {
   if (t.n == 0 || prefixes.empty()) return;
@@ -24,6 +28,9 @@ void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits, const std::
   const int high = shift + bits;
   const std::size_t blocks = blocks_of(t.n);
   const int nthreads = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads, blocks)));
+  const bool direct = prefixes.back() < kDirectPrefixLimit;
+  std::vector<std::int32_t> slot(direct ? prefixes.back() + 1 : 0, -1);
+  for (std::size_t j = 0; direct && j < prefixes.size(); ++j) slot[prefixes[j]] = static_cast<std::int32_t>(j);
   // Per-thread 64-bit counters: sweeps ask for few prefixes, so this stays small.
   std::vector<std::uint64_t> local(static_cast<std::size_t>(nthreads) * total_bins, 0);
   dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() {
@@ -37,9 +44,17 @@ void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits, const std::
         for (std::size_t i = b * kBlock; i < end; ++i) {
           const std::uint64_t k = E::template key<W>(p[i]);
           const std::uint64_t prefix = high >= 64 ? 0 : k >> high;
-          const auto it = std::lower_bound(prefixes.begin(), prefixes.end(), prefix);
-          if (it == prefixes.end() || *it != prefix) continue;
-          ++h[static_cast<std::size_t>(it - prefixes.begin()) * bins + ((k >> shift) & mask)];
+          std::int64_t j;
+          if (direct) {
+            if (prefix >= slot.size()) continue;
+            j = slot[prefix];
+            if (j < 0) continue;
+          } else {
+            const auto it = std::lower_bound(prefixes.begin(), prefixes.end(), prefix);
+            if (it == prefixes.end() || *it != prefix) continue;
+            j = it - prefixes.begin();
+          }
+          ++h[static_cast<std::size_t>(j) * bins + ((k >> shift) & mask)];
         }
       }
     }
@@ -56,6 +71,13 @@ void tally(ConstTensor t, KeyWidth w, const std::vector<std::uint64_t>& bounds, 
   // Per block: m+1 counts, m+1 sums, m equal counts; added in block order afterwards.
   std::vector<double> sums(blocks * (m + 1), 0.0);
   std::vector<std::uint64_t> counts(blocks * (2 * m + 1), 0);
+  // first[d]: how many bounds lie below the first key whose top 16 bits are d.
+  const int key_bits = w == KeyWidth::k16 ? 15 : w == KeyWidth::k32 ? 31 : 63;
+  const int top_shift = std::max(0, key_bits - 16);
+  std::vector<std::uint32_t> first((std::size_t{1} << (key_bits - top_shift)) + 1);
+  for (std::size_t d = 0; d < first.size(); ++d)
+    first[d] = static_cast<std::uint32_t>(
+        std::lower_bound(bounds.begin(), bounds.end(), static_cast<std::uint64_t>(d) << top_shift) - bounds.begin());
   dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() {
     const auto* p = static_cast<const typename E::Bits*>(t.data);
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -66,7 +88,10 @@ void tally(ConstTensor t, KeyWidth w, const std::vector<std::uint64_t>& bounds, 
       const std::size_t end = std::min(t.n, (b + 1) * kBlock);
       for (std::size_t i = b * kBlock; i < end; ++i) {
         const std::uint64_t k = E::template key<W>(p[i]);
-        const std::size_t j = static_cast<std::size_t>(std::upper_bound(bounds.begin(), bounds.end(), k) - bounds.begin());
+        // Bounds below k's top-bits bin are counted by the table; then the few in its bin.
+        const std::uint64_t top = k >> top_shift;
+        std::size_t j = top < first.size() ? first[top] : m;
+        while (j < m && bounds[j] <= k) ++j;
         ++c[j];
         const double v = E::abs_value(p[i]);
         s[j] += v * v;

@@ -179,3 +179,56 @@ TEST(CpuBackend, FusedScanHistogramEqualsSeparatePasses) {
     }
   }
 }
+
+TEST(CpuBackend, HistogramMultiEqualsOneHistogramPerPrefix) {
+  for (DType t : {DType::f16, DType::f32, DType::f64}) {
+    const std::size_t n = 100003;
+    const auto data = make_tensor(t, n, 99, true);
+    auto be = make_cpu_backend(2);
+    const KeyWidth w = native_key_width(t);
+    const auto layout = digit_layout(w);
+    if (layout.size() < 2) continue;  // float16 has a single digit
+    const DigitLayout top = layout[0], next = layout[1];
+    std::vector<std::uint64_t> first(std::size_t{1} << top.bits, 0);
+    be->histogram(ConstTensor{t, data.data(), n}, w, {top.shift, top.bits, 0}, first.data());
+    std::vector<std::uint64_t> prefixes;
+    for (std::size_t b = 0; b < first.size(); ++b)
+      if (first[b] > 0) prefixes.push_back(b);
+    const std::size_t bins = std::size_t{1} << next.bits;
+    std::vector<std::uint64_t> multi(prefixes.size() * bins, 0);
+    be->histogram_multi(ConstTensor{t, data.data(), n}, w, next.shift, next.bits, prefixes, multi.data());
+    for (std::size_t j = 0; j < prefixes.size(); ++j) {
+      std::vector<std::uint64_t> one(bins, 0);
+      be->histogram(ConstTensor{t, data.data(), n}, w, {next.shift, next.bits, prefixes[j]}, one.data());
+      ASSERT_TRUE(std::equal(one.begin(), one.end(), multi.begin() + j * bins)) << dtype_name(t) << " prefix " << prefixes[j];
+    }
+  }
+}
+
+TEST(CpuBackend, TallyCountsBelowEveryBound) {
+  for (DType t : {DType::f16, DType::f32, DType::f64}) {
+    const std::size_t n = 70001;
+    const auto data = make_tensor(t, n, 5, true);
+    const KeyWidth w = native_key_width(t);
+    std::vector<std::uint64_t> keys(n);
+    for (std::size_t i = 0; i < n; ++i) keys[i] = element_key(t, w, data.data(), i);
+    std::vector<std::uint64_t> sorted = keys;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<std::uint64_t> bounds{0, sorted[n / 7], sorted[n / 2], sorted[n / 2] + 1, sorted[n - 2], inf_key(w)};
+    std::sort(bounds.begin(), bounds.end());
+    bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+    const std::size_t m = bounds.size();
+    std::vector<std::uint64_t> count(m + 1, 0), equal(m, 0);
+    std::vector<double> sq(m + 1, 0.0);
+    make_cpu_backend(2)->tally(ConstTensor{t, data.data(), n}, w, bounds, count.data(), sq.data(), equal.data());
+    std::uint64_t below = 0;
+    for (std::size_t i = 0; i < m; ++i) {
+      below += count[i];
+      const auto expect_below = static_cast<std::uint64_t>(std::lower_bound(sorted.begin(), sorted.end(), bounds[i]) - sorted.begin());
+      const auto expect_equal = static_cast<std::uint64_t>(std::upper_bound(sorted.begin(), sorted.end(), bounds[i]) - sorted.begin()) - expect_below;
+      EXPECT_EQ(below, expect_below) << dtype_name(t) << " bound #" << i;
+      EXPECT_EQ(equal[i], expect_equal) << dtype_name(t) << " bound #" << i;
+    }
+    EXPECT_EQ(below + count[m], n);
+  }
+}
