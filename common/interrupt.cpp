@@ -1,7 +1,11 @@
 // Signal flag for clean shutdown at Slurm time limits (SIGTERM/SIGUSR1) and Ctrl-C.
 #include "common/interrupt.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <csignal>
 #include <cstring>
 #include <string>
@@ -34,8 +38,24 @@ void install_interrupt_handlers() {
 
 int pending_signal() { return g_signal.load(std::memory_order_relaxed); }
 
+namespace {
+// Test hook: H5PRUNE_TEST_CHECKPOINT_DELAY_MS=N sleeps N ms at every checkpoint (once per slab),
+// so tests can signal a run while it is surely in progress. Unset in normal use.
+int checkpoint_delay_ms() {
+  static const int ms = [] {
+    const char* v = std::getenv("H5PRUNE_TEST_CHECKPOINT_DELAY_MS");
+    return v ? std::max(0, std::atoi(v)) : 0;
+  }();
+  return ms;
+}
+}  // namespace
+
 void check_interrupt() {
   if (int sig = pending_signal()) throw Interrupted(sig);
+  if (const int ms = checkpoint_delay_ms()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    if (int sig = pending_signal()) throw Interrupted(sig);
+  }
 }
 
 }  // namespace h5p

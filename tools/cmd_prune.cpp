@@ -379,10 +379,10 @@ int cmd_prune(const std::vector<std::string>& args) {
     o.on_note = [&](const std::string& note) {
       if (!vm["quiet"].as<bool>()) std::fprintf(stderr, "h5prune: note: %s\n", note.c_str());
     };
-    const std::string registry = registry_dir(vm);
+    const std::string registry_path = registry_dir(vm);
     std::optional<registry::RecordOutcome> recorded;
-    if (!registry.empty()) {
-      recorded = record_in_registry(vm, o, registry, args);
+    if (!registry_path.empty()) {
+      recorded = record_in_registry(vm, o, registry_path, args);
       if (o.output.empty()) o.output = recorded->blob_path;  // where the file now lies
     }
     const PruneResult r = recorded ? recorded->result : run_prune(o);
@@ -393,7 +393,7 @@ int cmd_prune(const std::vector<std::string>& args) {
       metrics->run.end_time = unix_now();
       write_run_metrics(metrics->dir, metrics->run);
     }
-    if (json_out) print_json(o, r, recorded ? registry_json(registry, *recorded) : json(nullptr));
+    if (json_out) print_json(o, r, recorded ? registry_json(registry_path, *recorded) : json(nullptr));
     else if (o.dry_run) print_dry_run(o, r);
     else if (recorded && recorded->already)
       std::printf("already recorded as %s@%d (sha256 %s, sparsity %.4f); nothing pruned%s%s\n",
@@ -401,7 +401,7 @@ int cmd_prune(const std::vector<std::string>& args) {
                   vm.count("output") ? ", copied to " : "", vm.count("output") ? o.output.c_str() : "");
     else print_summary(o, r);
     if (recorded && !recorded->already && !json_out)
-      std::printf("recorded as %s@%d in %s\n", recorded->manifest.model.c_str(), recorded->version, registry.c_str());
+      std::printf("recorded as %s@%d in %s\n", recorded->manifest.model.c_str(), recorded->version, registry_path.c_str());
     if (!o.dry_run)
       for (const std::string& w : size_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str());
     return 0;
@@ -410,5 +410,7 @@ int cmd_prune(const std::vector<std::string>& args) {
     throw;
   }
 }
+
+nlohmann::json prune_rule_json(const PruneOptions& o) { return rule_json(o); }
 
 }  // namespace h5p::cli

@@ -2,17 +2,23 @@
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/errors.hpp"
+#include "common/interrupt.hpp"
 #include "formats/atomic_file.hpp"
+#include "host/metrics.hpp"
+#include "host/registry/record.hpp"
 #include "host/sweep.hpp"
 #include "host/sweep_report.hpp"
 #include "host/sweep_values.hpp"
 #include "tools/commands.hpp"
 #include "tools/format.hpp"
+#include "tools/version.hpp"
 
 namespace po = boost::program_options;
 using nlohmann::json;
@@ -41,6 +47,10 @@ po::options_description sweep_options() {
       ("report", po::value<std::string>(), "write a self-contained report: .html (charts + table) or .svg (main chart)")
       ("top", po::value<int>()->default_value(8), "tensors drawn separately in the report (largest first; the rest folded)")
       ("array-task", po::value<std::string>(), "auto: one point per Slurm array task (SLURM_ARRAY_TASK_ID, _MIN, _STEP); or an index")
+      ("materialize", po::bool_switch(), "write every point through prune into the registry (points already recorded are skipped)")
+      ("registry", po::value<std::string>(), "registry directory for --materialize (default: $H5PRUNE_REGISTRY)")
+      ("model", po::value<std::string>(), "model name in the registry and the metrics (default: the input file's stem)")
+      ("metrics-dir", po::value<std::string>(), "with --materialize: write h5prune_<model>[_<array task>].prom here (default: $H5PRUNE_METRICS_DIR)")
       ("json", po::bool_switch(), "print the result as one JSON object on stdout");
   return o;
 }
@@ -157,6 +167,73 @@ void print_table_summary(const SweepResult& r, const std::string& input) {
               r.total_seconds, r.read_seconds, r.compute_seconds, r.device.c_str());
 }
 
+// One point written through prune's path into the registry.
+struct Materialized {
+  std::string value;
+  registry::RecordOutcome outcome;
+};
+
+// --materialize: each point pruned and recorded (or found already recorded), in order. The
+// metrics file, when asked for, follows the run: the last point's result, or the failure.
+std::vector<Materialized> materialize(const po::variables_map& vm, const SweepOptions& so, const std::string& registry_dir,
+                                      const std::string& model, const std::vector<std::string>& args,
+                                      std::optional<RunMetrics>& metrics, const std::string& metrics_dir) {
+  std::vector<Materialized> done;
+  for (const std::string& value : so.values) {
+    check_interrupt();
+    PruneOptions po;
+    po.input = so.input;
+    po.rule.mode = so.mode;
+    if (so.mode == RuleMode::sparsity) {
+      po.rule.sparsity = parse_decimal(value, "--sparsity");
+      po.rule.scope = so.scope;
+    } else {
+      po.rule.threshold_text = value;
+      po.rule.threshold = parse_threshold(value);
+    }
+    po.selection = so.selection;
+    po.memory_limit = so.memory_limit;
+    po.threads = so.threads;
+    registry::RecordRequest q;
+    q.registry = registry_dir;
+    q.model = model;
+    q.prune = po;
+    q.rule = prune_rule_json(po);
+    q.tool = {H5PRUNE_VERSION, H5PRUNE_GIT_REVISION, built_with_cuda()};
+    q.command = {"h5prune", "sweep"};
+    q.command.insert(q.command.end(), args.begin(), args.end());
+    registry::RecordOutcome outcome = registry::record_prune(q);
+    if (metrics) {
+      if (so.mode == RuleMode::sparsity) metrics->requested_sparsity = po.rule.sparsity.approx();
+      else metrics->threshold = po.rule.threshold;
+      record_success(*metrics, outcome.result);
+      metrics->registry_version = static_cast<std::uint64_t>(outcome.version);
+      metrics->end_time = unix_now();
+      write_run_metrics(metrics_dir, *metrics);
+    }
+    if (!vm["json"].as<bool>())
+      std::printf("%s %s: %s %s@%d (sha256 %.12s, sparsity %.4f)\n", so.mode == RuleMode::sparsity ? "sparsity" : "threshold",
+                  value.c_str(), outcome.already ? "already recorded as" : "recorded as", model.c_str(), outcome.version,
+                  outcome.manifest.output_sha256.c_str(), outcome.result.total_sparsity());
+    std::fflush(stdout);
+    done.push_back({value, std::move(outcome)});
+  }
+  return done;
+}
+
+json materialized_json(const std::vector<Materialized>& points, const std::string& registry_dir) {
+  json arr = json::array();
+  for (const auto& m : points)
+    arr.push_back({{"value", m.value},
+                   {"version", m.outcome.version},
+                   {"already_recorded", m.outcome.already},
+                   {"sha256", m.outcome.manifest.output_sha256},
+                   {"pruned", m.outcome.result.total_pruned},
+                   {"sparsity", m.outcome.result.total_sparsity()},
+                   {"registry", registry_dir}});
+  return arr;
+}
+
 }  // namespace
 
 int cmd_sweep(const std::vector<std::string>& args) {
@@ -209,6 +286,55 @@ int cmd_sweep(const std::vector<std::string>& args) {
   if (vm.count("array-task")) {
     const std::size_t i = array_index(vm["array-task"].as<std::string>(), o.values.size());
     o.values = {o.values[i]};
+  }
+
+  const bool materialize_points = vm["materialize"].as<bool>();
+  std::string registry_path;
+  if (vm.count("registry")) registry_path = vm["registry"].as<std::string>();
+  else if (const char* env = std::getenv("H5PRUNE_REGISTRY"); env && *env) registry_path = env;
+  if (materialize_points && registry_path.empty())
+    throw UsageError("--materialize needs --registry DIR (or H5PRUNE_REGISTRY)");
+  if (!materialize_points && vm.count("metrics-dir"))
+    throw UsageError("--metrics-dir applies to --materialize (a sweep without it writes nothing to record)");
+  if (materialize_points) {
+    const std::string model = vm.count("model") ? vm["model"].as<std::string>()
+                                                : std::filesystem::path(o.input).stem().string();
+    std::string metrics_dir;
+    if (vm.count("metrics-dir")) metrics_dir = vm["metrics-dir"].as<std::string>();
+    else if (const char* env = std::getenv("H5PRUNE_METRICS_DIR"); env && *env) metrics_dir = env;
+    std::optional<RunMetrics> metrics;
+    if (!metrics_dir.empty()) {
+      check_metrics_dir(metrics_dir);
+      metrics.emplace();
+      metrics->model = model;
+      metrics->start_time = unix_now();
+      metrics->tool_version = std::string(H5PRUNE_VERSION) + "+" + H5PRUNE_GIT_REVISION;
+      read_slurm_identity(*metrics);
+    }
+    if (const char* restarts = std::getenv("SLURM_RESTART_COUNT"); restarts && std::atoi(restarts) > 0)
+      std::fprintf(stderr, "h5prune: note: requeued task (SLURM_RESTART_COUNT=%s): points already recorded are skipped\n",
+                   restarts);
+    try {
+      const auto points = materialize(vm, o, registry_path, model, args, metrics, metrics_dir);
+      if (vm["json"].as<bool>())
+        std::cout << json{{"command", "sweep"}, {"input", o.input}, {"model", model}, {"materialized",
+                                                                                        materialized_json(points, registry_path)}}
+                         .dump(2)
+                  << std::endl;
+    } catch (...) {
+      if (metrics) {
+        try {
+          metrics->success = false;
+          metrics->failure = classify_failure(std::current_exception());
+          metrics->end_time = unix_now();
+          write_run_metrics(metrics_dir, *metrics);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "h5prune: warning: failure metrics not written: %s\n", e.what());
+        }
+      }
+      throw;
+    }
+    return 0;
   }
 
   const SweepResult r = run_sweep(o);

@@ -3,6 +3,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "host/pipeline.hpp"
+
 namespace h5p::cli {
 
 int cmd_prune(const std::vector<std::string>& args);
@@ -15,6 +19,9 @@ int cmd_densify(const std::vector<std::string>& args);
 // Sweeps (tools/cmd_sweep.cpp) and the sbatch script generator (tools/cmd_slurm.cpp).
 int cmd_sweep(const std::vector<std::string>& args);
 int cmd_slurm(const std::vector<std::string>& args);
+
+// The rule as `prune --json` prints it (and the registry keys it), for other commands that prune.
+nlohmann::json prune_rule_json(const PruneOptions& o);
 
 // "0.1.0 (git abc1234, CUDA yes)" style build description.
 std::string build_description();

@@ -358,7 +358,7 @@ void copy_attributes(hid_t src, hid_t dst, const std::string& path, const std::s
 
 void copy_contents(hid_t in_file, hid_t out_file, const std::string& in_name, const std::string& out_name,
                    const CopyCallbacks& callbacks) {
-  Walker w{in_file, out_file, in_name, out_name, callbacks, {}};
+  Walker w{in_file, out_file, in_name, out_name, callbacks, {}, {}};
   Handle in_root = group_handle(H5Gopen2(in_file, "/", H5P_DEFAULT));
   Handle out_root = group_handle(H5Gopen2(out_file, "/", H5P_DEFAULT));
   if (!in_root.valid()) w.fail_read("cannot open the root group");

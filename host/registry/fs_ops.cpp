@@ -57,7 +57,11 @@ bool is_dir(const std::string& path) {
 bool write_file_atomic(const std::string& path, const std::string& text, bool replace) {
   const fs::path p(path);
   const std::string dir = p.parent_path().string();
-  const std::string temp = (p.parent_path() / ("." + p.filename().string() + ".tmp." + unique_token())).string();
+  std::string name = ".";
+  name += p.filename().string();
+  name += ".tmp.";
+  name += unique_token();
+  const std::string temp = (p.parent_path() / name).string();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw OutputError("cannot write '" + temp + "': " + std::strerror(errno));
   std::size_t done = 0;

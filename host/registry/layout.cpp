@@ -60,6 +60,14 @@ Layout Layout::create(const std::string& dir) {
   if (dir.empty()) throw RegistryError("no registry given (use --registry DIR or set H5PRUNE_REGISTRY)");
   Layout l(dir);
   make_dir(dir);
+  // Never turn a directory with other contents into a registry (a mistyped --registry $HOME):
+  // only an empty one, or one that other writers are creating right now.
+  if (!exists(l.marker()))
+    for (const auto& name : list_dir(dir))
+      if (name != "objects" && name != "staging" && name != "models" &&
+          name.rfind(".h5prune-registry.json.tmp.", 0) != 0 && name != "h5prune-registry.json")
+        throw RegistryError("'" + dir + "' is not an h5prune registry and not empty (it holds '" + name +
+                            "'); give a new or empty directory");
   make_dir(dir + "/objects");
   make_dir(l.objects());
   make_dir(l.staging());

@@ -23,7 +23,8 @@ class Layout {
  public:
   // An existing registry; RegistryError when `dir` is missing or not a registry.
   static Layout open(const std::string& dir);
-  // Creates the registry's top-level structure when missing (safe when many do it at once).
+  // Creates the registry's top-level structure when missing (safe when many do it at once);
+  // RegistryError for an existing directory that holds anything else.
   static Layout create(const std::string& dir);
 
   const std::string& root() const { return root_; }

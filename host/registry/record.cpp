@@ -179,6 +179,7 @@ RecordOutcome record_prune(const RecordRequest& q) {
   opts.force = false;
   out.result = run_prune(opts);
   crash_point("pruned");
+  const double publish_start = now_seconds();
   if (!input_sha.empty() && out.result.input_sha256 != input_sha)
     throw InputError("input '" + q.prune.input + "' changed while it was being pruned; nothing recorded");
   const std::string key = idempotency_key(out.result.input_sha256, canonical, q.tool.version);
@@ -197,6 +198,9 @@ RecordOutcome record_prune(const RecordRequest& q) {
                         std::to_string(p.version));
   crash_point("published");
   place_copy(l, out.manifest, copy);
+  const double publish_seconds = now_seconds() - publish_start;  // blob, manifest, rename, copy
+  out.result.seconds.publish += publish_seconds;
+  out.result.seconds.total += publish_seconds;
   return out;
 }
 

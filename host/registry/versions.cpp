@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "common/errors.hpp"
 #include "formats/atomic_file.hpp"
@@ -149,8 +151,15 @@ Published publish_version(const Layout& l, Manifest m, const std::string& stage_
     }
     const int err = errno;
     if (err == EEXIST || err == ENOTEMPTY) {
-      // Another writer took n. If it recorded the same key, that version is ours too.
-      if (key_of(l, m.model, n) == m.key) return {n, true};
+      // Another writer took n. If it recorded the same key, that version is ours too. A client
+      // cache (NFS) may not show the new directory's files yet: ask again briefly before
+      // treating an unreadable key as a different one.
+      std::string other = key_of(l, m.model, n);
+      for (int wait = 0; other.empty() && wait < 5; ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20 << wait));
+        other = key_of(l, m.model, n);
+      }
+      if (other == m.key) return {n, true};
       ++n;
       continue;
     }

@@ -31,3 +31,10 @@ def dirs(tmp_path):
     d_in.mkdir()
     d_out.mkdir()
     return d_in, d_out
+
+
+# One loopback Slurm cluster (munged, slurmctld, slurmd) for the whole session, started on
+# first use and stopped at the end whatever the tests do (slurm_cluster.py).
+from slurm_cluster import slurm_cluster_fixture  # noqa: E402
+
+slurm_cluster = slurm_cluster_fixture()

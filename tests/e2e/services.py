@@ -17,9 +17,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via $http_proxy
+
+
 def scrape(url, timeout=5):
     req = urllib.request.Request(url, headers={"Accept": "text/plain"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with _DIRECT.open(req, timeout=timeout) as resp:
         return resp.read().decode("utf-8")
 
 

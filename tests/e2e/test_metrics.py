@@ -150,6 +150,20 @@ def test_odd_model_names(tmp_path, name, outcome):
     assert one(p, "h5prune_last_run_success", model=name) == (1 if outcome == "success" else 0)
 
 
+def test_default_model_from_a_non_utf8_file_name(tmp_path):
+    src = os.path.join(os.fsencode(str(tmp_path)), b"w\xff\xfe.h5")
+    small_model(os.fsdecode(src))
+    mdir = tmp_path / "metrics"
+    mdir.mkdir()
+    h5util.run_ok("prune", os.fsdecode(src), "-o", tmp_path / "o.h5", "--sparsity", "0.5",
+                  "--metrics-dir", mdir, "--quiet")
+    names = only_prom_files(mdir)
+    assert len(names) == 1 and names[0].startswith("h5prune_w_-"), names
+    promtool_check(mdir / names[0])
+    p = parse(read_text(mdir / names[0]))  # read_text insists on valid UTF-8
+    assert one(p, "h5prune_last_run_success", model="w\ufffd\ufffd") == 1
+
+
 def test_file_names_of_distinct_identities_do_not_collide(tmp_path):
     small_model(tmp_path / "m.h5")
     mdir = tmp_path / "metrics"

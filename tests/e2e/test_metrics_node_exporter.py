@@ -10,9 +10,6 @@ import h5util
 import services
 from metrics_util import expected_file_name, help_type_lines, one, parse, read_text, small_model
 
-pytestmark = pytest.mark.skipif(not os.access(services.NODE_EXPORTER, os.X_OK),
-                                reason="node_exporter not installed (scripts/install-deps.sh)")
-
 MODELS = ['bert "base" \\ v2 \u00e9t\u00e9', "resnet50"]
 
 

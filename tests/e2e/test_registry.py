@@ -326,3 +326,20 @@ def test_gc_removes_only_unreferenced_and_old(tmp_path, model, reg):
     check_registry(reg, "bert", 1)
     assert os.path.exists(blob_path(reg, ms[1]["output"]["sha256"]))
     assert h5util.run("gc", "--grace", "1w", "--registry", reg).returncode == 2
+
+
+def test_metrics_carry_the_registry_version(tmp_path, model, reg):
+    """With --metrics-dir, the textfile names the version recorded (and the existing one on a rerun)."""
+    mdir = tmp_path / "metrics"
+    mdir.mkdir()
+
+    def version_in_metrics():
+        text = open(mdir / "h5prune_bert.prom").read()
+        lines = [l for l in text.splitlines() if l.startswith("h5prune_last_run_registry_version")]
+        assert len(lines) == 1, text
+        return float(lines[0].split()[-1])
+
+    for rule, want in ((("--sparsity", "0.4"), 1), (("--sparsity", "0.6"), 2), (("--sparsity", "0.40"), 1)):
+        res = prune_reg(reg, "bert", model, *rule, extra=("--metrics-dir", mdir))
+        assert res.returncode == 0, h5util.describe(res)
+        assert version_in_metrics() == want, rule

@@ -1,6 +1,7 @@
 """Many writers, one registry, no lock: 16 processes with 16 rules get versions 1..16, each
 whole; 8 processes with the same input and rule get exactly one version. Repeated."""
 
+import json
 import os
 import subprocess
 
@@ -8,7 +9,7 @@ import pytest
 
 import datagen
 import h5util
-from test_registry import blob_path, check_registry
+from test_registry import check_registry
 
 SEED = 5150
 ROUNDS = 3
@@ -81,3 +82,26 @@ def test_same_input_and_rule_gives_one_version(tmp_path, model, round_):
     assert all_blobs(reg) == [ms[1]["output"]["sha256"]]
     assert os.listdir(os.path.join(str(reg), "staging")) == []
     assert h5util.run("verify", "--registry", reg).returncode == 0
+
+
+def test_readers_and_gc_beside_writers(tmp_path, model):
+    """log, verify and gc (default grace) running while 8 writers publish: every reader sees
+    only whole versions, verify finds no damage, gc removes nothing a writer needs."""
+    reg = tmp_path / "reg"
+    h5util.run_ok("prune", model, "--sparsity", "0.5", "--registry", reg, "--model", "m", "--quiet")
+    writers = [["prune", model, "--sparsity", "0.6%d" % i, "--registry", reg, "--model", "m", "--quiet"]
+               for i in range(8)]
+    readers = []
+    for _ in range(4):
+        readers += [["log", "m", "--json", "--registry", reg], ["verify", "--registry", reg],
+                    ["gc", "--json", "--registry", reg]]
+    results = start_all(writers + readers)
+    for argv, (rc, so, se) in zip(writers + readers, results):
+        assert rc == 0, "%s: exit %d\n%s%s" % (" ".join(map(str, argv)), rc, so, se)
+        if argv[0] == "log":
+            versions = [v["version"] for v in json.loads(so)["versions"]]
+            assert versions == list(range(len(versions), 0, -1)), versions
+        if argv[0] == "gc":
+            assert json.loads(so)["removed"] == []
+    check_registry(reg, "m", 9)
+    assert os.listdir(os.path.join(str(reg), "staging")) == []

@@ -12,7 +12,7 @@ import pytest
 
 import datagen
 import h5util
-from test_registry import blob_path, check_registry, manifests
+from test_registry import check_registry, manifests
 
 SEED = 6060
 # Publish steps in order (host/registry: record.cpp, blob_store.cpp, versions.cpp).

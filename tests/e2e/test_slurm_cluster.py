@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from slurm_cluster import SlurmCluster, missing_binaries, slurm_cluster_fixture
+from slurm_cluster import SlurmCluster, missing_binaries
 
-slurm_cluster = slurm_cluster_fixture()
+# slurm_cluster: the one session-wide loopback cluster, defined in conftest.py
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,6 +5,7 @@ and compared bit for bit with the --format dense output of the same rule; densif
 that dense file again, byte for byte (sha256).
 """
 
+import json
 import os
 
 import h5py
@@ -237,11 +238,9 @@ def test_index_dtypes_and_simulated_32bit_overflow(tmp_path):
 
 
 def test_bytes_report_and_break_even_warning(tmp_path, model):
-    dense_in = tmp_path / "d.h5"
     out = tmp_path / "csr0.h5"
     res = h5util.run("prune", model, "-o", out, "--sparsity", "0", "--format", "csr", "--json")
     assert res.returncode == 0, h5util.describe(res)
-    import json
     js = json.loads(res.stdout)
     with h5py.File(model, "r") as fi, h5py.File(out, "r") as fo:
         tb = ta = 0
@@ -267,7 +266,6 @@ def test_bytes_report_and_break_even_warning(tmp_path, model):
     k = next(t for t in js["tensors"] if t["path"] == "/w/dense/kernel:0")
     assert not k["larger_than_dense"] and k["bytes_after"] < k["bytes_before"], k
     assert not any("/w/dense/kernel:0" in w for w in js["warnings"]), js["warnings"]
-    del dense_in
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

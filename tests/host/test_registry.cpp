@@ -177,6 +177,10 @@ TEST_F(RegistryTest, OpenNeedsARegistry) {
   EXPECT_THROW(Layout::open(dir_), RegistryError);  // exists, but no marker
   layout();
   EXPECT_NO_THROW(Layout::open(dir_ + "/reg"));
+  EXPECT_NO_THROW(Layout::create(dir_ + "/reg"));  // again: it is a registry
+  std::ofstream(dir_ + "/notes.txt") << "mine";
+  EXPECT_THROW(Layout::create(dir_), RegistryError);  // holds other files
+  EXPECT_FALSE(exists(dir_ + "/objects"));
 }
 
 TEST_F(RegistryTest, PublishNumbersAndIdempotency) {
@@ -311,6 +315,9 @@ TEST_F(RegistryTest, BlobsAreDeduplicatedReadOnlyAndChecked) {
   EXPECT_THROW(copy_blob_verified(l, sha, 7, out), RegistryError);
   EXPECT_NE(check_blob(l, sha, 7), "");
   EXPECT_EQ(check_blob(l, std::string(64, 'f'), 1), "missing");
+  // Storing the same content again replaces the damaged copy.
+  EXPECT_EQ(put_blob(l, "payload"), sha);
+  EXPECT_EQ(check_blob(l, sha, 7), "");
 }
 
 TEST_F(RegistryTest, VerifyFindsDamageAndGcKeepsReferences) {

@@ -1,0 +1,107 @@
+"""A sweep run as a real Slurm job array on the loopback cluster (conftest.py): the script
+`h5prune slurm sweep` prints, submitted as is; one registry version and one metrics file per
+task; a task cancelled with SIGTERM leaves nothing partial and its rerun completes."""
+
+import json
+import os
+import subprocess
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+import h5util
+
+SEED = 777
+
+
+def small_model(path):
+    rng = np.random.default_rng(SEED)
+    with h5py.File(path, "w") as f:
+        f["dense/kernel"] = rng.standard_normal((64, 32)).astype(np.float32)
+        f["dense/bias"] = rng.standard_normal(32).astype(np.float32)
+        f["out/kernel"] = rng.standard_normal((32, 8)).astype(np.float32)
+    return path
+
+
+def sbatch_script(tmp_path, model, spec, *extra):
+    res = h5util.run("slurm", "sweep", model, "--sparsity", spec, "--registry", tmp_path / "registry", "--model", "m",
+                     "--metrics-dir", tmp_path / "metrics", "--log-dir", tmp_path / "logs", "--cpus-per-task", "1",
+                     "--time", "00:05:00", *extra)
+    assert res.returncode == 0, h5util.describe(res)
+    script = tmp_path / "sweep.sbatch"
+    script.write_text(res.stdout)
+    return script
+
+
+def registry_versions(tmp_path):
+    res = h5util.run("log", "m", "--registry", tmp_path / "registry", "--json")
+    if res.returncode != 0:
+        return []
+    return json.loads(res.stdout)["versions"]
+
+
+def test_array_sweep_records_one_version_per_task(slurm_cluster, tmp_path):
+    for d in ("metrics", "logs"):
+        (tmp_path / d).mkdir()
+    model = small_model(tmp_path / "model.h5")
+    script = sbatch_script(tmp_path, model, "0.4:0.9:0.1")
+    job = slurm_cluster.submit(script, cwd=str(tmp_path))
+    states = slurm_cluster.wait_for(job, timeout=180)
+    logs = "".join(p.read_text() for p in sorted((tmp_path / "logs").iterdir()))
+    assert len(states) == 6 and set(states.values()) == {"COMPLETED"}, (states, logs)
+    versions = registry_versions(tmp_path)
+    assert sorted(v["version"] for v in versions) == [1, 2, 3, 4, 5, 6], logs
+    assert sorted(v["rule"]["sparsity"] for v in versions) == ["0.4", "0.5", "0.6", "0.7", "0.8", "0.9"]
+    files = sorted(os.listdir(tmp_path / "metrics"))
+    assert files == ["h5prune_m_%d.prom" % i for i in range(6)], files
+    for f in files:
+        check = subprocess.run(["promtool", "check", "metrics"], stdin=open(tmp_path / "metrics" / f),
+                               capture_output=True, text=True)
+        assert check.returncode == 0, (f, check.stdout, check.stderr)
+        text = (tmp_path / "metrics" / f).read_text()
+        assert 'h5prune_last_run_success{' in text and "} 1" in text.split("h5prune_last_run_success{")[1].split("\n")[0]
+    verify = h5util.run("verify", "m", "--registry", tmp_path / "registry")
+    assert verify.returncode == 0, h5util.describe(verify)
+    # Resubmitting the whole array records nothing new: every task finds its point.
+    job = slurm_cluster.submit(script, cwd=str(tmp_path))
+    assert set(slurm_cluster.wait_for(job, timeout=180).values()) == {"COMPLETED"}
+    assert len(registry_versions(tmp_path)) == 6
+
+
+def test_cancelled_task_leaves_nothing_and_rerun_completes(slurm_cluster, tmp_path):
+    for d in ("metrics", "logs"):
+        (tmp_path / d).mkdir()
+    model = tmp_path / "big.h5"
+    rng = np.random.default_rng(SEED)
+    with h5py.File(model, "w") as f:
+        for i in range(4):
+            f.create_dataset("l%02d/kernel" % i, data=rng.standard_normal((2048, 2048), dtype=np.float32))
+    script = sbatch_script(tmp_path, model, "0.5", "--memory-limit", "16M")
+    # Test hook: 100 ms per slab, so the task is surely mid-run when the signal comes.
+    job = slurm_cluster.submit(script, "--export=ALL,H5PRUNE_TEST_CHECKPOINT_DELAY_MS=100", cwd=str(tmp_path))
+    slurm_cluster.wait_for_state(job, "RUNNING", timeout=60)
+    task = slurm_cluster.jobs(job)[0]["JobId"]  # the array task's own job id
+    time.sleep(1.5)
+    assert slurm_cluster.states(job) and set(slurm_cluster.states(job).values()) == {"RUNNING"}, \
+        "the task finished before it could be cancelled; make the model larger"
+    # What a time limit or `scancel --signal=TERM --batch` does: TERM to the batch shell, whose
+    # trap forwards it to h5prune.
+    slurm_cluster.run(["scancel", "--signal=TERM", "--batch", task])
+    slurm_cluster.wait_for(job, timeout=120)
+    log = "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
+    assert "exited with 143" in log, log
+    assert registry_versions(tmp_path) == [], "no version from the cancelled task"
+    staging = tmp_path / "registry" / "staging"
+    assert not staging.exists() or os.listdir(staging) == [], os.listdir(staging)
+    prom = (tmp_path / "metrics" / "h5prune_m_0.prom").read_text()
+    assert 'reason="sigterm"' in prom and "h5prune_last_run_success{" in prom, prom
+    # The rerun of the same index completes and records the point.
+    job = slurm_cluster.submit(script, "--array=0", cwd=str(tmp_path))
+    states = slurm_cluster.wait_for(job, timeout=300)
+    assert set(states.values()) == {"COMPLETED"}, "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
+    versions = registry_versions(tmp_path)
+    assert [v["version"] for v in versions] == [1]
+    verify = h5util.run("verify", "m", "--registry", tmp_path / "registry")
+    assert verify.returncode == 0, h5util.describe(verify)
