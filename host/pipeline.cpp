@@ -129,16 +129,7 @@ void PruneJob::choose_backend() {
   result_.device = backend_->device();
 }
 
-void PruneJob::check_filters() {
-  for (const PlannedTensor& t : plan_.tensors) {
-    h5::Handle d = h5::dataset_handle(H5Dopen2(in_file_, t.path.c_str(), H5P_DEFAULT));
-    if (!d.valid()) throw InputError("cannot open dataset " + t.path + " in '" + opt_.input + "'");
-    h5::Handle dcpl = h5::plist_handle(H5Dget_create_plist(d));
-    if (auto bad = h5::unusable_filter(dcpl))
-      throw InputError("dataset " + t.path + " in '" + opt_.input + "' uses filter " + *bad +
-                       ", which this HDF5 library cannot decode");
-  }
-}
+void PruneJob::check_filters() { require_decodable(in_file_, plan_, opt_.input); }
 
 template <typename F>
 void PruneJob::for_each_slab(TensorState& s, F&& f) {

@@ -44,6 +44,17 @@ Plan make_plan(hid_t file, const Selection& s) {
   return plan;
 }
 
+void require_decodable(hid_t file, const Plan& plan, const std::string& file_name) {
+  for (const PlannedTensor& t : plan.tensors) {
+    h5::Handle d = h5::dataset_handle(H5Dopen2(file, t.path.c_str(), H5P_DEFAULT));
+    if (!d.valid()) throw InputError("cannot open dataset " + t.path + " in '" + file_name + "'");
+    h5::Handle dcpl = h5::plist_handle(H5Dget_create_plist(d));
+    if (auto bad = h5::unusable_filter(dcpl))
+      throw InputError("dataset " + t.path + " in '" + file_name + "' uses filter " + *bad +
+                       ", which this HDF5 library cannot decode");
+  }
+}
+
 std::uint64_t Plan::total_elements() const {
   std::uint64_t n = 0;
   for (const auto& t : tensors) n += t.n;

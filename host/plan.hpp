@@ -37,4 +37,8 @@ bool is_selected(const h5::DatasetInfo& d, const Selection& s);
 
 Plan make_plan(hid_t file, const Selection& s);
 
+// Throws InputError naming the dataset when a selected tensor uses a filter this HDF5
+// library cannot decode (e.g. LZF or Blosc chunks written by h5py plugins).
+void require_decodable(hid_t file, const Plan& plan, const std::string& file_name);
+
 }  // namespace h5p

@@ -188,13 +188,7 @@ SweepResult SweepJob::run() {
   plan_ = make_plan(file_, opt_.selection);
   if (plan_.tensors.empty())
     throw InputError("no tensor selected in '" + opt_.input + "' (" + std::to_string(plan_.datasets.size()) + " datasets)");
-  for (const PlannedTensor& t : plan_.tensors) {
-    h5::Handle d = h5::dataset_handle(H5Dopen2(file_, t.path.c_str(), H5P_DEFAULT));
-    h5::Handle dcpl = h5::plist_handle(H5Dget_create_plist(d));
-    if (auto bad = h5::unusable_filter(dcpl))
-      throw InputError("dataset " + t.path + " in '" + opt_.input + "' uses filter " + *bad +
-                       ", which this HDF5 library cannot decode");
-  }
+  require_decodable(file_, plan_, opt_.input);
   backend_ = make_cpu_backend(opt_.threads);
   result_.backend = backend_->name();
   result_.device = backend_->device();
