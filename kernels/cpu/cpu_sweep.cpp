@@ -23,7 +23,6 @@ void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits, const std::
                      std::uint64_t* hists, int threads) {
   if (t.n == 0 || prefixes.empty()) return;
   const std::size_t bins = std::size_t{1} << bits;
-  const std::size_t total_bins = bins * prefixes.size();
   const std::uint64_t mask = bins - 1;
   const int high = shift + bits;
   const std::size_t blocks = blocks_of(t.n);
@@ -31,36 +30,31 @@ void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits, const std::
   const bool direct = prefixes.back() < kDirectPrefixLimit;
   std::vector<std::int32_t> slot(direct ? prefixes.back() + 1 : 0, -1);
   for (std::size_t j = 0; direct && j < prefixes.size(); ++j) slot[prefixes[j]] = static_cast<std::int32_t>(j);
-  // Per-thread 64-bit counters: sweeps ask for few prefixes, so this stays small.
-  std::vector<std::uint64_t> local(static_cast<std::size_t>(nthreads) * total_bins, 0);
+  // Threads split the prefixes, not the elements: each reads every element and counts those
+  // whose prefix it owns straight into hists. No per-thread copies (a hundred points would
+  // need tens of MB per thread to clear and merge on every call).
   dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() {
     const auto* p = static_cast<const typename E::Bits*>(t.data);
 #pragma omp parallel num_threads(nthreads)
     {
-      std::uint64_t* h = local.data() + static_cast<std::size_t>(omp_get_thread_num()) * total_bins;
-#pragma omp for schedule(static)
-      for (std::size_t b = 0; b < blocks; ++b) {
-        const std::size_t end = std::min(t.n, (b + 1) * kBlock);
-        for (std::size_t i = b * kBlock; i < end; ++i) {
-          const std::uint64_t k = E::template key<W>(p[i]);
-          const std::uint64_t prefix = high >= 64 ? 0 : k >> high;
-          std::int64_t j;
-          if (direct) {
-            if (prefix >= slot.size()) continue;
-            j = slot[prefix];
-            if (j < 0) continue;
-          } else {
-            const auto it = std::lower_bound(prefixes.begin(), prefixes.end(), prefix);
-            if (it == prefixes.end() || *it != prefix) continue;
-            j = it - prefixes.begin();
-          }
-          ++h[static_cast<std::size_t>(j) * bins + ((k >> shift) & mask)];
+      const std::int64_t me = omp_get_thread_num(), team = omp_get_num_threads();
+      for (std::size_t i = 0; i < t.n; ++i) {
+        const std::uint64_t k = E::template key<W>(p[i]);
+        const std::uint64_t prefix = high >= 64 ? 0 : k >> high;
+        std::int64_t j;
+        if (direct) {
+          if (prefix >= slot.size()) continue;
+          j = slot[prefix];
+          if (j < 0) continue;
+        } else {
+          const auto it = std::lower_bound(prefixes.begin(), prefixes.end(), prefix);
+          if (it == prefixes.end() || *it != prefix) continue;
+          j = it - prefixes.begin();
         }
+        if (j % team == me) ++hists[static_cast<std::size_t>(j) * bins + ((k >> shift) & mask)];
       }
     }
   });
-  for (int th = 0; th < nthreads; ++th)
-    for (std::size_t i = 0; i < total_bins; ++i) hists[i] += local[static_cast<std::size_t>(th) * total_bins + i];
 }
 
 void tally(ConstTensor t, KeyWidth w, const std::vector<std::uint64_t>& bounds, std::uint64_t* bucket_count,

@@ -124,10 +124,13 @@ def test_sigterm_removes_staging_and_records_nothing(tmp_path, big_model):
     """Slurm's time limit (SIGTERM) mid-prune: exit 143, no version, no staging, no blob."""
     reg = tmp_path / "reg"
     for attempt in range(5):
+        # Test hook: 20 ms per slab checkpoint, so the prune is still running at the signal.
+        env = dict(os.environ, H5PRUNE_TEST_CHECKPOINT_DELAY_MS="20")
         p = subprocess.Popen([h5util.binary(), "prune", str(big_model), "--sparsity", "0.6", "--registry", str(reg),
                               "--model", "m", "--quiet", "--memory-limit", "64K"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        time.sleep(0.15)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                             env=env)
+        time.sleep(0.3)
         p.send_signal(signal.SIGTERM)
         so, se = p.communicate(timeout=120)
         if p.returncode == 0:  # finished before the signal: try again in a fresh registry

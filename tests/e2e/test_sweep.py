@@ -219,13 +219,15 @@ def test_sigterm_stops_sweep_cleanly(tmp_path):
     src = tmp_path / "big.h5"
     with h5py.File(src, "w") as f:
         rng = np.random.default_rng(SEED)
-        for i in range(8):
-            f.create_dataset("l%d/kernel" % i, data=rng.standard_normal((2048, 2048), dtype=np.float32))
+        for i in range(4):
+            f.create_dataset("l%d/kernel" % i, data=rng.standard_normal((1024, 1024), dtype=np.float32))
     out = tmp_path / "out"
     out.mkdir()
+    # Test hook: 50 ms at every slab checkpoint, so the run is surely in progress at the signal.
+    env = dict(os.environ, H5PRUNE_TEST_CHECKPOINT_DELAY_MS="50")
     proc = subprocess.Popen([h5util.binary(), "sweep", str(src), "--sparsity", "0.01:0.99:0.01",
                              "--memory-limit", "1M", "--csv", str(out / "s.csv")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     time.sleep(1.0)
     assert proc.poll() is None, "sweep finished before the signal; make the file larger"
     proc.send_signal(signal.SIGTERM)
