@@ -245,7 +245,8 @@ int cmd_sweep(const std::vector<std::string>& args) {
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
   if (vm.count("help")) {
-    std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN, 5 output. See docs/CLI.md.\n";
+    std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN, 5 output, 6 registry (--materialize),\n"
+              << "128+N interrupted by signal N. See docs/CLI.md and docs/SLURM.md.\n";
     return 0;
   }
   po::notify(vm);
