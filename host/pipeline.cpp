@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <thread>
 #include <limits>
@@ -24,13 +25,6 @@
 #include "kernels/radix_select.hpp"
 
 namespace h5p {
-
-std::size_t slab_elements(std::uint64_t memory_limit, DType dtype, unsigned nm_group) {
-  const std::uint64_t budget = std::max<std::uint64_t>(memory_limit / 2, 4096);
-  std::size_t elems = std::max<std::size_t>(1, budget / dtype_size(dtype));
-  if (nm_group > 1) elems = std::max<std::size_t>(nm_group, elems / nm_group * nm_group);
-  return elems;
-}
 
 double TensorResult::retained_l2() const {
   return sum_sq_before > 0 ? std::sqrt(sum_sq_after / sum_sq_before) : 1.0;
@@ -62,8 +56,6 @@ class StageTimer {
 
 struct TensorState {
   const PlannedTensor* plan = nullptr;
-  std::vector<unsigned char> resident;  // whole tensor, when it fits the memory limit
-  bool is_resident = false;
   KeyWidth width = KeyWidth::k32;
   std::uint64_t K = 0;
   std::uint64_t quota = 0;
@@ -85,7 +77,7 @@ class PruneJob {
   std::vector<TensorState> states_;
   std::map<std::string, std::size_t> index_;  // path -> states_ index
   PruneResult result_;
-  std::uint64_t slab_budget_bytes_ = 0;
+  std::unique_ptr<TensorReader> reader_;
   Progress progress_;
 
   void report(const std::string& tensor, std::uint64_t add_bytes) {
@@ -97,11 +89,10 @@ class PruneJob {
   void choose_backend();
   void check_filters();
 
-  // Calls f(ConstTensor or MutTensor view of a slab, slab) for each slab of the tensor,
-  // from memory when resident, else read from the input.
-  template <typename F>
-  void for_each_slab(TensorState& s, F&& f);
-  void load(TensorState& s);
+  // Calls f(view of a slab, slab) for each slab of the tensor, from memory when resident,
+  // else read from the input; slabs of an N:M run hold whole groups.
+  void for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f);
+  bool resident(const TensorState& s) const { return reader_->resident(*s.plan); }
   void scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist);
   RadixSelection finish_selection(std::vector<TensorState*> scope, KeyWidth w, std::uint64_t k,
                                   const std::vector<std::uint64_t>& first_digit_hist);
@@ -131,45 +122,9 @@ void PruneJob::choose_backend() {
 
 void PruneJob::check_filters() { require_decodable(in_file_, plan_, opt_.input); }
 
-template <typename F>
-void PruneJob::for_each_slab(TensorState& s, F&& f) {
-  const DType dt = s.plan->dtype;
-  if (s.is_resident) {
-    h5::Slab whole;
-    whole.n = s.plan->n;
-    f(MutTensor{dt, s.resident.data(), s.plan->n}, whole);
-    return;
-  }
-  const std::size_t esize = dtype_size(dt);
+void PruneJob::for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f) {
   const unsigned nm_group = opt_.rule.mode == RuleMode::nm ? opt_.rule.nm_group : 0;
-  const auto slabs = h5::plan_slabs(s.plan->shape, slab_elements(opt_.memory_limit, dt, nm_group));
-  h5::Handle d = h5::dataset_handle(H5Dopen2(in_file_, s.plan->path.c_str(), H5P_DEFAULT));
-  if (!d.valid()) throw InputError("cannot open dataset " + s.plan->path + " in '" + opt_.input + "'");
-  std::vector<unsigned char> buf;
-  for (const h5::Slab& slab : slabs) {
-    check_interrupt();
-    buf.resize(slab.n * esize);
-    {
-      StageTimer t(result_.seconds.read);
-      h5::read_slab(d, h5::memory_type(dt), slab, buf.data(), opt_.input, s.plan->path);
-    }
-    result_.bytes_read += slab.n * esize;
-    f(MutTensor{dt, buf.data(), slab.n}, slab);
-  }
-}
-
-void PruneJob::load(TensorState& s) {
-  const std::size_t esize = dtype_size(s.plan->dtype);
-  s.resident.resize(s.plan->n * esize);
-  s.is_resident = true;
-  if (s.plan->n == 0) return;
-  h5::Handle d = h5::dataset_handle(H5Dopen2(in_file_, s.plan->path.c_str(), H5P_DEFAULT));
-  if (!d.valid()) throw InputError("cannot open dataset " + s.plan->path + " in '" + opt_.input + "'");
-  const auto slabs = h5::plan_slabs(s.plan->shape, s.plan->n);
-  check_interrupt();
-  StageTimer t(result_.seconds.read);
-  h5::read_slab(d, h5::memory_type(s.plan->dtype), slabs.at(0), s.resident.data(), opt_.input, s.plan->path);
-  result_.bytes_read += s.resident.size();
+  reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_group), f);
 }
 
 void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist) {
@@ -289,7 +244,7 @@ void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_d
   for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
     prune_slab(s, slab, quota, true);
     if (slab.n > 0) {  // timed as part of the copy in run()
-      if (s.is_resident) {
+      if (resident(s)) {
         if (H5Dwrite(out_dataset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, slab.data) < 0)
           throw OutputError("cannot write dataset " + s.plan->path + " to '" + out_name + "': " + h5::last_library_error());
       } else {
@@ -306,9 +261,7 @@ void PruneJob::finish_tensor(TensorState& s) {
   // With --threshold T the boundary is T itself: weights equal to the dtype's first value
   // >= T are ties only when that value is exactly T.
   if (opt_.rule.mode == RuleMode::threshold && key_value(s.width, s.K) != opt_.rule.threshold) s.result.ties = 0;
-  s.resident.clear();
-  s.resident.shrink_to_fit();
-  s.is_resident = false;
+  reader_->drop(*s.plan);
 }
 
 // Prunes one slab in place (threshold/sparsity: apply with the tie quota left; N:M: groups);
@@ -357,7 +310,7 @@ void PruneJob::write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, c
     first = false;
     std::uint64_t quota = s.quota;
     for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
-      if (record || !s.is_resident) prune_slab(s, slab, quota, record);
+      if (record || !resident(s)) prune_slab(s, slab, quota, record);
       visit(slab, where.flat_begin);
       if (record) report(s.plan->path, slab.n * dtype_size(slab.dtype));
     });
@@ -459,7 +412,7 @@ PruneResult PruneJob::run() {
   }
 
   AtomicOutput out(opt_.output, opt_.force, opt_.input);
-  slab_budget_bytes_ = std::max<std::uint64_t>(opt_.memory_limit / 2, 4096);
+  reader_ = std::make_unique<TensorReader>(in_file_, opt_.input);
   const bool global = rule.mode == RuleMode::sparsity && rule.scope == Scope::global;
 
   if (global) {
@@ -469,7 +422,7 @@ PruneResult PruneJob::run() {
     const KeyWidth w = global_width();
     std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
     for (TensorState& s : states_) {
-      if (resident) load(s);
+      if (resident) reader_->keep_resident(*s.plan);
       scan(s, w, &first);
       report(s.plan->path, s.bytes());
     }
@@ -489,7 +442,7 @@ PruneResult PruneJob::run() {
       if (!global) {
         const bool resident = s.bytes() <= opt_.memory_limit;
         if (!resident) result_.streamed = true;
-        if (resident) load(s);
+        if (resident) reader_->keep_resident(*s.plan);
         analyse_tensor(s);
       }
       write_layout(s, in_dataset, out_group, name, lcpl);
@@ -500,21 +453,21 @@ PruneResult PruneJob::run() {
     if (!global) {
       const bool resident = s.bytes() <= opt_.memory_limit;
       if (!resident) result_.streamed = true;
-      if (resident) load(s);
+      if (resident) reader_->keep_resident(*s.plan);
       analyse_tensor(s);
     }
     apply_and_write(s, in_dataset, out_dataset);
   };
   {
     // The copy also reads and prunes the tensors; count only the rest as writing.
-    const double inner_before = result_.seconds.read + result_.seconds.compute;
+    const double inner_before = reader_->read_seconds() + result_.seconds.compute;
     const auto copy_start = Clock::now();
     h5::copy_contents(in_file_, out_file, opt_.input, opt_.output, callbacks);  // errors name the output, not its temporary
     if (H5Fclose(out_file.release()) < 0)
       throw OutputError("cannot finish writing '" + opt_.output + "': " + h5::last_library_error());
     h5::copy_userblock(opt_.input, out.temp_path(), in_file_);
     measure_bytes(out.temp_path());
-    const double inner = result_.seconds.read + result_.seconds.compute - inner_before;
+    const double inner = reader_->read_seconds() + result_.seconds.compute - inner_before;
     result_.seconds.write += std::chrono::duration<double>(Clock::now() - copy_start).count() - inner;
   }
   check_interrupt();
@@ -525,6 +478,8 @@ PruneResult PruneJob::run() {
     out.commit();
   }
 
+  result_.seconds.read = reader_->read_seconds();
+  result_.bytes_read = reader_->bytes_read();
   for (TensorState& s : states_) {
     result_.total_n += s.result.n;
     result_.total_pruned += s.result.pruned;

@@ -10,14 +10,11 @@
 #include "formats/sparse/layout.hpp"
 #include "host/plan.hpp"
 #include "host/rule.hpp"
+#include "host/tensor_reader.hpp"
 
 namespace h5p {
 
 constexpr std::uint64_t kDefaultMemoryLimit = 512ull << 20;
-
-// Elements per slab when a tensor is streamed under this memory limit; a multiple of the
-// N:M group (nm_group > 0) so that no group straddles two slabs. densify writes with the same.
-std::size_t slab_elements(std::uint64_t memory_limit, DType dtype, unsigned nm_group);
 
 struct Progress {
   std::string phase;  // "analyse", "write"

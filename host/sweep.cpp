@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 
 #include "common/errors.hpp"
 #include "kernels/backend.hpp"
@@ -79,19 +80,27 @@ class SweepJob {
     compute_ += std::chrono::duration<double>(Clock::now() - t0).count();
   }
 
-  void scan(std::size_t ti, KeyWidth w, std::vector<std::uint64_t>& first_hist);
+  // Each slab of tensor t as a read-only view, resident or streamed under the memory limit.
+  void for_each_view(const PlannedTensor& t, const std::function<void(ConstTensor)>& f) {
+    reader_->for_each_slab(t, slab_elements(opt_.memory_limit, t.dtype, 0),
+                           [&](MutTensor v, const h5::Slab&) { f(ConstTensor{v.dtype, v.data, v.n}); });
+  }
+
+  // NaN check and sums; with first_hist, also the first radix digit's histogram.
+  void scan(std::size_t ti, KeyWidth w, std::vector<std::uint64_t>* first_hist);
   std::vector<Boundary> select(const std::vector<std::size_t>& scope, KeyWidth w,
                                const std::vector<std::uint64_t>& first_hist);
   void tally_scope(const std::vector<std::size_t>& scope, KeyWidth w, const std::vector<Boundary>& bounds);
 };
 
-void SweepJob::scan(std::size_t ti, KeyWidth w, std::vector<std::uint64_t>& first_hist) {
+void SweepJob::scan(std::size_t ti, KeyWidth w, std::vector<std::uint64_t>* first_hist) {
   const PlannedTensor& t = plan_.tensors[ti];
   const DigitLayout d = digit_layout(w).front();
   TensorScan total;
-  reader_->for_each_slab(t, [&](ConstTensor v) {
+  for_each_view(t, [&](ConstTensor v) {
     timed([&] {
-      const TensorScan s = backend_->scan_histogram(v, w, {d.shift, d.bits, 0}, first_hist.data());
+      const TensorScan s = first_hist ? backend_->scan_histogram(v, w, {d.shift, d.bits, 0}, first_hist->data())
+                                      : backend_->scan(v);
       total.nan += s.nan;
       total.zeros += s.zeros;
       total.sum_sq += s.sum_sq;
@@ -130,7 +139,7 @@ std::vector<Boundary> SweepJob::select(const std::vector<std::size_t>& scope, Ke
     prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
     std::vector<std::uint64_t> hists(prefixes.size() * bins, 0);
     for (std::size_t ti : scope)
-      reader_->for_each_slab(plan_.tensors[ti], [&](ConstTensor v) {
+      for_each_view(plan_.tensors[ti], [&](ConstTensor v) {
         timed([&] { backend_->histogram_multi(v, w, d.shift, d.bits, prefixes, hists.data()); });
       });
     for (auto& s : sels) {
@@ -155,7 +164,7 @@ void SweepJob::tally_scope(const std::vector<std::size_t>& scope, KeyWidth w, co
   for (std::size_t ti : scope) {  // scope is in path order
     std::vector<std::uint64_t> count(m + 1, 0), equal(m, 0);
     std::vector<double> sq(m + 1, 0.0);
-    reader_->for_each_slab(plan_.tensors[ti], [&](ConstTensor v) {
+    for_each_view(plan_.tensors[ti], [&](ConstTensor v) {
       timed([&] { backend_->tally(v, w, keys, count.data(), sq.data(), equal.data()); });
     });
     for (std::size_t p = 0; p < bounds.size(); ++p) {
@@ -197,7 +206,7 @@ SweepResult SweepJob::run() {
   result_.values = opt_.values;
   for (const PlannedTensor& t : plan_.tensors) result_.tensors.push_back({t.path, t.dtype, t.shape, t.n, 0, 0});
   result_.cells.assign(opt_.values.size(), std::vector<SweepCell>(plan_.tensors.size()));
-  reader_ = std::make_unique<TensorReader>(file_, opt_.input, std::max<std::uint64_t>(opt_.memory_limit / 2, 4096));
+  reader_ = std::make_unique<TensorReader>(file_, opt_.input);
 
   const bool global = opt_.mode == RuleMode::sparsity && opt_.scope == Scope::global;
   if (global) {
@@ -208,7 +217,7 @@ SweepResult SweepJob::run() {
     std::vector<std::size_t> scope;
     for (std::size_t ti = 0; ti < plan_.tensors.size(); ++ti) {
       if (resident) reader_->keep_resident(plan_.tensors[ti]);
-      scan(ti, w, first);
+      scan(ti, w, &first);
       scope.push_back(ti);
     }
     tally_scope(scope, w, select(scope, w, first));
@@ -217,12 +226,15 @@ SweepResult SweepJob::run() {
       const PlannedTensor& t = plan_.tensors[ti];
       const KeyWidth w = native_key_width(t.dtype);
       if (t.n * dtype_size(t.dtype) <= opt_.memory_limit) reader_->keep_resident(t);
-      std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
-      scan(ti, w, first);
       std::vector<Boundary> bounds(opt_.values.size());
-      if (opt_.mode == RuleMode::sparsity) bounds = select({ti}, w, first);
-      else
+      if (opt_.mode == RuleMode::sparsity) {
+        std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
+        scan(ti, w, &first);
+        bounds = select({ti}, w, first);
+      } else {  // thresholds need no histogram: each boundary is an exact key
+        scan(ti, w, nullptr);
         for (std::size_t p = 0; p < opt_.values.size(); ++p) bounds[p].K = threshold_key(w, parse_threshold(opt_.values[p]));
+      }
       tally_scope({ti}, w, bounds);
       reader_->drop(t);
     }

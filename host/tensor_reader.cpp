@@ -9,21 +9,22 @@
 
 namespace h5p {
 
+std::size_t slab_elements(std::uint64_t memory_limit, DType dtype, unsigned nm_group) {
+  const std::uint64_t budget = std::max<std::uint64_t>(memory_limit / 2, 4096);
+  std::size_t elems = std::max<std::size_t>(1, budget / dtype_size(dtype));
+  if (nm_group > 1) elems = std::max<std::size_t>(nm_group, elems / nm_group * nm_group);
+  return elems;
+}
+
 namespace {
+
 h5::Handle open_dataset(hid_t file, const std::string& path, const std::string& file_name) {
   h5::Handle d = h5::dataset_handle(H5Dopen2(file, path.c_str(), H5P_DEFAULT));
   if (!d.valid()) throw InputError("cannot open dataset " + path + " in '" + file_name + "'");
   return d;
 }
+
 }  // namespace
-
-const std::vector<unsigned char>* TensorReader::find(const std::string& path) const {
-  for (const auto& [p, buf] : resident_)
-    if (p == path) return &buf;
-  return nullptr;
-}
-
-bool TensorReader::resident(const PlannedTensor& t) const { return find(t.path) != nullptr; }
 
 void TensorReader::keep_resident(const PlannedTensor& t) {
   if (resident(t)) return;
@@ -36,30 +37,30 @@ void TensorReader::keep_resident(const PlannedTensor& t) {
     read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     bytes_read_ += buf.size();
   }
-  resident_.emplace_back(t.path, std::move(buf));
+  resident_.emplace(t.path, std::move(buf));
 }
 
-void TensorReader::drop(const PlannedTensor& t) {
-  resident_.erase(std::remove_if(resident_.begin(), resident_.end(), [&](const auto& e) { return e.first == t.path; }),
-                  resident_.end());
-}
+void TensorReader::drop(const PlannedTensor& t) { resident_.erase(t.path); }
 
-void TensorReader::for_each_slab(const PlannedTensor& t, const std::function<void(ConstTensor)>& f) {
-  if (const auto* buf = find(t.path)) {
-    f(ConstTensor{t.dtype, buf->data(), t.n});
+void TensorReader::for_each_slab(const PlannedTensor& t, std::size_t slab_elems,
+                                 const std::function<void(MutTensor, const h5::Slab&)>& f) {
+  if (auto it = resident_.find(t.path); it != resident_.end()) {
+    h5::Slab whole;
+    whole.n = t.n;
+    f(MutTensor{t.dtype, it->second.data(), t.n}, whole);
     return;
   }
   const std::size_t esize = dtype_size(t.dtype);
   h5::Handle d = open_dataset(file_, t.path, file_name_);
   std::vector<unsigned char> buf;
-  for (const h5::Slab& slab : h5::plan_slabs(t.shape, std::max<std::size_t>(1, slab_bytes_ / esize))) {
+  for (const h5::Slab& slab : h5::plan_slabs(t.shape, std::max<std::size_t>(1, slab_elems))) {
     check_interrupt();
     buf.resize(slab.n * esize);
     const auto start = std::chrono::steady_clock::now();
     h5::read_slab(d, h5::memory_type(t.dtype), slab, buf.data(), file_name_, t.path);
     read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     bytes_read_ += buf.size();
-    f(ConstTensor{t.dtype, buf.data(), slab.n});
+    f(MutTensor{t.dtype, buf.data(), slab.n}, slab);
   }
 }
 

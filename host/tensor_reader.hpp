@@ -1,8 +1,10 @@
 // Reads selected tensors for repeated passes: whole and kept in memory when they fit the
-// memory limit, otherwise re-read from the file in row-major slabs on every pass.
+// memory limit, otherwise re-read from the file in row-major slabs on every pass. prune,
+// sweep and densify all stream through this one reader.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -11,19 +13,24 @@
 
 namespace h5p {
 
+// Elements per slab when a tensor is streamed under this memory limit; a multiple of the
+// N:M group (nm_group > 0) so that no group straddles two slabs. densify writes with the same.
+std::size_t slab_elements(std::uint64_t memory_limit, DType dtype, unsigned nm_group);
+
 class TensorReader {
  public:
-  // slab_bytes bounds each slab read when a tensor is not resident.
-  TensorReader(hid_t file, std::string file_name, std::uint64_t slab_bytes)
-      : file_(file), file_name_(std::move(file_name)), slab_bytes_(slab_bytes) {}
+  TensorReader(hid_t file, std::string file_name) : file_(file), file_name_(std::move(file_name)) {}
 
-  // Reads the whole tensor into memory; later passes use that copy.
+  // Reads the whole tensor into memory; later passes use (and may change) that copy.
   void keep_resident(const PlannedTensor& t);
   void drop(const PlannedTensor& t);
-  bool resident(const PlannedTensor& t) const;
+  bool resident(const PlannedTensor& t) const { return resident_.count(t.path) > 0; }
 
-  // Calls f(view) for each slab of t in position order (one view when resident).
-  void for_each_slab(const PlannedTensor& t, const std::function<void(ConstTensor)>& f);
+  // Calls f(view, slab) for each slab of at most slab_elems elements, in position order. A
+  // resident tensor is one view of the whole tensor, with a slab that selects everything
+  // (no offset or count). Views may be modified: a streamed slab is read again next pass.
+  void for_each_slab(const PlannedTensor& t, std::size_t slab_elems,
+                     const std::function<void(MutTensor, const h5::Slab&)>& f);
 
   std::uint64_t bytes_read() const { return bytes_read_; }
   double read_seconds() const { return read_seconds_; }
@@ -31,11 +38,9 @@ class TensorReader {
  private:
   hid_t file_;
   std::string file_name_;
-  std::uint64_t slab_bytes_;
-  std::vector<std::pair<std::string, std::vector<unsigned char>>> resident_;
+  std::map<std::string, std::vector<unsigned char>> resident_;  // path -> whole tensor
   std::uint64_t bytes_read_ = 0;
   double read_seconds_ = 0;
-  const std::vector<unsigned char>* find(const std::string& path) const;
 };
 
 }  // namespace h5p
