@@ -7,49 +7,46 @@
 
 #include <cerrno>
 #include <cstring>
-#include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
 
 namespace h5p {
-namespace {
 
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+struct Sha256::Ctx {
+  EVP_MD_CTX* md = nullptr;
+  ~Ctx() { EVP_MD_CTX_free(md); }
 };
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 
-std::string hex(const unsigned char* d, unsigned n) {
+Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
+  ctx_->md = EVP_MD_CTX_new();
+  if (!ctx_->md || EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("OpenSSL SHA-256 init failed");
+}
+
+Sha256::~Sha256() = default;
+
+void Sha256::update(const void* data, std::size_t size) { EVP_DigestUpdate(ctx_->md, data, size); }
+
+std::string Sha256::hex_digest() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(ctx_->md, md, &len);
   static const char* digits = "0123456789abcdef";
-  std::string s(2 * n, '0');
-  for (unsigned i = 0; i < n; ++i) {
-    s[2 * i] = digits[d[i] >> 4];
-    s[2 * i + 1] = digits[d[i] & 15];
+  std::string s(2 * len, '0');
+  for (unsigned i = 0; i < len; ++i) {
+    s[2 * i] = digits[md[i] >> 4];
+    s[2 * i + 1] = digits[md[i] & 15];
   }
   return s;
 }
 
-MdCtx new_sha256() {
-  MdCtx ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("OpenSSL SHA-256 init failed");
-  return ctx;
-}
-
-std::string finish(EVP_MD_CTX* ctx) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  return hex(md, len);
-}
-
-}  // namespace
-
 std::string sha256_file(const std::string& path, std::uint64_t* bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw OutputError("cannot read '" + path + "' to hash it: " + std::strerror(errno));
-  MdCtx ctx = new_sha256();
+  Sha256 hash;
   std::vector<unsigned char> buf(1 << 20);
   std::uint64_t total = 0;
   while (true) {
@@ -65,18 +62,18 @@ std::string sha256_file(const std::string& path, std::uint64_t* bytes) {
       ::close(fd);
       check_interrupt();
     }
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(got));
+    hash.update(buf.data(), static_cast<size_t>(got));
     total += static_cast<std::uint64_t>(got);
   }
   ::close(fd);
   if (bytes) *bytes = total;
-  return finish(ctx.get());
+  return hash.hex_digest();
 }
 
 std::string sha256_bytes(const void* data, std::size_t size) {
-  MdCtx ctx = new_sha256();
-  EVP_DigestUpdate(ctx.get(), data, size);
-  return finish(ctx.get());
+  Sha256 hash;
+  hash.update(data, size);
+  return hash.hex_digest();
 }
 
 }  // namespace h5p

@@ -1,9 +1,25 @@
 // SHA-256 of files and buffers through OpenSSL's EVP interface, as lowercase hex.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace h5p {
+
+// An incremental hash, for data that passes through in pieces (e.g. a copy being made).
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(const void* data, std::size_t size);
+  std::string hex_digest();  // ends the hash
+
+ private:
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
+};
 
 // Hashes the whole file; sets *bytes to its size. Throws OutputError when unreadable.
 std::string sha256_file(const std::string& path, std::uint64_t* bytes = nullptr);

@@ -3,13 +3,10 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <openssl/evp.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 #include "common/errors.hpp"
@@ -29,20 +26,6 @@ struct FdCloser {
     if (fd >= 0) ::close(fd);
   }
 };
-
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-
-std::string hex(const unsigned char* d, unsigned n) {
-  static const char* digits = "0123456789abcdef";
-  std::string s(2 * n, '0');
-  for (unsigned i = 0; i < n; ++i) {
-    s[2 * i] = digits[d[i] >> 4];
-    s[2 * i + 1] = digits[d[i] & 15];
-  }
-  return s;
-}
 
 }  // namespace
 
@@ -89,8 +72,7 @@ void copy_blob_verified(const Layout& l, const std::string& sha256, std::uint64_
   if (in.fd < 0) throw RegistryError("missing blob '" + blob + "': " + std::strerror(errno));
   FdCloser out{::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
   if (out.fd < 0) throw OutputError("cannot write '" + dest + "': " + std::strerror(errno));
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("OpenSSL SHA-256 init failed");
+  Sha256 hash;
   std::vector<char> buf(4 << 20);
   std::uint64_t total = 0;
   for (;;) {
@@ -98,7 +80,7 @@ void copy_blob_verified(const Layout& l, const std::string& sha256, std::uint64_
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) throw RegistryError("cannot read blob '" + blob + "': " + std::strerror(errno));
     if (r == 0) break;
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(r));
+    hash.update(buf.data(), static_cast<std::size_t>(r));
     std::size_t done = 0;
     while (done < static_cast<std::size_t>(r)) {
       const ssize_t w = ::write(out.fd, buf.data() + done, static_cast<std::size_t>(r) - done);
@@ -109,10 +91,7 @@ void copy_blob_verified(const Layout& l, const std::string& sha256, std::uint64_
     total += static_cast<std::uint64_t>(r);
     check_interrupt();
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &len);
-  const std::string got = hex(md, len);
+  const std::string got = hash.hex_digest();
   if (total != bytes || got != sha256)
     throw RegistryError("damaged blob '" + blob + "': sha256 " + got + " (" + std::to_string(total) +
                         " bytes), expected " + sha256 + " (" + std::to_string(bytes) + " bytes)");
