@@ -54,7 +54,7 @@ class CpuBackend final : public Backend {
     return "cpu (" + std::to_string(threads_) + (threads_ == 1 ? " thread)" : " threads)");
   }
 
-  TensorScan scan(ConstTensor t) override { return scan_impl(t, nullptr, KeyWidth::k64, {0, 0, 0}); }
+  TensorScan scan(ConstTensor t) override { return scan_impl(t); }
 
   TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
     TensorScan s;
@@ -198,41 +198,23 @@ class CpuBackend final : public Backend {
       double sum_sq = 0;
     };
     std::vector<Partial> parts(blocks);
-    const int nthreads = threads_for(t.n);
-    const std::size_t per_thread = bins * kCopies;
-    std::vector<std::uint32_t> local(static_cast<std::size_t>(nthreads) * per_thread);
-    const std::size_t group = (std::size_t{1} << 31) / kSumBlock;  // keeps 32-bit counters safe
-    for (std::size_t g0 = 0; g0 < blocks; g0 += group) {
-      const std::size_t g1 = std::min(blocks, g0 + group);
-      std::fill(local.begin(), local.end(), 0u);
-#pragma omp parallel num_threads(nthreads)
-      {
-        std::uint32_t* h = local.data() + static_cast<std::size_t>(omp_get_thread_num()) * per_thread;
-#pragma omp for schedule(static)
-        for (std::size_t b = g0; b < g1; ++b) {
-          Partial part;
-          const std::size_t begin = b * kSumBlock, end = std::min(t.n, begin + kSumBlock);
-          add_histogram<E, W>(p, begin, end, pass, h, bins);
-          // Native-width keys in the element's own integer type keep this loop vectorisable.
-          using Bits = typename E::Bits;
-          const Bits inf_bits = static_cast<Bits>(inf);
-          std::uint64_t nan = 0, zeros = 0;
-          for (std::size_t i = begin; i < end; ++i) {
-            const Bits k = static_cast<Bits>(E::template key<native>(p[i]));
-            nan += k > inf_bits;
-            zeros += k == 0;
-          }
-          part.nan = nan;
-          part.zeros = zeros;
-          part.sum_sq = block_sum(begin, end, [&](std::size_t i) {
-            const double v = E::abs_value(p[i]);
-            return static_cast<Bits>(E::template key<native>(p[i])) > inf_bits ? 0.0 : v * v;
-          });
-          parts[b] = part;
-        }
+    for_each_chunk_histogram(t.n, bins, hist, [&](std::size_t begin, std::size_t end, std::uint32_t* h) {
+      add_histogram<E, W>(p, begin, end, pass, h, bins);
+      // Native-width keys in the element's own integer type keep this loop vectorisable.
+      using Bits = typename E::Bits;
+      const Bits inf_bits = static_cast<Bits>(inf);
+      Partial part;
+      for (std::size_t i = begin; i < end; ++i) {
+        const Bits k = static_cast<Bits>(E::template key<native>(p[i]));
+        part.nan += k > inf_bits;
+        part.zeros += k == 0;
       }
-      merge_histograms(local, per_thread, bins, hist);
-    }
+      part.sum_sq = block_sum(begin, end, [&](std::size_t i) {
+        const double v = E::abs_value(p[i]);
+        return static_cast<Bits>(E::template key<native>(p[i])) > inf_bits ? 0.0 : v * v;
+      });
+      parts[begin / kSumBlock] = part;
+    });
     TensorScan s;
     s.n = t.n;
     for (const Partial& part : parts) {
@@ -243,62 +225,38 @@ class CpuBackend final : public Backend {
     return s;
   }
 
-  // One pass: NaN/zero counts, min/max keys, sums, and (when hist is given) the histogram
-  // of one digit of the keys in width w, so global selection needs no extra pass.
-  TensorScan scan_impl(ConstTensor t, std::uint64_t* hist, KeyWidth w, DigitPass pass) {
+  // stats' pass: NaN and zero counts, min/max keys, sum |w| and sum w^2, per fixed block.
+  TensorScan scan_impl(ConstTensor t) {
     struct Partial {
       std::uint64_t nan = 0, zeros = 0, min_key = ~0ull, max_key = 0;
       double sum_abs = 0, sum_sq = 0;
     };
     const std::size_t blocks = block_count(t.n);
     std::vector<Partial> parts(blocks);
-    const KeyWidth hist_width = hist ? w : native_key_width(t.dtype);
-    dispatch(t.dtype, hist_width, [&]<typename E, KeyWidth W>() {
-      constexpr KeyWidth native = native_key_width_of<E>();
-      const std::uint64_t inf = inf_key(native);
+    dispatch(t.dtype, native_key_width(t.dtype), [&]<typename E, KeyWidth W>() {
+      const std::uint64_t inf = inf_key(W);
       const auto* p = static_cast<const typename E::Bits*>(t.data);
-      const std::uint64_t mask = (std::uint64_t{1} << pass.bits) - 1;
-      const int high = pass.shift + pass.bits;
-      const std::size_t bins = hist ? std::size_t{1} << pass.bits : 0;
-      const int nthreads = threads_for(t.n);
-      std::vector<std::uint32_t> local(static_cast<std::size_t>(nthreads) * bins);
-      // Blocks in groups of at most 2^31 elements, so 32-bit per-thread counters cannot overflow.
-      const std::size_t group = (std::size_t{1} << 31) / kSumBlock;
-      for (std::size_t g0 = 0; g0 < blocks; g0 += group) {
-        const std::size_t g1 = std::min(blocks, g0 + group);
-        std::fill(local.begin(), local.end(), 0u);
-#pragma omp parallel num_threads(nthreads)
-        {
-          std::uint32_t* h = hist ? local.data() + static_cast<std::size_t>(omp_get_thread_num()) * bins : nullptr;
-#pragma omp for schedule(static)
-          for (std::size_t b = g0; b < g1; ++b) {
-            Partial part;
-            double abs_acc[4] = {0, 0, 0, 0}, sq_acc[4] = {0, 0, 0, 0};
-            const std::size_t end = std::min(t.n, (b + 1) * kSumBlock);
-            for (std::size_t i = b * kSumBlock; i < end; ++i) {
-              const std::uint64_t k = E::template key<native>(p[i]);
-              if (h) {
-                const std::uint64_t hk = E::template key<W>(p[i]);
-                if (high >= 64 || (hk >> high) == pass.prefix) ++h[(hk >> pass.shift) & mask];
-              }
-              if (k > inf) {
-                ++part.nan;
-                continue;
-              }
-              part.zeros += (k == 0);
-              part.min_key = std::min(part.min_key, k);
-              part.max_key = std::max(part.max_key, k);
-              const double v = E::abs_value(p[i]);
-              abs_acc[i & 3] += v;
-              sq_acc[i & 3] += v * v;
-            }
-            part.sum_abs = (abs_acc[0] + abs_acc[1]) + (abs_acc[2] + abs_acc[3]);
-            part.sum_sq = (sq_acc[0] + sq_acc[1]) + (sq_acc[2] + sq_acc[3]);
-            parts[b] = part;
+#pragma omp parallel for schedule(static) num_threads(threads_for(t.n))
+      for (std::size_t b = 0; b < blocks; ++b) {
+        Partial part;
+        double abs_acc[4] = {0, 0, 0, 0}, sq_acc[4] = {0, 0, 0, 0};
+        const std::size_t end = std::min(t.n, (b + 1) * kSumBlock);
+        for (std::size_t i = b * kSumBlock; i < end; ++i) {
+          const std::uint64_t k = E::template key<W>(p[i]);
+          if (k > inf) {
+            ++part.nan;
+            continue;
           }
+          part.zeros += (k == 0);
+          part.min_key = std::min(part.min_key, k);
+          part.max_key = std::max(part.max_key, k);
+          const double v = E::abs_value(p[i]);
+          abs_acc[i & 3] += v;
+          sq_acc[i & 3] += v * v;
         }
-        for (int th = 0; hist && th < nthreads; ++th)
-          for (std::size_t bin = 0; bin < bins; ++bin) hist[bin] += local[static_cast<std::size_t>(th) * bins + bin];
+        part.sum_abs = (abs_acc[0] + abs_acc[1]) + (abs_acc[2] + abs_acc[3]);
+        part.sum_sq = (sq_acc[0] + sq_acc[1]) + (sq_acc[2] + sq_acc[3]);
+        parts[b] = part;
       }
     });
     TensorScan s;
@@ -313,6 +271,7 @@ class CpuBackend final : public Backend {
     }
     return s;
   }
+
 
   template <typename E>
   static constexpr KeyWidth native_key_width_of() {
