@@ -48,10 +48,7 @@ void require_decodable(hid_t file, const Plan& plan, const std::string& file_nam
   for (const PlannedTensor& t : plan.tensors) {
     h5::Handle d = h5::dataset_handle(H5Dopen2(file, t.path.c_str(), H5P_DEFAULT));
     if (!d.valid()) throw InputError("cannot open dataset " + t.path + " in '" + file_name + "'");
-    h5::Handle dcpl = h5::plist_handle(H5Dget_create_plist(d));
-    if (auto bad = h5::unusable_filter(dcpl))
-      throw InputError("dataset " + t.path + " in '" + file_name + "' uses filter " + *bad +
-                       ", which this HDF5 library cannot decode");
+    h5::require_decodable(d, t.path, file_name);
   }
 }
 

@@ -100,10 +100,7 @@ StatsResult run_stats(const std::string& path, const Selection& selection, std::
     row.selected = is_selected(d, selection);
     row.n = h5::element_count(d.shape);
     h5::Handle ds = h5::dataset_handle(H5Dopen2(file, d.path.c_str(), H5P_DEFAULT));
-    h5::Handle dcpl = h5::plist_handle(H5Dget_create_plist(ds));
-    if (auto bad = h5::unusable_filter(dcpl))
-      throw InputError("dataset " + d.path + " in '" + path + "' uses filter " + *bad +
-                       ", which this HDF5 library cannot decode");
+    h5::require_decodable(ds, d.path, path);
     scan_tensor(*backend, row, memory_limit, [&](const h5::Slab& slab, void* buf) {
       h5::read_slab(ds, h5::memory_type(row.dtype), slab, buf, path, d.path);
     });

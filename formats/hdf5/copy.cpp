@@ -58,20 +58,21 @@ struct Walker {
     return lcpl;
   }
 
-  static H5_index_t link_order(hid_t group) {
-    Handle gcpl = plist_handle(H5Gget_create_plist(group));
+  // Creation order when the object's creation properties index it (read with `get`, the
+  // link or the attribute variant), else name order: the copy iterates as the input does.
+  static H5_index_t iteration_order(hid_t cpl, herr_t (*get)(hid_t, unsigned*)) {
+    Handle owned = plist_handle(cpl);
     unsigned flags = 0;
-    if (gcpl.valid() && H5Pget_link_creation_order(gcpl, &flags) >= 0 && (flags & H5P_CRT_ORDER_INDEXED))
-      return H5_INDEX_CRT_ORDER;
+    if (owned.valid() && get(owned, &flags) >= 0 && (flags & H5P_CRT_ORDER_INDEXED)) return H5_INDEX_CRT_ORDER;
     return H5_INDEX_NAME;
   }
 
+  static H5_index_t link_order(hid_t group) {
+    return iteration_order(H5Gget_create_plist(group), H5Pget_link_creation_order);
+  }
+
   static H5_index_t attribute_order(hid_t object) {
-    Handle ocpl = plist_handle(H5Oget_create_plist_compat(object));
-    unsigned flags = 0;
-    if (ocpl.valid() && H5Pget_attr_creation_order(ocpl, &flags) >= 0 && (flags & H5P_CRT_ORDER_INDEXED))
-      return H5_INDEX_CRT_ORDER;
-    return H5_INDEX_NAME;
+    return iteration_order(H5Oget_create_plist_compat(object), H5Pget_attr_creation_order);
   }
 
   static hid_t H5Oget_create_plist_compat(hid_t object) {

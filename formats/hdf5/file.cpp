@@ -192,6 +192,13 @@ std::optional<std::string> unusable_filter(hid_t dcpl) {
   return std::nullopt;
 }
 
+void require_decodable(hid_t dataset, const std::string& path, const std::string& file) {
+  Handle dcpl = plist_handle(H5Dget_create_plist(dataset));
+  if (auto bad = unusable_filter(dcpl))
+    throw InputError("dataset " + path + " in '" + file + "' uses filter " + *bad +
+                     ", which this HDF5 library cannot decode");
+}
+
 namespace {
 
 // File and memory dataspaces selecting one slab.

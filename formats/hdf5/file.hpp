@@ -41,6 +41,10 @@ hid_t memory_type(DType t);
 // "name (id N)" of the first filter in the pipeline that cannot decode or encode here.
 std::optional<std::string> unusable_filter(hid_t dcpl);
 
+// Throws InputError naming the dataset and the file when its filters cannot be decoded here
+// (e.g. LZF or Blosc chunks written through h5py plugins).
+void require_decodable(hid_t dataset, const std::string& path, const std::string& file);
+
 // Read and write one slab of a dataset; errors name the file and the dataset.
 void read_slab(hid_t dataset, hid_t mem_type, const Slab& slab, void* buffer,
                const std::string& file, const std::string& path);
