@@ -8,6 +8,7 @@
 #include "common/errors.hpp"
 #include "host/densify.hpp"
 #include "tools/commands.hpp"
+#include "tools/options.hpp"
 #include "tools/format.hpp"
 
 namespace po = boost::program_options;
@@ -28,12 +29,7 @@ int cmd_densify(const std::vector<std::string>& args) {
        "bound on weight bytes held in memory; use the prune run's value for a byte-identical result")
       ("json", po::bool_switch(), "print the summary as one JSON object on stdout")
       ("force", po::bool_switch(), "replace an existing output file");
-  po::options_description all;
-  all.add(visible).add_options()("input", po::value<std::string>());
-  po::positional_options_description pos;
-  pos.add("input", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::variables_map vm = parse_with_input(args, visible);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 5 output, 128+N interrupted by signal N.\n"
               << "See docs/FORMATS.md.\n";

@@ -12,6 +12,7 @@
 #include "host/pipeline.hpp"
 #include "host/registry/record.hpp"
 #include "tools/commands.hpp"
+#include "tools/options.hpp"
 #include "tools/format.hpp"
 #include "tools/progress.hpp"
 #include "tools/version.hpp"
@@ -274,18 +275,12 @@ PruneOptions parse(const po::variables_map& vm) {
     if (has_nm) throw UsageError("--scope applies to --sparsity only (--nm works within groups of M weights)");
     o.rule.scope = scope == "global" ? Scope::global : Scope::tensor;
   }
-  if (vm.count("include")) o.selection.include = vm["include"].as<std::string>();
-  if (vm.count("exclude")) o.selection.exclude = vm["exclude"].as<std::string>();
-  o.selection.min_ndim = vm["min-ndim"].as<int>();
-  if (o.selection.min_ndim < 0) throw UsageError("invalid value for --min-ndim: must be >= 0");
+  o.selection = selection_options(vm);
   o.memory_limit = parse_size(vm["memory-limit"].as<std::string>(), "--memory-limit");
   o.backend = vm["backend"].as<std::string>();
   if (o.backend != "auto" && o.backend != "cpu")
     throw UsageError("invalid value '" + o.backend + "' for --backend: expected auto or cpu");
-  if (vm.count("threads")) {
-    o.threads = vm["threads"].as<int>();
-    if (o.threads < 1) throw UsageError("invalid value for --threads: must be >= 1");
-  }
+  o.threads = threads_option(vm);
   const std::string format = vm["format"].as<std::string>();
   const auto f = sparse::parse_format(format);
   if (!f) throw UsageError("invalid value '" + format + "' for --format: expected dense, csr, coo, bitmask or nm");
@@ -349,14 +344,10 @@ void write_failure_metrics(MetricsSink& s, std::exception_ptr error) {
 
 int cmd_prune(const std::vector<std::string>& args) {
   po::options_description visible = prune_options();
-  po::options_description all;
+  po::options_description hidden;
   // Hidden: the largest value a 32-bit index may hold (tests of the 64-bit fallback; docs/FORMATS.md).
-  all.add(visible).add_options()("input", po::value<std::string>())("debug-index-limit32",
-                                                                     po::value<std::uint64_t>());
-  po::positional_options_description pos;
-  pos.add("input", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  hidden.add_options()("debug-index-limit32", po::value<std::uint64_t>());
+  po::variables_map vm = parse_with_input(args, visible, hidden);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN in a selected tensor, 5 output,\n"
               << "6 registry, 128+N interrupted by signal N (temporaries removed). See docs/CLI.md.\n";

@@ -8,6 +8,7 @@
 #include "host/pipeline.hpp"
 #include "host/stats.hpp"
 #include "tools/commands.hpp"
+#include "tools/options.hpp"
 #include "tools/format.hpp"
 
 namespace po = boost::program_options;
@@ -28,12 +29,7 @@ int cmd_stats(const std::vector<std::string>& args) {
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor, as for prune")
       ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory")
       ("threads", po::value<int>(), "OpenMP threads (default: all cores)");
-  po::options_description all;
-  all.add(visible).add_options()("input", po::value<std::string>());
-  po::positional_options_description pos;
-  pos.add("input", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::variables_map vm = parse_with_input(args, visible);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input. See docs/CLI.md.\n";
     return 0;
@@ -41,18 +37,9 @@ int cmd_stats(const std::vector<std::string>& args) {
   po::notify(vm);
   if (!vm.count("input")) throw UsageError("missing input file (usage: h5prune stats MODEL.h5)");
   const std::string input = vm["input"].as<std::string>();
-  Selection sel;
-  if (vm.count("include")) sel.include = vm["include"].as<std::string>();
-  if (vm.count("exclude")) sel.exclude = vm["exclude"].as<std::string>();
-  sel.min_ndim = vm["min-ndim"].as<int>();
-  if (sel.min_ndim < 0) throw UsageError("invalid value for --min-ndim: must be >= 0");
-  const std::uint64_t limit = parse_size(vm["memory-limit"].as<std::string>(), "--memory-limit");
-  if (limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
-  int threads = 0;
-  if (vm.count("threads")) {
-    threads = vm["threads"].as<int>();
-    if (threads < 1) throw UsageError("invalid value for --threads: must be >= 1");
-  }
+  const Selection sel = selection_options(vm);
+  const std::uint64_t limit = memory_limit_option(vm);
+  const int threads = threads_option(vm);
 
   const StatsResult r = run_stats(input, sel, limit, threads);
   const double total_sparsity = r.total_n ? static_cast<double>(r.total_zeros) / static_cast<double>(r.total_n) : 0.0;

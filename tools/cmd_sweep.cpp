@@ -17,6 +17,7 @@
 #include "host/sweep_report.hpp"
 #include "host/sweep_values.hpp"
 #include "tools/commands.hpp"
+#include "tools/options.hpp"
 #include "tools/format.hpp"
 #include "tools/version.hpp"
 
@@ -238,12 +239,7 @@ json materialized_json(const std::vector<Materialized>& points, const std::strin
 
 int cmd_sweep(const std::vector<std::string>& args) {
   po::options_description visible = sweep_options();
-  po::options_description all;
-  all.add(visible).add_options()("input", po::value<std::string>());
-  po::positional_options_description pos;
-  pos.add("input", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::variables_map vm = parse_with_input(args, visible);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN, 5 output, 6 registry (--materialize),\n"
               << "128+N interrupted by signal N. See docs/CLI.md and docs/SLURM.md.\n";
@@ -265,16 +261,9 @@ int cmd_sweep(const std::vector<std::string>& args) {
     if (has_t) throw UsageError("--scope applies to --sparsity only");
     o.scope = s == "global" ? Scope::global : Scope::tensor;
   }
-  if (vm.count("include")) o.selection.include = vm["include"].as<std::string>();
-  if (vm.count("exclude")) o.selection.exclude = vm["exclude"].as<std::string>();
-  o.selection.min_ndim = vm["min-ndim"].as<int>();
-  if (o.selection.min_ndim < 0) throw UsageError("invalid value for --min-ndim: must be >= 0");
-  o.memory_limit = parse_size(vm["memory-limit"].as<std::string>(), "--memory-limit");
-  if (o.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
-  if (vm.count("threads")) {
-    o.threads = vm["threads"].as<int>();
-    if (o.threads < 1) throw UsageError("invalid value for --threads: must be >= 1");
-  }
+  o.selection = selection_options(vm);
+  o.memory_limit = memory_limit_option(vm);
+  o.threads = threads_option(vm);
   const int top = vm["top"].as<int>();
   if (top < 0) throw UsageError("invalid value for --top: must be >= 0");
   std::string report;

@@ -1,0 +1,44 @@
+// Shared option parsing and validation for the subcommands.
+#include "tools/options.hpp"
+
+#include "common/errors.hpp"
+#include "host/rule.hpp"
+
+namespace po = boost::program_options;
+
+namespace h5p::cli {
+
+po::variables_map parse_with_input(const std::vector<std::string>& args, const po::options_description& visible,
+                                   const po::options_description& hidden) {
+  po::options_description all;
+  all.add(visible).add(hidden).add_options()("input", po::value<std::string>());
+  po::positional_options_description pos;
+  pos.add("input", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  return vm;
+}
+
+Selection selection_options(const po::variables_map& vm) {
+  Selection s;
+  if (vm.count("include")) s.include = vm["include"].as<std::string>();
+  if (vm.count("exclude")) s.exclude = vm["exclude"].as<std::string>();
+  s.min_ndim = vm["min-ndim"].as<int>();
+  if (s.min_ndim < 0) throw UsageError("invalid value for --min-ndim: must be >= 0");
+  return s;
+}
+
+int threads_option(const po::variables_map& vm) {
+  if (!vm.count("threads")) return 0;
+  const int threads = vm["threads"].as<int>();
+  if (threads < 1) throw UsageError("invalid value for --threads: must be >= 1");
+  return threads;
+}
+
+std::uint64_t memory_limit_option(const po::variables_map& vm) {
+  const std::uint64_t limit = parse_size(vm["memory-limit"].as<std::string>(), "--memory-limit");
+  if (limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
+  return limit;
+}
+
+}  // namespace h5p::cli

@@ -1,0 +1,28 @@
+// Command-line pieces several subcommands share: the positional input file, the tensor
+// selection options, --threads and --memory-limit, each validated the same way everywhere.
+#pragma once
+#include <boost/program_options.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "host/plan.hpp"
+
+namespace h5p::cli {
+
+// Parses args against `visible` plus the hidden options in `hidden` and one positional
+// "input". Does not notify: callers print --help first.
+boost::program_options::variables_map parse_with_input(const std::vector<std::string>& args,
+                                                       const boost::program_options::options_description& visible,
+                                                       const boost::program_options::options_description& hidden = {});
+
+// --include, --exclude and --min-ndim (>= 0).
+Selection selection_options(const boost::program_options::variables_map& vm);
+
+// --threads (>= 1), or 0 (all cores) when absent.
+int threads_option(const boost::program_options::variables_map& vm);
+
+// --memory-limit, at least 64K.
+std::uint64_t memory_limit_option(const boost::program_options::variables_map& vm);
+
+}  // namespace h5p::cli
