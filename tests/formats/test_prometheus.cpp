@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "tests/support/temp_files.hpp"
 #include "common/errors.hpp"
 #include "formats/prometheus.hpp"
 
@@ -20,21 +21,8 @@ using namespace h5p::prom;
 
 namespace {
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/h5p_prom_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using h5p::testing::read_all;
+using h5p::testing::TempDir;
 
 }  // namespace
 

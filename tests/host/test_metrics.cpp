@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "tests/support/temp_files.hpp"
 #include "common/errors.hpp"
 #include "host/metrics.hpp"
 
@@ -18,21 +19,8 @@ using namespace h5p;
 
 namespace {
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/h5p_metrics_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using h5p::testing::read_all;
+using h5p::testing::TempDir;
 
 const prom::Family* find(const std::vector<prom::Family>& fs, const std::string& name) {
   for (const auto& f : fs)
