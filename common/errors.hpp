@@ -12,6 +12,7 @@ enum class ExitCode : int {
   data = 4,
   output = 5,
   registry = 6,
+  device = 7,
 };
 
 // Base of every error h5prune reports; the message is the one line the user sees.
@@ -39,6 +40,10 @@ struct OutputError : Error {
 // Registry: damaged blob or manifest, missing version or alias, bad model name (exit 6).
 struct RegistryError : Error {
   explicit RegistryError(const std::string& m) : Error(ExitCode::registry, m) {}
+};
+// Device: a CUDA call failed during the run (out of device memory, device lost) (exit 7).
+struct DeviceError : Error {
+  explicit DeviceError(const std::string& m) : Error(ExitCode::device, m) {}
 };
 
 // Raised at the next checkpoint after SIGINT/SIGTERM/SIGUSR1; exit code is 128 + signal.

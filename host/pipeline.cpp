@@ -20,6 +20,7 @@
 #include "formats/sha256.hpp"
 #include "host/compaction.hpp"
 #include "kernels/backend.hpp"
+#include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_probe.hpp"
 #include "kernels/keys.hpp"
 #include "kernels/radix_select.hpp"
@@ -107,15 +108,24 @@ class PruneJob {
   void measure_bytes(const std::string& output_path);
 };
 
+// cpu: the OpenMP backend. cuda: the device or a usage error. auto: the device when one is
+// usable, else the CPU, with the reason in the summary.
 void PruneJob::choose_backend() {
-  if (opt_.backend != "auto" && opt_.backend != "cpu")
-    throw UsageError("unknown backend '" + opt_.backend + "' (expected auto or cpu)");
-  if (opt_.backend == "auto" && opt_.on_note) {
+  if (opt_.backend == "cpu") {
+    backend_ = make_cpu_backend(opt_.threads);
+  } else if (opt_.backend == "cuda") {
+    backend_ = make_cuda_backend({opt_.device_memory_limit});
+  } else if (opt_.backend == "auto") {
     const CudaProbe probe = probe_cuda();
-    if (probe.devices > 0)
-      opt_.on_note("CUDA device " + probe.first_device + " found, but this build has no CUDA backend yet; using the CPU");
+    if (probe.devices > 0) {
+      backend_ = make_cuda_backend({opt_.device_memory_limit});
+    } else {
+      backend_ = make_cpu_backend(opt_.threads);
+      result_.backend_note = "no usable CUDA device (" + probe.reason + "); used the CPU";
+    }
+  } else {
+    throw UsageError("unknown backend '" + opt_.backend + "' (expected auto, cpu or cuda)");
   }
-  backend_ = make_cpu_backend(opt_.threads);
   result_.backend = backend_->name();
   result_.device = backend_->device();
 }

@@ -30,7 +30,8 @@ struct PruneOptions {
   Selection selection;
   std::uint64_t memory_limit = kDefaultMemoryLimit;
   int threads = 0;  // 0: all cores
-  std::string backend = "auto";
+  std::string backend = "auto";          // auto | cpu | cuda
+  std::uint64_t device_memory_limit = 0;  // --device-memory-limit; 0: half of the device's free memory
   bool force = false;
   bool dry_run = false;
   sparse::Format format = sparse::Format::dense;  // --format: selected tensors' output layout
@@ -79,6 +80,7 @@ struct PruneResult {
   std::uint64_t bytes_written = 0;  // weight bytes written
   std::string backend;
   std::string device;
+  std::string backend_note;  // why auto did not use the GPU ("" when it did, or was not asked)
   int threads = 0;
   bool streamed = false;  // weights did not fit the memory limit and were re-read
   StageSeconds seconds;

@@ -42,7 +42,8 @@ po::options_description prune_options() {
       ("exclude", po::value<std::string>(), "skip tensors whose full HDF5 path matches this regex")
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor (2: kernels and matrices, not biases)")
       ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory; larger data is streamed in slabs")
-      ("backend", po::value<std::string>()->default_value("auto"), "auto | cpu (auto uses the CPU in this version)")
+      ("backend", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda (auto: CUDA when a device is usable, else the CPU)")
+      ("device-memory-limit", po::value<std::string>(), "bound on device memory for --backend cuda (default: half of the free memory); larger tensors go through in chunks")
       ("threads", po::value<int>(), "OpenMP threads (default: all cores); results do not depend on it")
       ("json", po::bool_switch(), "print the summary as one JSON object on stdout")
       ("force", po::bool_switch(), "replace an existing output file")
@@ -129,6 +130,7 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["rule"] = rule_json(o);
   j["backend"] = r.backend;
   j["device"] = r.device;
+  j["backend_note"] = r.backend_note.empty() ? json(nullptr) : json(r.backend_note);
   j["threads"] = r.threads;
   j["dry_run"] = o.dry_run;
   j["streamed"] = r.streamed;
@@ -203,6 +205,7 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
               static_cast<unsigned long long>(r.total_pruned), static_cast<unsigned long long>(r.total_n),
               100.0 * r.total_sparsity(), r.tensors.size(), rule_text(o).c_str(), r.device.c_str(),
               r.streamed ? ", streamed in slabs" : "");
+  if (!r.backend_note.empty()) std::printf("backend: %s\n", r.backend_note.c_str());
   std::printf("wrote %s (%s, sha256 %s) in %.2f s (read %.2f, compute %.2f, write %.2f)\n", o.output.c_str(),
               human_bytes(static_cast<double>(r.output_bytes)).c_str(), r.output_sha256.c_str(), r.seconds.total,
               r.seconds.read, r.seconds.compute, r.seconds.write);
@@ -278,8 +281,12 @@ PruneOptions parse(const po::variables_map& vm) {
   o.selection = selection_options(vm);
   o.memory_limit = parse_size(vm["memory-limit"].as<std::string>(), "--memory-limit");
   o.backend = vm["backend"].as<std::string>();
-  if (o.backend != "auto" && o.backend != "cpu")
-    throw UsageError("invalid value '" + o.backend + "' for --backend: expected auto or cpu");
+  if (o.backend != "auto" && o.backend != "cpu" && o.backend != "cuda")
+    throw UsageError("invalid value '" + o.backend + "' for --backend: expected auto, cpu or cuda");
+  if (vm.count("device-memory-limit")) {
+    o.device_memory_limit = parse_size(vm["device-memory-limit"].as<std::string>(), "--device-memory-limit");
+    if (o.device_memory_limit < (1u << 20)) throw UsageError("--device-memory-limit must be at least 1M");
+  }
   o.threads = threads_option(vm);
   const std::string format = vm["format"].as<std::string>();
   const auto f = sparse::parse_format(format);

@@ -14,6 +14,7 @@
 #include "kernels/cpu/cpu_sweep.hpp"
 #include "kernels/cpu/typed_keys.hpp"
 #include "kernels/keys.hpp"
+#include "kernels/lane_sum.hpp"
 
 namespace h5p {
 namespace {
@@ -23,22 +24,6 @@ using cpu::Double;
 using cpu::dispatch;
 
 std::size_t block_count(std::size_t n) { return (n + kSumBlock - 1) / kSumBlock; }
-
-// Sum of value(i) over [begin, end) with four accumulators in a fixed pattern: vectorisable,
-// and the same whatever thread runs the block (blocks start at multiples of kSumBlock).
-template <typename F>
-double block_sum(std::size_t begin, std::size_t end, F&& value) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  std::size_t i = begin;
-  for (; i + 4 <= end; i += 4) {
-    s0 += value(i);
-    s1 += value(i + 1);
-    s2 += value(i + 2);
-    s3 += value(i + 3);
-  }
-  for (; i < end; ++i) s0 += value(i);
-  return (s0 + s1) + (s2 + s3);
-}
 
 // Per-thread histograms are kept as kCopies interleaved copies (element i counts in copy
 // i % kCopies): repeated hits on one bin, common as magnitudes crowd into few exponents,
@@ -209,7 +194,7 @@ class CpuBackend final : public Backend {
         part.nan += k > inf_bits;
         part.zeros += k == 0;
       }
-      part.sum_sq = block_sum(begin, end, [&](std::size_t i) {
+      part.sum_sq = lane_sum(begin, end, [&](std::size_t i) {
         const double v = E::abs_value(p[i]);
         return static_cast<Bits>(E::template key<native>(p[i])) > inf_bits ? 0.0 : v * v;
       });
@@ -239,9 +224,8 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for schedule(static) num_threads(threads_for(t.n))
       for (std::size_t b = 0; b < blocks; ++b) {
         Partial part;
-        double abs_acc[4] = {0, 0, 0, 0}, sq_acc[4] = {0, 0, 0, 0};
-        const std::size_t end = std::min(t.n, (b + 1) * kSumBlock);
-        for (std::size_t i = b * kSumBlock; i < end; ++i) {
+        const std::size_t begin = b * kSumBlock, end = std::min(t.n, (b + 1) * kSumBlock);
+        for (std::size_t i = begin; i < end; ++i) {
           const std::uint64_t k = E::template key<W>(p[i]);
           if (k > inf) {
             ++part.nan;
@@ -250,12 +234,15 @@ class CpuBackend final : public Backend {
           part.zeros += (k == 0);
           part.min_key = std::min(part.min_key, k);
           part.max_key = std::max(part.max_key, k);
-          const double v = E::abs_value(p[i]);
-          abs_acc[i & 3] += v;
-          sq_acc[i & 3] += v * v;
         }
-        part.sum_abs = (abs_acc[0] + abs_acc[1]) + (abs_acc[2] + abs_acc[3]);
-        part.sum_sq = (sq_acc[0] + sq_acc[1]) + (sq_acc[2] + sq_acc[3]);
+        // NaN adds +0.0, which leaves a lane's (non-negative) sum as it is.
+        part.sum_abs = lane_sum(begin, end, [&](std::size_t i) {
+          return E::template key<W>(p[i]) > inf ? 0.0 : E::abs_value(p[i]);
+        });
+        part.sum_sq = lane_sum(begin, end, [&](std::size_t i) {
+          const double v = E::abs_value(p[i]);
+          return E::template key<W>(p[i]) > inf ? 0.0 : v * v;
+        });
         parts[b] = part;
       }
     });
@@ -353,7 +340,7 @@ class CpuBackend final : public Backend {
         }
       }
       // Pruned elements are +0.0 now, so the kept sum is the sum over the block.
-      part.kept_sq = block_sum(begin, end, [&](std::size_t i) {
+      part.kept_sq = lane_sum(begin, end, [&](std::size_t i) {
         const double v = E::abs_value(p[i]);
         return v * v;
       });

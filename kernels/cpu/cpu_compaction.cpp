@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/keys.hpp"
+#include "kernels/lane_sum.hpp"
 
 namespace h5p::cpu {
 namespace {
@@ -139,7 +140,6 @@ NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* position
     std::array<std::uint16_t, kMaxNmGroup> order{};
     std::array<std::uint64_t, kMaxNmGroup> key{};
     std::array<bool, kMaxNmGroup> keep_flag{};
-    double sq = 0.0;
     const std::size_t g_end = std::min(groups, (b + 1) * per_block);
     for (std::size_t g = b * per_block; g < g_end; ++g) {
       const std::size_t first = g * m;
@@ -156,8 +156,6 @@ NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* position
       for (unsigned j = 0; j < m; ++j) {
         unsigned char* e = bytes + (first + j) * esize;
         if (keep_flag[j]) {
-          const double v = key_value(w, key[j]);
-          sq += v * v;
           if (positions) positions[out] = static_cast<std::uint8_t>(j);
           if (kept_bytes) std::memcpy(kept_bytes + out * esize, e, esize);
           ++out;
@@ -166,7 +164,12 @@ NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* position
         }
       }
     }
-    block_sq[b] = sq;
+    // Pruned elements are +0.0 now: the kept sum is the block's sum, in the shared lane order.
+    block_sq[b] = lane_sum(b * per_block * m, g_end * m, [&](std::size_t i) {
+      const std::uint64_t k = element_key(t.dtype, w, t.data, i);
+      const double v = key_value(w, k);
+      return k > inf_key(w) ? 0.0 : v * v;
+    });
   }
   NmResult r;
   r.pruned = static_cast<std::uint64_t>(groups) * (m - keep);

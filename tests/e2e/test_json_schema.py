@@ -5,7 +5,7 @@ import numpy as np
 import datagen
 import h5util
 
-PRUNE_TOP = {"command", "tool", "input", "output", "rule", "backend", "device", "threads",
+PRUNE_TOP = {"command", "tool", "input", "output", "rule", "backend", "device", "backend_note", "threads",
              "dry_run", "tensors", "total", "seconds"}
 PRUNE_TOOL = {"version", "git", "cuda"}
 PRUNE_FILE = {"path", "sha256", "bytes"}

@@ -1,0 +1,126 @@
+// Radix digit histograms. Magnitudes crowd into few exponent bins, so each thread block counts
+// in shared memory with warp aggregation (lanes with the same bin add once), in tiles short
+// enough for packed 16-bit counters (two bins per word: 2^16 bins fit in 128 KiB). Each tile
+// is flushed to the block's own row in global memory (no contention); a second kernel adds the
+// rows into the 64-bit histogram. Integer counts: the result does not depend on the order.
+#include <stdexcept>
+#include <type_traits>
+
+#include "common/errors.hpp"
+#include "kernels/cuda/device_keys.cuh"
+#include "kernels/cuda/launchers.cuh"
+
+namespace h5p::cuda {
+namespace {
+
+constexpr unsigned kFull = 0xFFFFFFFFu;
+constexpr int kThreads = 1024;
+constexpr std::size_t kTile = 63 * 1024;  // < 65536: no 16-bit count can overflow in a tile
+constexpr int kMaxBits = 16;
+
+template <typename Bits, int W>
+__global__ void __launch_bounds__(kThreads)
+digit_histogram_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int shift, int bits, std::uint64_t prefix,
+                       bool check_prefix, std::uint32_t* rows) {
+  extern __shared__ std::uint32_t packed[];  // bin b counts in the 16-bit half (b & 1) of word b / 2
+  const std::uint32_t bins = 1u << bits;
+  const std::uint32_t words = bins / 2;
+  const std::uint64_t mask = bins - 1;
+  const int high = shift + bits;
+  const unsigned lane = threadIdx.x & 31u;
+  std::uint32_t* row = rows + blockIdx.x * std::size_t{bins};
+  for (std::uint32_t w = threadIdx.x; w < words; w += blockDim.x) row[2 * w] = row[2 * w + 1] = 0;
+  const std::size_t begin = blockIdx.x * per_cta;
+  const std::size_t end = min(n, begin + per_cta);
+  for (std::size_t tile = begin; tile < end; tile += kTile) {
+    const std::size_t tile_end = min(end, tile + kTile);
+    for (std::uint32_t w = threadIdx.x; w < words; w += blockDim.x) packed[w] = 0;
+    __syncthreads();
+    for (std::size_t base = tile; base < tile_end; base += blockDim.x) {  // same step count for every lane
+      const std::size_t i = base + threadIdx.x;
+      const bool valid = i < tile_end;
+      const std::uint64_t k = valid ? key_of<W>(d[i]) : 0;
+      const bool counted = valid && (!check_prefix || (k >> high) == prefix);
+      const std::uint32_t bin = counted ? static_cast<std::uint32_t>((k >> shift) & mask) : 0xFFFFFFFFu;
+      const unsigned peers = __match_any_sync(kFull, bin);
+      if (counted && lane == static_cast<unsigned>(__ffs(peers) - 1))
+        atomicAdd(&packed[bin >> 1], static_cast<std::uint32_t>(__popc(peers)) << ((bin & 1u) * 16));
+    }
+    __syncthreads();
+    for (std::uint32_t w = threadIdx.x; w < words; w += blockDim.x) {
+      const std::uint32_t v = packed[w];
+      if (v == 0) continue;
+      row[2 * w] += v & 0xFFFFu;
+      row[2 * w + 1] += v >> 16;
+    }
+    __syncthreads();
+  }
+}
+
+__global__ void add_rows_kernel(const std::uint32_t* rows, unsigned ctas, std::uint32_t bins, std::uint64_t* hist) {
+  const std::uint32_t bin = blockIdx.x * blockDim.x + threadIdx.x;
+  if (bin >= bins) return;
+  std::uint64_t sum = 0;
+  for (unsigned c = 0; c < ctas; ++c) sum += rows[c * std::size_t{bins} + bin];
+  hist[bin] += sum;
+}
+
+template <typename Bits, int W>
+void launch_histogram(const Bits* d, std::size_t n, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
+                      std::uint64_t* hist, cudaStream_t s) {
+  const auto kernel = digit_histogram_kernel<Bits, W>;
+  const std::uint32_t bins = 1u << pass.bits;
+  const std::size_t shared = bins / 2 * sizeof(std::uint32_t);
+  H5P_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
+  int device = 0, sms = 0, per_sm = 0;
+  H5P_CUDA_TRY(cudaGetDevice(&device));
+  H5P_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  H5P_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, shared));
+  const std::size_t tiles = (n + kTile - 1) / kTile;
+  const std::size_t ctas = std::max<std::size_t>(1, std::min<std::size_t>(tiles, std::size_t(sms) * std::max(1, per_sm)));
+  const std::size_t per_cta = (n + ctas - 1) / ctas;
+  rows.grow(ctas * bins);
+  constexpr int key_bits = W == 16 ? 15 : W == 32 ? 31 : 63;
+  const bool check_prefix = pass.shift + pass.bits < key_bits;
+  kernel<<<static_cast<unsigned>(ctas), kThreads, shared, s>>>(d, n, per_cta, pass.shift, pass.bits, pass.prefix,
+                                                               check_prefix, rows.data());
+  H5P_CUDA_TRY(cudaGetLastError());
+  add_rows_kernel<<<(bins + 255) / 256, 256, 0, s>>>(rows.data(), static_cast<unsigned>(ctas), bins, hist);
+  H5P_CUDA_TRY(cudaGetLastError());
+}
+
+template <typename Bits>
+void histogram_any(const Bits* d, std::size_t n, KeyWidth w, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
+                   std::uint64_t* hist, cudaStream_t s) {
+  H5P_EXPECTS(pass.bits >= 1 && pass.bits <= kMaxBits && pass.shift >= 0 && pass.shift + pass.bits <= 64,
+              std::invalid_argument, "digit_histogram: a digit needs 1 to 16 bits within the key");
+  H5P_EXPECTS(n < (std::size_t{1} << 32), std::invalid_argument, "digit_histogram: at most 2^32 - 1 elements per call");
+  if (n == 0) return;
+  if constexpr (sizeof(Bits) == 2) {
+    if (w == KeyWidth::k16) launch_histogram<Bits, 16>(d, n, pass, rows, hist, s);
+    else if (w == KeyWidth::k32) launch_histogram<Bits, 32>(d, n, pass, rows, hist, s);
+    else launch_histogram<Bits, 64>(d, n, pass, rows, hist, s);
+  } else if constexpr (sizeof(Bits) == 4) {
+    if (w == KeyWidth::k64) launch_histogram<Bits, 64>(d, n, pass, rows, hist, s);
+    else launch_histogram<Bits, 32>(d, n, pass, rows, hist, s);
+  } else {
+    launch_histogram<Bits, 64>(d, n, pass, rows, hist, s);
+  }
+}
+
+}  // namespace
+
+void digit_histogram(const std::uint16_t* d, std::size_t n, KeyWidth w, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
+                     std::uint64_t* hist, cudaStream_t s) {
+  histogram_any(d, n, w, pass, rows, hist, s);
+}
+void digit_histogram(const std::uint32_t* d, std::size_t n, KeyWidth w, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
+                     std::uint64_t* hist, cudaStream_t s) {
+  histogram_any(d, n, w, pass, rows, hist, s);
+}
+void digit_histogram(const std::uint64_t* d, std::size_t n, KeyWidth w, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
+                     std::uint64_t* hist, cudaStream_t s) {
+  histogram_any(d, n, w, pass, rows, hist, s);
+}
+
+}  // namespace h5p::cuda

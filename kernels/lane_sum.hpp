@@ -1,0 +1,26 @@
+// The one summation order every backend follows for sums of squares and magnitudes, so that
+// reports are identical on the CPU and the GPU: within a block, element o (counted from the
+// block's start) adds into lane o % 32 in position order; the 32 lanes then fold in halves
+// (lane j += lane j + 16, then + 8, 4, 2, 1), which is what a CUDA warp's shuffle-down
+// reduction computes. Block results are added in block order by the caller.
+#pragma once
+#include <cstddef>
+
+namespace h5p {
+
+constexpr std::size_t kSumLanes = 32;
+
+// Sum of value(i) for i in [begin, end) in the lane order above.
+template <typename F>
+double lane_sum(std::size_t begin, std::size_t end, F&& value) {
+  double lane[kSumLanes] = {};
+  std::size_t i = begin;
+  for (; i + kSumLanes <= end; i += kSumLanes)
+    for (std::size_t j = 0; j < kSumLanes; ++j) lane[j] += value(i + j);
+  for (std::size_t j = 0; i + j < end; ++j) lane[j] += value(i + j);
+  for (std::size_t half = kSumLanes / 2; half > 0; half /= 2)
+    for (std::size_t j = 0; j < half; ++j) lane[j] += lane[j + half];
+  return lane[0];
+}
+
+}  // namespace h5p
