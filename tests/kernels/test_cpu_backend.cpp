@@ -232,3 +232,18 @@ TEST(CpuBackend, TallyCountsBelowEveryBound) {
     EXPECT_EQ(below + count[m], n);
   }
 }
+
+// Pins the summation order the CUDA backend reproduces (kernels/lane_sum.hpp): element 1 and
+// element 17 share lane 1 and meet lane 0 (1e16) only at the last fold, so the two 1s survive
+// as 1e16 + 2. Adding in position order, or folding neighbours first, loses them (1e16).
+TEST(CpuBackend, SumsFollowTheLaneOrder) {
+  std::vector<double> v(18, 0.0);
+  v[0] = 1e16;
+  v[1] = 1.0;
+  v[17] = -1.0;  // magnitudes are summed: |-1| = 1
+  const TensorScan s = make_cpu_backend(1)->scan(ConstTensor{DType::f64, v.data(), v.size()});
+  EXPECT_EQ(s.sum_abs, 1e16 + 2.0);
+  double sequential = 0.0;
+  for (double x : v) sequential += std::fabs(x);
+  EXPECT_EQ(sequential, 1e16) << "the data no longer tell the orders apart";
+}
