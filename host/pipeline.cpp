@@ -94,6 +94,7 @@ class PruneJob {
   // else read from the input; slabs of an N:M run hold whole groups.
   void for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f);
   bool resident(const TensorState& s) const { return reader_->resident(*s.plan); }
+  void keep_resident(TensorState& s);
   void scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist);
   RadixSelection finish_selection(std::vector<TensorState*> scope, KeyWidth w, std::uint64_t k,
                                   const std::vector<std::uint64_t>& first_digit_hist);
@@ -128,6 +129,14 @@ void PruneJob::choose_backend() {
   }
   result_.backend = backend_->name();
   result_.device = backend_->device();
+}
+
+// Reads the tensor into memory once; a device backend may keep a copy too (retain/release).
+void PruneJob::keep_resident(TensorState& s) {
+  if (reader_->resident(*s.plan)) return;
+  reader_->keep_resident(*s.plan);
+  const MutTensor view = reader_->resident_view(*s.plan);
+  backend_->retain(ConstTensor{view.dtype, view.data, view.n});
 }
 
 void PruneJob::check_filters() { require_decodable(in_file_, plan_, opt_.input); }
@@ -271,6 +280,7 @@ void PruneJob::finish_tensor(TensorState& s) {
   // With --threshold T the boundary is T itself: weights equal to the dtype's first value
   // >= T are ties only when that value is exactly T.
   if (opt_.rule.mode == RuleMode::threshold && key_value(s.width, s.K) != opt_.rule.threshold) s.result.ties = 0;
+  if (reader_->resident(*s.plan)) backend_->release(reader_->resident_view(*s.plan).data);
   reader_->drop(*s.plan);
 }
 
@@ -432,7 +442,7 @@ PruneResult PruneJob::run() {
     const KeyWidth w = global_width();
     std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
     for (TensorState& s : states_) {
-      if (resident) reader_->keep_resident(*s.plan);
+      if (resident) keep_resident(s);
       scan(s, w, &first);
       report(s.plan->path, s.bytes());
     }
@@ -452,7 +462,7 @@ PruneResult PruneJob::run() {
       if (!global) {
         const bool resident = s.bytes() <= opt_.memory_limit;
         if (!resident) result_.streamed = true;
-        if (resident) reader_->keep_resident(*s.plan);
+        if (resident) keep_resident(s);
         analyse_tensor(s);
       }
       write_layout(s, in_dataset, out_group, name, lcpl);
@@ -463,7 +473,7 @@ PruneResult PruneJob::run() {
     if (!global) {
       const bool resident = s.bytes() <= opt_.memory_limit;
       if (!resident) result_.streamed = true;
-      if (resident) reader_->keep_resident(*s.plan);
+      if (resident) keep_resident(s);
       analyse_tensor(s);
     }
     apply_and_write(s, in_dataset, out_dataset);

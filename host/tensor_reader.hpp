@@ -25,6 +25,11 @@ class TensorReader {
   void keep_resident(const PlannedTensor& t);
   void drop(const PlannedTensor& t);
   bool resident(const PlannedTensor& t) const { return resident_.count(t.path) > 0; }
+  // The in-memory copy of a resident tensor (stable until drop()).
+  MutTensor resident_view(const PlannedTensor& t) {
+    std::vector<unsigned char>& buf = resident_.at(t.path);
+    return MutTensor{t.dtype, buf.data(), t.n};
+  }
 
   // Calls f(view, slab) for each slab of at most slab_elems elements, in position order. A
   // resident tensor is one view of the whole tensor, with a slab that selects everything

@@ -52,6 +52,12 @@ class Backend {
   virtual std::string name() const = 0;    // "cpu", "cuda"
   virtual std::string device() const = 0;  // human description of where it runs
 
+  // Hints for a device backend: the caller passes t (same pointer and length) to several calls
+  // and changes its bytes only through this backend's apply/nm_apply until release(t.data).
+  // The backend may keep a copy on the device and skip the uploads. The CPU ignores them.
+  virtual void retain(ConstTensor t) {}
+  virtual void release(const void* data) {}
+
   virtual TensorScan scan(ConstTensor t) = 0;
 
   // scan() and histogram() of the first digit in one pass over the data.

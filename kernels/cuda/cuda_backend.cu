@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 #include <memory>
 #include <string>
@@ -81,6 +82,27 @@ class CudaBackend final : public Backend {
   }
 
   std::string name() const override { return "cuda"; }
+
+  // Keeps a device copy of t while the device memory limit allows (half of it for such copies).
+  void retain(ConstTensor t) override {
+    const std::size_t bytes = t.n * dtype_size(t.dtype);
+    if (t.n == 0 || resident_.count(t.data) || resident_bytes_ + bytes > limit_ / 2) return;
+    Resident r{t.dtype, t.n, DeviceBuffer<unsigned char>(bytes)};
+    unsigned char* dst = r.data.data();
+    const std::size_t esize = dtype_size(t.dtype);
+    stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t begin, std::size_t n) {
+      H5P_CUDA_TRY(cudaMemcpyAsync(dst + begin * esize, dev, n * esize, cudaMemcpyDeviceToDevice, compute_.get()));
+      return [] {};
+    });
+    resident_bytes_ += bytes;
+    resident_.emplace(t.data, std::move(r));
+  }
+  void release(const void* data) override {
+    const auto it = resident_.find(data);
+    if (it == resident_.end()) return;
+    resident_bytes_ -= it->second.n * dtype_size(it->second.dtype);
+    resident_.erase(it);
+  }
   std::string device() const override {
     return device_name_ + " (CUDA device 0, " + std::to_string(chunk_bytes_ >> 10) + " KiB chunks)";
   }
@@ -319,6 +341,13 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  struct Resident {
+    DType dtype;
+    std::size_t n;
+    DeviceBuffer<unsigned char> data;
+  };
+  std::map<const void*, Resident> resident_;  // retained tensors by host address
+  std::size_t resident_bytes_ = 0;
   std::uint64_t limit_ = 0;
   std::size_t chunk_bytes_ = 0;
   std::string device_name_;
@@ -347,6 +376,23 @@ class CudaBackend final : public Backend {
   void stream(ConstTensor t, void* write_back, std::size_t align, std::size_t max_elems, Launch&& launch) {
     if (t.n == 0) return;
     const std::size_t esize = dtype_size(t.dtype);
+    if (const auto it = resident_.find(t.data);
+        it != resident_.end() && it->second.n == t.n && it->second.dtype == t.dtype) {
+      // Retained: the chunks are views of the device copy; nothing to upload.
+      const std::size_t chunk = max_elems > 0 ? std::max<std::size_t>(1, max_elems / align) * align : t.n;
+      unsigned char* base = it->second.data.data();
+      for (std::size_t begin = 0; begin < t.n; begin += chunk) {
+        const std::size_t n = std::min(chunk, t.n - begin);
+        downloads_.next_chunk();
+        auto collect = launch(base + begin * esize, begin, n);
+        if (write_back)
+          H5P_CUDA_TRY(cudaMemcpyAsync(static_cast<unsigned char*>(write_back) + begin * esize, base + begin * esize,
+                                       n * esize, cudaMemcpyDeviceToHost, compute_.get()));
+        compute_.synchronize();
+        collect();
+      }
+      return;
+    }
     std::size_t chunk = std::max<std::size_t>(1, chunk_bytes_ / esize / align) * align;
     if (max_elems > 0) chunk = std::min(chunk, std::max<std::size_t>(1, max_elems / align) * align);
     const std::size_t chunks = blocks_of(t.n, chunk);
