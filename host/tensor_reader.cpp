@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
@@ -10,7 +11,8 @@
 namespace h5p {
 
 std::size_t slab_elements(std::uint64_t memory_limit, DType dtype, unsigned nm_group) {
-  const std::uint64_t budget = std::max<std::uint64_t>(memory_limit / 2, 4096);
+  // Two slabs are in memory at once (one processed, the next being read).
+  const std::uint64_t budget = std::max<std::uint64_t>(memory_limit / 4, 4096);
   std::size_t elems = std::max<std::size_t>(1, budget / dtype_size(dtype));
   if (nm_group > 1) elems = std::max<std::size_t>(nm_group, elems / nm_group * nm_group);
   return elems;
@@ -52,15 +54,31 @@ void TensorReader::for_each_slab(const PlannedTensor& t, std::size_t slab_elems,
   }
   const std::size_t esize = dtype_size(t.dtype);
   h5::Handle d = open_dataset(file_, t.path, file_name_);
-  std::vector<unsigned char> buf;
-  for (const h5::Slab& slab : h5::plan_slabs(t.shape, std::max<std::size_t>(1, slab_elems))) {
+  const std::vector<h5::Slab> slabs = h5::plan_slabs(t.shape, std::max<std::size_t>(1, slab_elems));
+  std::vector<unsigned char> buffers[2];
+  auto read = [&](std::size_t i) {
+    std::vector<unsigned char>& buf = buffers[i % 2];
+    buf.resize(slabs[i].n * esize);
+    h5::read_slab(d, h5::memory_type(t.dtype), slabs[i], buf.data(), file_name_, t.path);
+  };
+  // The next slab is read on a second thread while f works on this one (HDF5 serialises its
+  // own calls when built thread-safe; otherwise every read stays on this thread).
+  const bool read_ahead = slabs.size() > 1 && h5::library_is_threadsafe();
+  std::future<void> next;  // declared after the buffers and the dataset: destroyed (waited for) first
+  for (std::size_t i = 0; i < slabs.size(); ++i) {
     check_interrupt();
-    buf.resize(slab.n * esize);
     const auto start = std::chrono::steady_clock::now();
-    h5::read_slab(d, h5::memory_type(t.dtype), slab, buf.data(), file_name_, t.path);
+    if (next.valid()) next.get();
+    else read(i);
+    // Only the time spent waiting for data counts as reading: the rest overlapped with work.
     read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    bytes_read_ += buf.size();
-    f(MutTensor{t.dtype, buf.data(), slab.n}, slab);
+    bytes_read_ += slabs[i].n * esize;
+    if (read_ahead && i + 1 < slabs.size())
+      next = std::async(std::launch::async, [&read, i] {
+        h5::silence_library_errors();  // per thread: h5prune reports the error itself
+        read(i + 1);
+      });
+    f(MutTensor{t.dtype, buffers[i % 2].data(), slabs[i].n}, slabs[i]);
   }
 }
 

@@ -14,6 +14,11 @@ namespace h5p::h5 {
 
 void silence_library_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
+bool library_is_threadsafe() {
+  hbool_t safe = false;
+  return H5is_library_threadsafe(&safe) >= 0 && safe;
+}
+
 std::string last_library_error() {
   std::string msg;
   H5Ewalk2(

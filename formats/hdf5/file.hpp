@@ -16,6 +16,9 @@ namespace h5p::h5 {
 // Turns off HDF5's automatic error-stack printing; h5prune reports one line itself.
 void silence_library_errors();
 
+// Whether this HDF5 serialises calls from several threads (Debian's build does).
+bool library_is_threadsafe();
+
 // The innermost message on HDF5's current error stack ("" when empty).
 std::string last_library_error();
 
