@@ -235,6 +235,9 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
   const ConstTensor view{t, host.data(), n};
   DeviceBuffer<Bits> src(n), work(n);
   H5P_CUDA_TRY(cudaMemcpy(src.data(), host.data(), n * es, cudaMemcpyHostToDevice));
+  // From pageable memory cudaMemcpy may return before the DMA ends, and s does not wait for
+  // the legacy stream (it is non-blocking): wait here.
+  H5P_CUDA_TRY(cudaDeviceSynchronize());
   const auto restore = [&] {
     H5P_CUDA_TRY(cudaMemcpyAsync(work.data(), src.data(), n * es, cudaMemcpyDeviceToDevice, s.get()));
   };
@@ -313,9 +316,11 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
               tn.c_str(), static_cast<unsigned long long>(k), n, hex(K).c_str(),
               key_to_value(static_cast<Bits>(K)), static_cast<unsigned long long>(sel.equal),
               static_cast<unsigned long long>(quota));
-  std::printf("  k-select %s: passes over the data = %d (block_scan 1 + digit histograms %d; no launcher fuses the "
-              "scan with the 1st digit), then block_ties 1 + apply 1 (read+write)\n",
-              tn.c_str(), 1 + digit_passes, digit_passes);
+  std::printf("  k-select %s: %d pass%s over the data (scan + 1st digit, then %d more digit pass%s), then the apply; "
+              "on the device %d reads (block_scan and digit_histogram are separate kernels), then block_ties 1 + "
+              "apply 1 (read+write)\n",
+              tn.c_str(), digit_passes, digit_passes == 1 ? "" : "es", digit_passes - 1, digit_passes == 2 ? "" : "es",
+              1 + digit_passes);
 
   // apply_threshold with quota 0: key < K becomes +0.0. Data is restored before every run.
   DeviceBuffer<BlockApply> app(blocks);

@@ -144,6 +144,7 @@ void launch_survivor_bits(const Bits* d, std::size_t n, unsigned bit_offset, std
   H5P_EXPECTS(bit_offset < 8, std::invalid_argument, "survivor_bits: bit_offset must be < 8");
   if (n == 0) return;
   const std::size_t bytes = (bit_offset + n + 7) / 8;
+  kept_low &= static_cast<std::uint8_t>((1u << bit_offset) - 1u);  // only the bits below bit_offset
   survivor_bits_kernel<<<ctas_for(bytes * 8, kCtaThreads), kCtaThreads, 0, s>>>(d, n, bit_offset, kept_low, bytes,
                                                                                bits);
   H5P_CUDA_TRY(cudaGetLastError());

@@ -77,6 +77,7 @@ class CudaBackend final : public Backend {
     // up to a quarter of the elements) and block results fit well inside limit / 4 each.
     chunk_bytes_ = std::clamp<std::size_t>(limit_ / 8, kMinChunkBytes, kMaxChunkBytes);
     device_name_ = device_name;
+    host_below_ = o.host_below;
     cpu_ = make_cpu_backend(0);
     hist_.grow(std::size_t{1} << kMaxDigitBits);
   }
@@ -85,6 +86,7 @@ class CudaBackend final : public Backend {
 
   // Keeps a device copy of t while the device memory limit allows (half of it for such copies).
   void retain(ConstTensor t) override {
+    if (on_host(t.n)) return;
     const std::size_t bytes = t.n * dtype_size(t.dtype);
     if (t.n == 0 || resident_.count(t.data) || resident_bytes_ + bytes > limit_ / 2) return;
     Resident r{t.dtype, t.n, DeviceBuffer<unsigned char>(bytes)};
@@ -104,10 +106,11 @@ class CudaBackend final : public Backend {
     resident_.erase(it);
   }
   std::string device() const override {
-    return device_name_ + " (CUDA device 0, " + std::to_string(chunk_bytes_ >> 10) + " KiB chunks)";
+    return device_name_ + " (CUDA device 0; tensors under " + std::to_string(host_below_) + " weights on the host)";
   }
 
   TensorScan scan(ConstTensor t) override {
+    if (on_host(t.n)) return cpu_->scan(t);
     TensorScan total;
     total.n = t.n;
     stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
@@ -128,6 +131,7 @@ class CudaBackend final : public Backend {
 
   // As the CPU's: n, NaN and zero counts and the sum of squares; min, max and sum |w| unset.
   TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
+    if (on_host(t.n)) return cpu_->scan_histogram(t, w, pass, hist);
     TensorScan total;
     total.n = t.n;
     start_histogram(pass);
@@ -147,6 +151,7 @@ class CudaBackend final : public Backend {
   }
 
   void histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
+    if (on_host(t.n)) return cpu_->histogram(t, w, pass, hist);
     start_histogram(pass);
     stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
       add_digit_histogram(t.dtype, dev, n, w, pass);
@@ -156,6 +161,7 @@ class CudaBackend final : public Backend {
   }
 
   std::uint64_t count_equal(ConstTensor t, KeyWidth w, std::uint64_t key) override {
+    if (on_host(t.n)) return cpu_->count_equal(t, w, key);
     std::uint64_t count = 0;
     stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
       const std::size_t blocks = blocks_of(n, kSumBlock);
@@ -172,6 +178,7 @@ class CudaBackend final : public Backend {
   }
 
   ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) override {
+    if (on_host(t.n)) return cpu_->apply(t, w, K, tie_quota);
     ApplyResult r;
     std::uint64_t quota = tie_quota;  // what is left for the chunks still to come
     stream(ConstTensor{t.dtype, t.data, t.n}, t.data, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
@@ -215,6 +222,7 @@ class CudaBackend final : public Backend {
 
   std::uint64_t count_survivors(ConstTensor t, std::size_t row_len, std::size_t phase,
                                 std::uint64_t* row_counts) override {
+    if (on_host(t.n)) return cpu_->count_survivors(t, row_len, phase, row_counts);
     if (row_counts && (row_len == 0 || phase >= row_len))
       throw std::invalid_argument("count_survivors: need 0 <= phase < row_len");
     std::uint64_t total = 0;
@@ -257,6 +265,7 @@ class CudaBackend final : public Backend {
   }
 
   std::uint64_t compact(ConstTensor t, std::uint64_t base, void* values, std::uint64_t* index) override {
+    if (on_host(t.n)) return cpu_->compact(t, base, values, index);
     const std::size_t esize = dtype_size(t.dtype);
     std::uint64_t written = 0;
     const std::size_t max_elems = chunk_bytes_ / sizeof(std::uint64_t);  // bounds the index buffer
@@ -291,6 +300,7 @@ class CudaBackend final : public Backend {
   }
 
   void survivor_mask(ConstTensor t, unsigned bit_offset, std::uint8_t* bits) override {
+    if (on_host(t.n)) return cpu_->survivor_mask(t, bit_offset, bits);
     if (bit_offset >= 8) throw std::invalid_argument("survivor_mask: bit_offset must be < 8");
     stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t begin, std::size_t n) {
       // begin is a multiple of 8: this chunk's bits start in byte begin / 8, whose low bits
@@ -308,6 +318,7 @@ class CudaBackend final : public Backend {
   }
 
   NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept) override {
+    if (on_host(t.n)) return cpu_->nm_apply(t, keep, m, positions, kept);
     if (m == 0 || m > kMaxNmGroup || keep == 0 || keep > m)
       throw std::invalid_argument("nm_apply: need 1 <= N <= M <= " + std::to_string(kMaxNmGroup));
     if (t.n % m != 0) throw std::invalid_argument("nm_apply: tensor length is not a multiple of M");
@@ -348,10 +359,12 @@ class CudaBackend final : public Backend {
   };
   std::map<const void*, Resident> resident_;  // retained tensors by host address
   std::size_t resident_bytes_ = 0;
+  std::size_t host_below_ = 0;
+  bool on_host(std::size_t n) const { return n < host_below_; }
   std::uint64_t limit_ = 0;
   std::size_t chunk_bytes_ = 0;
   std::string device_name_;
-  std::unique_ptr<Backend> cpu_;  // sweeps' kernels
+  std::unique_ptr<Backend> cpu_;  // small tensors and the sweeps' kernels
   Stream compute_, copy_;
   Event uploaded_[2];
   PinnedBuffer staging_[2];

@@ -2,6 +2,8 @@
 // element type (the IEEE bits: uint16 = float16, uint32 = float32, uint64 = float64). Each
 // checks its inputs, returns at once for n == 0, launches on the given stream and checks the
 // launch. Internal to the CUDA backend, its tests and its benchmarks.
+// Per-block outputs hold ceil(n / block) entries: block_len for block_scan, kSumBlock for the
+// others. Counters written by atomics are unsigned long long (what atomicAdd takes).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -24,7 +26,8 @@ void block_scan(const std::uint32_t* d, std::size_t n, std::size_t block_len, Bl
 void block_scan(const std::uint64_t* d, std::size_t n, std::size_t block_len, BlockScan* out, cudaStream_t s);
 
 // Adds the digit histogram of the keys (width w) into hist[0 .. 2^pass.bits) (device, 64-bit).
-// rows is scratch for per-thread-block counts; it grows as needed.
+// Digits of 1 to 16 bits, n < 2^32 per call. rows is scratch for per-thread-block counts; it
+// grows as needed.
 void digit_histogram(const std::uint16_t* d, std::size_t n, KeyWidth w, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
                      std::uint64_t* hist, cudaStream_t s);
 void digit_histogram(const std::uint32_t* d, std::size_t n, KeyWidth w, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
@@ -79,7 +82,8 @@ void compact_survivors(const std::uint64_t* d, std::size_t n, std::uint64_t base
                        std::uint64_t* values, std::uint64_t* index, cudaStream_t s);
 
 // Bit (bit_offset + i) of bits (LSB first) = survival of element i, for ceil((bit_offset+n)/8)
-// bytes; the first byte's bits below bit_offset are taken from kept_low.
+// bytes; the first byte's bits below bit_offset are taken from kept_low (its other bits are
+// ignored).
 void survivor_bits(const std::uint16_t* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low,
                    std::uint8_t* bits, cudaStream_t s);
 void survivor_bits(const std::uint32_t* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low,

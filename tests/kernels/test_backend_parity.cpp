@@ -67,9 +67,11 @@ bool cuda_usable() { return probe_cuda().devices > 0; }
 
 std::unique_ptr<Backend> make_backend(const std::string& name) {
   if (name == "cpu2") return make_cpu_backend(2);
-  if (name == "cuda") return make_cuda_backend({});
+  // host_below 0: every size runs on the device, so the kernels see 0, 1, 255, ... too.
+  if (name == "cuda") return make_cuda_backend({0, 0});
   // 1 MiB limit: chunks of 128 KiB, so the large sizes cross several chunk boundaries.
-  return make_cuda_backend({std::uint64_t{1} << 20});
+  if (name == "cuda_small_chunks") return make_cuda_backend({std::uint64_t{1} << 20, 0});
+  return make_cuda_backend({});  // defaults: small tensors on the host
 }
 
 class BackendParity : public ::testing::TestWithParam<std::string> {
@@ -328,7 +330,7 @@ TEST_P(BackendParity, RetainedTensorsMatchTheOracle) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, BackendParity, ::testing::Values("cpu2", "cuda", "cuda_small_chunks"),
+INSTANTIATE_TEST_SUITE_P(Backends, BackendParity, ::testing::Values("cpu2", "cuda", "cuda_small_chunks", "cuda_default"),
                          [](const auto& info) { return info.param; });
 
 // Without a device, asking for CUDA is a usage error that says why (never a crash).
