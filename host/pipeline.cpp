@@ -88,6 +88,12 @@ class PruneJob {
   }
 
   void choose_backend();
+  CudaBackendOptions cuda_options() const {
+    CudaBackendOptions o;
+    o.device_memory_limit = opt_.device_memory_limit;
+    o.host_threads = opt_.threads;
+    return o;
+  }
   void check_filters();
 
   // Calls f(view of a slab, slab) for each slab of the tensor, from memory when resident,
@@ -115,11 +121,11 @@ void PruneJob::choose_backend() {
   if (opt_.backend == "cpu") {
     backend_ = make_cpu_backend(opt_.threads);
   } else if (opt_.backend == "cuda") {
-    backend_ = make_cuda_backend({opt_.device_memory_limit});
+    backend_ = make_cuda_backend(cuda_options());
   } else if (opt_.backend == "auto") {
     const CudaProbe probe = probe_cuda();
     if (probe.devices > 0) {
-      backend_ = make_cuda_backend({opt_.device_memory_limit});
+      backend_ = make_cuda_backend(cuda_options());
     } else {
       backend_ = make_cpu_backend(opt_.threads);
       result_.backend_note = "no usable CUDA device (" + probe.reason + "); used the CPU";

@@ -35,7 +35,7 @@ struct ApplyResult {
   std::uint64_t pruned = 0;       // elements set to +0.0
   std::uint64_t ties = 0;         // elements with key == K
   std::uint64_t ties_pruned = 0;  // of those, how many were pruned
-  double kept_sum_sq = 0.0;       // sum of squares of what remains
+  double kept_sum_sq = 0.0;       // sum of squares of what remains (NaN adds nothing)
 };
 
 struct NmResult {

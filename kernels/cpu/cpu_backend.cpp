@@ -340,9 +340,10 @@ class CpuBackend final : public Backend {
         }
       }
       // Pruned elements are +0.0 now, so the kept sum is the sum over the block.
+      // (A NaN adds nothing, as in the scans: NaN bits from arithmetic differ between CPUs and GPUs.)
       part.kept_sq = lane_sum(begin, end, [&](std::size_t i) {
         const double v = E::abs_value(p[i]);
-        return v * v;
+        return std::isnan(v) ? 0.0 : v * v;
       });
       parts[b] = part;
     }

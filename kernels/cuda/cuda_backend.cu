@@ -78,7 +78,7 @@ class CudaBackend final : public Backend {
     chunk_bytes_ = std::clamp<std::size_t>(limit_ / 8, kMinChunkBytes, kMaxChunkBytes);
     device_name_ = device_name;
     host_below_ = o.host_below;
-    cpu_ = make_cpu_backend(0);
+    cpu_ = make_cpu_backend(o.host_threads);
     hist_.grow(std::size_t{1} << kMaxDigitBits);
   }
 
@@ -223,6 +223,7 @@ class CudaBackend final : public Backend {
   std::uint64_t count_survivors(ConstTensor t, std::size_t row_len, std::size_t phase,
                                 std::uint64_t* row_counts) override {
     if (on_host(t.n)) return cpu_->count_survivors(t, row_len, phase, row_counts);
+    if (t.n == 0) return 0;  // as the CPU: nothing to check or count
     if (row_counts && (row_len == 0 || phase >= row_len))
       throw std::invalid_argument("count_survivors: need 0 <= phase < row_len");
     std::uint64_t total = 0;
@@ -391,8 +392,10 @@ class CudaBackend final : public Backend {
     const std::size_t esize = dtype_size(t.dtype);
     if (const auto it = resident_.find(t.data);
         it != resident_.end() && it->second.n == t.n && it->second.dtype == t.dtype) {
-      // Retained: the chunks are views of the device copy; nothing to upload.
-      const std::size_t chunk = max_elems > 0 ? std::max<std::size_t>(1, max_elems / align) * align : t.n;
+      // Retained: the chunks are views of the device copy; nothing to upload. They keep the
+      // upload path's size, which the kernels' per-call limits (n < 2^32) rely on.
+      std::size_t chunk = std::max<std::size_t>(1, chunk_bytes_ / esize / align) * align;
+      if (max_elems > 0) chunk = std::min(chunk, std::max<std::size_t>(1, max_elems / align) * align);
       unsigned char* base = it->second.data.data();
       for (std::size_t begin = 0; begin < t.n; begin += chunk) {
         const std::size_t n = std::min(chunk, t.n - begin);

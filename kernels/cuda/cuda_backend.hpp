@@ -17,6 +17,7 @@ struct CudaBackendOptions {
   // the copies, launches and synchronisation cost more than the work. 0 sends everything to
   // the device (the tests do, to exercise the kernels at every size).
   std::size_t host_below = std::size_t{1} << 16;
+  int host_threads = 0;  // threads for the host's share (0: all cores), as --threads
 };
 
 // Throws UsageError naming the reason when there is no usable device (or no CUDA in this build).

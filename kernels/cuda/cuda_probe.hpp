@@ -6,7 +6,7 @@ namespace h5p {
 
 struct CudaProbe {
   bool compiled = false;  // built with the CUDA toolkit (H5P_HAVE_CUDA)
-  int devices = 0;        // usable devices; 0 when the driver or device is missing
+  int devices = 0;        // usable devices; 0 when the driver or device is missing or too old
   std::string first_device;
   std::string reason;     // why there is no device, when devices == 0
 };

@@ -57,6 +57,29 @@ digit_histogram_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int sh
   }
 }
 
+// For devices whose blocks cannot have 128 KiB of shared memory (compute capability 8.6, 8.9,
+// 12.x): the same warp-aggregated counting straight into the block's own row (zeroed before).
+template <typename Bits, int W>
+__global__ void __launch_bounds__(kThreads)
+digit_histogram_rows_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int shift, int bits,
+                            std::uint64_t prefix, bool check_prefix, std::uint32_t* rows) {
+  const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
+  const int high = shift + bits;
+  const unsigned lane = threadIdx.x & 31u;
+  std::uint32_t* row = rows + blockIdx.x * (std::size_t{1} << bits);
+  const std::size_t begin = blockIdx.x * per_cta;
+  const std::size_t end = min(n, begin + per_cta);
+  for (std::size_t base = begin; base < end; base += blockDim.x) {  // same step count for every lane
+    const std::size_t i = base + threadIdx.x;
+    const bool valid = i < end;
+    const std::uint64_t k = valid ? key_of<W>(d[i]) : 0;
+    const bool counted = valid && (!check_prefix || (k >> high) == prefix);
+    const std::uint32_t bin = counted ? static_cast<std::uint32_t>((k >> shift) & mask) : 0xFFFFFFFFu;
+    const unsigned peers = __match_any_sync(kFull, bin);
+    if (counted && lane == static_cast<unsigned>(__ffs(peers) - 1)) atomicAdd(&row[bin], __popc(peers));
+  }
+}
+
 __global__ void add_rows_kernel(const std::uint32_t* rows, unsigned ctas, std::uint32_t bins, std::uint64_t* hist) {
   const std::uint32_t bin = blockIdx.x * blockDim.x + threadIdx.x;
   if (bin >= bins) return;
@@ -68,18 +91,22 @@ __global__ void add_rows_kernel(const std::uint32_t* rows, unsigned ctas, std::u
 template <typename Bits, int W>
 void launch_histogram(const Bits* d, std::size_t n, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
                       std::uint64_t* hist, cudaStream_t s) {
-  const auto kernel = digit_histogram_kernel<Bits, W>;
   const std::uint32_t bins = 1u << pass.bits;
-  const std::size_t shared = bins / 2 * sizeof(std::uint32_t);
-  H5P_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
-  int device = 0, sms = 0, per_sm = 0;
+  int device = 0, sms = 0, per_sm = 0, shared_limit = 0;
   H5P_CUDA_TRY(cudaGetDevice(&device));
   H5P_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  H5P_CUDA_TRY(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  const bool in_shared = bins / 2 * sizeof(std::uint32_t) <= static_cast<std::size_t>(shared_limit);
+  const auto kernel = in_shared ? digit_histogram_kernel<Bits, W> : digit_histogram_rows_kernel<Bits, W>;
+  const std::size_t shared = in_shared ? bins / 2 * sizeof(std::uint32_t) : 0;
+  if (in_shared)
+    H5P_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
   H5P_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, shared));
   const std::size_t tiles = (n + kTile - 1) / kTile;
   const std::size_t ctas = std::max<std::size_t>(1, std::min<std::size_t>(tiles, std::size_t(sms) * std::max(1, per_sm)));
   const std::size_t per_cta = (n + ctas - 1) / ctas;
   rows.grow(ctas * bins);
+  if (!in_shared) H5P_CUDA_TRY(cudaMemsetAsync(rows.data(), 0, ctas * bins * sizeof(std::uint32_t), s));
   constexpr int key_bits = W == 16 ? 15 : W == 32 ? 31 : 63;
   const bool check_prefix = pass.shift + pass.bits < key_bits;
   kernel<<<static_cast<unsigned>(ctas), kThreads, shared, s>>>(d, n, per_cta, pass.shift, pass.bits, pass.prefix,

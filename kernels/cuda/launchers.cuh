@@ -49,7 +49,7 @@ void exclusive_sum(const std::uint64_t* in, std::uint64_t* out, std::size_t coun
 // block's share of the quota from them and ranks its ties with a ballot (never atomics).
 struct BlockApply {
   unsigned long long pruned, ties, ties_pruned;
-  double kept_sq;  // lane-order sum of squares of the block after the apply
+  double kept_sq;  // lane-order sum of squares of the block after the apply (NaN adds nothing)
 };
 void apply_threshold(std::uint16_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t quota,
                      const std::uint64_t* ties, const std::uint64_t* tie_prefix, BlockApply* out, cudaStream_t s);

@@ -112,7 +112,7 @@ __global__ void apply_kernel(Bits* d, std::size_t n, std::size_t blocks, std::ui
       pruned += prune;
       if (prune) {
         d[i] = Bits{0};  // +0.0 in every IEEE format
-      } else {
+      } else if (!is_nan(bits)) {
         const double v = abs_value(bits);
         kept_sq = __dadd_rn(kept_sq, __dmul_rn(v, v));
       }
