@@ -55,8 +55,8 @@ class Backend {
   // Hints for a device backend: the caller passes t (same pointer and length) to several calls
   // and changes its bytes only through this backend's apply/nm_apply until release(t.data).
   // The backend may keep a copy on the device and skip the uploads. The CPU ignores them.
-  virtual void retain(ConstTensor t) {}
-  virtual void release(const void* data) {}
+  virtual void retain(ConstTensor /*t*/) {}
+  virtual void release(const void* /*data*/) {}
 
   virtual TensorScan scan(ConstTensor t) = 0;
 

@@ -18,6 +18,24 @@ constexpr int kThreads = 1024;
 constexpr std::size_t kTile = 63 * 1024;  // < 65536: no 16-bit count can overflow in a tile
 constexpr int kMaxBits = 16;
 
+constexpr std::uint32_t kNoBin = 0xFFFFFFFFu;
+
+// The digit bin element i counts in, or kNoBin when i is past the end or has another prefix.
+template <int W, typename Bits>
+__device__ __forceinline__ std::uint32_t bin_of(const Bits* d, std::size_t i, std::size_t end, int shift, int bits,
+                                                std::uint64_t prefix, bool check_prefix) {
+  if (i >= end) return kNoBin;
+  const std::uint64_t k = key_of<W>(d[i]);
+  if (check_prefix && (k >> (shift + bits)) != prefix) return kNoBin;
+  return static_cast<std::uint32_t>((k >> shift) & ((std::uint64_t{1} << bits) - 1));
+}
+
+// Warp aggregation: of the lanes holding the same bin, the lowest adds for all (peers).
+__device__ __forceinline__ bool bin_leader(std::uint32_t bin, unsigned& peers) {
+  peers = __match_any_sync(kFull, bin);
+  return bin != kNoBin && (threadIdx.x & 31u) == static_cast<unsigned>(__ffs(peers) - 1);
+}
+
 template <typename Bits, int W>
 __global__ void __launch_bounds__(kThreads)
 digit_histogram_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int shift, int bits, std::uint64_t prefix,
@@ -25,9 +43,6 @@ digit_histogram_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int sh
   extern __shared__ std::uint32_t packed[];  // bin b counts in the 16-bit half (b & 1) of word b / 2
   const std::uint32_t bins = 1u << bits;
   const std::uint32_t words = bins / 2;
-  const std::uint64_t mask = bins - 1;
-  const int high = shift + bits;
-  const unsigned lane = threadIdx.x & 31u;
   std::uint32_t* row = rows + blockIdx.x * std::size_t{bins};
   for (std::uint32_t w = threadIdx.x; w < words; w += blockDim.x) row[2 * w] = row[2 * w + 1] = 0;
   const std::size_t begin = blockIdx.x * per_cta;
@@ -37,13 +52,9 @@ digit_histogram_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int sh
     for (std::uint32_t w = threadIdx.x; w < words; w += blockDim.x) packed[w] = 0;
     __syncthreads();
     for (std::size_t base = tile; base < tile_end; base += blockDim.x) {  // same step count for every lane
-      const std::size_t i = base + threadIdx.x;
-      const bool valid = i < tile_end;
-      const std::uint64_t k = valid ? key_of<W>(d[i]) : 0;
-      const bool counted = valid && (!check_prefix || (k >> high) == prefix);
-      const std::uint32_t bin = counted ? static_cast<std::uint32_t>((k >> shift) & mask) : 0xFFFFFFFFu;
-      const unsigned peers = __match_any_sync(kFull, bin);
-      if (counted && lane == static_cast<unsigned>(__ffs(peers) - 1))
+      const std::uint32_t bin = bin_of<W>(d, base + threadIdx.x, tile_end, shift, bits, prefix, check_prefix);
+      unsigned peers;
+      if (bin_leader(bin, peers))
         atomicAdd(&packed[bin >> 1], static_cast<std::uint32_t>(__popc(peers)) << ((bin & 1u) * 16));
     }
     __syncthreads();
@@ -63,20 +74,13 @@ template <typename Bits, int W>
 __global__ void __launch_bounds__(kThreads)
 digit_histogram_rows_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int shift, int bits,
                             std::uint64_t prefix, bool check_prefix, std::uint32_t* rows) {
-  const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
-  const int high = shift + bits;
-  const unsigned lane = threadIdx.x & 31u;
   std::uint32_t* row = rows + blockIdx.x * (std::size_t{1} << bits);
   const std::size_t begin = blockIdx.x * per_cta;
   const std::size_t end = min(n, begin + per_cta);
   for (std::size_t base = begin; base < end; base += blockDim.x) {  // same step count for every lane
-    const std::size_t i = base + threadIdx.x;
-    const bool valid = i < end;
-    const std::uint64_t k = valid ? key_of<W>(d[i]) : 0;
-    const bool counted = valid && (!check_prefix || (k >> high) == prefix);
-    const std::uint32_t bin = counted ? static_cast<std::uint32_t>((k >> shift) & mask) : 0xFFFFFFFFu;
-    const unsigned peers = __match_any_sync(kFull, bin);
-    if (counted && lane == static_cast<unsigned>(__ffs(peers) - 1)) atomicAdd(&row[bin], __popc(peers));
+    const std::uint32_t bin = bin_of<W>(d, base + threadIdx.x, end, shift, bits, prefix, check_prefix);
+    unsigned peers;
+    if (bin_leader(bin, peers)) atomicAdd(&row[bin], static_cast<std::uint32_t>(__popc(peers)));
   }
 }
 
