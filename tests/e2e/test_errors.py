@@ -389,3 +389,22 @@ def test_inconsistent_maxshape_is_an_input_problem(scene):
     if res.returncode == 3:
         assert "maxdims.h5" in res.stderr and len(res.stderr.splitlines()) == 1, h5util.describe(res)
         assert h5util.listdir_all(scene.d_out) == []
+
+
+@pytest.mark.parametrize("rule", [["--sparsity", "0.5"], ["--sparsity", "0.5", "--scope", "global"]],
+                         ids=["tensor", "global"])
+def test_damaged_chunk_in_a_streamed_tensor_exit_3(scene, rule):
+    """A deflate chunk in the middle of a tensor streamed in slabs is garbage: the read fails on
+    the read-ahead thread, and the run still ends with one line, exit 3 and nothing written
+    (no HDF5 error stack from that thread either)."""
+    src = scene.d_in / "damaged.h5"
+    with h5py.File(src, "w") as f:
+        f.create_dataset("enc/kernel:0", data=datagen.make_values(SEED + 7, "<f4", (512, 256), "normal"),
+                         chunks=(32, 256), compression="gzip")
+    with h5py.File(src, "r") as f:
+        info = f["enc/kernel:0"].id.get_chunk_info(11)  # rows 352-383: a later slab at 64K
+    with open(src, "r+b") as fh:
+        fh.seek(info.byte_offset)
+        fh.write(bytes(range(256)) * (info.size // 256 + 1))
+    scene.expect(["prune", src, "-o", scene.out, *rule, "--memory-limit", "64K"], 3,
+                 [("damaged.h5",), ("/enc/kernel:0",)], watch=[src])
