@@ -345,3 +345,54 @@ TEST(CudaBackend, RefusesClearlyWithoutDevice) {
 }
 
 }  // namespace
+
+// One call of every entry point on the device, at sizes that cross chunk and block edges: small
+// enough for compute-sanitizer (memcheck, racecheck) to finish in seconds. benchmarks/gpu/check.sh
+// runs the sanitizers on this test.
+TEST(CudaSanitizerSmoke, EveryEntryPointOnce) {
+  if (!cuda_usable()) GTEST_SKIP() << "no CUDA device (" << probe_cuda().reason << ")";
+  auto gpu = make_cuda_backend({std::uint64_t{1} << 20, 0, 2});  // 128 KiB chunks, all on the device
+  auto cpu = make_cpu_backend(1);
+  for (DType t : kTypes) {
+    const std::size_t n = 70004;  // a multiple of 4 for 2:4
+    const KeyWidth w = native_key_width(t);
+    const std::string ctx = where(t, n, Kind::specials) + " smoke";
+    auto got = make_data(t, n, Kind::specials, false, kSeed + 29);
+    auto want = got;
+    const ConstTensor gv{t, got.data(), n}, wv{t, want.data(), n};
+    expect_same_scan(gpu->scan(gv), cpu->scan(wv), ctx);
+    const DigitLayout first = digit_layout(w).front(), last = digit_layout(w).back();
+    std::vector<std::uint64_t> gh(std::size_t{1} << first.bits, 0), wh(gh);
+    gpu->scan_histogram(gv, w, {first.shift, first.bits, 0}, gh.data());
+    cpu->scan_histogram(wv, w, {first.shift, first.bits, 0}, wh.data());
+    EXPECT_EQ(gh, wh) << ctx;
+    const std::uint64_t K = element_key(t, w, want.data(), n / 2);
+    const int high = last.shift + last.bits;
+    std::vector<std::uint64_t> gl(std::size_t{1} << last.bits, 0), wl(gl);
+    gpu->histogram(gv, w, {last.shift, last.bits, high >= 64 ? 0 : K >> high}, gl.data());
+    cpu->histogram(wv, w, {last.shift, last.bits, high >= 64 ? 0 : K >> high}, wl.data());
+    EXPECT_EQ(gl, wl) << ctx;
+    const std::uint64_t ties = cpu->count_equal(wv, w, K);
+    EXPECT_EQ(gpu->count_equal(gv, w, K), ties) << ctx;
+    gpu->retain(gv);
+    const ApplyResult a = gpu->apply(MutTensor{t, got.data(), n}, w, K, ties / 2);
+    const ApplyResult b = cpu->apply(MutTensor{t, want.data(), n}, w, K, ties / 2);
+    EXPECT_EQ(a.pruned, b.pruned) << ctx;
+    EXPECT_EQ(std::memcmp(&a.kept_sum_sq, &b.kept_sum_sq, 8), 0) << ctx;
+    std::vector<std::uint64_t> gr(n / 7 + 2, 0), wr(gr), gi(n, 0), wi(gi);
+    EXPECT_EQ(gpu->count_survivors(gv, 7, 3, gr.data()), cpu->count_survivors(wv, 7, 3, wr.data())) << ctx;
+    gpu->release(got.data());
+    EXPECT_EQ(gr, wr) << ctx;
+    EXPECT_EQ(gpu->compact(gv, 5, nullptr, gi.data()), cpu->compact(wv, 5, nullptr, wi.data())) << ctx;
+    EXPECT_EQ(gi, wi) << ctx;
+    std::vector<std::uint8_t> gb(n / 8 + 2, 0xFF), wb(gb);
+    gpu->survivor_mask(gv, 3, gb.data());
+    cpu->survivor_mask(wv, 3, wb.data());
+    EXPECT_EQ(gb, wb) << ctx;
+    std::vector<std::uint8_t> gp(n / 2, 0), wp(gp);
+    gpu->nm_apply(MutTensor{t, got.data(), n}, 2, 4, gp.data(), nullptr);
+    cpu->nm_apply(MutTensor{t, want.data(), n}, 2, 4, wp.data(), nullptr);
+    EXPECT_EQ(gp, wp) << ctx;
+    EXPECT_EQ(got, want) << ctx;
+  }
+}
