@@ -101,6 +101,7 @@ class PruneJob {
   void for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f);
   bool resident(const TensorState& s) const { return reader_->resident(*s.plan); }
   void keep_resident(TensorState& s);
+  [[noreturn]] void throw_device_error(const TensorState& s, const DeviceError& e) const;
   void scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist);
   RadixSelection finish_selection(std::vector<TensorState*> scope, KeyWidth w, std::uint64_t k,
                                   const std::vector<std::uint64_t>& first_digit_hist);
@@ -142,14 +143,30 @@ void PruneJob::keep_resident(TensorState& s) {
   if (reader_->resident(*s.plan)) return;
   reader_->keep_resident(*s.plan);
   const MutTensor view = reader_->resident_view(*s.plan);
-  backend_->retain(ConstTensor{view.dtype, view.data, view.n});
+  try {
+    backend_->retain(ConstTensor{view.dtype, view.data, view.n});
+  } catch (const DeviceError& e) {
+    throw_device_error(s, e);
+  }
 }
 
 void PruneJob::check_filters() { require_decodable(in_file_, plan_, opt_.input); }
 
 void PruneJob::for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f) {
   const unsigned nm_group = opt_.rule.mode == RuleMode::nm ? opt_.rule.nm_group : 0;
-  reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_group), f);
+  try {
+    reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_group), f);
+  } catch (const DeviceError& e) {
+    throw_device_error(s, e);
+  }
+}
+
+// A CUDA failure names the call; add the tensor and file, and what to try when memory ran out.
+void PruneJob::throw_device_error(const TensorState& s, const DeviceError& e) const {
+  const std::string what = e.what();
+  const bool memory = what.find("out of memory") != std::string::npos;
+  throw DeviceError("tensor " + s.plan->path + " in '" + opt_.input + "': " + what +
+                    (memory ? " (try a smaller --device-memory-limit, or --backend cpu)" : ""));
 }
 
 void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist) {
