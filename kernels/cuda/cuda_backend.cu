@@ -73,8 +73,9 @@ class CudaBackend final : public Backend {
     std::size_t free_bytes = 0, total_bytes = 0;
     H5P_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
     limit_ = o.device_memory_limit ? o.device_memory_limit : free_bytes / 2;
-    // Device memory: two data chunks, compaction output (values + 64-bit indices of a chunk of
-    // up to a quarter of the elements) and block results fit well inside limit / 4 each.
+    // The limit's share: retained tensors up to a half, the two data chunks a quarter, and
+    // compaction output (a chunk of values and a chunk of 64-bit indices) the last quarter.
+    // The histograms' per-block rows (about 35 MB on an H100) and block results come on top.
     chunk_bytes_ = std::clamp<std::size_t>(limit_ / 8, kMinChunkBytes, kMaxChunkBytes);
     device_name_ = device_name;
     host_below_ = o.host_below;
