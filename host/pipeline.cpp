@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -92,6 +93,9 @@ class PruneJob {
     CudaBackendOptions o;
     o.device_memory_limit = opt_.device_memory_limit;
     o.host_threads = opt_.threads;
+    // Test hook: H5PRUNE_TEST_CUDA_HOST_BELOW=N moves the host/device size boundary (0: every
+    // tensor on the device), so end-to-end tests can send small tensors through the kernels.
+    if (const char* v = std::getenv("H5PRUNE_TEST_CUDA_HOST_BELOW")) o.host_below = std::strtoull(v, nullptr, 10);
     return o;
   }
   void check_filters();

@@ -99,12 +99,15 @@ RULES = {
 @pytest.mark.parametrize("rule", list(RULES), ids=list(RULES))
 def test_cuda_equals_cpu_on_generated(tmp_path, generated, rule):
     outs = {}
-    for name, extra in {"cpu": ["--backend", "cpu"], "cuda": ["--backend", "cuda"],
-                        "cuda_1M": ["--backend", "cuda", "--device-memory-limit", "1M"]}.items():
+    all_on_device = dict(os.environ, H5PRUNE_TEST_CUDA_HOST_BELOW="0")  # sizes 0..257 through the kernels too
+    for name, extra, env in [("cpu", ["--backend", "cpu"], None), ("cuda", ["--backend", "cuda"], None),
+                             ("cuda_all", ["--backend", "cuda"], all_on_device),
+                             ("cuda_1M", ["--backend", "cuda", "--device-memory-limit", "1M"], all_on_device)]:
         out = tmp_path / ("%s.h5" % name)
-        js = h5util.run_json("prune", generated, "-o", out, *RULES[rule], *extra)
+        js = h5util.run_json("prune", generated, "-o", out, *RULES[rule], *extra, env=env)
         outs[name] = (h5util.sha256(out), [(t["path"], t["pruned"], t["ties"], t["retained_l2"]) for t in js["tensors"]])
     assert outs["cuda"] == outs["cpu"], "[%s seed=%d] cuda differs from cpu" % (rule, SEED)
+    assert outs["cuda_all"] == outs["cpu"], "[%s seed=%d] cuda with every tensor on the device differs" % (rule, SEED)
     assert outs["cuda_1M"] == outs["cpu"], "[%s seed=%d] cuda in 1M chunks differs from cpu" % (rule, SEED)
 
 
