@@ -6,28 +6,26 @@
 #include "common/errors.hpp"
 #include "kernels/cuda/device_keys.cuh"
 #include "kernels/cuda/launchers.cuh"
+#include "kernels/cuda/warp.cuh"
 
 namespace h5p::cuda {
 namespace {
 
-constexpr unsigned kFull = 0xFFFFFFFFu;
 constexpr int kWarpsPerCta = 8;
 constexpr int kCtaThreads = 32 * kWarpsPerCta;
 
 unsigned ctas_for(std::size_t threads, int per_cta) { return static_cast<unsigned>((threads + per_cta - 1) / per_cta); }
 std::size_t sum_blocks(std::size_t n) { return (n + kSumBlock - 1) / kSumBlock; }
 
-__device__ __forceinline__ std::size_t global_thread() { return blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; }
-
 template <typename Bits>
 __global__ void block_survivors_kernel(const Bits* d, std::size_t n, std::size_t blocks, std::uint64_t* counts) {
-  const std::size_t b = global_thread() / 32;
+  const std::size_t b = global_warp();
   if (b >= blocks) return;
-  const unsigned lane = threadIdx.x & 31u;
+  const unsigned lane = lane_id();
   const std::size_t begin = b * kSumBlock, end = min(n, begin + kSumBlock);
   unsigned long long c = 0;
   for (std::size_t i = begin + lane; i < end; i += 32) c += (d[i] != 0);
-  for (int half = 16; half > 0; half /= 2) c += __shfl_down_sync(kFull, c, half);
+  c = warp_sum(c);
   if (lane == 0) counts[b] = c;
 }
 
@@ -39,22 +37,22 @@ __global__ void row_survivors_kernel(const Bits* d, std::size_t n, std::size_t r
   const bool valid = i < n;
   const bool survives = valid && d[i] != 0;
   const unsigned long long row = survives ? (phase + i) / row_len : ~0ull;
-  const unsigned peers = __match_any_sync(kFull, row);
-  if (survives && (threadIdx.x & 31u) == static_cast<unsigned>(__ffs(peers) - 1)) atomicAdd(&rows[row], __popc(peers));
+  const unsigned peers = __match_any_sync(kFullWarp, row);
+  if (survives && (lane_id()) == static_cast<unsigned>(__ffs(peers) - 1)) atomicAdd(&rows[row], __popc(peers));
 }
 
 template <typename Bits>
 __global__ void compact_kernel(const Bits* d, std::size_t n, std::size_t blocks, std::uint64_t base,
                                const std::uint64_t* block_start, Bits* values, std::uint64_t* index) {
-  const std::size_t b = global_thread() / 32;
+  const std::size_t b = global_warp();
   if (b >= blocks) return;
-  const unsigned lane = threadIdx.x & 31u;
+  const unsigned lane = lane_id();
   const std::size_t begin = b * kSumBlock, end = min(n, begin + kSumBlock);
   std::uint64_t next = block_start[b];
   for (std::size_t step = begin; step < end; step += 32) {
     const std::size_t i = step + lane;
     const Bits bits = i < end ? d[i] : Bits{0};
-    const unsigned mask = __ballot_sync(kFull, bits != 0);
+    const unsigned mask = __ballot_sync(kFullWarp, bits != 0);
     if (bits != 0) {
       const std::uint64_t j = next + __popc(mask & ((1u << lane) - 1u));
       if (values) values[j] = bits;
@@ -72,8 +70,8 @@ __global__ void survivor_bits_kernel(const Bits* d, std::size_t n, unsigned bit_
   const std::size_t warp_first_byte = (pos & ~std::size_t{31}) / 8;
   if (warp_first_byte >= bytes) return;  // whole warps only
   const bool survives = pos >= bit_offset && pos - bit_offset < n && d[pos - bit_offset] != 0;
-  const unsigned mask = __ballot_sync(kFull, survives);
-  if ((threadIdx.x & 31u) != 0) return;
+  const unsigned mask = __ballot_sync(kFullWarp, survives);
+  if ((lane_id()) != 0) return;
   for (unsigned k = 0; k < 4 && warp_first_byte + k < bytes; ++k) {
     std::uint8_t byte = static_cast<std::uint8_t>(mask >> (8 * k));
     if (warp_first_byte + k == 0) byte |= kept_low;

@@ -2,6 +2,9 @@
 // sign cleared, widened exactly 16 -> 32 -> 64 for mixed-dtype scopes. W is the key width.
 #pragma once
 #include <cstdint>
+#include <type_traits>
+
+#include "kernels/dtype.hpp"
 
 namespace h5p::cuda {
 
@@ -63,11 +66,20 @@ __device__ __forceinline__ double abs_value(std::uint64_t b) {
   return __longlong_as_double(static_cast<long long>(b & 0x7FFFFFFFFFFFFFFFull));
 }
 
-// The lane fold of kernels/lane_sum.hpp: lane 0 ends with ((l0 + l16) + (l8 + l24)) + ...
-// Explicit round-to-nearest adds, so the compiler cannot fuse them with a multiply.
-__device__ __forceinline__ double warp_fold(double v) {
-  for (int half = 16; half > 0; half /= 2) v = __dadd_rn(v, __shfl_down_sync(0xFFFFFFFFu, v, half));
-  return v;
+// Calls f(std::integral_constant<int, W>{}) for the key width w as the CPU backend maps it for
+// elements of type Bits (float32 has no 16-bit keys, float64 only 64-bit ones).
+template <typename Bits, typename F>
+void with_key_width(KeyWidth w, F&& f) {
+  if constexpr (sizeof(Bits) == 2) {
+    if (w == KeyWidth::k16) f(std::integral_constant<int, 16>{});
+    else if (w == KeyWidth::k32) f(std::integral_constant<int, 32>{});
+    else f(std::integral_constant<int, 64>{});
+  } else if constexpr (sizeof(Bits) == 4) {
+    if (w == KeyWidth::k64) f(std::integral_constant<int, 64>{});
+    else f(std::integral_constant<int, 32>{});
+  } else {
+    f(std::integral_constant<int, 64>{});
+  }
 }
 
 }  // namespace h5p::cuda

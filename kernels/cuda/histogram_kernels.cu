@@ -9,11 +9,11 @@
 #include "common/errors.hpp"
 #include "kernels/cuda/device_keys.cuh"
 #include "kernels/cuda/launchers.cuh"
+#include "kernels/cuda/warp.cuh"
 
 namespace h5p::cuda {
 namespace {
 
-constexpr unsigned kFull = 0xFFFFFFFFu;
 constexpr int kThreads = 1024;
 constexpr std::size_t kTile = 63 * 1024;  // < 65536: no 16-bit count can overflow in a tile
 constexpr int kMaxBits = 16;
@@ -32,8 +32,8 @@ __device__ __forceinline__ std::uint32_t bin_of(const Bits* d, std::size_t i, st
 
 // Warp aggregation: of the lanes holding the same bin, the lowest adds for all (peers).
 __device__ __forceinline__ bool bin_leader(std::uint32_t bin, unsigned& peers) {
-  peers = __match_any_sync(kFull, bin);
-  return bin != kNoBin && (threadIdx.x & 31u) == static_cast<unsigned>(__ffs(peers) - 1);
+  peers = __match_any_sync(kFullWarp, bin);
+  return bin != kNoBin && lane_id() == static_cast<unsigned>(__ffs(peers) - 1);
 }
 
 template <typename Bits, int W>
@@ -127,16 +127,7 @@ void histogram_any(const Bits* d, std::size_t n, KeyWidth w, DigitPass pass, Dev
               std::invalid_argument, "digit_histogram: a digit needs 1 to 16 bits within the key");
   H5P_EXPECTS(n < (std::size_t{1} << 32), std::invalid_argument, "digit_histogram: at most 2^32 - 1 elements per call");
   if (n == 0) return;
-  if constexpr (sizeof(Bits) == 2) {
-    if (w == KeyWidth::k16) launch_histogram<Bits, 16>(d, n, pass, rows, hist, s);
-    else if (w == KeyWidth::k32) launch_histogram<Bits, 32>(d, n, pass, rows, hist, s);
-    else launch_histogram<Bits, 64>(d, n, pass, rows, hist, s);
-  } else if constexpr (sizeof(Bits) == 4) {
-    if (w == KeyWidth::k64) launch_histogram<Bits, 64>(d, n, pass, rows, hist, s);
-    else launch_histogram<Bits, 32>(d, n, pass, rows, hist, s);
-  } else {
-    launch_histogram<Bits, 64>(d, n, pass, rows, hist, s);
-  }
+  with_key_width<Bits>(w, [&](auto width) { launch_histogram<Bits, decltype(width)::value>(d, n, pass, rows, hist, s); });
 }
 
 }  // namespace

@@ -6,32 +6,23 @@
 #include <type_traits>
 
 #include "common/errors.hpp"
-
 #include "kernels/cuda/device_keys.cuh"
 #include "kernels/cuda/launchers.cuh"
+#include "kernels/cuda/warp.cuh"
 
 namespace h5p::cuda {
 namespace {
 
-constexpr unsigned kFull = 0xFFFFFFFFu;
 constexpr int kWarpsPerCta = 8;
 constexpr int kCtaThreads = 32 * kWarpsPerCta;
 
 std::size_t blocks_of(std::size_t n, std::size_t block_len) { return (n + block_len - 1) / block_len; }
 unsigned ctas_for_warps(std::size_t warps) { return static_cast<unsigned>((warps + kWarpsPerCta - 1) / kWarpsPerCta); }
 
-__device__ __forceinline__ std::size_t warp_id() { return (blockIdx.x * std::size_t{blockDim.x} + threadIdx.x) / 32; }
-__device__ __forceinline__ unsigned lane_id() { return threadIdx.x & 31u; }
-
-__device__ __forceinline__ unsigned long long warp_sum(unsigned long long v) {
-  for (int half = 16; half > 0; half /= 2) v += __shfl_down_sync(kFull, v, half);
-  return v;
-}
-
 template <typename Bits>
 __global__ void block_scan_kernel(const Bits* d, std::size_t n, std::size_t block_len, std::size_t blocks,
                                   BlockScan* out) {
-  const std::size_t b = warp_id();
+  const std::size_t b = global_warp();
   if (b >= blocks) return;  // whole warps only: every lane shares b
   const unsigned lane = lane_id();
   constexpr int W = native_width(Bits{});
@@ -56,8 +47,8 @@ __global__ void block_scan_kernel(const Bits* d, std::size_t n, std::size_t bloc
   nan = warp_sum(nan);
   zeros = warp_sum(zeros);
   for (int half = 16; half > 0; half /= 2) {
-    mn = min(mn, __shfl_down_sync(kFull, mn, half));
-    mx = max(mx, __shfl_down_sync(kFull, mx, half));
+    mn = min(mn, __shfl_down_sync(kFullWarp, mn, half));
+    mx = max(mx, __shfl_down_sync(kFullWarp, mx, half));
   }
   sum_abs = warp_fold(sum_abs);
   sum_sq = warp_fold(sum_sq);
@@ -67,7 +58,7 @@ __global__ void block_scan_kernel(const Bits* d, std::size_t n, std::size_t bloc
 template <typename Bits, int W>
 __global__ void block_ties_kernel(const Bits* d, std::size_t n, std::size_t blocks, std::uint64_t K,
                                   std::uint64_t* ties) {
-  const std::size_t b = warp_id();
+  const std::size_t b = global_warp();
   if (b >= blocks) return;
   const std::size_t begin = b * kSumBlock;
   const std::size_t end = min(n, begin + kSumBlock);
@@ -80,7 +71,7 @@ __global__ void block_ties_kernel(const Bits* d, std::size_t n, std::size_t bloc
 template <typename Bits, int W>
 __global__ void apply_kernel(Bits* d, std::size_t n, std::size_t blocks, std::uint64_t K, std::uint64_t quota,
                              const std::uint64_t* ties, const std::uint64_t* tie_prefix, BlockApply* out) {
-  const std::size_t b = warp_id();
+  const std::size_t b = global_warp();
   if (b >= blocks) return;
   const unsigned lane = lane_id();
   // This block's share of the quota: what the blocks before it left, up to its own ties.
@@ -101,7 +92,7 @@ __global__ void apply_kernel(Bits* d, std::size_t n, std::size_t blocks, std::ui
     const Bits bits = valid ? d[i] : Bits{0};
     const std::uint64_t k = key_of<W>(bits);
     const bool tie = valid && k == K;
-    const unsigned tie_mask = __ballot_sync(kFull, tie);
+    const unsigned tie_mask = __ballot_sync(kFullWarp, tie);
     const std::uint64_t rank = seen + __popc(tie_mask & ((1u << lane) - 1u));
     const bool take_tie = tie && rank < block_quota;
     const bool prune = valid && (k < K || take_tie);
@@ -135,27 +126,12 @@ void launch_block_scan(const Bits* d, std::size_t n, std::size_t block_len, Bloc
   H5P_CUDA_TRY(cudaGetLastError());
 }
 
-// The key widths a dtype can be compared in, as the CPU backend maps them.
-template <typename Bits, typename F>
-void with_width(KeyWidth w, F&& f) {
-  if constexpr (sizeof(Bits) == 2) {
-    if (w == KeyWidth::k16) f(std::integral_constant<int, 16>{});
-    else if (w == KeyWidth::k32) f(std::integral_constant<int, 32>{});
-    else f(std::integral_constant<int, 64>{});
-  } else if constexpr (sizeof(Bits) == 4) {
-    if (w == KeyWidth::k64) f(std::integral_constant<int, 64>{});
-    else f(std::integral_constant<int, 32>{});
-  } else {
-    f(std::integral_constant<int, 64>{});
-  }
-}
-
 template <typename Bits>
 void launch_block_ties(const Bits* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t* ties,
                        cudaStream_t s) {
   if (n == 0) return;
   const std::size_t blocks = blocks_of(n, kSumBlock);
-  with_width<Bits>(w, [&](auto width) {
+  with_key_width<Bits>(w, [&](auto width) {
     block_ties_kernel<Bits, decltype(width)::value><<<ctas_for_warps(blocks), kCtaThreads, 0, s>>>(d, n, blocks, K, ties);
   });
   H5P_CUDA_TRY(cudaGetLastError());
@@ -168,7 +144,7 @@ void launch_apply(Bits* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint
               "apply_threshold: a tie quota needs the block tie counts and their prefix sum");
   if (n == 0) return;
   const std::size_t blocks = blocks_of(n, kSumBlock);
-  with_width<Bits>(w, [&](auto width) {
+  with_key_width<Bits>(w, [&](auto width) {
     apply_kernel<Bits, decltype(width)::value>
         <<<ctas_for_warps(blocks), kCtaThreads, 0, s>>>(d, n, blocks, K, quota, ties, tie_prefix, out);
   });
