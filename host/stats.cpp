@@ -25,13 +25,7 @@ void scan_tensor(Backend& backend, StatsRow& row, std::uint64_t memory_limit, Re
     check_interrupt();
     buf.resize(slab.n * esize);
     read_slab(slab, buf.data());
-    const TensorScan s = backend.scan(ConstTensor{row.dtype, buf.data(), slab.n});
-    total.nan += s.nan;
-    total.zeros += s.zeros;
-    total.min_abs_key = std::min(total.min_abs_key, s.min_abs_key);
-    total.max_abs_key = std::max(total.max_abs_key, s.max_abs_key);
-    total.sum_abs += s.sum_abs;
-    total.sum_sq += s.sum_sq;
+    total.add(backend.scan(ConstTensor{row.dtype, buf.data(), slab.n}));
   }
   const KeyWidth w = native_key_width(row.dtype);
   row.zeros = total.zeros;

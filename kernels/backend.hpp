@@ -21,6 +21,17 @@ struct TensorScan {
   std::uint64_t max_abs_key = 0;      // largest non-NaN key
   double sum_abs = 0.0;
   double sum_sq = 0.0;
+
+  // Adds a later part's counts, extremes and sums (parts go in position order, so sums add in
+  // block order); n is left to the caller.
+  void add(const TensorScan& part) {
+    nan += part.nan;
+    zeros += part.zeros;
+    min_abs_key = min_abs_key < part.min_abs_key ? min_abs_key : part.min_abs_key;
+    max_abs_key = max_abs_key > part.max_abs_key ? max_abs_key : part.max_abs_key;
+    sum_abs += part.sum_abs;
+    sum_sq += part.sum_sq;
+  }
 };
 
 // One radix digit: bins (key >> shift) & (2^bits - 1) over the keys whose bits above

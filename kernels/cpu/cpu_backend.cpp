@@ -212,18 +212,14 @@ class CpuBackend final : public Backend {
 
   // stats' pass: NaN and zero counts, min/max keys, sum |w| and sum w^2, per fixed block.
   TensorScan scan_impl(ConstTensor t) {
-    struct Partial {
-      std::uint64_t nan = 0, zeros = 0, min_key = ~0ull, max_key = 0;
-      double sum_abs = 0, sum_sq = 0;
-    };
     const std::size_t blocks = block_count(t.n);
-    std::vector<Partial> parts(blocks);
+    std::vector<TensorScan> parts(blocks);
     dispatch(t.dtype, native_key_width(t.dtype), [&]<typename E, KeyWidth W>() {
       const std::uint64_t inf = inf_key(W);
       const auto* p = static_cast<const typename E::Bits*>(t.data);
 #pragma omp parallel for schedule(static) num_threads(threads_for(t.n))
       for (std::size_t b = 0; b < blocks; ++b) {
-        Partial part;
+        TensorScan part;
         const std::size_t begin = b * kSumBlock, end = std::min(t.n, (b + 1) * kSumBlock);
         for (std::size_t i = begin; i < end; ++i) {
           const std::uint64_t k = E::template key<W>(p[i]);
@@ -232,8 +228,8 @@ class CpuBackend final : public Backend {
             continue;
           }
           part.zeros += (k == 0);
-          part.min_key = std::min(part.min_key, k);
-          part.max_key = std::max(part.max_key, k);
+          part.min_abs_key = std::min(part.min_abs_key, k);
+          part.max_abs_key = std::max(part.max_abs_key, k);
         }
         // NaN adds +0.0, which leaves a lane's (non-negative) sum as it is.
         part.sum_abs = lane_sum(begin, end, [&](std::size_t i) {
@@ -248,14 +244,7 @@ class CpuBackend final : public Backend {
     });
     TensorScan s;
     s.n = t.n;
-    for (const Partial& part : parts) {
-      s.nan += part.nan;
-      s.zeros += part.zeros;
-      s.min_abs_key = std::min(s.min_abs_key, part.min_key);
-      s.max_abs_key = std::max(s.max_abs_key, part.max_key);
-      s.sum_abs += part.sum_abs;
-      s.sum_sq += part.sum_sq;
-    }
+    for (const TensorScan& part : parts) s.add(part);
     return s;
   }
 

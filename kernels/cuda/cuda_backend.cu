@@ -118,12 +118,8 @@ class CudaBackend final : public Backend {
       const BlockScan* parts = scan_blocks(t.dtype, dev, n, kSumBlock);
       return [&total, parts, blocks = blocks_of(n, kSumBlock)] {
         for (std::size_t b = 0; b < blocks; ++b) {
-          total.nan += parts[b].nan;
-          total.zeros += parts[b].zeros;
-          total.min_abs_key = std::min<std::uint64_t>(total.min_abs_key, parts[b].min_key);
-          total.max_abs_key = std::max<std::uint64_t>(total.max_abs_key, parts[b].max_key);
-          total.sum_abs += parts[b].sum_abs;
-          total.sum_sq += parts[b].sum_sq;
+          const BlockScan& p = parts[b];
+          total.add(TensorScan{0, p.nan, p.zeros, p.min_key, p.max_key, p.sum_abs, p.sum_sq});
         }
       };
     });
