@@ -208,6 +208,32 @@ struct Walker {
     }
   }
 
+  // An input dataset with its type, dataspace and creation properties.
+  struct Source {
+    Handle in, type, space, dcpl;
+  };
+  Source open_source(hid_t in_group, const std::string& name, const std::string& path) const {
+    Source s;
+    s.in = dataset_handle(H5Dopen2(in_group, name.c_str(), H5P_DEFAULT));
+    if (!s.in.valid()) fail_read("cannot open dataset " + path);
+    s.type = type_handle(H5Dget_type(s.in));
+    s.space = space_handle(H5Dget_space(s.in));
+    s.dcpl = plist_handle(H5Dget_create_plist(s.in));
+    if (!s.type.valid() || !s.space.valid() || !s.dcpl.valid()) fail_read("cannot read dataset " + path);
+    return s;
+  }
+
+  // The output dataset for src: same shape and creation properties (no object times), out_type,
+  // and src's attributes.
+  Handle create_like(const Source& src, hid_t out_type, hid_t out_group, const std::string& name,
+                     const std::string& path, hid_t lcpl) {
+    H5Pset_obj_track_times(src.dcpl, false);
+    Handle out = dataset_handle(H5Dcreate2(out_group, name.c_str(), out_type, src.space, lcpl, src.dcpl, H5P_DEFAULT));
+    if (!out.valid()) fail_write("cannot create dataset " + path);
+    copy_attributes(src.in, out, path);
+    return out;
+  }
+
   // Copies an unselected dataset without decoding it: chunked data chunk by chunk with
   // H5Dread_chunk/H5Dwrite_chunk (filters untouched, so even unknown ones survive), other
   // layouts in slabs read with the file type itself (no conversion). HDF5 1.10's H5Ocopy can
@@ -216,59 +242,51 @@ struct Walker {
   // committed types, external or virtual storage).
   bool copy_dataset_raw(hid_t in_group, hid_t out_group, const std::string& name, const std::string& path,
                         hid_t lcpl) {
-    Handle in = dataset_handle(H5Dopen2(in_group, name.c_str(), H5P_DEFAULT));
-    if (!in.valid()) fail_read("cannot open dataset " + path);
-    Handle type = type_handle(H5Dget_type(in));
-    Handle space = space_handle(H5Dget_space(in));
-    Handle dcpl = plist_handle(H5Dget_create_plist(in));
-    if (!type.valid() || !space.valid() || !dcpl.valid()) fail_read("cannot read dataset " + path);
-    const H5D_layout_t layout = H5Pget_layout(dcpl);
-    const bool object_refs = is_object_reference(type);
-    if (H5Tdetect_class(type, H5T_VLEN) != 0 || H5Tis_variable_str(type) != 0 ||
-        (H5Tdetect_class(type, H5T_REFERENCE) != 0 && !object_refs) || H5Pget_external_count(dcpl) != 0 ||
-        layout == H5D_VIRTUAL || H5Sget_simple_extent_type(space) == H5S_NULL)
+    const Source src = open_source(in_group, name, path);
+    const H5D_layout_t layout = H5Pget_layout(src.dcpl);
+    const bool object_refs = is_object_reference(src.type);
+    if (H5Tdetect_class(src.type, H5T_VLEN) != 0 || H5Tis_variable_str(src.type) != 0 ||
+        (H5Tdetect_class(src.type, H5T_REFERENCE) != 0 && !object_refs) || H5Pget_external_count(src.dcpl) != 0 ||
+        layout == H5D_VIRTUAL || H5Sget_simple_extent_type(src.space) == H5S_NULL)
       return false;
-    Handle out_type = output_type(type);
+    Handle out_type = output_type(src.type);
     if (!out_type.valid()) return false;  // its committed type is not in the output yet
-    H5Pset_obj_track_times(dcpl, false);
-    Handle out = dataset_handle(H5Dcreate2(out_group, name.c_str(), out_type, space, lcpl, dcpl, H5P_DEFAULT));
-    if (!out.valid()) fail_write("cannot create dataset " + path);
-    copy_attributes(in, out, path);
+    Handle out = create_like(src, out_type, out_group, name, path, lcpl);
     if (object_refs) {
       deferred.datasets.push_back(path);  // filled once the referenced objects exist
       return true;
     }
-    if (H5Dget_storage_size(in) == 0) return true;  // never written: leave it unallocated too
+    if (H5Dget_storage_size(src.in) == 0) return true;  // never written: leave it unallocated too
     std::vector<unsigned char> buf;
     if (layout == H5D_CHUNKED) {
-      const int rank = H5Sget_simple_extent_ndims(space);
+      const int rank = H5Sget_simple_extent_ndims(src.space);
       hsize_t nchunks = 0;
-      if (H5Dget_num_chunks(in, space, &nchunks) < 0) fail_read("cannot list the chunks of " + path);
+      if (H5Dget_num_chunks(src.in, src.space, &nchunks) < 0) fail_read("cannot list the chunks of " + path);
       std::vector<hsize_t> offset(static_cast<size_t>(rank));
       for (hsize_t i = 0; i < nchunks; ++i) {
         check_interrupt();
         unsigned filter_mask = 0;
         haddr_t addr = 0;
         hsize_t size = 0;
-        if (H5Dget_chunk_info(in, space, i, offset.data(), &filter_mask, &addr, &size) < 0)
+        if (H5Dget_chunk_info(src.in, src.space, i, offset.data(), &filter_mask, &addr, &size) < 0)
           fail_read("cannot read chunk " + std::to_string(i) + " of " + path);
         buf.resize(static_cast<size_t>(size));
         uint32_t read_mask = 0;
-        if (H5Dread_chunk(in, H5P_DEFAULT, offset.data(), &read_mask, buf.data()) < 0)
+        if (H5Dread_chunk(src.in, H5P_DEFAULT, offset.data(), &read_mask, buf.data()) < 0)
           fail_read("cannot read chunk " + std::to_string(i) + " of " + path);
         if (H5Dwrite_chunk(out, H5P_DEFAULT, read_mask, offset.data(), buf.size(), buf.data()) < 0)
           fail_write("cannot write chunk " + std::to_string(i) + " of " + path);
       }
       return true;
     }
-    std::vector<hsize_t> shape(static_cast<size_t>(std::max(0, H5Sget_simple_extent_ndims(space))));
-    if (!shape.empty()) H5Sget_simple_extent_dims(space, shape.data(), nullptr);
-    const size_t esize = H5Tget_size(type);
+    std::vector<hsize_t> shape(static_cast<size_t>(std::max(0, H5Sget_simple_extent_ndims(src.space))));
+    if (!shape.empty()) H5Sget_simple_extent_dims(src.space, shape.data(), nullptr);
+    const size_t esize = H5Tget_size(src.type);
     for (const Slab& slab : plan_slabs(shape, std::max<size_t>(1, (size_t{64} << 20) / esize))) {
       check_interrupt();
       buf.resize(slab.n * esize);
-      read_slab(in, type, slab, buf.data(), in_name, path);
-      write_slab(out, type, slab, buf.data(), out_name, path);
+      read_slab(src.in, src.type, slab, buf.data(), in_name, path);
+      write_slab(out, src.type, slab, buf.data(), out_name, path);
     }
     return true;
   }
@@ -287,19 +305,11 @@ struct Walker {
 
   void replace_dataset(hid_t in_group, hid_t out_group, const std::string& name, const std::string& path,
                        hid_t lcpl) {
-    Handle in = dataset_handle(H5Dopen2(in_group, name.c_str(), H5P_DEFAULT));
-    if (!in.valid()) fail_read("cannot open dataset " + path);
-    Handle type = type_handle(H5Dget_type(in));
-    Handle space = space_handle(H5Dget_space(in));
-    Handle dcpl = plist_handle(H5Dget_create_plist(in));
-    if (!type.valid() || !space.valid() || !dcpl.valid()) fail_read("cannot read dataset " + path);
-    H5Pset_obj_track_times(dcpl, false);
-    Handle out_type = output_type(type);
-    if (!out_type.valid()) out_type = type_handle(H5Tcopy(type));  // committed type not copied yet
-    Handle out = dataset_handle(H5Dcreate2(out_group, name.c_str(), out_type, space, lcpl, dcpl, H5P_DEFAULT));
-    if (!out.valid()) fail_write("cannot create dataset " + path);
-    copy_attributes(in, out, path);
-    callbacks.fill(path, in, out);
+    const Source src = open_source(in_group, name, path);
+    Handle out_type = output_type(src.type);
+    if (!out_type.valid()) out_type = type_handle(H5Tcopy(src.type));  // committed type not copied yet
+    Handle out = create_like(src, out_type, out_group, name, path, lcpl);
+    callbacks.fill(path, src.in, out);
   }
 };
 
