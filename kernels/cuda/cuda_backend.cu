@@ -159,19 +159,11 @@ class CudaBackend final : public Backend {
 
   std::uint64_t count_equal(ConstTensor t, KeyWidth w, std::uint64_t key) override {
     if (on_host(t.n)) return cpu_->count_equal(t, w, key);
-    std::uint64_t count = 0;
-    stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
-      const std::size_t blocks = blocks_of(n, kSumBlock);
-      ties_.grow(blocks);
+    return sum_block_counts(t, [&](const void* dev, std::size_t n, std::uint64_t* counts) {
       with_bits(t.dtype, [&](auto bits) {
-        cuda::block_ties(static_cast<const decltype(bits)*>(dev), n, w, key, ties_.data(), compute_.get());
+        cuda::block_ties(static_cast<const decltype(bits)*>(dev), n, w, key, counts, compute_.get());
       });
-      const std::uint64_t* ties = downloads_.fetch(ties_.data(), blocks, compute_.get());
-      return [&count, ties, blocks] {
-        for (std::size_t b = 0; b < blocks; ++b) count += ties[b];
-      };
     });
-    return count;
   }
 
   ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) override {
@@ -223,21 +215,14 @@ class CudaBackend final : public Backend {
     if (t.n == 0) return 0;  // as the CPU: nothing to check or count
     if (row_counts && (row_len == 0 || phase >= row_len))
       throw std::invalid_argument("count_survivors: need 0 <= phase < row_len");
-    std::uint64_t total = 0;
     if (!row_counts) {
-      stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
-        const std::size_t blocks = blocks_of(n, kSumBlock);
-        counts_.grow(blocks);
+      return sum_block_counts(t, [&](const void* dev, std::size_t n, std::uint64_t* counts) {
         with_bits(t.dtype, [&](auto bits) {
-          cuda::block_survivors(static_cast<const decltype(bits)*>(dev), n, counts_.data(), compute_.get());
+          cuda::block_survivors(static_cast<const decltype(bits)*>(dev), n, counts, compute_.get());
         });
-        const std::uint64_t* counts = downloads_.fetch(counts_.data(), blocks, compute_.get());
-        return [&total, counts, blocks] {
-          for (std::size_t b = 0; b < blocks; ++b) total += counts[b];
-        };
       });
-      return total;
     }
+    std::uint64_t total = 0;
     // Rows per chunk are bounded too: short rows mean many counters.
     const std::size_t max_rows = chunk_bytes_ / sizeof(unsigned long long);
     const std::size_t max_elems = row_len >= chunk_bytes_ ? 0 : (max_rows - 2) * row_len;
@@ -440,6 +425,23 @@ class CudaBackend final : public Backend {
       collect();
     }
     copy_.synchronize();
+  }
+
+  // Streams t and adds up the per-kSumBlock counts that count_blocks(device data, n, counts)
+  // enqueues on compute_.
+  template <typename CountBlocks>
+  std::uint64_t sum_block_counts(ConstTensor t, CountBlocks&& count_blocks) {
+    std::uint64_t total = 0;
+    stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
+      const std::size_t blocks = blocks_of(n, kSumBlock);
+      counts_.grow(blocks);
+      count_blocks(dev, n, counts_.data());
+      const std::uint64_t* counts = downloads_.fetch(counts_.data(), blocks, compute_.get());
+      return [&total, counts, blocks] {
+        for (std::size_t b = 0; b < blocks; ++b) total += counts[b];
+      };
+    });
+    return total;
   }
 
   const BlockScan* scan_blocks(DType t, const void* dev, std::size_t n, std::size_t block_len) {
