@@ -35,6 +35,14 @@ def selected_paths(f, min_ndim=2):
     return out
 
 
+def require_selected(f, args):
+    """selected_paths for the script's --min-ndim; exits naming the input when there is none."""
+    paths = selected_paths(f, args.min_ndim)
+    if not paths:
+        raise SystemExit(f"{args.input}: no tensor selected")
+    return paths
+
+
 def exact_k(sparsity, n):
     """k = round_half_even(S * n) with S the exact decimal written."""
     s = Fraction(sparsity)

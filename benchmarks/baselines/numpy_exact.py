@@ -20,9 +20,7 @@ import _common as C  # noqa: E402
 def main(argv=None):
     args = C.parse_args(__doc__, argv)
     with h5py.File(args.input, "r") as f:
-        paths = C.selected_paths(f, args.min_ndim)
-        if not paths:
-            raise SystemExit(f"{args.input}: no tensor selected")
+        paths = C.require_selected(f, args)
         dtypes = {f[p].dtype for p in paths}
         # one dtype: compare in it; mixed: float64 holds float16/32 exactly
         work = dtypes.pop() if len(dtypes) == 1 else np.dtype("float64")

@@ -20,9 +20,7 @@ import _common as C  # noqa: E402
 def main(argv=None):
     args = C.parse_args(__doc__, argv)
     with h5py.File(args.input, "r") as f:
-        paths = C.selected_paths(f, args.min_ndim)
-        if not paths:
-            raise SystemExit(f"{args.input}: no tensor selected")
+        paths = C.require_selected(f, args)
         weights = {p: f[p][...] for p in paths}
     n = sum(w.size for w in weights.values())
     k = C.exact_k(args.sparsity, n)

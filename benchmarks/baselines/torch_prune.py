@@ -36,9 +36,7 @@ class Holder(nn.Module):
 def main(argv=None):
     args = C.parse_args(__doc__, argv)
     with h5py.File(args.input, "r") as f:
-        paths = C.selected_paths(f, args.min_ndim)
-        if not paths:
-            raise SystemExit(f"{args.input}: no tensor selected")
+        paths = C.require_selected(f, args)
         dtypes = {p: f[p].dtype for p in paths}
         modules = {p: Holder(f[p][...]) for p in paths}
     n = sum(m.weight.numel() for m in modules.values())
