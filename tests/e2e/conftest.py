@@ -23,6 +23,15 @@ def fixtures_dir():
     return h5util.FIXTURES
 
 
+@pytest.fixture(params=h5util.FIXTURE_NAMES, ids=lambda n: n.split("__")[1])
+def fixture_file(request, fixtures_dir):
+    """Each real fixture file in turn; skipped when it is missing."""
+    path = os.path.join(fixtures_dir, request.param)
+    if not os.path.isfile(path):
+        pytest.skip("fixture missing: %s" % path)
+    return path
+
+
 @pytest.fixture
 def dirs(tmp_path):
     """An input directory and a separate, empty output directory."""

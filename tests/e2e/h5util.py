@@ -11,6 +11,21 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 FIXTURES = os.path.normpath(os.path.join(REPO, "..", "shared", "fixtures", "keras"))
+# The twelve real Keras/Caffe files (SOURCES.md there); the `fixture_file` fixture gives each.
+FIXTURE_NAMES = [
+    "fastmachinelearning__example-models__KERAS_3layer_70pruned_retrained_weights.h5",
+    "fastmachinelearning__example-models__keras_bnn_weights.h5",
+    "fastmachinelearning__example-models__hgq_jet_classifier.h5",
+    "fastmachinelearning__example-models__jetTagger_Conv2D_Small_weights.h5",
+    "PlasmaControl__keras2c__model.h5",
+    "Kumaryasarla__Emoji-prediction__model.weights.h5",
+    "Soorya-Kumar__RNN-CongestionControl__grumodel.weights.h5",
+    "Juan-Olarte__lstm-renewable-olarte__modeloLSTM.h5",
+    "Rohan581__Sentiment_Analysis__model.hdf5",
+    "Im-Saad__Sentiment-Analysis__weights.h5",
+    "Labonneguigue__CarND-Behavioral-Cloning-P3__weights.h5",
+    "scrambleegg7__caffe__prescript_quick_iter_4000.caffemodel.h5",
+]
 
 
 def binary():

@@ -8,7 +8,6 @@ import pytest
 
 import datagen
 import h5util
-from test_fixtures import FIXTURE_NAMES
 
 SEED = 6060
 EXAMPLE = os.path.join(h5util.REPO, "examples", "keras2c_model.h5")
@@ -112,11 +111,8 @@ def test_cuda_equals_cpu_on_generated(tmp_path, generated, rule):
 
 
 @needs_device
-@pytest.mark.parametrize("name", FIXTURE_NAMES, ids=lambda n: n.split("__")[1])
-def test_cuda_equals_cpu_on_fixtures(tmp_path, fixtures_dir, name):
-    path = os.path.join(fixtures_dir, name)
-    if not os.path.isfile(path):
-        pytest.skip("fixture missing: %s" % path)
+def test_cuda_equals_cpu_on_fixtures(tmp_path, fixture_file):
+    path, name = fixture_file, os.path.basename(fixture_file)
     for rule in (["--sparsity", "0.5"], ["--sparsity", "0.9", "--scope", "global"]):
         shas = {}
         # The fixtures' tensors are mostly small: send them all through the device.

@@ -10,29 +10,6 @@ import checks
 import h5util
 import reference
 
-FIXTURE_NAMES = [
-    "fastmachinelearning__example-models__KERAS_3layer_70pruned_retrained_weights.h5",
-    "fastmachinelearning__example-models__keras_bnn_weights.h5",
-    "fastmachinelearning__example-models__hgq_jet_classifier.h5",
-    "fastmachinelearning__example-models__jetTagger_Conv2D_Small_weights.h5",
-    "PlasmaControl__keras2c__model.h5",
-    "Kumaryasarla__Emoji-prediction__model.weights.h5",
-    "Soorya-Kumar__RNN-CongestionControl__grumodel.weights.h5",
-    "Juan-Olarte__lstm-renewable-olarte__modeloLSTM.h5",
-    "Rohan581__Sentiment_Analysis__model.hdf5",
-    "Im-Saad__Sentiment-Analysis__weights.h5",
-    "Labonneguigue__CarND-Behavioral-Cloning-P3__weights.h5",
-    "scrambleegg7__caffe__prescript_quick_iter_4000.caffemodel.h5",
-]
-
-
-@pytest.fixture(params=FIXTURE_NAMES, ids=lambda n: n.split("__")[1])
-def fixture_file(request, fixtures_dir):
-    path = os.path.join(fixtures_dir, request.param)
-    if not os.path.isfile(path):
-        pytest.skip("fixture missing: %s" % path)
-    return path
-
 
 def _float_datasets(path):
     with h5py.File(path, "r") as f:
@@ -41,7 +18,7 @@ def _float_datasets(path):
 
 
 def test_fixture_count(fixtures_dir):
-    present = [n for n in FIXTURE_NAMES if os.path.isfile(os.path.join(fixtures_dir, n))]
+    present = [n for n in h5util.FIXTURE_NAMES if os.path.isfile(os.path.join(fixtures_dir, n))]
     assert len(present) == 12, "expected the twelve fixtures in %s, found %d" % (fixtures_dir, len(present))
 
 

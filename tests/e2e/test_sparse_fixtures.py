@@ -10,15 +10,6 @@ import pytest
 import h5util
 import reference
 import test_sparse
-from test_fixtures import FIXTURE_NAMES
-
-
-@pytest.fixture(params=FIXTURE_NAMES, ids=lambda n: n.split("__")[1])
-def fixture_file(request, fixtures_dir):
-    path = os.path.join(fixtures_dir, request.param)
-    if not os.path.isfile(path):
-        pytest.skip("fixture missing: %s" % path)
-    return path
 
 
 def nm_selection(path):
