@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import h5util
+import reference
 
 DTYPE_NAMES = {2: "float16", 4: "float32", 8: "float64"}
 
@@ -82,3 +83,15 @@ def check_summary(js, paths, res, tensors, ctx, sparsity=None, threshold=None, s
     assert total["pruned"] == tot_pruned, "%s: total.pruned %r expected %d" % (ctx, total["pruned"], tot_pruned)
     if tot_n:
         assert total["sparsity"] == pytest.approx(tot_pruned / tot_n, rel=1e-12, abs=1e-15), ctx
+
+
+def check_against_reference(js, src, out, rule, ctx):
+    """The output file and the --json summary of `prune src -o out RULE` against the reference.
+    rule is ["--sparsity", S, "--scope", SCOPE] or ["--threshold", T]."""
+    if rule[0] == "--sparsity":
+        paths, res, tensors = reference.prune_file(src, sparsity=rule[1], scope=rule[3])
+        check_summary(js, paths, res, tensors, ctx, sparsity=rule[1], scope=rule[3])
+    else:
+        paths, res, tensors = reference.prune_file(src, threshold=float(rule[1]))
+        check_summary(js, paths, res, tensors, ctx, threshold=rule[1])
+    check_output_tensors(out, paths, res, ctx)

@@ -47,12 +47,6 @@ def test_random_case(tmp_path, seed):
     ctx = "[fuzz seed=%d %s %s tensors=%s]" % (seed, " ".join(rule), " ".join(extra),
                                                 {p: (x.dtype.str, x.shape) for p, x in data.items()})
     js = h5util.run_json("prune", src, "-o", out, *rule, *extra)
-    if rule[0] == "--sparsity":
-        paths, res, tensors = reference.prune_file(src, sparsity=rule[1], scope=rule[3])
-        checks.check_summary(js, paths, res, tensors, ctx, sparsity=rule[1], scope=rule[3])
-    else:
-        paths, res, tensors = reference.prune_file(src, threshold=float(rule[1]))
-        checks.check_summary(js, paths, res, tensors, ctx, threshold=rule[1])
-    checks.check_output_tensors(out, paths, res, ctx)
+    checks.check_against_reference(js, src, out, rule, ctx)
     with h5py.File(out, "r") as f:
         assert sorted(reference.walk_datasets(f)) == sorted(data), ctx

@@ -159,13 +159,7 @@ def test_large_tensor(tmp_path):
             out.unlink()
         ctx = "[large %s seed=%d]" % (" ".join(rule), seed)
         js = _prune(src, out, *rule)
-        if rule[0] == "--sparsity":
-            paths, res, tensors = reference.prune_file(src, sparsity=rule[1], scope=rule[3])
-            checks.check_summary(js, paths, res, tensors, ctx, sparsity=rule[1], scope=rule[3])
-        else:
-            paths, res, tensors = reference.prune_file(src, threshold=float(rule[1]))
-            checks.check_summary(js, paths, res, tensors, ctx, threshold=rule[1])
-        checks.check_output_tensors(out, paths, res, ctx)
+        checks.check_against_reference(js, src, out, rule, ctx)
 
 
 # k = round_half_even(S * n) in exact decimal arithmetic, n = 10 distinct magnitudes.
