@@ -39,6 +39,8 @@ json tensor_to_json(const ManifestTensor& t) {
           {"n", t.n},
           {"zeros_before", t.zeros_before},
           {"pruned", t.pruned},
+          {"zeros_after", t.zeros_after ? json(*t.zeros_after) : json(nullptr)},
+          {"newly_zeroed", t.zeros_after ? json(*t.zeros_after - t.zeros_before) : json(nullptr)},
           {"requested_sparsity", t.requested_sparsity ? json_number(*t.requested_sparsity) : json(nullptr)},
           {"sparsity", json_number(t.sparsity())},
           {"threshold", json_number(t.threshold)},
@@ -120,8 +122,14 @@ json manifest_to_json(const Manifest& m) {
   j["rule"] = m.rule;
   j["tensors"] = json::array();
   for (const auto& t : m.tensors) j["tensors"].push_back(tensor_to_json(t));
+  auto opt_u64 = [](const std::optional<std::uint64_t>& v) { return v ? json(*v) : json(nullptr); };
   j["total"] = {{"n", m.total_n},
                 {"pruned", m.total_pruned},
+                {"zeros_before", opt_u64(m.total_zeros_before)},
+                {"zeros_after", opt_u64(m.total_zeros_after)},
+                {"newly_zeroed", m.total_zeros_before && m.total_zeros_after
+                                     ? json(*m.total_zeros_after - *m.total_zeros_before)
+                                     : json(nullptr)},
                 {"sparsity", json_number(m.total_sparsity())},
                 {"sum_sq_before", json_number(m.total_sum_sq_before)},
                 {"sum_sq_after", json_number(m.total_sum_sq_after)},
@@ -178,6 +186,7 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
     mt.n = r.u64(t, "n", c);
     mt.zeros_before = r.u64(t, "zeros_before", c);
     mt.pruned = r.u64(t, "pruned", c);
+    if (t.contains("zeros_after") && !t["zeros_after"].is_null()) mt.zeros_after = r.u64(t, "zeros_after", c);
     if (t.contains("requested_sparsity") && !t["requested_sparsity"].is_null())
       mt.requested_sparsity = r.num(t, "requested_sparsity", c);
     mt.threshold = r.num(t, "threshold", c);
@@ -190,6 +199,10 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
   const json& total = r.field(j, "total", vt::object);
   m.total_n = r.u64(total, "n", "total.");
   m.total_pruned = r.u64(total, "pruned", "total.");
+  if (total.contains("zeros_before") && !total["zeros_before"].is_null())
+    m.total_zeros_before = r.u64(total, "zeros_before", "total.");
+  if (total.contains("zeros_after") && !total["zeros_after"].is_null())
+    m.total_zeros_after = r.u64(total, "zeros_after", "total.");
   m.total_sum_sq_before = r.num(total, "sum_sq_before", "total.");
   m.total_sum_sq_after = r.num(total, "sum_sq_after", "total.");
   const json& tool = r.field(j, "tool", vt::object);

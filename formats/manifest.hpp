@@ -18,6 +18,7 @@ struct ManifestTensor {
   std::uint64_t n = 0;
   std::uint64_t zeros_before = 0;
   std::uint64_t pruned = 0;
+  std::optional<std::uint64_t> zeros_after;  // absent in manifests written before h5prune counted it
   std::optional<double> requested_sparsity;
   double threshold = 0;
   std::uint64_t ties = 0;
@@ -46,6 +47,7 @@ struct Manifest {
   std::vector<ManifestTensor> tensors;
   std::uint64_t total_n = 0;
   std::uint64_t total_pruned = 0;
+  std::optional<std::uint64_t> total_zeros_before, total_zeros_after;  // absent in older manifests
   double total_sum_sq_before = 0;
   double total_sum_sq_after = 0;
   std::string tool_version;

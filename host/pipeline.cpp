@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -117,6 +118,7 @@ class PruneJob {
   void write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, const std::string& name, hid_t lcpl);
   void finish_tensor(TensorState& s);
   void check_layout_rules() const;
+  void warn_mixed_scales(const std::vector<TensorState*>& scope);
   void measure_bytes(const std::string& output_path);
 };
 
@@ -304,6 +306,10 @@ void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_d
 }
 
 void PruneJob::finish_tensor(TensorState& s) {
+  // Threshold and sparsity prune key < K plus ties at K: with K > 0 every zero (key 0) is
+  // pruned and every kept weight is nonzero, so the zeros after are exactly the pruned; with
+  // K == 0 only zeros (ties) were pruned. N:M counted its zeros in the kernel.
+  if (opt_.rule.mode != RuleMode::nm) s.result.zeros_after = s.K > 0 ? s.result.pruned : s.result.zeros_before;
   // With --threshold T the boundary is T itself: weights equal to the dtype's first value
   // >= T are ties only when that value is exactly T.
   if (opt_.rule.mode == RuleMode::threshold && key_value(s.width, s.K) != opt_.rule.threshold) s.result.ties = 0;
@@ -319,6 +325,7 @@ void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, 
     const NmResult a = backend_->nm_apply(slab, opt_.rule.nm_keep, opt_.rule.nm_group, nullptr, nullptr);
     if (!record) return;
     s.result.pruned += a.pruned;
+    s.result.zeros_after += a.zeros_after;
     s.result.sum_sq_after += a.kept_sum_sq;
     return;
   }
@@ -387,6 +394,28 @@ void PruneJob::check_layout_rules() const {
   }
 }
 
+// Global scope: one warning line when the tensors' RMS magnitudes differ by orders of
+// magnitude, naming the smallest and the largest (all-zero tensors have no scale).
+void PruneJob::warn_mixed_scales(const std::vector<TensorState*>& scope) {
+  const TensorState* lo = nullptr;
+  const TensorState* hi = nullptr;
+  auto rms = [](const TensorState* s) { return std::sqrt(s->result.sum_sq_before / static_cast<double>(s->plan->n)); };
+  for (const TensorState* s : scope) {
+    if (s->plan->n == 0 || !(s->result.sum_sq_before > 0) || !std::isfinite(s->result.sum_sq_before)) continue;
+    if (!lo || rms(s) < rms(lo)) lo = s;
+    if (!hi || rms(s) > rms(hi)) hi = s;
+  }
+  if (!lo || !hi || rms(hi) < kGlobalScaleWarnRatio * rms(lo)) return;
+  auto g3 = [](double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3g", v);
+    return std::string(text);
+  };
+  result_.warnings.push_back("global scope mixes magnitude scales " + g3(rms(hi) / rms(lo)) + " times apart (RMS |w| " +
+                             g3(rms(lo)) + " in " + lo->plan->path + ", " + g3(rms(hi)) + " in " + hi->plan->path +
+                             "): the smaller-scale tensors are pruned first; consider --scope tensor or per-group rules");
+}
+
 // Storage bytes of each tensor in the input and of what replaced it in the finished output.
 void PruneJob::measure_bytes(const std::string& output_path) {
   h5::Handle out = h5::file_handle(H5Fopen(output_path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
@@ -431,7 +460,11 @@ PruneResult PruneJob::run() {
     throw InputError("no tensor selected in '" + opt_.input + "' (" + std::to_string(plan_.datasets.size()) +
                      " datasets; selection: float16/32/64 with ndim >= " + std::to_string(opt_.selection.min_ndim) +
                      (opt_.selection.include ? ", include '" + *opt_.selection.include + "'" : "") +
-                     (opt_.selection.exclude ? ", exclude '" + *opt_.selection.exclude + "'" : "") + ")");
+                     (opt_.selection.exclude ? ", exclude '" + *opt_.selection.exclude + "'" : "") +
+                     (!opt_.selection.include_optimizer && !plan_.layout.optimizer_prefix.empty()
+                          ? ", optimizer state under " + plan_.layout.optimizer_prefix + " left out"
+                          : "") +
+                     ")");
   check_filters();
   check_layout_rules();
   choose_backend();
@@ -473,6 +506,9 @@ PruneResult PruneJob::run() {
       scan(s, w, &first);
       report(s.plan->path, s.bytes());
     }
+    std::vector<TensorState*> scope;
+    for (TensorState& s : states_) scope.push_back(&s);
+    warn_mixed_scales(scope);
     select_global(first);
   }
 
@@ -530,6 +566,8 @@ PruneResult PruneJob::run() {
   for (TensorState& s : states_) {
     result_.total_n += s.result.n;
     result_.total_pruned += s.result.pruned;
+    result_.total_zeros_before += s.result.zeros_before;
+    result_.total_zeros_after += s.result.zeros_after;
     result_.total_sum_sq_before += s.result.sum_sq_before;
     result_.total_sum_sq_after += s.result.sum_sq_after;
     result_.tensors.push_back(s.result);

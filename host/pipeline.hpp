@@ -16,6 +16,11 @@ namespace h5p {
 
 constexpr std::uint64_t kDefaultMemoryLimit = 512ull << 20;
 
+// A global scope whose tensors' RMS magnitudes differ by this factor or more gets a warning:
+// global magnitude pruning would take the small-scale tensors first (the real models we test
+// stay under 15; optimizer state beside weights is over 1000).
+constexpr double kGlobalScaleWarnRatio = 100.0;
+
 struct Progress {
   std::string phase;  // "analyse", "write"
   std::uint64_t done_bytes = 0;
@@ -46,8 +51,9 @@ struct TensorResult {
   DType dtype;
   std::vector<hsize_t> shape;
   std::uint64_t n = 0;
-  std::uint64_t zeros_before = 0;
-  std::uint64_t pruned = 0;
+  std::uint64_t zeros_before = 0;  // +0.0 and -0.0 in the input
+  std::uint64_t pruned = 0;        // positions the rule set to +0.0 (already-zero ones included)
+  std::uint64_t zeros_after = 0;   // zeros in the output
   std::optional<double> requested_sparsity;
   double threshold = 0.0;  // magnitude boundary K as a float64
   std::uint64_t ties = 0;  // elements with |w| == K
@@ -60,6 +66,7 @@ struct TensorResult {
   double break_even = -1.0;        // sparse formats: density above which the layout beats dense (< 0: none)
   double retained_l2() const;
   double sparsity() const { return n ? static_cast<double>(pruned) / static_cast<double>(n) : 0.0; }
+  std::uint64_t newly_zeroed() const { return zeros_after - zeros_before; }  // nonzero before, zero now
 };
 
 struct StageSeconds {
@@ -71,6 +78,7 @@ struct PruneResult {
   std::vector<TensorResult> tensors;  // path order
   std::uint64_t total_n = 0;
   std::uint64_t total_pruned = 0;
+  std::uint64_t total_zeros_before = 0, total_zeros_after = 0;
   double total_sum_sq_before = 0, total_sum_sq_after = 0;
   std::uint64_t input_bytes = 0;
   std::string input_sha256;
@@ -83,9 +91,11 @@ struct PruneResult {
   std::string backend_note;  // why auto did not use the GPU ("" when it did, or was not asked)
   int threads = 0;
   bool streamed = false;  // weights did not fit the memory limit and were re-read
+  std::vector<std::string> warnings;  // one line each (e.g. a global scope mixing magnitude scales)
   StageSeconds seconds;
   double total_sparsity() const;
   double total_retained_l2() const;
+  std::uint64_t total_newly_zeroed() const { return total_zeros_after - total_zeros_before; }
 };
 
 PruneResult run_prune(const PruneOptions& options);

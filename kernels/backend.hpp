@@ -50,8 +50,9 @@ struct ApplyResult {
 };
 
 struct NmResult {
-  std::uint64_t pruned = 0;    // positions set to +0.0 (already-zero ones included)
-  double kept_sum_sq = 0.0;    // sum of squares of what remains
+  std::uint64_t pruned = 0;       // positions set to +0.0 (already-zero ones included)
+  std::uint64_t zeros_after = 0;  // +0.0 and -0.0 after the call (pruned, and kept zeros)
+  double kept_sum_sq = 0.0;       // sum of squares of what remains
 };
 
 constexpr std::size_t kSumBlock = 16384;

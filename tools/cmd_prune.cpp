@@ -40,6 +40,7 @@ po::options_description prune_options() {
       ("scope", po::value<std::string>(), "tensor (default): n per tensor; global: n over all selected tensors (with --sparsity)")
       ("include", po::value<std::string>(), "only tensors whose full HDF5 path matches this regex (ECMAScript, searched)")
       ("exclude", po::value<std::string>(), "skip tensors whose full HDF5 path matches this regex")
+      ("include-optimizer", po::bool_switch(), "also select optimizer state (Keras optimizer_weights/, optimizer/), left out by default")
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor (2: kernels and matrices, not biases)")
       ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory; larger data is streamed in slabs")
       ("backend", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda (auto: CUDA when a device is usable, else the CPU)")
@@ -61,6 +62,8 @@ json tensor_json(const TensorResult& t, bool dry_run) {
   if (dry_run) return j;
   j["zeros_before"] = t.zeros_before;
   j["pruned"] = t.pruned;
+  j["newly_zeroed"] = t.newly_zeroed();
+  j["zeros_after"] = t.zeros_after;
   j["requested_sparsity"] = t.requested_sparsity ? json(*t.requested_sparsity) : json(nullptr);
   j["sparsity"] = t.sparsity();
   j["threshold"] = t.threshold;
@@ -77,9 +80,9 @@ json tensor_json(const TensorResult& t, bool dry_run) {
   return j;
 }
 
-// One line per sparse tensor that takes more bytes than its dense form.
-std::vector<std::string> size_warnings(const PruneOptions& o, const PruneResult& r) {
-  std::vector<std::string> out;
+// The run's warnings, then one line per sparse tensor that takes more bytes than its dense form.
+std::vector<std::string> run_warnings(const PruneOptions& o, const PruneResult& r) {
+  std::vector<std::string> out = r.warnings;
   if (o.format == sparse::Format::dense) return out;
   for (const auto& t : r.tensors) {
     if (t.n == 0 || t.bytes_after <= t.bytes_before) continue;  // an empty tensor has only row pointers
@@ -113,6 +116,7 @@ json rule_json(const PruneOptions& o) {
   r["include"] = o.selection.include ? json(*o.selection.include) : json(nullptr);
   r["exclude"] = o.selection.exclude ? json(*o.selection.exclude) : json(nullptr);
   r["min_ndim"] = o.selection.min_ndim;
+  r["include_optimizer"] = o.selection.include_optimizer;
   r["rounding"] = "half_even";
   r["ties"] = "lower_position_first";
   return r;
@@ -142,6 +146,9 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["total"] = {{"n", r.total_n}};
   if (!o.dry_run) {
     j["total"]["pruned"] = r.total_pruned;
+    j["total"]["zeros_before"] = r.total_zeros_before;
+    j["total"]["newly_zeroed"] = r.total_newly_zeroed();
+    j["total"]["zeros_after"] = r.total_zeros_after;
     j["total"]["sparsity"] = r.total_sparsity();
     j["total"]["retained_l2"] = r.total_retained_l2();
     std::uint64_t before = 0, after = 0;
@@ -151,7 +158,7 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
     }
     j["total"]["bytes_before"] = before;
     j["total"]["bytes_after"] = after;
-    j["warnings"] = size_warnings(o, r);
+    j["warnings"] = run_warnings(o, r);
     j["bytes_read"] = r.bytes_read;
     j["bytes_written"] = r.bytes_written;
   }
@@ -180,20 +187,23 @@ void print_dry_run(const PruneOptions& o, const PruneResult& r) {
 
 void print_summary(const PruneOptions& o, const PruneResult& r) {
   std::vector<std::vector<std::string>> rows{
-      {"tensor", "shape", "dtype", "n", "pruned", "requested", "achieved", "threshold", "ties pruned", "retained L2",
-       "bytes before", "bytes after"}};
+      {"tensor", "shape", "dtype", "n", "zeros before", "pruned", "newly zeroed", "zeros after", "requested",
+       "achieved", "threshold", "ties pruned", "retained L2", "bytes before", "bytes after"}};
   const bool nm = o.rule.mode == RuleMode::nm;
   std::uint64_t before = 0, after = 0;
   for (const auto& t : r.tensors) {
     rows.push_back({t.path, shape_text(t.shape), std::string(dtype_name(t.dtype)), std::to_string(t.n),
-                    std::to_string(t.pruned), t.requested_sparsity ? fmt("%.4f", *t.requested_sparsity) : "-",
+                    std::to_string(t.zeros_before), std::to_string(t.pruned), std::to_string(t.newly_zeroed()),
+                    std::to_string(t.zeros_after), t.requested_sparsity ? fmt("%.4f", *t.requested_sparsity) : "-",
                     fmt("%.4f", t.sparsity()), nm ? "-" : fmt("%.6g", t.threshold),
                     std::to_string(t.ties_pruned) + "/" + std::to_string(t.ties), fmt("%.4f", t.retained_l2()),
                     std::to_string(t.bytes_before), std::to_string(t.bytes_after)});
     before += t.bytes_before;
     after += t.bytes_after;
   }
-  rows.push_back({"total", "", "", std::to_string(r.total_n), std::to_string(r.total_pruned), "",
+  rows.push_back({"total", "", "", std::to_string(r.total_n), std::to_string(r.total_zeros_before),
+                  std::to_string(r.total_pruned), std::to_string(r.total_newly_zeroed()),
+                  std::to_string(r.total_zeros_after), "",
                   fmt("%.4f", r.total_sparsity()), "", "", fmt("%.4f", r.total_retained_l2()), std::to_string(before),
                   std::to_string(after)});
   print_table(rows);
@@ -201,7 +211,13 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
     std::printf("\n%s layout: selected tensors take %s instead of %s (%.1f%%)\n", sparse::format_name(o.format),
                 human_bytes(static_cast<double>(after)).c_str(), human_bytes(static_cast<double>(before)).c_str(),
                 before ? 100.0 * static_cast<double>(after) / static_cast<double>(before) : 0.0);
-  std::printf("\npruned %llu of %llu weights (%.2f%%) in %zu tensors with %s on %s%s\n",
+  const double n = r.total_n ? static_cast<double>(r.total_n) : 1.0;
+  std::printf("\nzeroed %llu weights this run: %llu of %llu were zero before, %llu after (%.2f%% -> %.2f%%)\n",
+              static_cast<unsigned long long>(r.total_newly_zeroed()),
+              static_cast<unsigned long long>(r.total_zeros_before), static_cast<unsigned long long>(r.total_n),
+              static_cast<unsigned long long>(r.total_zeros_after), 100.0 * static_cast<double>(r.total_zeros_before) / n,
+              100.0 * static_cast<double>(r.total_zeros_after) / n);
+  std::printf("pruned %llu of %llu weights (%.2f%%) in %zu tensors with %s on %s%s\n",
               static_cast<unsigned long long>(r.total_pruned), static_cast<unsigned long long>(r.total_n),
               100.0 * r.total_sparsity(), r.tensors.size(), rule_text(o).c_str(), r.device.c_str(),
               r.streamed ? ", streamed in slabs" : "");
@@ -401,7 +417,7 @@ int cmd_prune(const std::vector<std::string>& args) {
     if (recorded && !recorded->already && !json_out)
       std::printf("recorded as %s@%d in %s\n", recorded->manifest.model.c_str(), recorded->version, registry_path.c_str());
     if (!o.dry_run)
-      for (const std::string& w : size_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str());
+      for (const std::string& w : run_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str());
     return 0;
   } catch (...) {
     if (metrics && !metrics->run.success) write_failure_metrics(*metrics, std::current_exception());

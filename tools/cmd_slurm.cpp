@@ -47,6 +47,7 @@ int cmd_slurm(const std::vector<std::string>& args) {
       ("scope", po::value<std::string>(), "tensor or global, with --sparsity")
       ("include", po::value<std::string>(), "selection regex, passed through")
       ("exclude", po::value<std::string>(), "exclusion regex, passed through")
+      ("include-optimizer", po::bool_switch(), "also select optimizer state, passed through")
       ("memory-limit", po::value<std::string>(), "h5prune's --memory-limit in each task, passed through")
       ("registry", po::value<std::string>(), "registry directory: each task records its point (--materialize)")
       ("model", po::value<std::string>(), "model name in the registry and metrics")
@@ -115,6 +116,7 @@ int cmd_slurm(const std::vector<std::string>& args) {
   if (vm.count("scope")) s << " --scope " << sh_quote(vm["scope"].as<std::string>());
   if (vm.count("include")) s << " --include " << sh_quote(vm["include"].as<std::string>());
   if (vm.count("exclude")) s << " --exclude " << sh_quote(vm["exclude"].as<std::string>());
+  if (vm["include-optimizer"].as<bool>()) s << " --include-optimizer";
   if (vm.count("memory-limit")) s << " --memory-limit " << sh_quote(vm["memory-limit"].as<std::string>());
   s << " --threads " << cpus << " --array-task auto";
   if (vm.count("registry"))

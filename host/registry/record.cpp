@@ -78,6 +78,7 @@ Manifest make_manifest(const RecordRequest& q, const PruneResult& r, const std::
     mt.n = t.n;
     mt.zeros_before = t.zeros_before;
     mt.pruned = t.pruned;
+    mt.zeros_after = t.zeros_after;
     mt.requested_sparsity = t.requested_sparsity;
     mt.threshold = t.threshold;
     mt.ties = t.ties;
@@ -88,6 +89,8 @@ Manifest make_manifest(const RecordRequest& q, const PruneResult& r, const std::
   }
   m.total_n = r.total_n;
   m.total_pruned = r.total_pruned;
+  m.total_zeros_before = r.total_zeros_before;
+  m.total_zeros_after = r.total_zeros_after;
   m.total_sum_sq_before = r.total_sum_sq_before;
   m.total_sum_sq_after = r.total_sum_sq_after;
   m.tool_version = q.tool.version;
@@ -123,6 +126,7 @@ PruneResult result_from_manifest(const Manifest& m) {
     tr.n = t.n;
     tr.zeros_before = t.zeros_before;
     tr.pruned = t.pruned;
+    tr.zeros_after = t.zeros_after.value_or(t.zeros_before);  // older manifests: not counted
     tr.requested_sparsity = t.requested_sparsity;
     tr.threshold = t.threshold;
     tr.ties = t.ties;
@@ -133,6 +137,8 @@ PruneResult result_from_manifest(const Manifest& m) {
   }
   r.total_n = m.total_n;
   r.total_pruned = m.total_pruned;
+  r.total_zeros_before = m.total_zeros_before.value_or(0);
+  r.total_zeros_after = m.total_zeros_after.value_or(r.total_zeros_before);
   r.total_sum_sq_before = m.total_sum_sq_before;
   r.total_sum_sq_after = m.total_sum_sq_after;
   r.input_bytes = m.parent_bytes;

@@ -133,6 +133,7 @@ NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* position
   const std::size_t per_block = std::max<std::size_t>(1, kSumBlock / m);
   const std::size_t blocks = (groups + per_block - 1) / per_block;
   std::vector<double> block_sq(blocks, 0.0);
+  std::vector<std::uint64_t> block_zeros(blocks, 0);
   auto* bytes = static_cast<unsigned char*>(t.data);
   auto* kept_bytes = static_cast<unsigned char*>(kept);
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -164,6 +165,9 @@ NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* position
         }
       }
     }
+    std::uint64_t zeros = 0;
+    for (std::size_t i = b * per_block * m; i < g_end * m; ++i) zeros += element_key(t.dtype, w, t.data, i) == 0;
+    block_zeros[b] = zeros;
     // Pruned elements are +0.0 now: the kept sum is the block's sum, in the shared lane order.
     block_sq[b] = lane_sum(b * per_block * m, g_end * m, [&](std::size_t i) {
       const std::uint64_t k = element_key(t.dtype, w, t.data, i);
@@ -174,6 +178,7 @@ NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* position
   NmResult r;
   r.pruned = static_cast<std::uint64_t>(groups) * (m - keep);
   for (double s : block_sq) r.kept_sum_sq += s;
+  for (std::uint64_t z : block_zeros) r.zeros_after += z;
   return r;
 }
 

@@ -323,7 +323,10 @@ class CudaBackend final : public Backend {
       const BlockScan* parts = scan_blocks(t.dtype, dev, n, block);
       const std::size_t out_at = begin / m * keep;
       return [this, &r, parts, blocks = blocks_of(n, block), positions, kept, groups, keep, esize, out_at] {
-        for (std::size_t b = 0; b < blocks; ++b) r.kept_sum_sq += parts[b].sum_sq;
+        for (std::size_t b = 0; b < blocks; ++b) {
+          r.kept_sum_sq += parts[b].sum_sq;
+          r.zeros_after += parts[b].zeros;
+        }
         if (positions)
           H5P_CUDA_TRY(cudaMemcpy(positions + out_at, nm_positions_.data(), groups * keep, cudaMemcpyDeviceToHost));
         if (kept)
