@@ -15,32 +15,20 @@
 namespace h5p {
 using nlohmann::json;
 
-double ManifestTensor::retained_l2() const {
-  return sum_sq_before > 0 ? std::sqrt(sum_sq_after / sum_sq_before) : 1.0;
-}
-
-double Manifest::total_sparsity() const {
-  return total_n ? static_cast<double>(total_pruned) / static_cast<double>(total_n) : 0.0;
-}
-
-double Manifest::total_retained_l2() const {
-  return total_sum_sq_before > 0 ? std::sqrt(total_sum_sq_after / total_sum_sq_before) : 1.0;
-}
-
 namespace {
 
 json opt_string(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
 
 
-json tensor_to_json(const ManifestTensor& t) {
-  return {{"path", t.path},
-          {"dtype", t.dtype},
+json tensor_to_json(const TensorResult& t) {
+  json j = {{"path", t.path},
+          {"dtype", std::string(dtype_name(t.dtype))},
           {"shape", t.shape},
           {"n", t.n},
           {"zeros_before", t.zeros_before},
           {"pruned", t.pruned},
-          {"zeros_after", t.zeros_after ? json(*t.zeros_after) : json(nullptr)},
-          {"newly_zeroed", t.zeros_after ? json(*t.zeros_after - t.zeros_before) : json(nullptr)},
+          {"zeros_after", t.zeros_after},
+          {"newly_zeroed", t.newly_zeroed()},
           {"requested_sparsity", t.requested_sparsity ? json_number(*t.requested_sparsity) : json(nullptr)},
           {"sparsity", json_number(t.sparsity())},
           {"threshold", json_number(t.threshold)},
@@ -49,6 +37,8 @@ json tensor_to_json(const ManifestTensor& t) {
           {"sum_sq_before", json_number(t.sum_sq_before)},
           {"sum_sq_after", json_number(t.sum_sq_after)},
           {"retained_l2", json_number(t.retained_l2())}};
+  if (t.axis) j["axis"] = *t.axis;
+  return j;
 }
 
 // Typed field access that names the manifest and the field when either is wrong.
@@ -122,18 +112,15 @@ json manifest_to_json(const Manifest& m) {
   j["rule"] = m.rule;
   j["tensors"] = json::array();
   for (const auto& t : m.tensors) j["tensors"].push_back(tensor_to_json(t));
-  auto opt_u64 = [](const std::optional<std::uint64_t>& v) { return v ? json(*v) : json(nullptr); };
-  j["total"] = {{"n", m.total_n},
-                {"pruned", m.total_pruned},
-                {"zeros_before", opt_u64(m.total_zeros_before)},
-                {"zeros_after", opt_u64(m.total_zeros_after)},
-                {"newly_zeroed", m.total_zeros_before && m.total_zeros_after
-                                     ? json(*m.total_zeros_after - *m.total_zeros_before)
-                                     : json(nullptr)},
-                {"sparsity", json_number(m.total_sparsity())},
-                {"sum_sq_before", json_number(m.total_sum_sq_before)},
-                {"sum_sq_after", json_number(m.total_sum_sq_after)},
-                {"retained_l2", json_number(m.total_retained_l2())}};
+  j["total"] = {{"n", m.total.n},
+                {"pruned", m.total.pruned},
+                {"zeros_before", m.total.zeros_before},
+                {"zeros_after", m.total.zeros_after},
+                {"newly_zeroed", m.total.newly_zeroed()},
+                {"sparsity", json_number(m.total.sparsity())},
+                {"sum_sq_before", json_number(m.total.sum_sq_before)},
+                {"sum_sq_after", json_number(m.total.sum_sq_after)},
+                {"retained_l2", json_number(m.total.retained_l2())}};
   j["tool"] = {{"version", m.tool_version}, {"git", m.tool_git}, {"cuda", m.tool_cuda}};
   j["backend"] = m.backend;
   j["device"] = m.device;
@@ -175,10 +162,13 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
   m.rule = r.field(j, "rule", vt::object);
   r.str(m.rule, "mode", "rule.");
   for (const json& t : r.field(j, "tensors", vt::array)) {
-    ManifestTensor mt;
+    TensorResult mt;
     const std::string c = "tensors[].";
     mt.path = r.str(t, "path", c);
-    mt.dtype = r.str(t, "dtype", c);
+    const std::string dtype = r.str(t, "dtype", c);
+    const std::optional<DType> parsed = dtype_from_name(dtype);
+    if (!parsed) r.fail("tensors[].dtype '" + dtype + "' is not float16, float32 or float64");
+    mt.dtype = *parsed;
     for (const json& d : r.field(t, "shape", vt::array, c)) {
       if (!d.is_number_integer() || d.get<std::int64_t>() < 0) r.fail("tensors[].shape has a non-integer");
       mt.shape.push_back(d.get<std::uint64_t>());
@@ -186,7 +176,10 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
     mt.n = r.u64(t, "n", c);
     mt.zeros_before = r.u64(t, "zeros_before", c);
     mt.pruned = r.u64(t, "pruned", c);
-    if (t.contains("zeros_after") && !t["zeros_after"].is_null()) mt.zeros_after = r.u64(t, "zeros_after", c);
+    if (t.contains("axis")) mt.axis = static_cast<int>(r.u64(t, "axis", c));
+    // Manifests written before h5prune counted zeros after have no such field: read as unchanged.
+    mt.zeros_after = t.contains("zeros_after") ? r.u64(t, "zeros_after", c) : mt.zeros_before;
+    if (mt.zeros_after < mt.zeros_before) r.fail("tensors[].zeros_after is below zeros_before");
     if (t.contains("requested_sparsity") && !t["requested_sparsity"].is_null())
       mt.requested_sparsity = r.num(t, "requested_sparsity", c);
     mt.threshold = r.num(t, "threshold", c);
@@ -197,14 +190,14 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
     m.tensors.push_back(std::move(mt));
   }
   const json& total = r.field(j, "total", vt::object);
-  m.total_n = r.u64(total, "n", "total.");
-  m.total_pruned = r.u64(total, "pruned", "total.");
-  if (total.contains("zeros_before") && !total["zeros_before"].is_null())
-    m.total_zeros_before = r.u64(total, "zeros_before", "total.");
-  if (total.contains("zeros_after") && !total["zeros_after"].is_null())
-    m.total_zeros_after = r.u64(total, "zeros_after", "total.");
-  m.total_sum_sq_before = r.num(total, "sum_sq_before", "total.");
-  m.total_sum_sq_after = r.num(total, "sum_sq_after", "total.");
+  m.total.n = r.u64(total, "n", "total.");
+  m.total.pruned = r.u64(total, "pruned", "total.");
+  for (const TensorResult& t : m.tensors) {
+    m.total.zeros_before += t.zeros_before;
+    m.total.zeros_after += t.zeros_after;
+  }
+  m.total.sum_sq_before = r.num(total, "sum_sq_before", "total.");
+  m.total.sum_sq_after = r.num(total, "sum_sq_after", "total.");
   const json& tool = r.field(j, "tool", vt::object);
   m.tool_version = r.str(tool, "version", "tool.");
   m.tool_git = r.str(tool, "git", "tool.");

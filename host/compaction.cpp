@@ -34,6 +34,7 @@ void for_each_piece(MutTensor slab, std::uint64_t flat_begin, std::size_t piece,
   }
 }
 
+// The nm layout groups along the last axis (stride 1); the pipeline refuses any other axis.
 void write_nm(Backend& backend, const CompactionJob& job, sparse::LayoutWriter& w) {
   const unsigned keep = job.nm_keep, m = job.nm_group;
   const std::size_t piece = std::max<std::size_t>(m, job.piece_elements / m * m);
@@ -47,7 +48,7 @@ void write_nm(Backend& backend, const CompactionJob& job, sparse::LayoutWriter& 
       positions.resize(out);
       kept.resize(out * dtype_size(p.dtype));
       // The slab is already pruned: selecting again keeps the same positions and changes nothing.
-      backend.nm_apply(MutTensor{p.dtype, const_cast<void*>(p.data), p.n}, keep, m, positions.data(), kept.data());
+      backend.nm_apply(MutTensor{p.dtype, const_cast<void*>(p.data), p.n}, keep, m, 1, positions.data(), kept.data());
       w.append("data", h5::memory_type(p.dtype), kept.data(), out);
       w.append("positions", H5T_NATIVE_UINT8, positions.data(), out);
     });

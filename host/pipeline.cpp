@@ -29,18 +29,6 @@
 
 namespace h5p {
 
-double TensorResult::retained_l2() const {
-  return sum_sq_before > 0 ? std::sqrt(sum_sq_after / sum_sq_before) : 1.0;
-}
-
-double PruneResult::total_sparsity() const {
-  return total_n ? static_cast<double>(total_pruned) / static_cast<double>(total_n) : 0.0;
-}
-
-double PruneResult::total_retained_l2() const {
-  return total_sum_sq_before > 0 ? std::sqrt(total_sum_sq_after / total_sum_sq_before) : 1.0;
-}
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -59,6 +47,7 @@ class StageTimer {
 
 struct TensorState {
   const PlannedTensor* plan = nullptr;
+  std::size_t nm_stride = 1;  // N:M: elements between a group's members (1: the last axis)
   KeyWidth width = KeyWidth::k32;
   std::uint64_t K = 0;
   std::uint64_t quota = 0;
@@ -117,7 +106,8 @@ class PruneJob {
   void prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record);
   void write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, const std::string& name, hid_t lcpl);
   void finish_tensor(TensorState& s);
-  void check_layout_rules() const;
+  void check_layout_rules();
+  void plan_nm_axes();
   void warn_mixed_scales(const std::vector<TensorState*>& scope);
   void measure_bytes(const std::string& output_path);
 };
@@ -159,9 +149,10 @@ void PruneJob::keep_resident(TensorState& s) {
 void PruneJob::check_filters() { require_decodable(in_file_, plan_, opt_.input); }
 
 void PruneJob::for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f) {
-  const unsigned nm_group = opt_.rule.mode == RuleMode::nm ? opt_.rule.nm_group : 0;
+  // N:M slabs hold whole runs of M steps along the axis (M * stride elements): whole groups.
+  const std::size_t nm_unit = opt_.rule.mode == RuleMode::nm ? opt_.rule.nm_group * s.nm_stride : 0;
   try {
-    reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_group), f);
+    reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_unit), f);
   } catch (const DeviceError& e) {
     throw_device_error(s, e);
   }
@@ -322,7 +313,7 @@ void PruneJob::finish_tensor(TensorState& s) {
 void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record) {
   StageTimer t(result_.seconds.compute);
   if (opt_.rule.mode == RuleMode::nm) {
-    const NmResult a = backend_->nm_apply(slab, opt_.rule.nm_keep, opt_.rule.nm_group, nullptr, nullptr);
+    const NmResult a = backend_->nm_apply(slab, opt_.rule.nm_keep, opt_.rule.nm_group, s.nm_stride, nullptr, nullptr);
     if (!record) return;
     s.result.pruned += a.pruned;
     s.result.zeros_after += a.zeros_after;
@@ -375,22 +366,59 @@ void PruneJob::write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, c
   finish_tensor(s);
 }
 
-// --nm needs every tensor's last axis to be a multiple of M; sparse layouts need an axis.
-void PruneJob::check_layout_rules() const {
+// N:M: each tensor's axis (--nm-axis, else its framework's reduction axis) must be a multiple of
+// M; --nm-skip-unfit leaves the tensors whose axis is not unpruned (listed in one warning).
+void PruneJob::plan_nm_axes() {
+  const Rule& rule = opt_.rule;
+  if (rule.mode != RuleMode::nm) return;
+  std::vector<PlannedTensor> fit;
+  std::string listed;
+  for (const PlannedTensor& t : plan_.tensors) {
+    const int axis = resolve_axis(rule.nm_axis, reduction_axis(plan_.layout, t.shape.size()), t.shape.size());
+    if (axis >= 0 && t.shape[static_cast<std::size_t>(axis)] % rule.nm_group == 0) {
+      fit.push_back(t);
+      continue;
+    }
+    const std::string why = axis < 0 ? (t.shape.empty() ? std::string("a scalar has no axis")
+                                                        : "it has no axis " + std::to_string(*rule.nm_axis))
+                                     : "its axis " + std::to_string(axis) + " (" +
+                                           std::to_string(t.shape[static_cast<std::size_t>(axis)]) +
+                                           ") is not a multiple of " + std::to_string(rule.nm_group);
+    if (!rule.nm_skip_unfit)
+      throw UsageError("tensor " + t.path + " in '" + opt_.input + "' cannot be pruned --nm " +
+                       std::to_string(rule.nm_keep) + ":" + std::to_string(rule.nm_group) + ": " + why +
+                       " (--nm-axis chooses another axis; --nm-skip-unfit leaves such tensors unpruned)");
+    result_.skipped.push_back({t.path, why});
+    listed += (listed.empty() ? "" : ", ") + t.path + " (" + why + ")";
+  }
+  if (!result_.skipped.empty())
+    result_.warnings.push_back("--nm-skip-unfit left " + std::to_string(result_.skipped.size()) + " tensor" +
+                               (result_.skipped.size() == 1 ? "" : "s") + " unpruned: " + listed);
+  plan_.tensors = std::move(fit);
+  if (plan_.tensors.empty())
+    throw InputError("no tensor of '" + opt_.input + "' can be pruned --nm " + std::to_string(rule.nm_keep) + ":" +
+                     std::to_string(rule.nm_group) + " along its axis (" + std::to_string(result_.skipped.size()) +
+                     " skipped)");
+}
+
+// Rule and layout combinations a tensor must allow; sparse layouts need an axis.
+void PruneJob::check_layout_rules() {
   const Rule& rule = opt_.rule;
   if (opt_.format == sparse::Format::nm && rule.mode != RuleMode::nm)
     throw UsageError("--format nm needs --nm N:M");
   if (opt_.compress && opt_.format == sparse::Format::dense)
     throw UsageError("--compress applies to the sparse formats (csr, coo, bitmask, nm), not to --format dense");
+  plan_nm_axes();
   for (const PlannedTensor& t : plan_.tensors) {
-    if (rule.mode == RuleMode::nm && (t.shape.empty() || t.shape.back() % rule.nm_group != 0))
-      throw UsageError("tensor " + t.path + " in '" + opt_.input + "' cannot be pruned --nm " +
-                       std::to_string(rule.nm_keep) + ":" + std::to_string(rule.nm_group) + ": its last axis (" +
-                       (t.shape.empty() ? std::string("none, a scalar") : std::to_string(t.shape.back())) +
-                       ") is not a multiple of " + std::to_string(rule.nm_group));
     if (opt_.format != sparse::Format::dense && t.shape.empty())
       throw UsageError("tensor " + t.path + " in '" + opt_.input + "' is a scalar: --format " +
                        sparse::format_name(opt_.format) + " needs at least one axis");
+    if (opt_.format == sparse::Format::nm &&
+        resolve_axis(rule.nm_axis, reduction_axis(plan_.layout, t.shape.size()), t.shape.size()) !=
+            static_cast<int>(t.shape.size()) - 1)
+      throw UsageError("tensor " + t.path + " in '" + opt_.input +
+                       "': --format nm stores groups along the last axis, and this tensor is grouped along another "
+                       "(give --nm-axis last, or another --format)");
   }
 }
 
@@ -478,6 +506,12 @@ PruneResult PruneJob::run() {
     s.result.dtype = s.plan->dtype;
     s.result.shape = s.plan->shape;
     s.result.n = s.plan->n;
+    if (rule.mode == RuleMode::nm) {
+      const int axis = resolve_axis(rule.nm_axis, reduction_axis(plan_.layout, s.plan->shape.size()), s.plan->shape.size());
+      s.result.axis = axis;
+      s.nm_stride = 1;
+      for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < s.plan->shape.size(); ++d) s.nm_stride *= s.plan->shape[d];
+    }
     index_[s.plan->path] = i;
   }
   if (opt_.dry_run) {
@@ -485,7 +519,7 @@ PruneResult PruneJob::run() {
       if (rule.mode == RuleMode::sparsity) s.result.requested_sparsity = rule.sparsity.approx();
       else s.result.threshold = rule.threshold;
       result_.tensors.push_back(s.result);
-      result_.total_n += s.plan->n;
+      result_.total.n += s.plan->n;
     }
     result_.seconds.total = std::chrono::duration<double>(Clock::now() - t0).count();
     return result_;
@@ -564,12 +598,7 @@ PruneResult PruneJob::run() {
   result_.seconds.read = reader_->read_seconds();
   result_.bytes_read = reader_->bytes_read();
   for (TensorState& s : states_) {
-    result_.total_n += s.result.n;
-    result_.total_pruned += s.result.pruned;
-    result_.total_zeros_before += s.result.zeros_before;
-    result_.total_zeros_after += s.result.zeros_after;
-    result_.total_sum_sq_before += s.result.sum_sq_before;
-    result_.total_sum_sq_after += s.result.sum_sq_after;
+    result_.total.add(s.result);
     result_.tensors.push_back(s.result);
   }
   result_.seconds.total = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -11,6 +11,7 @@
 #include "host/metrics.hpp"
 #include "host/pipeline.hpp"
 #include "host/registry/record.hpp"
+#include "host/rule_json.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
 #include "tools/format.hpp"
@@ -34,7 +35,9 @@ po::options_description prune_options() {
       ("output,o", po::value<std::string>(), "output file (required unless --dry-run)")
       ("sparsity", po::value<std::string>(), "prune exactly round_half_even(S*n) weights per scope; S an exact decimal in [0,1]")
       ("threshold", po::value<std::string>(), "prune every weight with |w| < T (T read as float64, >= 0)")
-      ("nm", po::value<std::string>(), "N:M (e.g. 2:4): keep the N largest of every M consecutive weights along the last axis")
+      ("nm", po::value<std::string>(), "N:M (e.g. 2:4): keep the N largest of every M weights along the N:M axis")
+      ("nm-axis", po::value<std::string>(), "auto (default: the layer's reduction axis as its framework stores it, docs/RULES.md) | last | an axis (0, 1, -1, ...)")
+      ("nm-skip-unfit", po::bool_switch(), "leave tensors whose N:M axis is not a multiple of M unpruned (listed in a warning) instead of failing")
       ("format", po::value<std::string>()->default_value("dense"), "dense | csr | coo | bitmask | nm (nm needs --nm): layout of the selected tensors (docs/FORMATS.md)")
       ("compress", po::bool_switch(), "sparse formats: chunked datasets with shuffle + deflate")
       ("scope", po::value<std::string>(), "tensor (default): n per tensor; global: n over all selected tensors (with --sparsity)")
@@ -59,6 +62,7 @@ po::options_description prune_options() {
 
 json tensor_json(const TensorResult& t, bool dry_run) {
   json j = {{"path", t.path}, {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape}, {"n", t.n}};
+  if (t.axis) j["axis"] = *t.axis;
   if (dry_run) return j;
   j["zeros_before"] = t.zeros_before;
   j["pruned"] = t.pruned;
@@ -97,31 +101,6 @@ std::vector<std::string> run_warnings(const PruneOptions& o, const PruneResult& 
   return out;
 }
 
-json rule_json(const PruneOptions& o) {
-  json r;
-  if (o.rule.mode == RuleMode::sparsity) {
-    r["mode"] = "sparsity";
-    r["sparsity"] = o.rule.sparsity.text;
-    r["scope"] = scope_name(o.rule.scope);
-  } else if (o.rule.mode == RuleMode::nm) {
-    r["mode"] = "nm";
-    r["nm"] = std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group);
-    r["axis"] = "last";
-  } else {
-    r["mode"] = "threshold";
-    r["threshold"] = o.rule.threshold;
-  }
-  r["format"] = sparse::format_name(o.format);
-  r["compress"] = o.compress;
-  r["include"] = o.selection.include ? json(*o.selection.include) : json(nullptr);
-  r["exclude"] = o.selection.exclude ? json(*o.selection.exclude) : json(nullptr);
-  r["min_ndim"] = o.selection.min_ndim;
-  r["include_optimizer"] = o.selection.include_optimizer;
-  r["rounding"] = "half_even";
-  r["ties"] = "lower_position_first";
-  return r;
-}
-
 // `registry` (null without one): where the output was recorded, added as "registry".
 void print_json(const PruneOptions& o, const PruneResult& r, const json& registry = nullptr) {
   json j;
@@ -138,19 +117,21 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["threads"] = r.threads;
   j["dry_run"] = o.dry_run;
   j["streamed"] = r.streamed;
+  j["skipped"] = json::array();
+  for (const auto& k : r.skipped) j["skipped"].push_back({{"path", k.path}, {"reason", k.reason}});
   j["tensors"] = json::array();
   for (const auto& t : r.tensors) {
     j["tensors"].push_back(tensor_json(t, o.dry_run));
     if (o.rule.mode == RuleMode::nm) j["tensors"].back()["threshold"] = nullptr;  // N:M has no magnitude boundary
   }
-  j["total"] = {{"n", r.total_n}};
+  j["total"] = {{"n", r.total.n}};
   if (!o.dry_run) {
-    j["total"]["pruned"] = r.total_pruned;
-    j["total"]["zeros_before"] = r.total_zeros_before;
-    j["total"]["newly_zeroed"] = r.total_newly_zeroed();
-    j["total"]["zeros_after"] = r.total_zeros_after;
-    j["total"]["sparsity"] = r.total_sparsity();
-    j["total"]["retained_l2"] = r.total_retained_l2();
+    j["total"]["pruned"] = r.total.pruned;
+    j["total"]["zeros_before"] = r.total.zeros_before;
+    j["total"]["newly_zeroed"] = r.total.newly_zeroed();
+    j["total"]["zeros_after"] = r.total.zeros_after;
+    j["total"]["sparsity"] = r.total.sparsity();
+    j["total"]["retained_l2"] = r.total.retained_l2();
     std::uint64_t before = 0, after = 0;
     for (const auto& t : r.tensors) {
       before += t.bytes_before;
@@ -171,7 +152,8 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
 std::string rule_text(const PruneOptions& o) {
   if (o.rule.mode == RuleMode::threshold) return "threshold |w| < " + o.rule.threshold_text;
   if (o.rule.mode == RuleMode::nm)
-    return "N:M " + std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group) + " along the last axis";
+    return "N:M " + std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group) + " along " +
+           (o.rule.nm_axis ? "axis " + std::to_string(*o.rule.nm_axis) : std::string("each tensor's reduction axis"));
   return "sparsity " + o.rule.sparsity.text + " per " + (o.rule.scope == Scope::tensor ? "tensor" : "global scope");
 }
 
@@ -181,7 +163,7 @@ void print_dry_run(const PruneOptions& o, const PruneResult& r) {
   std::vector<std::vector<std::string>> rows{{"tensor", "shape", "dtype", "n"}};
   for (const auto& t : r.tensors)
     rows.push_back({t.path, shape_text(t.shape), std::string(dtype_name(t.dtype)), std::to_string(t.n)});
-  rows.push_back({"total", "", "", std::to_string(r.total_n)});
+  rows.push_back({"total", "", "", std::to_string(r.total.n)});
   print_table(rows);
 }
 
@@ -201,25 +183,25 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
     before += t.bytes_before;
     after += t.bytes_after;
   }
-  rows.push_back({"total", "", "", std::to_string(r.total_n), std::to_string(r.total_zeros_before),
-                  std::to_string(r.total_pruned), std::to_string(r.total_newly_zeroed()),
-                  std::to_string(r.total_zeros_after), "",
-                  fmt("%.4f", r.total_sparsity()), "", "", fmt("%.4f", r.total_retained_l2()), std::to_string(before),
+  rows.push_back({"total", "", "", std::to_string(r.total.n), std::to_string(r.total.zeros_before),
+                  std::to_string(r.total.pruned), std::to_string(r.total.newly_zeroed()),
+                  std::to_string(r.total.zeros_after), "",
+                  fmt("%.4f", r.total.sparsity()), "", "", fmt("%.4f", r.total.retained_l2()), std::to_string(before),
                   std::to_string(after)});
   print_table(rows);
   if (o.format != sparse::Format::dense)
     std::printf("\n%s layout: selected tensors take %s instead of %s (%.1f%%)\n", sparse::format_name(o.format),
                 human_bytes(static_cast<double>(after)).c_str(), human_bytes(static_cast<double>(before)).c_str(),
                 before ? 100.0 * static_cast<double>(after) / static_cast<double>(before) : 0.0);
-  const double n = r.total_n ? static_cast<double>(r.total_n) : 1.0;
+  const double n = r.total.n ? static_cast<double>(r.total.n) : 1.0;
   std::printf("\nzeroed %llu weights this run: %llu of %llu were zero before, %llu after (%.2f%% -> %.2f%%)\n",
-              static_cast<unsigned long long>(r.total_newly_zeroed()),
-              static_cast<unsigned long long>(r.total_zeros_before), static_cast<unsigned long long>(r.total_n),
-              static_cast<unsigned long long>(r.total_zeros_after), 100.0 * static_cast<double>(r.total_zeros_before) / n,
-              100.0 * static_cast<double>(r.total_zeros_after) / n);
+              static_cast<unsigned long long>(r.total.newly_zeroed()),
+              static_cast<unsigned long long>(r.total.zeros_before), static_cast<unsigned long long>(r.total.n),
+              static_cast<unsigned long long>(r.total.zeros_after), 100.0 * static_cast<double>(r.total.zeros_before) / n,
+              100.0 * static_cast<double>(r.total.zeros_after) / n);
   std::printf("pruned %llu of %llu weights (%.2f%%) in %zu tensors with %s on %s%s\n",
-              static_cast<unsigned long long>(r.total_pruned), static_cast<unsigned long long>(r.total_n),
-              100.0 * r.total_sparsity(), r.tensors.size(), rule_text(o).c_str(), r.device.c_str(),
+              static_cast<unsigned long long>(r.total.pruned), static_cast<unsigned long long>(r.total.n),
+              100.0 * r.total.sparsity(), r.tensors.size(), rule_text(o).c_str(), r.device.c_str(),
               r.streamed ? ", streamed in slabs" : "");
   if (!r.backend_note.empty()) std::printf("backend: %s\n", r.backend_note.c_str());
   std::printf("wrote %s (%s, sha256 %s) in %.2f s (read %.2f, compute %.2f, write %.2f)\n", o.output.c_str(),
@@ -273,8 +255,12 @@ PruneOptions parse(const po::variables_map& vm) {
   const bool has_s = vm.count("sparsity"), has_t = vm.count("threshold"), has_nm = vm.count("nm");
   if (has_s + has_t + has_nm != 1)
     throw UsageError("give exactly one rule: --sparsity S, --threshold T or --nm N:M");
+  if ((vm.count("nm-axis") || vm["nm-skip-unfit"].as<bool>()) && !has_nm)
+    throw UsageError("--nm-axis and --nm-skip-unfit apply to --nm N:M only");
   if (has_nm) {
     parse_nm(vm["nm"].as<std::string>(), o.rule);
+    if (vm.count("nm-axis")) o.rule.nm_axis = parse_nm_axis(vm["nm-axis"].as<std::string>());
+    o.rule.nm_skip_unfit = vm["nm-skip-unfit"].as<bool>();
   } else if (has_s) {
     o.rule.mode = RuleMode::sparsity;
     o.rule.sparsity = parse_decimal(vm["sparsity"].as<std::string>(), "--sparsity");
@@ -350,19 +336,6 @@ std::optional<MetricsSink> metrics_sink(const po::variables_map& vm, double star
   return s;
 }
 
-// Records a failed run; a metrics write that fails too is a warning, so that the original
-// error and its exit code reach the user unchanged.
-void write_failure_metrics(MetricsSink& s, std::exception_ptr error) {
-  try {
-    s.run.success = false;
-    s.run.failure = classify_failure(error);
-    s.run.end_time = unix_now();
-    write_run_metrics(s.dir, s.run);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "h5prune: warning: failure metrics not written: %s\n", e.what());
-  }
-}
-
 }  // namespace
 
 int cmd_prune(const std::vector<std::string>& args) {
@@ -411,7 +384,7 @@ int cmd_prune(const std::vector<std::string>& args) {
     else if (o.dry_run) print_dry_run(o, r);
     else if (recorded && recorded->already)
       std::printf("already recorded as %s@%d (sha256 %s, sparsity %.4f); nothing pruned%s%s\n",
-                  recorded->manifest.model.c_str(), recorded->version, r.output_sha256.c_str(), r.total_sparsity(),
+                  recorded->manifest.model.c_str(), recorded->version, r.output_sha256.c_str(), r.total.sparsity(),
                   vm.count("output") ? ", copied to " : "", vm.count("output") ? o.output.c_str() : "");
     else print_summary(o, r);
     if (recorded && !recorded->already && !json_out)
@@ -420,11 +393,12 @@ int cmd_prune(const std::vector<std::string>& args) {
       for (const std::string& w : run_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str());
     return 0;
   } catch (...) {
-    if (metrics && !metrics->run.success) write_failure_metrics(*metrics, std::current_exception());
+    if (metrics && !metrics->run.success) {
+      if (auto warning = write_failure_metrics(metrics->dir, metrics->run, std::current_exception()))
+        std::fprintf(stderr, "h5prune: warning: failure metrics not written: %s\n", warning->c_str());
+    }
     throw;
   }
 }
-
-nlohmann::json prune_rule_json(const PruneOptions& o) { return rule_json(o); }
 
 }  // namespace h5p::cli

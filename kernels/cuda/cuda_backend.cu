@@ -300,23 +300,26 @@ class CudaBackend final : public Backend {
     });
   }
 
-  NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept) override {
-    if (on_host(t.n)) return cpu_->nm_apply(t, keep, m, positions, kept);
+  NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+                    void* kept) override {
+    if (on_host(t.n)) return cpu_->nm_apply(t, keep, m, stride, positions, kept);
     if (m == 0 || m > kMaxNmGroup || keep == 0 || keep > m)
       throw std::invalid_argument("nm_apply: need 1 <= N <= M <= " + std::to_string(kMaxNmGroup));
-    if (t.n % m != 0) throw std::invalid_argument("nm_apply: tensor length is not a multiple of M");
+    if (stride == 0 || t.n % (m * stride) != 0)
+      throw std::invalid_argument("nm_apply: tensor length is not a multiple of M * stride");
     NmResult r;
     r.pruned = static_cast<std::uint64_t>(t.n / m) * (m - keep);
     const std::size_t esize = dtype_size(t.dtype);
-    // The CPU sums blocks of whole groups, about kSumBlock elements each: chunks hold whole blocks.
-    const std::size_t block = std::max<std::size_t>(1, kSumBlock / m) * m;
+    // The CPU sums blocks of whole runs, about kSumBlock elements each: chunks hold whole blocks.
+    const std::size_t run = m * stride;
+    const std::size_t block = std::max<std::size_t>(1, kSumBlock / run) * run;
     stream(ConstTensor{t.dtype, t.data, t.n}, t.data, block, 0, [&](const void* dev, std::size_t begin, std::size_t n) {
       const std::size_t groups = n / m;
       nm_positions_.grow(positions ? groups * keep : 0);
       out_values_.grow(kept ? groups * keep * esize : 0);
       with_bits(t.dtype, [&](auto bits) {
         using Bits = decltype(bits);
-        cuda::nm_select(static_cast<Bits*>(const_cast<void*>(dev)), n, keep, m,
+        cuda::nm_select(static_cast<Bits*>(const_cast<void*>(dev)), n, keep, m, stride,
                         positions ? nm_positions_.data() : nullptr,
                         kept ? reinterpret_cast<Bits*>(out_values_.data()) : nullptr, compute_.get());
       });

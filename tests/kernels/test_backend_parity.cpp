@@ -234,21 +234,24 @@ TEST_P(BackendParity, NmGroupsPositionsAndSums) {
   const unsigned groups[][2] = {{2, 4}, {1, 1}, {3, 7}, {1, 8}, {5, 256}};
   for (DType t : kTypes)
     for (const auto& g : groups)
+      for (std::size_t stride : {std::size_t{1}, std::size_t{3}, std::size_t{64}})
       for (std::size_t size : kSizes) {
         const unsigned keep = g[0], m = g[1];
-        const std::size_t n = size / m * m;
+        const std::size_t n = size / (m * stride) * (m * stride);
         const auto data = make_data(t, n, Kind::ties, false, kSeed + 17 * n + m);
-        const std::string ctx = where(t, n, Kind::ties) + " " + std::to_string(keep) + ":" + std::to_string(m);
+        const std::string ctx = where(t, n, Kind::ties) + " " + std::to_string(keep) + ":" + std::to_string(m) +
+                                " stride " + std::to_string(stride);
         auto got = data, want = data;
         const std::size_t out = n / m * keep;
         std::vector<std::uint8_t> gp(out + 1, 9), wp(gp);
         std::vector<unsigned char> gk(out * dtype_size(t) + 1, 3), wk(gk);
-        const NmResult a = backend_->nm_apply(MutTensor{t, got.data(), n}, keep, m, gp.data(), gk.data());
-        const NmResult b = oracle_->nm_apply(MutTensor{t, want.data(), n}, keep, m, wp.data(), wk.data());
+        const NmResult a = backend_->nm_apply(MutTensor{t, got.data(), n}, keep, m, stride, gp.data(), gk.data());
+        const NmResult b = oracle_->nm_apply(MutTensor{t, want.data(), n}, keep, m, stride, wp.data(), wk.data());
         EXPECT_EQ(got, want) << ctx;
         EXPECT_EQ(gp, wp) << ctx;
         EXPECT_EQ(gk, wk) << ctx;
         EXPECT_EQ(a.pruned, b.pruned) << ctx;
+        EXPECT_EQ(a.zeros_after, b.zeros_after) << ctx;
         EXPECT_EQ(std::memcmp(&a.kept_sum_sq, &b.kept_sum_sq, 8), 0) << ctx << " " << a.kept_sum_sq << " vs " << b.kept_sum_sq;
       }
 }
@@ -390,8 +393,8 @@ TEST(CudaSanitizerSmoke, EveryEntryPointOnce) {
     cpu->survivor_mask(wv, 3, wb.data());
     EXPECT_EQ(gb, wb) << ctx;
     std::vector<std::uint8_t> gp(n / 2, 0), wp(gp);
-    gpu->nm_apply(MutTensor{t, got.data(), n}, 2, 4, gp.data(), nullptr);
-    cpu->nm_apply(MutTensor{t, want.data(), n}, 2, 4, wp.data(), nullptr);
+    gpu->nm_apply(MutTensor{t, got.data(), n}, 2, 4, 1, gp.data(), nullptr);
+    cpu->nm_apply(MutTensor{t, want.data(), n}, 2, 4, 1, wp.data(), nullptr);
     EXPECT_EQ(gp, wp) << ctx;
     EXPECT_EQ(got, want) << ctx;
   }
