@@ -28,18 +28,6 @@
 
 namespace h5p {
 
-double TensorResult::retained_l2() const {
-  return sum_sq_before > 0 ? std::sqrt(sum_sq_after / sum_sq_before) : 1.0;
-}
-
-double PruneResult::total_sparsity() const {
-  return total_n ? static_cast<double>(total_pruned) / static_cast<double>(total_n) : 0.0;
-}
-
-double PruneResult::total_retained_l2() const {
-  return total_sum_sq_before > 0 ? std::sqrt(total_sum_sq_after / total_sum_sq_before) : 1.0;
-}
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -464,7 +452,7 @@ void PruneJob::describe_dry_run() {
     if (opt_.rule.mode == RuleMode::sparsity) s.result.requested_sparsity = opt_.rule.sparsity.approx();
     else s.result.threshold = opt_.rule.threshold;
     result_.tensors.push_back(s.result);
-    result_.total_n += s.plan->n;
+    result_.total.n += s.plan->n;
   }
 }
 
@@ -544,10 +532,7 @@ void PruneJob::summarise() {
   result_.seconds.read = reader_->read_seconds();
   result_.bytes_read = reader_->bytes_read();
   for (TensorState& s : states_) {
-    result_.total_n += s.result.n;
-    result_.total_pruned += s.result.pruned;
-    result_.total_sum_sq_before += s.result.sum_sq_before;
-    result_.total_sum_sq_after += s.result.sum_sq_after;
+    result_.total.add(s.result);
     result_.tensors.push_back(s.result);
   }
 }
