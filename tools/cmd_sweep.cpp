@@ -15,6 +15,7 @@
 #include "host/registry/record.hpp"
 #include "host/slurm_array.hpp"
 #include "host/sweep.hpp"
+#include "host/sweep_point.hpp"
 #include "host/sweep_report.hpp"
 #include "host/sweep_values.hpp"
 #include "tools/commands.hpp"
@@ -152,19 +153,7 @@ std::vector<Materialized> materialize(const po::variables_map& vm, const SweepOp
   std::vector<Materialized> done;
   for (const std::string& value : so.values) {
     check_interrupt();
-    PruneOptions po;
-    po.input = so.input;
-    po.rule.mode = so.mode;
-    if (so.mode == RuleMode::sparsity) {
-      po.rule.sparsity = parse_decimal(value, "--sparsity");
-      po.rule.scope = so.scope;
-    } else {
-      po.rule.threshold_text = value;
-      po.rule.threshold = parse_threshold(value);
-    }
-    po.selection = so.selection;
-    po.memory_limit = so.memory_limit;
-    po.threads = so.threads;
+    const PruneOptions po = sweep_point_prune_options(so, value);
     registry::RecordRequest q;
     q.registry = registry_dir;
     q.model = model;
