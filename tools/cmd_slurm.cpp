@@ -8,14 +8,12 @@
 #include <unistd.h>
 
 #include "common/errors.hpp"
-#include "formats/sha256.hpp"
-#include "host/canonical_rule.hpp"
 #include "host/metrics.hpp"
 #include "host/registry/layout.hpp"
 #include "host/sbatch_script.hpp"
 #include "host/slurm_status.hpp"
 #include "host/sweep.hpp"
-#include "host/sweep_point.hpp"
+#include "host/sweep_materialize.hpp"
 #include "host/sweep_values.hpp"
 #include "tools/commands.hpp"
 #include "tools/format.hpp"
@@ -191,19 +189,14 @@ std::vector<std::string> point_keys(const SweepPlan& plan) {
   so.input = plan.input;
   so.mode = plan.list_option == "--sparsity" ? RuleMode::sparsity : RuleMode::threshold;
   so.scope = plan.scope && *plan.scope == "global" ? Scope::global : Scope::tensor;
+  so.values = plan.values;
   so.selection.include = plan.include;
   so.selection.exclude = plan.exclude;
-  std::string input_sha;
   try {
-    input_sha = sha256_file(plan.input);
+    return sweep_point_keys(so, H5PRUNE_VERSION);
   } catch (const Error& e) {
     throw InputError("cannot read the sweep's input '" + plan.input + "' to find its points in the registry: " + e.what());
   }
-  std::vector<std::string> keys;
-  for (const auto& v : plan.values)
-    keys.push_back(idempotency_key(input_sha, canonical_rule_text(prune_rule_json(sweep_point_prune_options(so, v))),
-                                   H5PRUNE_VERSION));
-  return keys;
 }
 
 int slurm_status(const std::vector<std::string>& args) {
