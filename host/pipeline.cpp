@@ -43,7 +43,6 @@ double PruneResult::total_retained_l2() const {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kAllTies = std::numeric_limits<std::uint64_t>::max();
 
 // Adds the time spent in its scope to one stage's counter.
 class StageTimer {
@@ -93,9 +92,11 @@ class PruneJob {
     CudaBackendOptions o;
     o.device_memory_limit = opt_.device_memory_limit;
     o.host_threads = opt_.threads;
+#ifdef H5PRUNE_TEST_HOOKS
     // Test hook: H5PRUNE_TEST_CUDA_HOST_BELOW=N moves the host/device size boundary (0: every
     // tensor on the device), so end-to-end tests can send small tensors through the kernels.
     if (const char* v = std::getenv("H5PRUNE_TEST_CUDA_HOST_BELOW")) o.host_below = std::strtoull(v, nullptr, 10);
+#endif
     return o;
   }
   void check_filters();
@@ -460,6 +461,7 @@ PruneResult PruneJob::run() {
 
   AtomicOutput out(opt_.output, opt_.force, opt_.input);
   reader_ = std::make_unique<TensorReader>(in_file_, opt_.input);
+  reader_->use_host_memory_of(*backend_);
   const bool global = rule.mode == RuleMode::sparsity && rule.scope == Scope::global;
 
   if (global) {
