@@ -238,8 +238,9 @@ void PruneJob::select_global(const std::vector<std::uint64_t>& first_digit_hist)
       StageTimer t(result_.seconds.compute);
       ties += backend_->count_equal(ConstTensor{slab.dtype, slab.data, slab.n}, w, K);
     });
-    s.quota = std::min(left, ties);
-    left -= s.quota;
+    // kAllTies when this tensor's ties are all pruned: a device backend then skips counting them.
+    s.quota = left >= ties ? kAllTies : left;
+    left -= std::min(left, ties);
   }
 }
 
@@ -267,7 +268,8 @@ void PruneJob::analyse_tensor(TensorState& s) {
   if (k > 0) {
     const RadixSelection sel = finish_selection({&s}, s.width, k, hist);
     s.K = sel.key();
-    s.quota = sel.tie_quota();
+    // Every tie pruned: kAllTies lets a device backend skip counting them.
+    s.quota = sel.tie_quota() > 0 && sel.tie_quota() == sel.equal ? kAllTies : sel.tie_quota();
   }
   s.result.threshold = key_value(s.width, s.K);
 }

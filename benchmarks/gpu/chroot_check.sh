@@ -45,8 +45,8 @@ step() {  # step NAME EXPECTED_RC CMD... (run inside the chroot with a clean env
     failed=1
   fi
 }
-expect_in() {  # expect_in NAME TEXT: the step's log must contain TEXT
-  if grep -qF -- "$2" "$logs/$1.log"; then
+expect_in() {  # expect_in NAME REGEX: the step's log must match REGEX (extended)
+  if grep -qE -- "$2" "$logs/$1.log"; then
     printf 'chroot_check: %-28s PASS (says "%s")\n' "$1: message" "$2"
   else
     printf 'chroot_check: %-28s FAIL (no "%s" in its output)\n' "$1: message" "$2"
@@ -80,14 +80,15 @@ step libraries_resolve 0 /bin/sh -c 'for f in /opt/gpu-bundle/bin/*; do ldd "$f"
 step h5prune_version 0 /opt/gpu-bundle/bin/h5prune --version
 step gpu_probe_without_gpu 1 /opt/gpu-bundle/bin/gpu_probe
 step test_backend_parity 0 /opt/gpu-bundle/bin/test_backend_parity
-expect_in test_backend_parity "[  PASSED  ]"
+expect_in test_backend_parity "^\[  PASSED  \]"
+expect_in test_backend_parity "^\[       OK \] ParityHarness.CatchesEveryPlantedFault"
 step test_cuda_launchers 0 /opt/gpu-bundle/bin/test_cuda_launchers
 expect_in test_cuda_launchers "no CUDA device"
 step check_without_gpu 0 /usr/bin/env OUT=/tmp/check CHECK_WORK=/tmp/work /opt/gpu-bundle/check.sh
-expect_in check_without_gpu "cpu_prune_small"
-expect_in check_without_gpu "no GPU here"
+expect_in check_without_gpu "^cpu_prune_small +PASS"
+expect_in check_without_gpu "^device +SKIP .*no GPU here"
 step check_unusable_gpu 1 /usr/bin/env PATH=/opt/fake-gpu:/usr/bin:/bin OUT=/tmp/check CHECK_WORK=/tmp/work /opt/gpu-bundle/check.sh
-expect_in check_unusable_gpu "nvidia-smi lists 1 GPU(s) but the CUDA runtime sees none"
+expect_in check_unusable_gpu "nvidia-smi lists 1 GPU\(s\) but the CUDA runtime sees none"
 rm -rf "$logs"
 if ((failed)); then echo "chroot_check: FAIL"; exit 1; fi
 echo "chroot_check: PASS: the bundle's non-GPU steps run in a bare $suite chroot"

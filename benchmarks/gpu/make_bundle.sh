@@ -63,7 +63,7 @@ cp "$repo/benchmarks/make_model.py" "$out/"
 if [[ -d /usr/src/googletest/googletest ]]; then cp -r /usr/src/googletest/googletest "$out/src/googletest"; fi
 model=$out/data/model_small.h5
 /usr/bin/python3 "$repo/benchmarks/make_model.py" "$model" --params 1e6 --dtype float32 --seed 0 --quiet
-"$out/bin/h5prune" prune "$model" -o "$out/data/pruned.h5" --backend cpu --sparsity 0.9 --scope global --quiet
+"$out/bin/h5prune" prune "$model" -o "$out/data/pruned.h5" --backend cpu --sparsity 0.9 --scope global --quiet >/dev/null
 sha256sum "$out/data/pruned.h5" | cut -c1-64 >"$out/data/model_small.pruned.sha256"
 rm -f "$out/data/pruned.h5"
 
@@ -72,7 +72,7 @@ glibc_needed=$(for f in "$out"/bin/* "$out"/lib/*; do objdump -T "$f" 2>/dev/nul
 {
   echo "git: $(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (with local changes)')"
   echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(. /etc/os-release && echo "$PRETTY_NAME"), $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' || echo 'nvcc ?')"
-  echo "cuda_architectures: $(grep -h '^CMAKE_CUDA_ARCHITECTURES:' "$from_build/CMakeCache.txt" | cut -d= -f2)"
+  echo "cuda_architectures: $(grep -o 'sm_[0-9]*[a-z]*' "$from_build/CMakeFiles/h5prune_cuda.dir/flags.make" | sort -u | tr '\n' ' ')"
   echo "glibc_needed: $glibc_needed"
 } >"$out/BUILD_INFO"
 
