@@ -425,7 +425,7 @@ void PruneJob::assign_rules() {
 // multiple of M; skip-unfit leaves the tensors whose axis is not unpruned (listed in one warning).
 void PruneJob::plan_nm_axes() {
   std::vector<PlannedTensor> fit;
-  std::string listed;
+  std::string listed, nm_text;
   std::size_t unfit = 0;
   for (const PlannedTensor& t : plan_.tensors) {
     const Rule& rule = *assigned_.at(t.path).first;
@@ -449,6 +449,7 @@ void PruneJob::plan_nm_axes() {
                        " (--nm-axis chooses another axis; --nm-skip-unfit leaves such tensors unpruned)");
     result_.skipped.push_back({t.path, why});
     listed += (listed.empty() ? "" : ", ") + t.path + " (" + why + ")";
+    nm_text = std::to_string(rule.nm_keep) + ":" + std::to_string(rule.nm_group);
     ++unfit;
   }
   if (unfit)
@@ -456,7 +457,7 @@ void PruneJob::plan_nm_axes() {
                                " unpruned: " + listed);
   plan_.tensors = std::move(fit);
   if (plan_.tensors.empty())
-    throw InputError("no tensor of '" + opt_.input + "' can be pruned --nm along its axis (" +
+    throw InputError("no tensor of '" + opt_.input + "' can be pruned --nm " + nm_text + " along its axis (" +
                      std::to_string(unfit) + " skipped)");
 }
 

@@ -68,16 +68,27 @@ def test_matches_exact_reference(tmp_path, model, r):
         assert got[p]["newly_zeroed"] == int(np.count_nonzero((tensors[p] != 0) & (res.arrays[p] == 0))), ctx
 
 
-def test_a_weight_exactly_at_r_times_max_is_kept(tmp_path):
-    # 0.3 * 10.0 is 3.0000000000000004 in float64: a float product would prune the 3.0.
-    x = np.array([[10.0, 3.0, 2.9999999999999996, -3.0], [0.0, 1.0, -10.0, 5.0]], dtype="<f8")
-    src = datagen.write_h5(tmp_path / "x.h5", {"/w": x})
+def test_the_boundary_is_exact_not_a_float_product(tmp_path):
+    # R x max = 0.1 x 0.7 = 0.07 exactly; the float64 product 0.1 * 0.7 is 0.06999999999999999,
+    # the double just below 0.07, so a float comparison would keep that weight: exactly, it is
+    # below 0.07 and pruned. 0.07 as a double (just above 0.07) is kept, and so is a weight equal
+    # to R x max: here max 10 and R 0.5 give the tie 5.0 in a second tensor.
+    below = 0.06999999999999999
+    assert below < 0.07 and 0.1 * 0.7 == below and Fraction(below) < Fraction("0.07")
+    x = np.array([[0.7, below, 0.07, -below], [0.0, 0.5, -0.7, 0.06]], dtype="<f8")
+    y = np.array([[10.0, 5.0, -5.0, 4.999999999999999]], dtype="<f8")
+    src = datagen.write_h5(tmp_path / "x.h5", {"/a": x, "/b": y})
     out = tmp_path / "o.h5"
-    js = h5util.run_json("prune", src, "-o", out, "--threshold-rel", "0.3")
+    js = h5util.run_json("prune", src, "-o", out, "--threshold-rel", "0.1", "--include", "^/a$")
     with h5py.File(out, "r") as f:
-        y = f["/w"][()]
-    assert y[0, 1] == 3.0 and y[0, 3] == -3.0 and y[0, 2] == 0.0, y
-    assert js["tensors"][0]["pruned"] == 3 and js["tensors"][0]["ties"] == 2, js["tensors"][0]
+        got = f["/a"][()]
+    assert got[0, 1] == 0.0 and got[0, 3] == 0.0 and got[0, 2] == 0.07 and got[1, 3] == 0.0, got
+    assert js["tensors"][0]["pruned"] == 4, js["tensors"][0]  # below, -below, 0.0, 0.06
+    jb = h5util.run_json("prune", src, "-o", tmp_path / "b.h5", "--threshold-rel", "0.5", "--include", "^/b$")
+    with h5py.File(tmp_path / "b.h5", "r") as f:
+        got = f["/b"][()]
+    assert list(got[0]) == [10.0, 5.0, -5.0, 0.0], got
+    assert jb["tensors"][0]["ties"] == 2 and jb["tensors"][0]["pruned"] == 1, jb["tensors"][0]
 
 
 def test_fixtures(tmp_path, fixture_file):
