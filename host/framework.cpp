@@ -137,4 +137,10 @@ int reduction_axis(const FileLayout& layout, std::size_t ndim) {
   return 1;  // (out, in, ...): Caffe, PyTorch Linear and Conv
 }
 
+int output_axis(const FileLayout& layout, std::size_t ndim) {
+  if (ndim == 0) return -1;
+  const bool keras = layout.framework == Framework::keras2 || layout.framework == Framework::keras3;
+  return keras ? static_cast<int>(ndim) - 1 : 0;
+}
+
 }  // namespace h5p

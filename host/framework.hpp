@@ -39,4 +39,9 @@ bool is_optimizer_state(const FileLayout& layout, const std::string& path);
 // A tensor of rank < 2 has only axis 0 (or none: -1 for a scalar).
 int reduction_axis(const FileLayout& layout, std::size_t ndim);
 
+// The output axis (units, filters) of a weight as its framework stores it, the default axis of
+// structured pruning: Keras (..., in, out) -> ndim - 1 (Dense columns, Conv filters); Caffe and
+// any other file (out, in, ...) -> 0 (PyTorch Linear rows, Conv filters). -1 for a scalar.
+int output_axis(const FileLayout& layout, std::size_t ndim);
+
 }  // namespace h5p

@@ -26,7 +26,7 @@ namespace {
 
 po::options_description prune_options() {
   po::options_description o(
-      "usage: h5prune prune MODEL.h5 -o OUT.h5 (--sparsity S | --threshold T | --nm N:M) [options]\n\n"
+      "usage: h5prune prune MODEL.h5 -o OUT.h5 (--sparsity S [--structured l1|l2] | --threshold T | --nm N:M) [options]\n\n"
       "Writes a copy of MODEL.h5 with the smallest-magnitude weights of the selected tensors set to\n"
       "+0.0; everything else is copied unchanged. Ties in magnitude are pruned in the byte order of\n"
       "the tensors' paths, then row-major position, so every run gives the same bytes.\n\noptions");
@@ -38,8 +38,10 @@ po::options_description prune_options() {
       ("threshold-rel", po::value<std::string>(), "prune every weight with |w| < R x max|w| of its tensor (R an exact decimal in [0,1], compared exactly)")
       ("nm", po::value<std::string>(), "N:M (e.g. 2:4): keep the N largest of every M weights along the N:M axis")
       ("nm-axis", po::value<std::string>(), "auto (default: the layer's reduction axis as its framework stores it, docs/RULES.md) | last | an axis (0, 1, -1, ...)")
-      ("rule", po::value<std::vector<std::string>>()->composing(), "REGEX=SPEC, repeatable: tensors whose path matches REGEX take SPEC (S, sparsity:S[,global], threshold:T, nm:N:M[,axis=A], skip); the first match wins, the rule above takes the rest (docs/RULES.md)")
+      ("rule", po::value<std::vector<std::string>>()->composing(), "REGEX=SPEC, repeatable: tensors whose path matches REGEX take SPEC (S, sparsity:S[,global], threshold:T, nm:N:M[,axis=A], structured:l1|l2:S[,axis=A], skip); the first match wins, the rule above takes the rest (docs/RULES.md)")
       ("rules", po::value<std::string>(), "a JSON file of group rules, {\"rules\": [{\"match\": REGEX, \"rule\": SPEC}, ...]}, taken after the --rule options")
+      ("structured", po::value<std::string>(), "l1 | l2: with --sparsity S, zero the round_half_even(S x slices) whole slices along --structured-axis with the smallest L1/L2 norms (exact; ties: lower index)")
+      ("structured-axis", po::value<std::string>(), "auto (default: the layer's output axis as its framework stores it: units, filters; docs/RULES.md) | last | an axis (0, 1, -1, ...)")
       ("nm-skip-unfit", po::bool_switch(), "leave tensors whose N:M axis is not a multiple of M unpruned (listed in a warning) instead of failing")
       ("format", po::value<std::string>()->default_value("dense"), "dense | csr | coo | bitmask | nm (nm needs --nm): layout of the selected tensors (docs/FORMATS.md)")
       ("compress", po::bool_switch(), "sparse formats: chunked datasets with shuffle + deflate")
@@ -66,6 +68,13 @@ po::options_description prune_options() {
 json tensor_json(const TensorResult& t, bool dry_run) {
   json j = {{"path", t.path}, {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape}, {"n", t.n}};
   if (t.axis) j["axis"] = *t.axis;
+  if (t.norm_p) {  // structured: which slices went, so a user can shrink the layer
+    j["structured"] = {{"norm", t.norm_p == 1 ? "l1" : "l2"}, {"axis", *t.axis}, {"slices", t.slices}};
+    if (!dry_run) {
+      j["structured"]["removed"] = t.removed_slices;
+      j["structured"]["kept"] = t.slices - t.removed_slices.size();
+    }
+  }
   if (dry_run) return j;
   j["zeros_before"] = t.zeros_before;
   j["pruned"] = t.pruned;
@@ -164,6 +173,9 @@ std::string rule_text(const PruneOptions& o) {
 std::string base_rule_text(const PruneOptions& o) {
   if (o.rule.mode == RuleMode::threshold) return "threshold |w| < " + o.rule.threshold_text;
   if (o.rule.mode == RuleMode::threshold_rel) return "threshold |w| < " + o.rule.threshold_rel.text + " x max|w| per tensor";
+  if (o.rule.mode == RuleMode::structured)
+    return "structured L" + std::to_string(o.rule.structured_p) + " sparsity " + o.rule.sparsity.text + " of slices along " +
+           (o.rule.structured_axis ? "axis " + std::to_string(*o.rule.structured_axis) : std::string("each tensor's output axis"));
   if (o.rule.mode == RuleMode::nm)
     return "N:M " + std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group) + " along " +
            (o.rule.nm_axis ? "axis " + std::to_string(*o.rule.nm_axis) : std::string("each tensor's reduction axis"));
@@ -201,6 +213,13 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
                   fmt("%.4f", r.total.sparsity()), "", "", fmt("%.4f", r.total.retained_l2()), std::to_string(before),
                   std::to_string(after)});
   print_table(rows);
+  for (const auto& t : r.tensors) {
+    if (!t.norm_p) continue;
+    std::string list;
+    for (std::size_t i = 0; i < t.removed_slices.size(); ++i) list += (i ? "," : "") + std::to_string(t.removed_slices[i]);
+    std::printf("%s: zeroed %zu of %llu slices along axis %d (L%d): [%s]\n", t.path.c_str(), t.removed_slices.size(),
+                static_cast<unsigned long long>(t.slices), *t.axis, t.norm_p, list.c_str());
+  }
   if (o.format != sparse::Format::dense)
     std::printf("\n%s layout: selected tensors take %s instead of %s (%.1f%%)\n", sparse::format_name(o.format),
                 human_bytes(static_cast<double>(after)).c_str(), human_bytes(static_cast<double>(before)).c_str(),
@@ -274,6 +293,11 @@ PruneOptions parse(const po::variables_map& vm) {
   o.has_base_rule = given == 1;
   if ((vm.count("nm-axis") || vm["nm-skip-unfit"].as<bool>()) && !has_nm)
     throw UsageError("--nm-axis and --nm-skip-unfit apply to --nm N:M only");
+  const bool has_structured = vm.count("structured");
+  if ((has_structured || vm.count("structured-axis")) && !has_s)
+    throw UsageError("--structured and --structured-axis need --sparsity S (the fraction of slices to zero)");
+  if (vm.count("structured-axis") && !has_structured)
+    throw UsageError("--structured-axis applies to --structured l1|l2 only");
   if (has_nm) {
     parse_nm(vm["nm"].as<std::string>(), o.rule);
     if (vm.count("nm-axis")) o.rule.nm_axis = parse_nm_axis(vm["nm-axis"].as<std::string>());
@@ -284,6 +308,11 @@ PruneOptions parse(const po::variables_map& vm) {
     const Decimal& s = o.rule.sparsity;
     if (s.above_one())
       throw UsageError("invalid value '" + s.text + "' for --sparsity: must be between 0 and 1");
+    if (has_structured) {
+      o.rule.mode = RuleMode::structured;
+      o.rule.structured_p = parse_structured_norm(vm["structured"].as<std::string>(), "--structured");
+      if (vm.count("structured-axis")) o.rule.structured_axis = parse_structured_axis(vm["structured-axis"].as<std::string>());
+    }
   } else if (has_r) {
     o.rule.mode = RuleMode::threshold_rel;
     o.rule.threshold_rel = parse_relative_threshold(vm["threshold-rel"].as<std::string>(), "--threshold-rel");
@@ -299,6 +328,7 @@ PruneOptions parse(const po::variables_map& vm) {
     if (has_t) throw UsageError("--scope applies to --sparsity only (a threshold is the same in every scope)");
     if (!o.has_base_rule) throw UsageError("--scope applies to --sparsity; a group rule gives its own (SPEC,global)");
     if (has_nm) throw UsageError("--scope applies to --sparsity only (--nm works within groups of M weights)");
+    if (has_structured) throw UsageError("--scope applies to magnitude --sparsity only (--structured ranks the slices of each tensor)");
     o.rule.scope = scope == "global" ? Scope::global : Scope::tensor;
   }
   o.selection = selection_options(vm);
@@ -375,11 +405,12 @@ int cmd_prune(const std::vector<std::string>& args) {
   try {
     PruneOptions o = parse(vm);
     if (metrics && o.has_base_rule) {  // N:M prunes M-N of every M weights: that is its requested sparsity
-      if (o.rule.mode == RuleMode::sparsity) metrics->run.requested_sparsity = o.rule.sparsity.approx();
+      if (o.rule.mode == RuleMode::sparsity || o.rule.mode == RuleMode::structured)
+        metrics->run.requested_sparsity = o.rule.sparsity.approx();
       else if (o.rule.mode == RuleMode::threshold) metrics->run.threshold = o.rule.threshold;
       else if (o.rule.nm_group > 0)
         metrics->run.requested_sparsity = static_cast<double>(o.rule.nm_group - o.rule.nm_keep) / o.rule.nm_group;
-      metrics->run.has_boundary = o.rule.mode != RuleMode::nm;
+      metrics->run.has_boundary = o.rule.mode != RuleMode::nm && o.rule.mode != RuleMode::structured;
     }
     const bool json_out = vm["json"].as<bool>();
     ProgressPrinter progress(!vm["quiet"].as<bool>() && !o.dry_run);
