@@ -86,7 +86,9 @@ FileLayout detect_layout(hid_t file, const std::vector<h5::DatasetInfo>& dataset
   } else if (any_under(datasets, "/optimizer/vars/") || (any_under(datasets, "/optimizer/") && any_under(datasets, "/layers/"))) {
     l.framework = Framework::keras3;
     l.optimizer_prefix = "/optimizer/";
-  } else if (any_under(datasets, "/layers/") && any_under(datasets, "/vars/")) {
+  } else if (std::any_of(datasets.begin(), datasets.end(), [](const h5::DatasetInfo& d) {
+               return starts_with(d.path, "/layers/") && d.path.find("/vars/") != std::string::npos;
+             })) {  // a weights-only Keras 3 file: /layers/<name>/.../vars/<i>
     l.framework = Framework::keras3;
   } else if (root_has_attribute(file, "keras_version") || root_has_attribute(file, "layer_names") ||
              any_under(datasets, "/model_weights/")) {

@@ -216,7 +216,10 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
   for (const auto& t : r.tensors) {
     if (!t.norm_p) continue;
     std::string list;
-    for (std::size_t i = 0; i < t.removed_slices.size(); ++i) list += (i ? "," : "") + std::to_string(t.removed_slices[i]);
+    for (const std::uint64_t i : t.removed_slices) {
+      if (!list.empty()) list += ',';
+      list += std::to_string(i);
+    }
     std::printf("%s: zeroed %zu of %llu slices along axis %d (L%d): [%s]\n", t.path.c_str(), t.removed_slices.size(),
                 static_cast<unsigned long long>(t.slices), *t.axis, t.norm_p, list.c_str());
   }
