@@ -289,6 +289,11 @@ PruneOptions parse(const po::variables_map& vm) {
   const bool has_s = vm.count("sparsity"), has_nm = vm.count("nm"), has_r = vm.count("threshold-rel");
   const bool has_t = vm.count("threshold") || has_r;  // both are thresholds: no --scope
   o.rules = group_rules_option(vm);
+  const bool has_structured = vm.count("structured");
+  if ((has_structured || vm.count("structured-axis")) && !has_s)
+    throw UsageError("--structured and --structured-axis need --sparsity S (the fraction of slices to zero)");
+  if (vm.count("structured-axis") && !has_structured)
+    throw UsageError("--structured-axis applies to --structured l1|l2 only");
   const int given = has_s + static_cast<int>(vm.count("threshold")) + has_nm + has_r;
   if (given > 1 || (given == 0 && o.rules.empty()))
     throw UsageError("give exactly one rule: --sparsity S, --threshold T, --threshold-rel R or --nm N:M "
@@ -296,11 +301,7 @@ PruneOptions parse(const po::variables_map& vm) {
   o.has_base_rule = given == 1;
   if ((vm.count("nm-axis") || vm["nm-skip-unfit"].as<bool>()) && !has_nm)
     throw UsageError("--nm-axis and --nm-skip-unfit apply to --nm N:M only");
-  const bool has_structured = vm.count("structured");
-  if ((has_structured || vm.count("structured-axis")) && !has_s)
-    throw UsageError("--structured and --structured-axis need --sparsity S (the fraction of slices to zero)");
-  if (vm.count("structured-axis") && !has_structured)
-    throw UsageError("--structured-axis applies to --structured l1|l2 only");
+
   if (has_nm) {
     parse_nm(vm["nm"].as<std::string>(), o.rule);
     if (vm.count("nm-axis")) o.rule.nm_axis = parse_nm_axis(vm["nm-axis"].as<std::string>());
