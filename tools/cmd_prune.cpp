@@ -245,6 +245,7 @@ json registry_json(const std::string& dir, const registry::RecordOutcome& rec) {
           {"version", rec.version},
           {"ref", rec.manifest.model + "@" + std::to_string(rec.version)},
           {"already_recorded", rec.already},
+          {"repaired_blob", rec.repaired.empty() ? json(nullptr) : json(rec.repaired)},
           {"created", rec.manifest.created},
           {"blob", rec.blob_path}};
 }
@@ -400,6 +401,9 @@ int cmd_prune(const std::vector<std::string>& args) {
     else print_summary(o, r);
     if (recorded && !recorded->already && !json_out)
       std::printf("recorded as %s@%d in %s\n", recorded->manifest.model.c_str(), recorded->version, registry_path.c_str());
+    if (recorded && !recorded->repaired.empty())
+      std::fprintf(stderr, "h5prune: warning: the blob of %s@%d was %s; restored from this run's identical output\n",
+                   recorded->manifest.model.c_str(), recorded->version, recorded->repaired.c_str());
     if (!o.dry_run)
       for (const std::string& w : size_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str());
     return 0;

@@ -381,10 +381,12 @@ int cmd_gc(const std::vector<std::string>& args) {
   if (vm["json"].as<bool>()) {
     json j = {{"registry", l.root()}, {"dry_run", dry}, {"grace_seconds", grace},
               {"removed", findings_json(r.removed, "reason")}, {"kept", findings_json(r.kept, "reason")},
+              {"left_alone", findings_json(r.left_alone, "reason")},
               {"bytes", r.bytes}, {"blobs_skipped", r.blobs_skipped}};
     std::cout << j.dump(2) << std::endl;
   } else {
     for (const auto& f : r.removed) std::printf("%s %s (%s)\n", dry ? "would remove" : "removed", f.path.c_str(), f.what.c_str());
+    for (const auto& f : r.left_alone) std::printf("left alone %s (%s)\n", f.path.c_str(), f.what.c_str());
     std::printf("%s %zu item%s, %s; kept %zu younger than the grace period\n", dry ? "would remove" : "removed",
                 r.removed.size(), r.removed.size() == 1 ? "" : "s", human_bytes(static_cast<double>(r.bytes)).c_str(),
                 r.kept.size());

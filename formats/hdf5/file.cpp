@@ -107,7 +107,8 @@ std::string type_name(hid_t type) {
 
 struct VisitState {
   std::vector<DatasetInfo>* out;
-  std::string damage;  // set when a dataset's header contradicts its storage
+  std::string damage;   // set when a dataset's header contradicts its storage
+  std::string refused;  // set when a dataset's data live outside the file
 };
 
 // A damaged header can claim far more elements than the file stores (or shapes HDF5 itself
@@ -138,6 +139,11 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
   if (!d.valid()) return -1;
   Handle space = space_handle(H5Dget_space(d));
   Handle type = type_handle(H5Dget_type(d));
+  if (Handle dcpl = plist_handle(H5Dget_create_plist(d)); dcpl.valid())
+    if (auto why = storage_outside_file(dcpl)) {
+      state->refused = "dataset /" + std::string(name) + " " + *why;
+      return 1;  // stop the walk; reported by list_datasets
+    }
   DatasetInfo info_out;
   info_out.path = std::string("/") + name;
   const int rank = H5Sget_simple_extent_ndims(space);
@@ -166,13 +172,14 @@ hid_t memory_type(DType t) {
 
 std::vector<DatasetInfo> list_datasets(hid_t file) {
   std::vector<DatasetInfo> out;
-  VisitState state{&out, {}};
+  VisitState state{&out, {}, {}};
   const herr_t rc = H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit_object, &state, H5O_INFO_BASIC);
-  if (!state.damage.empty() || rc < 0) {
+  if (!state.damage.empty() || !state.refused.empty() || rc < 0) {
     const ssize_t len = H5Fget_name(file, nullptr, 0);
     std::string name(static_cast<size_t>(len > 0 ? len : 0), '\0');
     if (len > 0) H5Fget_name(file, name.data(), name.size() + 1);
     if (!state.damage.empty()) throw InputError(state.damage + " in '" + name + "' (the file is damaged)");
+    if (!state.refused.empty()) throw InputError(state.refused + " in '" + name + "'; h5prune refuses such files");
     throw InputError("cannot walk the objects of '" + name + "': " + last_library_error());
   }
   std::sort(out.begin(), out.end(), [](const DatasetInfo& a, const DatasetInfo& b) { return a.path < b.path; });
@@ -195,6 +202,23 @@ std::optional<std::string> unusable_filter(hid_t dcpl) {
       return label;
   }
   return std::nullopt;
+}
+
+std::optional<std::string> storage_outside_file(hid_t dcpl) {
+  if (H5Pget_layout(dcpl) == H5D_VIRTUAL) return "is a virtual dataset (its data live in other files)";
+  const int n = H5Pget_external_count(dcpl);
+  if (n == 0) return std::nullopt;
+  char name[256] = {0};
+  off_t offset = 0;
+  hsize_t size = 0;
+  if (n < 0 || H5Pget_external(dcpl, 0, sizeof name - 1, name, &offset, &size) < 0)
+    return "has external raw storage (its data live in other files)";
+  return "has external raw storage (its data live in another file, '" + std::string(name) + "')";
+}
+
+void require_storage_inside(hid_t dcpl, const std::string& path, const std::string& file) {
+  if (auto why = storage_outside_file(dcpl))
+    throw InputError("dataset " + path + " in '" + file + "' " + *why + "; h5prune refuses such files");
 }
 
 void require_decodable(hid_t dataset, const std::string& path, const std::string& file) {
