@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/errors.hpp"
+#include "formats/json_names.hpp"
 
 namespace h5p {
 using nlohmann::json;
@@ -215,7 +216,7 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
 Manifest manifest_from_text(const std::string& text, const std::string& path) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw RegistryError("damaged manifest '" + path + "': not valid JSON");
-  return manifest_from_json(j, path);
+  return manifest_from_json(json_restore(std::move(j)), path);
 }
 
 Manifest read_manifest_file(const std::string& path) {
@@ -226,6 +227,6 @@ Manifest read_manifest_file(const std::string& path) {
   return manifest_from_text(ss.str(), path);
 }
 
-std::string manifest_text(const Manifest& m) { return manifest_to_json(m).dump(2) + "\n"; }
+std::string manifest_text(const Manifest& m) { return json_safe(manifest_to_json(m)).dump(2) + "\n"; }
 
 }  // namespace h5p

@@ -1,6 +1,7 @@
 // Canonical rule text and the idempotency key of a registry version.
 #include "host/canonical_rule.hpp"
 
+#include "formats/json_names.hpp"
 #include "formats/sha256.hpp"
 
 namespace h5p {
@@ -24,7 +25,7 @@ std::string canonical_rule_text(const json& rule) {
   json r = rule;
   if (r.contains("sparsity") && r["sparsity"].is_string())
     r["sparsity"] = normalized_decimal(parse_decimal(r["sparsity"].get<std::string>(), "sparsity"));
-  return r.dump();  // nlohmann orders object keys; compact separators
+  return json_safe(r).dump();  // nlohmann orders object keys; compact separators
 }
 
 std::string idempotency_key(const std::string& input_sha256, const std::string& canonical_rule,

@@ -3,33 +3,23 @@
 #include "host/plan.hpp"
 
 #include <algorithm>
-#include <regex>
 
 #include "common/errors.hpp"
+#include "host/path_regex.hpp"
 
 namespace h5p {
 
-namespace {
-std::regex compile(const std::string& pattern, const char* option) {
-  try {
-    return std::regex(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    throw UsageError(std::string("invalid regular expression '") + pattern + "' for " + option + ": " + e.what());
-  }
-}
-}  // namespace
-
 void validate_selection(const Selection& s) {
-  if (s.include) compile(*s.include, "--include");
-  if (s.exclude) compile(*s.exclude, "--exclude");
+  if (s.include) PathRegex(*s.include, "--include");
+  if (s.exclude) PathRegex(*s.exclude, "--exclude");
   if (s.min_ndim < 0) throw UsageError("--min-ndim must be >= 0");
 }
 
 bool is_selected(const h5::DatasetInfo& d, const Selection& s) {
   if (!d.float_type) return false;
   if (static_cast<int>(d.shape.size()) < s.min_ndim) return false;
-  if (s.include && !std::regex_search(d.path, compile(*s.include, "--include"))) return false;
-  if (s.exclude && std::regex_search(d.path, compile(*s.exclude, "--exclude"))) return false;
+  if (s.include && !PathRegex(*s.include, "--include").search(d.path)) return false;
+  if (s.exclude && PathRegex(*s.exclude, "--exclude").search(d.path)) return false;
   return true;
 }
 

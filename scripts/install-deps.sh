@@ -12,9 +12,11 @@ for arg in "$@"; do
   esac
 done
 
-# Build: compiler, CMake, HDF5 C library, Boost.Program_options, GoogleTest, OpenSSL, JSON, OpenMP.
+# Build: compiler, CMake, HDF5 C library, Boost.Program_options, GoogleTest, OpenSSL, JSON, OpenMP,
+# RE2 (tensor selection regexes); clang for the libFuzzer build (tests/fuzz/README.md).
 build_pkgs=(build-essential cmake git pkg-config libhdf5-dev hdf5-tools
-            libboost-program-options-dev libgtest-dev libssl-dev nlohmann-json3-dev libomp-dev)
+            libboost-program-options-dev libgtest-dev libssl-dev nlohmann-json3-dev libomp-dev libre2-dev
+            clang)
 # Tests: independent reference (h5py/numpy/scipy), promtool, node_exporter, a local Slurm.
 test_pkgs=(python3 python3-pytest python3-h5py python3-numpy python3-scipy
            prometheus prometheus-node-exporter python3-prometheus-client slurm-wlm munge curl procps

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/errors.hpp"
+#include "formats/json_names.hpp"
 #include "host/metrics.hpp"
 #include "host/pipeline.hpp"
 #include "host/registry/record.hpp"
@@ -158,7 +159,7 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["seconds"] = {{"read", r.seconds.read}, {"compute", r.seconds.compute}, {"write", r.seconds.write},
                   {"publish", r.seconds.publish}, {"total", r.seconds.total}};
   if (!registry.is_null()) j["registry"] = registry;
-  std::cout << j.dump(2) << std::endl;
+  std::cout << json_safe(j).dump(2) << std::endl;
 }
 
 std::string rule_text(const PruneOptions& o) {
@@ -402,10 +403,10 @@ int cmd_prune(const std::vector<std::string>& args) {
     if (recorded && !recorded->already && !json_out)
       std::printf("recorded as %s@%d in %s\n", recorded->manifest.model.c_str(), recorded->version, registry_path.c_str());
     if (recorded && !recorded->repaired.empty())
-      std::fprintf(stderr, "h5prune: warning: the blob of %s@%d was %s; restored from this run's identical output\n",
+      std::fprintf(stderr, "h5prune: warning: the blob of %s@%d was missing or damaged (%s); restored from this run's identical output\n",
                    recorded->manifest.model.c_str(), recorded->version, recorded->repaired.c_str());
     if (!o.dry_run)
-      for (const std::string& w : size_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str());
+      for (const std::string& w : size_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", printable(w).c_str());
     return 0;
   } catch (...) {
     if (metrics && !metrics->run.success) write_failure_metrics(*metrics, std::current_exception());

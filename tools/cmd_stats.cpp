@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/errors.hpp"
+#include "formats/json_names.hpp"
 #include "host/pipeline.hpp"
 #include "host/stats.hpp"
 #include "tools/commands.hpp"
@@ -57,7 +58,7 @@ int cmd_stats(const std::vector<std::string>& args) {
       if (r.tensors[i].format != "dense") j["tensors"][i]["stored"] = r.tensors[i].stored;
     j["total"] = {{"n", r.total_n}, {"zeros", r.total_zeros}, {"sparsity", total_sparsity}};
     j["other_datasets"] = r.other_datasets;
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
   std::vector<std::vector<std::string>> rows{

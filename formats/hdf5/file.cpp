@@ -44,6 +44,8 @@ Handle open_input(const std::string& path) {
   if (stat(path.c_str(), &st) != 0)
     throw InputError("cannot open '" + path + "': " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw InputError("cannot open '" + path + "': is a directory");
+  // A FIFO would block the open forever, a device could be read without end.
+  if (!S_ISREG(st.st_mode)) throw InputError("cannot open '" + path + "': not a regular file (a FIFO, socket or device)");
   {
     std::ifstream probe(path, std::ios::binary);
     if (!probe) throw InputError("cannot open '" + path + "': " + std::strerror(errno));

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/cleanup.hpp"
 #include "common/errors.hpp"
 #include "formats/atomic_file.hpp"
 #include "formats/sha256.hpp"
@@ -26,10 +27,15 @@ namespace {
 // even if someone replaces its name with a link meanwhile.
 class StagingDir {
  public:
-  explicit StagingDir(const Layout& l) : l_(l), path_(make(l, l.staging() + "/" + unique_token())), pin_(l, path_) {}
+  explicit StagingDir(const Layout& l) : l_(l), path_(make(l, l.staging() + "/" + unique_token())), pin_(l, path_) {
+    // A crash removes the staged output (the pipeline's own temporary arms itself).
+    slots_[0] = arm_cleanup(pin_.path() + "/output.h5");
+    slots_[1] = arm_cleanup(path_, /*directory=*/true);
+  }
   StagingDir(const StagingDir&) = delete;
   StagingDir& operator=(const StagingDir&) = delete;
   ~StagingDir() {
+    for (int s : slots_) disarm_cleanup(s);
     try {
       remove_entry(l_, path_);
     } catch (...) {
@@ -48,6 +54,7 @@ class StagingDir {
   const Layout& l_;
   std::string path_;
   PinnedDir pin_;
+  int slots_[2] = {-1, -1};
 };
 
 std::optional<std::string> env(const char* name) {
@@ -164,7 +171,9 @@ RecordOutcome record_prune(const RecordRequest& q) {
   const std::string canonical = canonical_rule_text(q.rule);
   std::string input_sha;
   try {
-    input_sha = sha256_file(q.prune.input);
+    struct stat st {};
+    // Hash only a regular file (a FIFO would block); the pipeline reports anything else.
+    if (::stat(q.prune.input.c_str(), &st) == 0 && S_ISREG(st.st_mode)) input_sha = sha256_file(q.prune.input);
   } catch (const Error&) {
     // Unreadable input: the pipeline reports it with the right exit code below.
   }

@@ -122,3 +122,22 @@ def test_densify_refuses_an_encoded_external_dcpl(tmp_path):
         group.attrs.create("h5prune_h5dcpl", np.frombuffer(blob, dtype=np.uint8))
     expect_refused(["densify", "evil.h5", "-o", "dense.h5"], tmp_path, [victim, tmp_path / "evil.h5"],
                    ["/dense/kernel", "external"])
+
+
+def test_long_name_regex_does_not_crash(tmp_path):
+    # std::regex recursed once per character: a 60,000-character name with --include '.*'
+    # overflowed the stack (SIGSEGV, temporary left). RE2 runs in linear time without recursion.
+    name = "/" + "w" * 60000
+    with h5py.File(tmp_path / "long.h5", "w") as f:
+        f.create_dataset(name, data=datagen.make_values(SEED, "<f4", (8, 8), "normal"))
+        f.create_dataset("/short/kernel", data=datagen.make_values(SEED + 1, "<f4", (8, 8), "normal"))
+    res = h5util.run("prune", "long.h5", "-o", "out.h5", "--sparsity", "0.5", "--include", "(.*)*w$",
+                     "--json", cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, h5util.describe(res)
+    import json
+    js = json.loads(res.stdout)
+    assert [t["path"] for t in js["tensors"]] == [name], [t["path"][:20] for t in js["tensors"]]
+    assert sorted(os.listdir(tmp_path)) == ["long.h5", "out.h5"]
+    # Features RE2 does not have are a usage error naming the option, not a crash.
+    res = h5util.run("stats", "long.h5", "--include", "(a)\\1", cwd=tmp_path)
+    assert res.returncode == 2 and "--include" in res.stderr, h5util.describe(res)
