@@ -16,26 +16,14 @@
 namespace h5p {
 using nlohmann::json;
 
-double ManifestTensor::retained_l2() const {
-  return sum_sq_before > 0 ? std::sqrt(sum_sq_after / sum_sq_before) : 1.0;
-}
-
-double Manifest::total_sparsity() const {
-  return total_n ? static_cast<double>(total_pruned) / static_cast<double>(total_n) : 0.0;
-}
-
-double Manifest::total_retained_l2() const {
-  return total_sum_sq_before > 0 ? std::sqrt(total_sum_sq_after / total_sum_sq_before) : 1.0;
-}
-
 namespace {
 
 json opt_string(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
 
 
-json tensor_to_json(const ManifestTensor& t) {
+json tensor_to_json(const TensorResult& t) {
   return {{"path", t.path},
-          {"dtype", t.dtype},
+          {"dtype", std::string(dtype_name(t.dtype))},
           {"shape", t.shape},
           {"n", t.n},
           {"zeros_before", t.zeros_before},
@@ -121,12 +109,12 @@ json manifest_to_json(const Manifest& m) {
   j["rule"] = m.rule;
   j["tensors"] = json::array();
   for (const auto& t : m.tensors) j["tensors"].push_back(tensor_to_json(t));
-  j["total"] = {{"n", m.total_n},
-                {"pruned", m.total_pruned},
-                {"sparsity", json_number(m.total_sparsity())},
-                {"sum_sq_before", json_number(m.total_sum_sq_before)},
-                {"sum_sq_after", json_number(m.total_sum_sq_after)},
-                {"retained_l2", json_number(m.total_retained_l2())}};
+  j["total"] = {{"n", m.total.n},
+                {"pruned", m.total.pruned},
+                {"sparsity", json_number(m.total.sparsity())},
+                {"sum_sq_before", json_number(m.total.sum_sq_before)},
+                {"sum_sq_after", json_number(m.total.sum_sq_after)},
+                {"retained_l2", json_number(m.total.retained_l2())}};
   j["tool"] = {{"version", m.tool_version}, {"git", m.tool_git}, {"cuda", m.tool_cuda}};
   j["backend"] = m.backend;
   j["device"] = m.device;
@@ -168,10 +156,13 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
   m.rule = r.field(j, "rule", vt::object);
   r.str(m.rule, "mode", "rule.");
   for (const json& t : r.field(j, "tensors", vt::array)) {
-    ManifestTensor mt;
+    TensorResult mt;
     const std::string c = "tensors[].";
     mt.path = r.str(t, "path", c);
-    mt.dtype = r.str(t, "dtype", c);
+    const std::string dtype = r.str(t, "dtype", c);
+    const std::optional<DType> parsed = dtype_from_name(dtype);
+    if (!parsed) r.fail("tensors[].dtype '" + dtype + "' is not float16, float32 or float64");
+    mt.dtype = *parsed;
     for (const json& d : r.field(t, "shape", vt::array, c)) {
       if (!d.is_number_integer() || d.get<std::int64_t>() < 0) r.fail("tensors[].shape has a non-integer");
       mt.shape.push_back(d.get<std::uint64_t>());
@@ -189,10 +180,10 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
     m.tensors.push_back(std::move(mt));
   }
   const json& total = r.field(j, "total", vt::object);
-  m.total_n = r.u64(total, "n", "total.");
-  m.total_pruned = r.u64(total, "pruned", "total.");
-  m.total_sum_sq_before = r.num(total, "sum_sq_before", "total.");
-  m.total_sum_sq_after = r.num(total, "sum_sq_after", "total.");
+  m.total.n = r.u64(total, "n", "total.");
+  m.total.pruned = r.u64(total, "pruned", "total.");
+  m.total.sum_sq_before = r.num(total, "sum_sq_before", "total.");
+  m.total.sum_sq_after = r.num(total, "sum_sq_after", "total.");
   const json& tool = r.field(j, "tool", vt::object);
   m.tool_version = r.str(tool, "version", "tool.");
   m.tool_git = r.str(tool, "git", "tool.");

@@ -7,26 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "formats/prune_record.hpp"
+
 namespace h5p {
 
 inline constexpr const char* kManifestSchema = "h5prune.manifest/1";
-
-struct ManifestTensor {
-  std::string path;
-  std::string dtype;
-  std::vector<std::uint64_t> shape;
-  std::uint64_t n = 0;
-  std::uint64_t zeros_before = 0;
-  std::uint64_t pruned = 0;
-  std::optional<double> requested_sparsity;
-  double threshold = 0;
-  std::uint64_t ties = 0;
-  std::uint64_t ties_pruned = 0;
-  double sum_sq_before = 0;
-  double sum_sq_after = 0;
-  double sparsity() const { return n ? static_cast<double>(pruned) / static_cast<double>(n) : 0.0; }
-  double retained_l2() const;
-};
 
 struct Manifest {
   std::string model;
@@ -43,11 +28,8 @@ struct Manifest {
   std::optional<std::string> parent_model;  // when the input is itself a registry blob
   std::optional<int> parent_version;
   nlohmann::json rule;  // as `prune --json` prints it
-  std::vector<ManifestTensor> tensors;
-  std::uint64_t total_n = 0;
-  std::uint64_t total_pruned = 0;
-  double total_sum_sq_before = 0;
-  double total_sum_sq_after = 0;
+  std::vector<TensorResult> tensors;  // bytes_before/after, stored and break_even are not recorded
+  PruneTotals total;
   std::string tool_version;
   std::string tool_git;
   bool tool_cuda = false;
@@ -58,9 +40,6 @@ struct Manifest {
   std::string user;
   std::optional<std::string> slurm_job_id, slurm_array_job_id, slurm_array_task_id;
   std::vector<std::string> command;
-
-  double total_sparsity() const;
-  double total_retained_l2() const;
 };
 
 nlohmann::json manifest_to_json(const Manifest& m);

@@ -129,8 +129,8 @@ void record_success(RunMetrics& m, const PruneResult& r) {
   m.bytes_written = r.bytes_written;
   m.output_file_bytes = r.output_bytes;
   m.tensors = r.tensors.size();
-  m.parameters = r.total_n;
-  m.pruned = r.total_pruned;
+  m.parameters = r.total.n;
+  m.pruned = r.total.pruned;
   m.tensor_results.clear();
   for (const TensorResult& t : r.tensors) m.tensor_results.push_back({t.path, t.n, t.pruned, t.threshold});
 }
@@ -251,6 +251,18 @@ std::string write_run_metrics(const std::string& dir, const RunMetrics& m) {
   const std::optional<double> last_success = m.success ? std::nullopt : previous_last_success(path);
   prom::write_file_atomically(path, prom::render(run_families(m, last_success)));
   return path;
+}
+
+std::optional<std::string> write_failure_metrics(const std::string& dir, RunMetrics& m, std::exception_ptr error) {
+  try {
+    m.success = false;
+    m.failure = classify_failure(error);
+    m.end_time = unix_now();
+    write_run_metrics(dir, m);
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    return std::string(e.what());
+  }
 }
 
 }  // namespace h5p

@@ -84,6 +84,11 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
 // Throws OutputError unless dir is an existing, writable directory.
 void check_metrics_dir(const std::string& dir);
 
+// Marks m failed for `error` (classify_failure), stamps its end time and writes it. A write
+// that fails too returns its message for the caller to warn with, so that the original error
+// and its exit code reach the user unchanged.
+std::optional<std::string> write_failure_metrics(const std::string& dir, RunMetrics& m, std::exception_ptr error);
+
 // Writes the run's file atomically into dir (reading the previous file of the same identity
 // for its last success time); returns the file's path. Throws OutputError.
 std::string write_run_metrics(const std::string& dir, const RunMetrics& m);

@@ -28,18 +28,6 @@
 
 namespace h5p {
 
-double TensorResult::retained_l2() const {
-  return sum_sq_before > 0 ? std::sqrt(sum_sq_after / sum_sq_before) : 1.0;
-}
-
-double PruneResult::total_sparsity() const {
-  return total_n ? static_cast<double>(total_pruned) / static_cast<double>(total_n) : 0.0;
-}
-
-double PruneResult::total_retained_l2() const {
-  return total_sum_sq_before > 0 ? std::sqrt(total_sum_sq_after / total_sum_sq_before) : 1.0;
-}
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -452,7 +440,7 @@ PruneResult PruneJob::run() {
       if (rule.mode == RuleMode::sparsity) s.result.requested_sparsity = rule.sparsity.approx();
       else s.result.threshold = rule.threshold;
       result_.tensors.push_back(s.result);
-      result_.total_n += s.plan->n;
+      result_.total.n += s.plan->n;
     }
     result_.seconds.total = std::chrono::duration<double>(Clock::now() - t0).count();
     return result_;
@@ -528,10 +516,7 @@ PruneResult PruneJob::run() {
   result_.seconds.read = reader_->read_seconds();
   result_.bytes_read = reader_->bytes_read();
   for (TensorState& s : states_) {
-    result_.total_n += s.result.n;
-    result_.total_pruned += s.result.pruned;
-    result_.total_sum_sq_before += s.result.sum_sq_before;
-    result_.total_sum_sq_after += s.result.sum_sq_after;
+    result_.total.add(s.result);
     result_.tensors.push_back(s.result);
   }
   result_.seconds.total = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/prune_record.hpp"
 #include "formats/sparse/layout.hpp"
 #include "host/plan.hpp"
 #include "host/rule.hpp"
@@ -41,27 +42,6 @@ struct PruneOptions {
   std::function<void(const std::string&)> on_note;  // one-line notices (e.g. backend fallback)
 };
 
-struct TensorResult {
-  std::string path;
-  DType dtype;
-  std::vector<hsize_t> shape;
-  std::uint64_t n = 0;
-  std::uint64_t zeros_before = 0;
-  std::uint64_t pruned = 0;
-  std::optional<double> requested_sparsity;
-  double threshold = 0.0;  // magnitude boundary K as a float64
-  std::uint64_t ties = 0;  // elements with |w| == K
-  std::uint64_t ties_pruned = 0;
-  double sum_sq_before = 0.0;
-  double sum_sq_after = 0.0;
-  std::uint64_t bytes_before = 0;  // storage bytes of the tensor in the input file
-  std::uint64_t bytes_after = 0;   // storage bytes of what replaces it in the output (all datasets)
-  std::uint64_t stored = 0;        // sparse formats: values stored
-  double break_even = -1.0;        // sparse formats: density above which the layout beats dense (< 0: none)
-  double retained_l2() const;
-  double sparsity() const { return n ? static_cast<double>(pruned) / static_cast<double>(n) : 0.0; }
-};
-
 struct StageSeconds {
   double read = 0, compute = 0, write = 0, total = 0;
   double publish = 0;  // output hash and move into place (and registry publish, when used)
@@ -69,9 +49,7 @@ struct StageSeconds {
 
 struct PruneResult {
   std::vector<TensorResult> tensors;  // path order
-  std::uint64_t total_n = 0;
-  std::uint64_t total_pruned = 0;
-  double total_sum_sq_before = 0, total_sum_sq_after = 0;
+  PruneTotals total;
   std::uint64_t input_bytes = 0;
   std::string input_sha256;
   std::string output_sha256;
@@ -84,8 +62,6 @@ struct PruneResult {
   int threads = 0;
   bool streamed = false;  // weights did not fit the memory limit and were re-read
   StageSeconds seconds;
-  double total_sparsity() const;
-  double total_retained_l2() const;
 };
 
 PruneResult run_prune(const PruneOptions& options);

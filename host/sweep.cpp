@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "common/errors.hpp"
+#include "formats/prune_record.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/keys.hpp"
 #include "kernels/radix_select.hpp"
@@ -34,7 +35,7 @@ double SweepResult::retained_l2(std::size_t point) const {
     before += tensors[i].sum_sq;
     after += cells.at(point)[i].sum_sq_after;
   }
-  return before > 0 ? std::sqrt(after / before) : 1.0;
+  return h5p::retained_l2(before, after);
 }
 
 void validate_sweep_values(RuleMode mode, const std::vector<std::string>& values) {

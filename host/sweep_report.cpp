@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <numeric>
 
+#include "formats/prune_record.hpp"
 #include "formats/svg_chart.hpp"
 
 namespace h5p {
@@ -60,7 +61,7 @@ Chart per_tensor_chart(const SweepResult& r, std::size_t top, bool l2) {
         before += r.tensors[ti].sum_sq;
         after += r.cells[p][ti].sum_sq_after;
       }
-      s.y.push_back(l2 ? (before > 0 ? std::sqrt(after / before) : 1.0) : (n > 0 ? pruned / n : 0.0));
+      s.y.push_back(l2 ? retained_l2(before, after) : (n > 0 ? pruned / n : 0.0));
     }
     return s;
   };

@@ -12,6 +12,7 @@
 #include "host/metrics.hpp"
 #include "host/pipeline.hpp"
 #include "host/registry/record.hpp"
+#include "host/rule_json.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
 #include "tools/format.hpp"
@@ -95,30 +96,6 @@ std::vector<std::string> size_warnings(const PruneOptions& o, const PruneResult&
   return out;
 }
 
-json rule_json(const PruneOptions& o) {
-  json r;
-  if (o.rule.mode == RuleMode::sparsity) {
-    r["mode"] = "sparsity";
-    r["sparsity"] = o.rule.sparsity.text;
-    r["scope"] = scope_name(o.rule.scope);
-  } else if (o.rule.mode == RuleMode::nm) {
-    r["mode"] = "nm";
-    r["nm"] = std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group);
-    r["axis"] = "last";
-  } else {
-    r["mode"] = "threshold";
-    r["threshold"] = o.rule.threshold;
-  }
-  r["format"] = sparse::format_name(o.format);
-  r["compress"] = o.compress;
-  r["include"] = o.selection.include ? json(*o.selection.include) : json(nullptr);
-  r["exclude"] = o.selection.exclude ? json(*o.selection.exclude) : json(nullptr);
-  r["min_ndim"] = o.selection.min_ndim;
-  r["rounding"] = "half_even";
-  r["ties"] = "lower_position_first";
-  return r;
-}
-
 // `registry` (null without one): where the output was recorded, added as "registry".
 void print_json(const PruneOptions& o, const PruneResult& r, const json& registry = nullptr) {
   json j;
@@ -140,11 +117,11 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
     j["tensors"].push_back(tensor_json(t, o.dry_run));
     if (o.rule.mode == RuleMode::nm) j["tensors"].back()["threshold"] = nullptr;  // N:M has no magnitude boundary
   }
-  j["total"] = {{"n", r.total_n}};
+  j["total"] = {{"n", r.total.n}};
   if (!o.dry_run) {
-    j["total"]["pruned"] = r.total_pruned;
-    j["total"]["sparsity"] = r.total_sparsity();
-    j["total"]["retained_l2"] = r.total_retained_l2();
+    j["total"]["pruned"] = r.total.pruned;
+    j["total"]["sparsity"] = r.total.sparsity();
+    j["total"]["retained_l2"] = r.total.retained_l2();
     std::uint64_t before = 0, after = 0;
     for (const auto& t : r.tensors) {
       before += t.bytes_before;
@@ -175,7 +152,7 @@ void print_dry_run(const PruneOptions& o, const PruneResult& r) {
   std::vector<std::vector<std::string>> rows{{"tensor", "shape", "dtype", "n"}};
   for (const auto& t : r.tensors)
     rows.push_back({t.path, shape_text(t.shape), std::string(dtype_name(t.dtype)), std::to_string(t.n)});
-  rows.push_back({"total", "", "", std::to_string(r.total_n)});
+  rows.push_back({"total", "", "", std::to_string(r.total.n)});
   print_table(rows);
 }
 
@@ -194,8 +171,8 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
     before += t.bytes_before;
     after += t.bytes_after;
   }
-  rows.push_back({"total", "", "", std::to_string(r.total_n), std::to_string(r.total_pruned), "",
-                  fmt("%.4f", r.total_sparsity()), "", "", fmt("%.4f", r.total_retained_l2()), std::to_string(before),
+  rows.push_back({"total", "", "", std::to_string(r.total.n), std::to_string(r.total.pruned), "",
+                  fmt("%.4f", r.total.sparsity()), "", "", fmt("%.4f", r.total.retained_l2()), std::to_string(before),
                   std::to_string(after)});
   print_table(rows);
   if (o.format != sparse::Format::dense)
@@ -203,8 +180,8 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
                 human_bytes(static_cast<double>(after)).c_str(), human_bytes(static_cast<double>(before)).c_str(),
                 before ? 100.0 * static_cast<double>(after) / static_cast<double>(before) : 0.0);
   std::printf("\npruned %llu of %llu weights (%.2f%%) in %zu tensors with %s on %s%s\n",
-              static_cast<unsigned long long>(r.total_pruned), static_cast<unsigned long long>(r.total_n),
-              100.0 * r.total_sparsity(), r.tensors.size(), rule_text(o).c_str(), r.device.c_str(),
+              static_cast<unsigned long long>(r.total.pruned), static_cast<unsigned long long>(r.total.n),
+              100.0 * r.total.sparsity(), r.tensors.size(), rule_text(o).c_str(), r.device.c_str(),
               r.streamed ? ", streamed in slabs" : "");
   if (!r.backend_note.empty()) std::printf("backend: %s\n", r.backend_note.c_str());
   std::printf("wrote %s (%s, sha256 %s) in %.2f s (read %.2f, compute %.2f, write %.2f)\n", o.output.c_str(),
@@ -336,19 +313,6 @@ std::optional<MetricsSink> metrics_sink(const po::variables_map& vm, double star
   return s;
 }
 
-// Records a failed run; a metrics write that fails too is a warning, so that the original
-// error and its exit code reach the user unchanged.
-void write_failure_metrics(MetricsSink& s, std::exception_ptr error) {
-  try {
-    s.run.success = false;
-    s.run.failure = classify_failure(error);
-    s.run.end_time = unix_now();
-    write_run_metrics(s.dir, s.run);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "h5prune: warning: failure metrics not written: %s\n", e.what());
-  }
-}
-
 }  // namespace
 
 int cmd_prune(const std::vector<std::string>& args) {
@@ -397,7 +361,7 @@ int cmd_prune(const std::vector<std::string>& args) {
     else if (o.dry_run) print_dry_run(o, r);
     else if (recorded && recorded->already)
       std::printf("already recorded as %s@%d (sha256 %s, sparsity %.4f); nothing pruned%s%s\n",
-                  recorded->manifest.model.c_str(), recorded->version, r.output_sha256.c_str(), r.total_sparsity(),
+                  recorded->manifest.model.c_str(), recorded->version, r.output_sha256.c_str(), r.total.sparsity(),
                   vm.count("output") ? ", copied to " : "", vm.count("output") ? o.output.c_str() : "");
     else print_summary(o, r);
     if (recorded && !recorded->already && !json_out)
@@ -409,11 +373,12 @@ int cmd_prune(const std::vector<std::string>& args) {
       for (const std::string& w : size_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", printable(w).c_str());
     return 0;
   } catch (...) {
-    if (metrics && !metrics->run.success) write_failure_metrics(*metrics, std::current_exception());
+    if (metrics && !metrics->run.success) {
+      if (auto warning = write_failure_metrics(metrics->dir, metrics->run, std::current_exception()))
+        std::fprintf(stderr, "h5prune: warning: failure metrics not written: %s\n", warning->c_str());
+    }
     throw;
   }
 }
-
-nlohmann::json prune_rule_json(const PruneOptions& o) { return rule_json(o); }
 
 }  // namespace h5p::cli

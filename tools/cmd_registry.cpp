@@ -130,7 +130,7 @@ int cmd_log(const std::vector<std::string>& args) {
                                {"created", m.created},
                                {"finished", m.finished},
                                {"rule", m.rule},
-                               {"sparsity", json_number(m.total_sparsity())},
+                               {"sparsity", json_number(m.total.sparsity())},
                                {"parent", {{"sha256", m.parent_sha256},
                                            {"model", m.parent_model ? json(*m.parent_model) : json(nullptr)},
                                            {"version", m.parent_version ? json(*m.parent_version) : json(nullptr)}}},
@@ -140,7 +140,7 @@ int cmd_log(const std::vector<std::string>& args) {
   }
   std::vector<std::vector<std::string>> rows{{"version", "created", "rule", "sparsity", "sha256", "parent", "aliases"}};
   for (const auto& m : manifests)
-    rows.push_back({std::to_string(m.version), m.created, rule_text(m.rule), fmt("%.4f", m.total_sparsity()),
+    rows.push_back({std::to_string(m.version), m.created, rule_text(m.rule), fmt("%.4f", m.total.sparsity()),
                     m.output_sha256.substr(0, 12), parent_text(m), join(aliases_of(aliases, m.version), ",")});
   print_table(rows);
   return 0;
@@ -175,8 +175,8 @@ int cmd_show(const std::vector<std::string>& args) {
       {"parent", m.parent_sha256 + " (" + m.parent_path + ")" +
                      (m.parent_model ? ", " + parent_text(m) : std::string(""))},
       {"rule", m.rule.dump()},
-      {"total", std::to_string(m.total_pruned) + " of " + std::to_string(m.total_n) + " pruned (" +
-                    fmt("%.4f", m.total_sparsity()) + "), retained L2 " + fmt("%.4f", m.total_retained_l2())},
+      {"total", std::to_string(m.total.pruned) + " of " + std::to_string(m.total.n) + " pruned (" +
+                    fmt("%.4f", m.total.sparsity()) + "), retained L2 " + fmt("%.4f", m.total.retained_l2())},
       {"tool", m.tool_version + " (git " + m.tool_git + ", CUDA " + (m.tool_cuda ? "yes" : "no") + ")"},
       {"backend", m.backend + " on " + m.device},
       {"host", m.user + "@" + m.host},
@@ -187,7 +187,7 @@ int cmd_show(const std::vector<std::string>& args) {
   std::printf("\n");
   std::vector<std::vector<std::string>> rows{{"tensor", "dtype", "n", "pruned", "sparsity", "threshold", "retained L2"}};
   for (const auto& t : m.tensors)
-    rows.push_back({t.path, t.dtype, std::to_string(t.n), std::to_string(t.pruned), fmt("%.4f", t.sparsity()),
+    rows.push_back({t.path, std::string(dtype_name(t.dtype)), std::to_string(t.n), std::to_string(t.pruned), fmt("%.4f", t.sparsity()),
                     fmt("%.6g", t.threshold), fmt("%.4f", t.retained_l2())});
   print_table(rows);
   return 0;
@@ -195,7 +195,7 @@ int cmd_show(const std::vector<std::string>& args) {
 
 // ----------------------------------------------------------------------------- diff
 
-json tensor_fields(const ManifestTensor& t) {
+json tensor_fields(const TensorResult& t) {
   return {{"n", t.n}, {"pruned", t.pruned}, {"sparsity", json_number(t.sparsity())},
           {"threshold", json_number(t.threshold)}, {"retained_l2", json_number(t.retained_l2())}};
 }
@@ -216,7 +216,7 @@ int cmd_diff(const std::vector<std::string>& args) {
   std::set<std::string> keys;
   for (const auto& [k, v] : a.rule.items()) keys.insert(k);
   for (const auto& [k, v] : b.rule.items()) keys.insert(k);
-  std::map<std::string, const ManifestTensor*> ta, tb;
+  std::map<std::string, const TensorResult*> ta, tb;
   std::set<std::string> paths;
   for (const auto& t : a.tensors) ta[t.path] = &t, paths.insert(t.path);
   for (const auto& t : b.tensors) tb[t.path] = &t, paths.insert(t.path);
@@ -229,8 +229,8 @@ int cmd_diff(const std::vector<std::string>& args) {
     }
     j["output"] = {{"a", a.output_sha256}, {"b", b.output_sha256}, {"same", a.output_sha256 == b.output_sha256}};
     j["parent"] = {{"a", a.parent_sha256}, {"b", b.parent_sha256}, {"same", a.parent_sha256 == b.parent_sha256}};
-    j["total"] = {{"a", {{"pruned", a.total_pruned}, {"sparsity", json_number(a.total_sparsity())}, {"retained_l2", json_number(a.total_retained_l2())}}},
-                  {"b", {{"pruned", b.total_pruned}, {"sparsity", json_number(b.total_sparsity())}, {"retained_l2", json_number(b.total_retained_l2())}}}};
+    j["total"] = {{"a", {{"pruned", a.total.pruned}, {"sparsity", json_number(a.total.sparsity())}, {"retained_l2", json_number(a.total.retained_l2())}}},
+                  {"b", {{"pruned", b.total.pruned}, {"sparsity", json_number(b.total.sparsity())}, {"retained_l2", json_number(b.total.retained_l2())}}}};
     for (const auto& p : paths)
       j["tensors"].push_back({{"path", p},
                               {"a", ta.count(p) ? tensor_fields(*ta[p]) : json(nullptr)},
@@ -251,22 +251,22 @@ int cmd_diff(const std::vector<std::string>& args) {
                   a.output_sha256 == b.output_sha256 ? "" : "*"});
   rows.push_back({"parent", a.parent_sha256.substr(0, 12), b.parent_sha256.substr(0, 12),
                   a.parent_sha256 == b.parent_sha256 ? "" : "*"});
-  rows.push_back({"sparsity", fmt("%.4f", a.total_sparsity()), fmt("%.4f", b.total_sparsity()),
-                  a.total_pruned == b.total_pruned ? "" : "*"});
-  rows.push_back({"retained L2", fmt("%.4f", a.total_retained_l2()), fmt("%.4f", b.total_retained_l2()), ""});
+  rows.push_back({"sparsity", fmt("%.4f", a.total.sparsity()), fmt("%.4f", b.total.sparsity()),
+                  a.total.pruned == b.total.pruned ? "" : "*"});
+  rows.push_back({"retained L2", fmt("%.4f", a.total.retained_l2()), fmt("%.4f", b.total.retained_l2()), ""});
   print_table(rows);
   std::printf("\n");
   std::vector<std::vector<std::string>> trows{
       {"tensor", "n", "sparsity A", "sparsity B", "threshold A", "threshold B", "L2 A", "L2 B"}};
-  const auto cell = [](const ManifestTensor* t, int what) {
+  const auto cell = [](const TensorResult* t, int what) {
     if (!t) return std::string("-");
     if (what == 0) return fmt("%.4f", t->sparsity());
     if (what == 1) return fmt("%.6g", t->threshold);
     return fmt("%.4f", t->retained_l2());
   };
   for (const auto& p : paths) {
-    const ManifestTensor* x = ta.count(p) ? ta[p] : nullptr;
-    const ManifestTensor* y = tb.count(p) ? tb[p] : nullptr;
+    const TensorResult* x = ta.count(p) ? ta[p] : nullptr;
+    const TensorResult* y = tb.count(p) ? tb[p] : nullptr;
     std::string n = x ? std::to_string(x->n) : "-";
     if (y && (!x || x->n != y->n)) n += "/" + std::to_string(y->n);
     trows.push_back({p, n, cell(x, 0), cell(y, 0), cell(x, 1), cell(y, 1), cell(x, 2), cell(y, 2)});

@@ -13,8 +13,9 @@
 #include "common/interrupt.hpp"
 #include "formats/atomic_file.hpp"
 #include "host/metrics.hpp"
-#include "host/registry/record.hpp"
+#include "host/slurm_array.hpp"
 #include "host/sweep.hpp"
+#include "host/sweep_materialize.hpp"
 #include "host/sweep_report.hpp"
 #include "host/sweep_values.hpp"
 #include "tools/commands.hpp"
@@ -48,7 +49,7 @@ po::options_description sweep_options() {
       ("csv", po::value<std::string>(), "write one row per point and tensor to this CSV file")
       ("report", po::value<std::string>(), "write a self-contained report: .html (charts + table) or .svg (main chart)")
       ("top", po::value<int>()->default_value(8), "tensors drawn separately in the report (largest first; the rest folded)")
-      ("array-task", po::value<std::string>(), "auto: one point per Slurm array task (SLURM_ARRAY_TASK_ID, _MIN, _STEP); or an index")
+      ("array-task", po::value<std::string>(), "auto: run point SLURM_ARRAY_TASK_ID (task i runs point i, whatever subset was submitted); or an index")
       ("materialize", po::bool_switch(), "write every point through prune into the registry (points already recorded are skipped)")
       ("registry", po::value<std::string>(), "registry directory for --materialize (default: $H5PRUNE_REGISTRY)")
       ("model", po::value<std::string>(), "model name in the registry and the metrics (default: the input file's stem)")
@@ -56,39 +57,6 @@ po::options_description sweep_options() {
       ("json", po::bool_switch(), "print the result as one JSON object on stdout");
   return o;
 }
-
-// Index of the point this array task owns: (ID - MIN) / STEP, from the environment or given.
-std::size_t array_index(const std::string& spec, std::size_t points) {
-  auto env_number = [](const char* name, long fallback) {
-    const char* v = std::getenv(name);
-    if (!v || !*v) return fallback;
-    char* end = nullptr;
-    const long n = std::strtol(v, &end, 10);
-    if (*end != '\0') throw UsageError(std::string("environment variable ") + name + "='" + v + "' is not a number");
-    return n;
-  };
-  long index;
-  if (spec == "auto") {
-    if (!std::getenv("SLURM_ARRAY_TASK_ID"))
-      throw UsageError("--array-task auto needs SLURM_ARRAY_TASK_ID (run it inside a Slurm job array)");
-    const long id = env_number("SLURM_ARRAY_TASK_ID", 0), min = env_number("SLURM_ARRAY_TASK_MIN", 0),
-               step = env_number("SLURM_ARRAY_TASK_STEP", 1);
-    if (step <= 0 || id < min || (id - min) % step != 0)
-      throw UsageError("array task " + std::to_string(id) + " is not on the grid MIN=" + std::to_string(min) +
-                       " STEP=" + std::to_string(step));
-    index = (id - min) / step;
-  } else {
-    char* end = nullptr;
-    index = std::strtol(spec.c_str(), &end, 10);
-    if (spec.empty() || *end != '\0' || index < 0) throw UsageError("invalid value '" + spec + "' for --array-task");
-  }
-  if (static_cast<std::size_t>(index) >= points)
-    throw UsageError("array task index " + std::to_string(index) + " is beyond the " + std::to_string(points) +
-                     " points of this sweep");
-  return static_cast<std::size_t>(index);
-}
-
-double retained(double before, double after) { return before > 0 ? std::sqrt(after / before) : 1.0; }
 
 json result_json(const SweepResult& r, const std::string& input) {
   json j;
@@ -120,7 +88,7 @@ json result_json(const SweepResult& r, const std::string& input) {
                                {"threshold", c.threshold},
                                {"ties", c.ties},
                                {"ties_pruned", c.ties_pruned},
-                               {"retained_l2", retained(st.sum_sq, c.sum_sq_after)}});
+                               {"retained_l2", retained_l2(st.sum_sq, c.sum_sq_after)}});
     }
     j["points"].push_back(pt);
   }
@@ -149,7 +117,7 @@ std::string result_csv(const SweepResult& r) {
       std::snprintf(buf, sizeof buf, "%.17g,%.17g,", st.n ? static_cast<double>(c.pruned) / static_cast<double>(st.n) : 0.0,
                     c.threshold);
       out << buf << c.ties << "," << c.ties_pruned << ",";
-      std::snprintf(buf, sizeof buf, "%.17g\n", retained(st.sum_sq, c.sum_sq_after));
+      std::snprintf(buf, sizeof buf, "%.17g\n", retained_l2(st.sum_sq, c.sum_sq_after));
       out << buf;
     }
   return out.str();
@@ -169,69 +137,15 @@ void print_table_summary(const SweepResult& r, const std::string& input) {
               r.total_seconds, r.read_seconds, r.compute_seconds, r.device.c_str());
 }
 
-// One point written through prune's path into the registry.
-struct Materialized {
-  std::string value;
-  registry::RecordOutcome outcome;
-};
-
-// --materialize: each point pruned and recorded (or found already recorded), in order. The
-// metrics file, when asked for, follows the run: the last point's result, or the failure.
-std::vector<Materialized> materialize(const po::variables_map& vm, const SweepOptions& so, const std::string& registry_dir,
-                                      const std::string& model, const std::vector<std::string>& args,
-                                      std::optional<RunMetrics>& metrics, const std::string& metrics_dir) {
-  std::vector<Materialized> done;
-  for (const std::string& value : so.values) {
-    check_interrupt();
-    PruneOptions po;
-    po.input = so.input;
-    po.rule.mode = so.mode;
-    if (so.mode == RuleMode::sparsity) {
-      po.rule.sparsity = parse_decimal(value, "--sparsity");
-      po.rule.scope = so.scope;
-    } else {
-      po.rule.threshold_text = value;
-      po.rule.threshold = parse_threshold(value);
-    }
-    po.selection = so.selection;
-    po.memory_limit = so.memory_limit;
-    po.threads = so.threads;
-    registry::RecordRequest q;
-    q.registry = registry_dir;
-    q.model = model;
-    q.prune = po;
-    q.rule = prune_rule_json(po);
-    q.tool = {H5PRUNE_VERSION, H5PRUNE_GIT_REVISION, built_with_cuda()};
-    q.command = {"h5prune", "sweep"};
-    q.command.insert(q.command.end(), args.begin(), args.end());
-    registry::RecordOutcome outcome = registry::record_prune(q);
-    if (metrics) {
-      if (so.mode == RuleMode::sparsity) metrics->requested_sparsity = po.rule.sparsity.approx();
-      else metrics->threshold = po.rule.threshold;
-      record_success(*metrics, outcome.result);
-      metrics->registry_version = static_cast<std::uint64_t>(outcome.version);
-      metrics->end_time = unix_now();
-      write_run_metrics(metrics_dir, *metrics);
-    }
-    if (!vm["json"].as<bool>())
-      std::printf("%s %s: %s %s@%d (sha256 %.12s, sparsity %.4f)\n", so.mode == RuleMode::sparsity ? "sparsity" : "threshold",
-                  value.c_str(), outcome.already ? "already recorded as" : "recorded as", model.c_str(), outcome.version,
-                  outcome.manifest.output_sha256.c_str(), outcome.result.total_sparsity());
-    std::fflush(stdout);
-    done.push_back({value, std::move(outcome)});
-  }
-  return done;
-}
-
-json materialized_json(const std::vector<Materialized>& points, const std::string& registry_dir) {
+json materialized_json(const std::vector<MaterializedPoint>& points, const std::string& registry_dir) {
   json arr = json::array();
   for (const auto& m : points)
     arr.push_back({{"value", m.value},
                    {"version", m.outcome.version},
                    {"already_recorded", m.outcome.already},
                    {"sha256", m.outcome.manifest.output_sha256},
-                   {"pruned", m.outcome.result.total_pruned},
-                   {"sparsity", m.outcome.result.total_sparsity()},
+                   {"pruned", m.outcome.result.total.pruned},
+                   {"sparsity", m.outcome.result.total.sparsity()},
                    {"registry", registry_dir}});
   return arr;
 }
@@ -275,7 +189,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
     if (!html && !svg) throw UsageError("--report '" + report + "' must end in .html or .svg");
   }
   if (vm.count("array-task")) {
-    const std::size_t i = array_index(vm["array-task"].as<std::string>(), o.values.size());
+    const std::size_t i = array_task_point(vm["array-task"].as<std::string>(), o.values.size());
     o.values = {o.values[i]};
   }
 
@@ -293,38 +207,40 @@ int cmd_sweep(const std::vector<std::string>& args) {
     std::string metrics_dir;
     if (vm.count("metrics-dir")) metrics_dir = vm["metrics-dir"].as<std::string>();
     else if (const char* env = std::getenv("H5PRUNE_METRICS_DIR"); env && *env) metrics_dir = env;
-    std::optional<RunMetrics> metrics;
+    MaterializeRequest q;
+    q.sweep = o;
+    q.registry = registry_path;
+    q.model = model;
+    q.tool = {H5PRUNE_VERSION, H5PRUNE_GIT_REVISION, built_with_cuda()};
+    q.command = {"h5prune", "sweep"};
+    q.command.insert(q.command.end(), args.begin(), args.end());
+    q.metrics_dir = metrics_dir;
     if (!metrics_dir.empty()) {
       check_metrics_dir(metrics_dir);
-      metrics.emplace();
-      metrics->model = model;
-      metrics->start_time = unix_now();
-      metrics->tool_version = std::string(H5PRUNE_VERSION) + "+" + H5PRUNE_GIT_REVISION;
-      read_slurm_identity(*metrics);
+      q.metrics.model = model;
+      q.metrics.start_time = unix_now();
+      q.metrics.tool_version = std::string(H5PRUNE_VERSION) + "+" + H5PRUNE_GIT_REVISION;
+      read_slurm_identity(q.metrics);
     }
     if (const char* restarts = std::getenv("SLURM_RESTART_COUNT"); restarts && std::atoi(restarts) > 0)
       std::fprintf(stderr, "h5prune: note: requeued task (SLURM_RESTART_COUNT=%s): points already recorded are skipped\n",
                    restarts);
-    try {
-      const auto points = materialize(vm, o, registry_path, model, args, metrics, metrics_dir);
-      if (vm["json"].as<bool>())
-        std::cout << json{{"command", "sweep"}, {"input", o.input}, {"model", model}, {"materialized",
-                                                                                        materialized_json(points, registry_path)}}
-                         .dump(2)
-                  << std::endl;
-    } catch (...) {
-      if (metrics) {
-        try {
-          metrics->success = false;
-          metrics->failure = classify_failure(std::current_exception());
-          metrics->end_time = unix_now();
-          write_run_metrics(metrics_dir, *metrics);
-        } catch (const std::exception& e) {
-          std::fprintf(stderr, "h5prune: warning: failure metrics not written: %s\n", e.what());
-        }
-      }
-      throw;
-    }
+    const bool json_out = vm["json"].as<bool>();
+    MaterializeCallbacks cb;
+    cb.on_point = [&](const MaterializedPoint& p) {
+      if (!json_out)
+        std::printf("%s %s: %s %s@%d (sha256 %.12s, sparsity %.4f)\n", o.mode == RuleMode::sparsity ? "sparsity" : "threshold",
+                    p.value.c_str(), p.outcome.already ? "already recorded as" : "recorded as", model.c_str(),
+                    p.outcome.version, p.outcome.manifest.output_sha256.c_str(), p.outcome.result.total.sparsity());
+      std::fflush(stdout);
+    };
+    cb.on_warning = [](const std::string& w) { std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str()); };
+    const auto points = materialize_sweep(q, cb);
+    if (json_out)
+      std::cout << json{{"command", "sweep"}, {"input", o.input}, {"model", model}, {"materialized",
+                                                                                      materialized_json(points, registry_path)}}
+                       .dump(2)
+                << std::endl;
     return 0;
   }
 

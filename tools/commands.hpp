@@ -20,9 +20,6 @@ int cmd_densify(const std::vector<std::string>& args);
 int cmd_sweep(const std::vector<std::string>& args);
 int cmd_slurm(const std::vector<std::string>& args);
 
-// The rule as `prune --json` prints it (and the registry keys it), for other commands that prune.
-nlohmann::json prune_rule_json(const PruneOptions& o);
-
 // "0.1.0 (git abc1234, CUDA yes)" style build description.
 std::string build_description();
 bool built_with_cuda();

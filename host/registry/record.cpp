@@ -63,12 +63,6 @@ std::optional<std::string> env(const char* name) {
   return std::string(v);
 }
 
-DType dtype_from_name(const std::string& name) {
-  if (name == "float16") return DType::f16;
-  if (name == "float64") return DType::f64;
-  return DType::f32;
-}
-
 Manifest make_manifest(const RecordRequest& q, const PruneResult& r, const std::string& key, double started,
                        const Layout& l) {
   Manifest m;
@@ -85,26 +79,8 @@ Manifest make_manifest(const RecordRequest& q, const PruneResult& r, const std::
     m.parent_version = parent->version;
   }
   m.rule = q.rule;
-  for (const auto& t : r.tensors) {
-    ManifestTensor mt;
-    mt.path = t.path;
-    mt.dtype = std::string(dtype_name(t.dtype));
-    mt.shape.assign(t.shape.begin(), t.shape.end());
-    mt.n = t.n;
-    mt.zeros_before = t.zeros_before;
-    mt.pruned = t.pruned;
-    mt.requested_sparsity = t.requested_sparsity;
-    mt.threshold = t.threshold;
-    mt.ties = t.ties;
-    mt.ties_pruned = t.ties_pruned;
-    mt.sum_sq_before = t.sum_sq_before;
-    mt.sum_sq_after = t.sum_sq_after;
-    m.tensors.push_back(std::move(mt));
-  }
-  m.total_n = r.total_n;
-  m.total_pruned = r.total_pruned;
-  m.total_sum_sq_before = r.total_sum_sq_before;
-  m.total_sum_sq_after = r.total_sum_sq_after;
+  m.tensors = r.tensors;
+  m.total = r.total;
   m.tool_version = q.tool.version;
   m.tool_git = q.tool.git;
   m.tool_cuda = q.tool.cuda;
@@ -130,26 +106,8 @@ void place_copy(const Layout& l, const Manifest& m, std::unique_ptr<AtomicOutput
 
 PruneResult result_from_manifest(const Manifest& m) {
   PruneResult r;
-  for (const auto& t : m.tensors) {
-    TensorResult tr;
-    tr.path = t.path;
-    tr.dtype = dtype_from_name(t.dtype);
-    tr.shape.assign(t.shape.begin(), t.shape.end());
-    tr.n = t.n;
-    tr.zeros_before = t.zeros_before;
-    tr.pruned = t.pruned;
-    tr.requested_sparsity = t.requested_sparsity;
-    tr.threshold = t.threshold;
-    tr.ties = t.ties;
-    tr.ties_pruned = t.ties_pruned;
-    tr.sum_sq_before = t.sum_sq_before;
-    tr.sum_sq_after = t.sum_sq_after;
-    r.tensors.push_back(std::move(tr));
-  }
-  r.total_n = m.total_n;
-  r.total_pruned = m.total_pruned;
-  r.total_sum_sq_before = m.total_sum_sq_before;
-  r.total_sum_sq_after = m.total_sum_sq_after;
+  r.tensors = m.tensors;
+  r.total = m.total;
   r.input_bytes = m.parent_bytes;
   r.input_sha256 = m.parent_sha256;
   r.output_sha256 = m.output_sha256;

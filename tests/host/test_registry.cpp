@@ -59,9 +59,9 @@ class RegistryTest : public ::testing::Test {
     m.parent_bytes = 10;
     m.parent_path = "in.h5";
     m.rule = {{"mode", "sparsity"}, {"sparsity", "0.5"}};
-    ManifestTensor t;
+    TensorResult t;
     t.path = "/w";
-    t.dtype = "float32";
+    t.dtype = DType::f32;
     t.shape = {2, 3};
     t.n = 6;
     t.pruned = 3;
@@ -70,10 +70,10 @@ class RegistryTest : public ::testing::Test {
     t.sum_sq_before = 4;
     t.sum_sq_after = 1;
     m.tensors.push_back(t);
-    m.total_n = 6;
-    m.total_pruned = 3;
-    m.total_sum_sq_before = 4;
-    m.total_sum_sq_after = 1;
+    m.total.n = 6;
+    m.total.pruned = 3;
+    m.total.sum_sq_before = 4;
+    m.total.sum_sq_after = 1;
     m.tool_version = "0.1.0";
     m.tool_git = "abc";
     m.backend = m.device = "cpu";
@@ -166,6 +166,12 @@ TEST_F(RegistryTest, ManifestRoundTripAndDamage) {
   j = manifest_to_json(m);
   j["output"]["sha256"] = "zz";
   EXPECT_THROW(manifest_from_json(j, "x"), RegistryError);
+  // The manifest's tensors are the pipeline's TensorResult: the dtype must name one it knows.
+  j = manifest_to_json(m);
+  j["tensors"][0]["dtype"] = "int8";
+  EXPECT_THROW(manifest_from_json(j, "x"), RegistryError);
+  j["tensors"][0]["dtype"] = "float16";
+  EXPECT_EQ(manifest_from_json(j, "x").tensors.at(0).dtype, DType::f16);
 
   const std::string path = dir_ + "/m.json";
   std::ofstream(path) << manifest_to_json(m).dump().substr(0, 50);

@@ -1,0 +1,56 @@
+// What pruning did to each tensor and in total. `prune`'s summary and a registry manifest
+// hold the same record, so one type serves both (no field-by-field copies between them).
+#pragma once
+#include <hdf5.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/dtype.hpp"
+
+namespace h5p {
+
+struct TensorResult {
+  std::string path;
+  DType dtype = DType::f32;
+  std::vector<hsize_t> shape;
+  std::uint64_t n = 0;
+  std::uint64_t zeros_before = 0;
+  std::uint64_t pruned = 0;
+  std::optional<double> requested_sparsity;
+  double threshold = 0.0;  // magnitude boundary K as a float64
+  std::uint64_t ties = 0;  // elements with |w| == K
+  std::uint64_t ties_pruned = 0;
+  double sum_sq_before = 0.0;
+  double sum_sq_after = 0.0;
+  // Known to the run that wrote the output only (a manifest does not record them).
+  std::uint64_t bytes_before = 0;  // storage bytes of the tensor in the input file
+  std::uint64_t bytes_after = 0;   // storage bytes of what replaces it in the output (all datasets)
+  std::uint64_t stored = 0;        // sparse formats: values stored
+  double break_even = -1.0;        // sparse formats: density above which the layout beats dense (< 0: none)
+
+  double sparsity() const { return n ? static_cast<double>(pruned) / static_cast<double>(n) : 0.0; }
+  double retained_l2() const;
+};
+
+// Sums over all tensors of one output.
+struct PruneTotals {
+  std::uint64_t n = 0;
+  std::uint64_t pruned = 0;
+  double sum_sq_before = 0.0;
+  double sum_sq_after = 0.0;
+
+  void add(const TensorResult& t);
+  double sparsity() const { return n ? static_cast<double>(pruned) / static_cast<double>(n) : 0.0; }
+  double retained_l2() const;
+};
+
+// The fraction of the L2 norm that survives: sqrt(after / before), 1 for an all-zero tensor.
+double retained_l2(double sum_sq_before, double sum_sq_after);
+
+// "float16" | "float32" | "float64" back to the type; nullopt for anything else.
+std::optional<DType> dtype_from_name(const std::string& name);
+
+}  // namespace h5p
