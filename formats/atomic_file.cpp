@@ -69,7 +69,9 @@ AtomicOutput::~AtomicOutput() {
 
 void AtomicOutput::commit() {
   fsync_path(temp_);
-  if (struct stat old {}; replace_ && lstat(final_.c_str(), &old) == 0 && S_ISREG(old.st_mode))
+  if (mode_ >= 0)
+    ::chmod(temp_.c_str(), static_cast<mode_t>(mode_));
+  else if (struct stat old {}; replace_ && lstat(final_.c_str(), &old) == 0 && S_ISREG(old.st_mode))
     ::chmod(temp_.c_str(), old.st_mode & 07777);  // --force over a 0600 file keeps it 0600
   if (replace_) {
     if (::rename(temp_.c_str(), final_.c_str()) != 0)

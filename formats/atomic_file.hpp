@@ -19,9 +19,13 @@ class AtomicOutput {
   const std::string& temp_path() const { return temp_; }
   const std::string& final_path() const { return final_; }
 
-  // fsyncs the temporary, moves it into place (a replaced file's permission bits carry over)
-  // and fsyncs the directory.
+  // fsyncs the temporary, moves it into place (a replaced file's permission bits carry over,
+  // unless set_mode chose them) and fsyncs the directory.
   void commit();
+
+  // Permission bits the output gets whatever the umask or the file it replaces (metrics files
+  // must be readable by node_exporter, which runs as another user).
+  void set_mode(unsigned mode) { mode_ = static_cast<int>(mode); }
 
  private:
   std::string final_;
@@ -29,7 +33,8 @@ class AtomicOutput {
   std::string dir_;
   bool replace_;
   bool committed_ = false;
-  int cleanup_slot_ = -1;  // the temporary, removed by a crash or second-signal handler
+  int cleanup_slot_ = -1;
+  int mode_ = -1;  // the temporary, removed by a crash or second-signal handler
 };
 
 // Writes `content` to `path` through an AtomicOutput (temporary, fsync, rename).

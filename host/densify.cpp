@@ -69,6 +69,7 @@ DensifyResult run_densify(const DensifyOptions& o) {
   h5::copy_contents(in_file, out_file, o.input, out.temp_path(), callbacks);
   if (H5Fclose(out_file.release()) < 0)
     throw OutputError("cannot finish writing '" + o.output + "': " + h5::last_library_error());
+  h5::copy_userblock(o.input, out.temp_path(), in_file);  // as prune does: the dense file has it too
   check_interrupt();
   result.output_sha256 = sha256_file(out.temp_path(), &result.output_bytes);
   result.input_sha256 = sha256_file(o.input, &result.input_bytes);

@@ -154,6 +154,10 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
   if (H5Sget_simple_extent_type(space) == H5S_NULL) info_out.shape = {0};
   info_out.float_type = classify_float(type);
   info_out.type_name = type_name(type);
+  if (std::string why = implausible_size(info_out.shape, H5Tget_size(type)); !why.empty()) {
+    state->refused = "dataset " + info_out.path + " " + why;
+    return 1;
+  }
   state->damage = storage_damage(d, space, type, info_out.path);
   if (!state->damage.empty()) return 1;  // stop the walk; reported by list_datasets
   state->out->push_back(std::move(info_out));

@@ -61,6 +61,7 @@ std::string foreign_content(const Layout& l) {
   for (const auto& name : list_dir(l, dir)) {
     const std::string path = dir + "/" + name;
     const EntryKind kind = entry_kind(l, path);
+    if (kind == EntryKind::missing) continue;  // a concurrent creator's temporary, gone already
     if (name.rfind(".h5prune-registry.json.tmp.", 0) == 0 && kind == EntryKind::file) continue;
     if (name != "objects" && name != "staging" && name != "models") return name;
     if (kind != EntryKind::dir) return name + " (" + describe(kind) + ")";
@@ -106,7 +107,8 @@ Layout Layout::create(const std::string& dir) {
   // only an empty one, or one that other writers are creating right now.
   const bool marked = exists(l, l.marker());
   if (!marked)
-    if (const std::string what = foreign_content(l); !what.empty())
+    // (A concurrent creator may have finished meanwhile: then its marker settles it.)
+    if (const std::string what = foreign_content(l); !what.empty() && !exists(l, l.marker()))
       throw RegistryError("'" + dir + "' is not an h5prune registry and not empty (it holds '" + what +
                           "'); give a new or empty directory");
   // make_dir refuses a link or file in place of a directory: the structure is always real.

@@ -141,3 +141,82 @@ def test_long_name_regex_does_not_crash(tmp_path):
     # Features RE2 does not have are a usage error naming the option, not a crash.
     res = h5util.run("stats", "long.h5", "--include", "(a)\\1", cwd=tmp_path)
     assert res.returncode == 2 and "--include" in res.stderr, h5util.describe(res)
+
+
+def limited_memory(limit=2 << 30):
+    import resource
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return apply
+
+
+@pytest.mark.parametrize("cmd", ["prune", "stats", "sweep"])
+def test_huge_declared_shape_is_refused_quickly(tmp_path, cmd):
+    # A 1.4 KB file declaring (2^55, 64) float32 in unallocated chunks: planning its slabs used to
+    # grow without bound. Now exit 3 before anything is planned, under a 2 GB address-space limit.
+    with h5py.File(tmp_path / "huge.h5", "w") as f:
+        f.create_dataset("w", shape=(2 ** 55, 64), dtype="f4", chunks=(1, 64))
+    assert os.path.getsize(tmp_path / "huge.h5") < 4096
+    args = {"prune": ["prune", "huge.h5", "-o", "out.h5", "--sparsity", "0.5"], "stats": ["stats", "huge.h5"],
+            "sweep": ["sweep", "huge.h5", "--sparsity", "0.5"]}[cmd]
+    import time
+    t0 = time.monotonic()
+    res = h5util.run(*args, cwd=tmp_path, preexec_fn=limited_memory(), timeout=60)
+    assert res.returncode == 3 and "/w" in res.stderr and "declares shape" in res.stderr, h5util.describe(res)
+    assert time.monotonic() - t0 < 10
+    assert sorted(os.listdir(tmp_path)) == ["huge.h5"]
+
+
+@pytest.mark.parametrize("fmt,attr,value,expect", [
+    ("coo", "h5prune_dense_shape", [2 ** 40, 2 ** 20], "h5prune_dense_shape declares"),
+    ("csr", "h5prune_dense_shape", [2 ** 40, 2 ** 20], "h5prune_dense_shape declares"),
+    ("coo", "h5prune_dense_shape", [8, 32], "differs from the recorded dataspace"),
+])
+def test_hostile_sparse_layout_is_refused(tmp_path, fmt, attr, value, expect):
+    datagen.write_h5(tmp_path / "m.h5", {"/dense/kernel": datagen.make_values(SEED, "<f4", (16, 16), "normal")})
+    h5util.run_ok("prune", "m.h5", "-o", "s.h5", "--sparsity", "0.5", "--format", fmt, cwd=tmp_path)
+    with h5py.File(tmp_path / "s.h5", "r+") as f:
+        f["/dense/kernel"].attrs[attr] = np.array(value, dtype=np.uint64)
+    for args in (["stats", "s.h5"], ["densify", "s.h5", "-o", "d.h5"]):
+        res = h5util.run(*args, cwd=tmp_path, preexec_fn=limited_memory(), timeout=60)
+        assert res.returncode == 3 and "/dense/kernel" in res.stderr and expect in res.stderr, h5util.describe(res)
+    assert sorted(os.listdir(tmp_path)) == ["m.h5", "s.h5"]
+
+
+def test_threads_are_capped_with_a_warning(tmp_path):
+    datagen.write_h5(tmp_path / "m.h5", {"/k": datagen.make_values(SEED, "<f4", (64, 64), "normal")})
+    res = h5util.run("prune", "m.h5", "-o", "o.h5", "--sparsity", "0.5", "--threads", "10000", "--json",
+                     cwd=tmp_path, preexec_fn=limited_memory())
+    assert res.returncode == 0 and "--threads 10000" in res.stderr, h5util.describe(res)
+    import json
+    assert json.loads(res.stdout)["threads"] <= 4 * os.cpu_count()
+
+
+def test_memory_limit_too_large_is_a_usage_error(tmp_path):
+    res = h5util.run("prune", "m.h5", "-o", "o.h5", "--sparsity", "0.5", "--memory-limit", "99999999999999999999",
+                     cwd=tmp_path)
+    assert res.returncode == 2 and "--memory-limit" in res.stderr and "internal" not in res.stderr, h5util.describe(res)
+
+
+def test_metrics_file_is_world_readable_under_umask_077(tmp_path):
+    datagen.write_h5(tmp_path / "m.h5", {"/k": datagen.make_values(SEED, "<f4", (16, 16), "normal")})
+    (tmp_path / "metrics").mkdir()
+    for rule in (["--sparsity", "0.5"], ["--sparsity", "0.6"]):  # the second run replaces the file
+        res = h5util.run("prune", "m.h5", "-o", "o.h5", "--force", "--metrics-dir", "metrics", *rule, cwd=tmp_path,
+                         preexec_fn=lambda: os.umask(0o077))
+        assert res.returncode == 0, h5util.describe(res)
+        (prom,) = os.listdir(tmp_path / "metrics")
+        assert os.stat(tmp_path / "metrics" / prom).st_mode & 0o777 == 0o644
+
+
+def test_densify_keeps_the_user_block(tmp_path):
+    with h5py.File(tmp_path / "m.h5", "w", userblock_size=512) as f:
+        f["/dense/kernel"] = datagen.make_values(SEED, "<f4", (16, 16), "normal")
+    with open(tmp_path / "m.h5", "r+b") as fh:
+        fh.write(b"#!user block text that must survive\n")
+    h5util.run_ok("prune", "m.h5", "-o", "dense.h5", "--sparsity", "0.5", cwd=tmp_path)
+    h5util.run_ok("prune", "m.h5", "-o", "csr.h5", "--sparsity", "0.5", "--format", "csr", cwd=tmp_path)
+    h5util.run_ok("densify", "csr.h5", "-o", "back.h5", cwd=tmp_path)
+    assert open(tmp_path / "back.h5", "rb").read(36) == b"#!user block text that must survive\n"
+    assert h5util.sha256(tmp_path / "back.h5") == h5util.sha256(tmp_path / "dense.h5")

@@ -16,20 +16,29 @@
 
 namespace {
 
-// A per-process scratch directory (in memory when /dev/shm exists), removed at exit.
-const std::string& scratch() {
-  static const std::string dir = [] {
+// A per-process scratch directory (in memory when /dev/shm exists), removed at exit. Plain
+// char arrays: they outlive every static destructor, which run before this atexit handler.
+char g_dir[256];
+char g_input[300];
+char g_output[300];
+
+void remove_scratch() {
+  ::unlink(g_input);
+  ::unlink(g_output);
+  ::rmdir(g_dir);
+}
+
+std::string scratch() {
+  if (!g_dir[0]) {
     const char* base = std::getenv("H5PRUNE_FUZZ_TMP");
-    std::string tmpl = std::string(base ? base : (::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp")) +
-                       "/h5prune_fuzz.XXXXXX";
-    if (!::mkdtemp(tmpl.data())) std::abort();
-    std::atexit([] {
-      ::unlink((scratch() + "/in.h5").c_str());
-      ::rmdir(scratch().c_str());
-    });
-    return tmpl;
-  }();
-  return dir;
+    std::snprintf(g_dir, sizeof g_dir, "%s/h5prune_fuzz.XXXXXX",
+                  base ? base : (::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"));
+    if (!::mkdtemp(g_dir)) std::abort();
+    std::snprintf(g_input, sizeof g_input, "%s/in.h5", g_dir);
+    std::snprintf(g_output, sizeof g_output, "%s/out.h5", g_dir);
+    std::atexit(remove_scratch);
+  }
+  return g_dir;
 }
 
 bool write_all(const std::string& path, const std::uint8_t* data, std::size_t size) {
