@@ -67,6 +67,12 @@ std::optional<DType> classify_float(hid_t type) {
   if (H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) < 0) return std::nullopt;
   const size_t size = H5Tget_size(type);
   const size_t ebias = H5Tget_ebias(type);
+  // Every bit used, no padding, the implied leading 1 and a plain byte order: anything else
+  // (a precision that exceeds the size, say) sends HDF5's float conversion out of its buffers.
+  const H5T_order_t order = H5Tget_order(type);
+  if (H5Tget_precision(type) != size * 8 || H5Tget_offset(type) != 0 || H5Tget_norm(type) != H5T_NORM_IMPLIED ||
+      (order != H5T_ORDER_LE && order != H5T_ORDER_BE))
+    return std::nullopt;
   const auto is = [&](size_t sz, size_t sp, size_t ep, size_t es, size_t ms, size_t eb) {
     return size == sz && spos == sp && epos == ep && esize == es && mpos == 0 && msize == ms && ebias == eb;
   };

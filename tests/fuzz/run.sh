@@ -27,4 +27,6 @@ nice -n 19 "$fuzzer" "$work/corpus" -fork=1 -ignore_crashes=1 -ignore_timeouts=1
   -max_len=65536 -artifact_prefix="$here/found/" -print_final_stats=1
 found=$(find "$here/found" -type f | wc -l)
 echo "run.sh: $found finding(s) in $here/found"
-[ "$found" -eq 0 ]
+# FUZZ_FINDINGS_FATAL=0 (ctest's short run): libhdf5's own bugs (README) can turn up in any run,
+# so there only a harness that does not build or run fails.
+[ "$found" -eq 0 ] || [ "${FUZZ_FINDINGS_FATAL:-1}" = 0 ]
