@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -31,7 +32,6 @@ namespace h5p {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kAllTies = std::numeric_limits<std::uint64_t>::max();
 
 // Adds the time spent in its scope to one stage's counter.
 class StageTimer {
@@ -46,6 +46,7 @@ class StageTimer {
 
 struct TensorState {
   const PlannedTensor* plan = nullptr;
+  std::size_t nm_stride = 1;  // N:M: elements between a group's members (1: the last axis)
   KeyWidth width = KeyWidth::k32;
   std::uint64_t K = 0;
   std::uint64_t quota = 0;
@@ -60,6 +61,14 @@ class PruneJob {
   PruneResult run();
 
  private:
+  // The stages of run(), in order.
+  void open_and_plan();
+  void describe_dry_run();
+  void analyse_global();
+  void write_output(const std::string& temp_path);
+  void publish(AtomicOutput& out);
+  void summarise();
+
   const PruneOptions& opt_;
   std::unique_ptr<Backend> backend_;
   h5::Handle in_file_;
@@ -69,6 +78,7 @@ class PruneJob {
   PruneResult result_;
   std::unique_ptr<TensorReader> reader_;
   Progress progress_;
+  std::future<std::string> input_hash_;
 
   void report(const std::string& tensor, std::uint64_t add_bytes) {
     progress_.done_bytes += add_bytes;
@@ -81,9 +91,11 @@ class PruneJob {
     CudaBackendOptions o;
     o.device_memory_limit = opt_.device_memory_limit;
     o.host_threads = opt_.threads;
+#ifdef H5PRUNE_TEST_HOOKS
     // Test hook: H5PRUNE_TEST_CUDA_HOST_BELOW=N moves the host/device size boundary (0: every
     // tensor on the device), so end-to-end tests can send small tensors through the kernels.
     if (const char* v = std::getenv("H5PRUNE_TEST_CUDA_HOST_BELOW")) o.host_below = std::strtoull(v, nullptr, 10);
+#endif
     return o;
   }
   void check_filters();
@@ -100,11 +112,15 @@ class PruneJob {
   KeyWidth global_width() const;
   void select_global(const std::vector<std::uint64_t>& first_digit_hist);
   void analyse_tensor(TensorState& s);
+  bool global_scope() const;
+  void prepare_tensor(TensorState& s);
   void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
   void prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record);
   void write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, const std::string& name, hid_t lcpl);
   void finish_tensor(TensorState& s);
-  void check_layout_rules() const;
+  void check_layout_rules();
+  void plan_nm_axes();
+  void warn_mixed_scales(const std::vector<TensorState*>& scope);
   void measure_bytes(const std::string& output_path);
 };
 
@@ -145,9 +161,10 @@ void PruneJob::keep_resident(TensorState& s) {
 void PruneJob::check_filters() { require_decodable(in_file_, plan_, opt_.input); }
 
 void PruneJob::for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f) {
-  const unsigned nm_group = opt_.rule.mode == RuleMode::nm ? opt_.rule.nm_group : 0;
+  // N:M slabs hold whole runs of M steps along the axis (M * stride elements): whole groups.
+  const std::size_t nm_unit = opt_.rule.mode == RuleMode::nm ? opt_.rule.nm_group * s.nm_stride : 0;
   try {
-    reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_group), f);
+    reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_unit), f);
   } catch (const DeviceError& e) {
     throw_device_error(s, e);
   }
@@ -237,8 +254,9 @@ void PruneJob::select_global(const std::vector<std::uint64_t>& first_digit_hist)
       StageTimer t(result_.seconds.compute);
       ties += backend_->count_equal(ConstTensor{slab.dtype, slab.data, slab.n}, w, K);
     });
-    s.quota = std::min(left, ties);
-    left -= s.quota;
+    // kAllTies when this tensor's ties are all pruned: a device backend then skips counting them.
+    s.quota = left >= ties ? kAllTies : left;
+    left -= std::min(left, ties);
   }
 }
 
@@ -266,7 +284,8 @@ void PruneJob::analyse_tensor(TensorState& s) {
   if (k > 0) {
     const RadixSelection sel = finish_selection({&s}, s.width, k, hist);
     s.K = sel.key();
-    s.quota = sel.tie_quota();
+    // Every tie pruned: kAllTies lets a device backend skip counting them.
+    s.quota = sel.tie_quota() > 0 && sel.tie_quota() == sel.equal ? kAllTies : sel.tie_quota();
   }
   s.result.threshold = key_value(s.width, s.K);
 }
@@ -292,6 +311,10 @@ void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_d
 }
 
 void PruneJob::finish_tensor(TensorState& s) {
+  // Threshold and sparsity prune key < K plus ties at K: with K > 0 every zero (key 0) is
+  // pruned and every kept weight is nonzero, so the zeros after are exactly the pruned; with
+  // K == 0 only zeros (ties) were pruned. N:M counted its zeros in the kernel.
+  if (opt_.rule.mode != RuleMode::nm) s.result.zeros_after = s.K > 0 ? s.result.pruned : s.result.zeros_before;
   // With --threshold T the boundary is T itself: weights equal to the dtype's first value
   // >= T are ties only when that value is exactly T.
   if (opt_.rule.mode == RuleMode::threshold && key_value(s.width, s.K) != opt_.rule.threshold) s.result.ties = 0;
@@ -304,9 +327,10 @@ void PruneJob::finish_tensor(TensorState& s) {
 void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record) {
   StageTimer t(result_.seconds.compute);
   if (opt_.rule.mode == RuleMode::nm) {
-    const NmResult a = backend_->nm_apply(slab, opt_.rule.nm_keep, opt_.rule.nm_group, nullptr, nullptr);
+    const NmResult a = backend_->nm_apply(slab, opt_.rule.nm_keep, opt_.rule.nm_group, s.nm_stride, nullptr, nullptr);
     if (!record) return;
     s.result.pruned += a.pruned;
+    s.result.zeros_after += a.zeros_after;
     s.result.sum_sq_after += a.kept_sum_sq;
     return;
   }
@@ -356,23 +380,82 @@ void PruneJob::write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, c
   finish_tensor(s);
 }
 
-// --nm needs every tensor's last axis to be a multiple of M; sparse layouts need an axis.
-void PruneJob::check_layout_rules() const {
+// N:M: each tensor's axis (--nm-axis, else its framework's reduction axis) must be a multiple of
+// M; --nm-skip-unfit leaves the tensors whose axis is not unpruned (listed in one warning).
+void PruneJob::plan_nm_axes() {
+  const Rule& rule = opt_.rule;
+  if (rule.mode != RuleMode::nm) return;
+  std::vector<PlannedTensor> fit;
+  std::string listed;
+  for (const PlannedTensor& t : plan_.tensors) {
+    const int axis = resolve_axis(rule.nm_axis, reduction_axis(plan_.layout, t.shape.size()), t.shape.size());
+    if (axis >= 0 && t.shape[static_cast<std::size_t>(axis)] % rule.nm_group == 0) {
+      fit.push_back(t);
+      continue;
+    }
+    const std::string why = axis < 0 ? (t.shape.empty() ? std::string("a scalar has no axis")
+                                                        : "it has no axis " + std::to_string(*rule.nm_axis))
+                                     : "its axis " + std::to_string(axis) + " (" +
+                                           std::to_string(t.shape[static_cast<std::size_t>(axis)]) +
+                                           ") is not a multiple of " + std::to_string(rule.nm_group);
+    if (!rule.nm_skip_unfit)
+      throw UsageError("tensor " + t.path + " in '" + opt_.input + "' cannot be pruned --nm " +
+                       std::to_string(rule.nm_keep) + ":" + std::to_string(rule.nm_group) + ": " + why +
+                       " (--nm-axis chooses another axis; --nm-skip-unfit leaves such tensors unpruned)");
+    result_.skipped.push_back({t.path, why});
+    listed += (listed.empty() ? "" : ", ") + t.path + " (" + why + ")";
+  }
+  if (!result_.skipped.empty())
+    result_.warnings.push_back("--nm-skip-unfit left " + std::to_string(result_.skipped.size()) + " tensor" +
+                               (result_.skipped.size() == 1 ? "" : "s") + " unpruned: " + listed);
+  plan_.tensors = std::move(fit);
+  if (plan_.tensors.empty())
+    throw InputError("no tensor of '" + opt_.input + "' can be pruned --nm " + std::to_string(rule.nm_keep) + ":" +
+                     std::to_string(rule.nm_group) + " along its axis (" + std::to_string(result_.skipped.size()) +
+                     " skipped)");
+}
+
+// Rule and layout combinations a tensor must allow; sparse layouts need an axis.
+void PruneJob::check_layout_rules() {
   const Rule& rule = opt_.rule;
   if (opt_.format == sparse::Format::nm && rule.mode != RuleMode::nm)
     throw UsageError("--format nm needs --nm N:M");
   if (opt_.compress && opt_.format == sparse::Format::dense)
     throw UsageError("--compress applies to the sparse formats (csr, coo, bitmask, nm), not to --format dense");
+  plan_nm_axes();
   for (const PlannedTensor& t : plan_.tensors) {
-    if (rule.mode == RuleMode::nm && (t.shape.empty() || t.shape.back() % rule.nm_group != 0))
-      throw UsageError("tensor " + t.path + " in '" + opt_.input + "' cannot be pruned --nm " +
-                       std::to_string(rule.nm_keep) + ":" + std::to_string(rule.nm_group) + ": its last axis (" +
-                       (t.shape.empty() ? std::string("none, a scalar") : std::to_string(t.shape.back())) +
-                       ") is not a multiple of " + std::to_string(rule.nm_group));
     if (opt_.format != sparse::Format::dense && t.shape.empty())
       throw UsageError("tensor " + t.path + " in '" + opt_.input + "' is a scalar: --format " +
                        sparse::format_name(opt_.format) + " needs at least one axis");
+    if (opt_.format == sparse::Format::nm &&
+        resolve_axis(rule.nm_axis, reduction_axis(plan_.layout, t.shape.size()), t.shape.size()) !=
+            static_cast<int>(t.shape.size()) - 1)
+      throw UsageError("tensor " + t.path + " in '" + opt_.input +
+                       "': --format nm stores groups along the last axis, and this tensor is grouped along another "
+                       "(give --nm-axis last, or another --format)");
   }
+}
+
+// Global scope: one warning line when the tensors' RMS magnitudes differ by orders of
+// magnitude, naming the smallest and the largest (all-zero tensors have no scale).
+void PruneJob::warn_mixed_scales(const std::vector<TensorState*>& scope) {
+  const TensorState* lo = nullptr;
+  const TensorState* hi = nullptr;
+  auto rms = [](const TensorState* s) { return std::sqrt(s->result.sum_sq_before / static_cast<double>(s->plan->n)); };
+  for (const TensorState* s : scope) {
+    if (s->plan->n == 0 || !(s->result.sum_sq_before > 0) || !std::isfinite(s->result.sum_sq_before)) continue;
+    if (!lo || rms(s) < rms(lo)) lo = s;
+    if (!hi || rms(s) > rms(hi)) hi = s;
+  }
+  if (!lo || !hi || rms(hi) < kGlobalScaleWarnRatio * rms(lo)) return;
+  auto g3 = [](double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3g", v);
+    return std::string(text);
+  };
+  result_.warnings.push_back("global scope mixes magnitude scales " + g3(rms(hi) / rms(lo)) + " times apart (RMS |w| " +
+                             g3(rms(lo)) + " in " + lo->plan->path + ", " + g3(rms(hi)) + " in " + hi->plan->path +
+                             "): the smaller-scale tensors are pruned first; consider --scope tensor or per-group rules");
 }
 
 // Storage bytes of each tensor in the input and of what replaced it in the finished output.
@@ -399,17 +482,15 @@ void PruneJob::measure_bytes(const std::string& output_path) {
   }
 }
 
-PruneResult PruneJob::run() {
-  const auto t0 = Clock::now();
-  const Rule& rule = opt_.rule;
+// Stage 1: options that need no file, then the input, its plan and the backend.
+void PruneJob::open_and_plan() {
   if (!opt_.dry_run && opt_.output.empty()) throw UsageError("missing --output (-o) for prune");
   validate_selection(opt_.selection);
   if (opt_.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
 
   in_file_ = h5::open_input(opt_.input);
   // The input's hash (for the summary and lineage) runs beside the pipeline.
-  std::future<std::string> input_hash;
-  if (!opt_.dry_run) input_hash = std::async(std::launch::async, [path = opt_.input] { return sha256_file(path); });
+  if (!opt_.dry_run) input_hash_ = std::async(std::launch::async, [path = opt_.input] { return sha256_file(path); });
   {
     struct stat st {};
     if (stat(opt_.input.c_str(), &st) == 0) result_.input_bytes = static_cast<std::uint64_t>(st.st_size);
@@ -419,7 +500,11 @@ PruneResult PruneJob::run() {
     throw InputError("no tensor selected in '" + opt_.input + "' (" + std::to_string(plan_.datasets.size()) +
                      " datasets; selection: float16/32/64 with ndim >= " + std::to_string(opt_.selection.min_ndim) +
                      (opt_.selection.include ? ", include '" + *opt_.selection.include + "'" : "") +
-                     (opt_.selection.exclude ? ", exclude '" + *opt_.selection.exclude + "'" : "") + ")");
+                     (opt_.selection.exclude ? ", exclude '" + *opt_.selection.exclude + "'" : "") +
+                     (!opt_.selection.include_optimizer && !plan_.layout.optimizer_prefix.empty()
+                          ? ", optimizer state under " + plan_.layout.optimizer_prefix + " left out"
+                          : "") +
+                     ")");
   check_filters();
   check_layout_rules();
   choose_backend();
@@ -433,39 +518,64 @@ PruneResult PruneJob::run() {
     s.result.dtype = s.plan->dtype;
     s.result.shape = s.plan->shape;
     s.result.n = s.plan->n;
+    if (opt_.rule.mode == RuleMode::nm) {
+      const Rule& rule = opt_.rule;
+      const int axis = resolve_axis(rule.nm_axis, reduction_axis(plan_.layout, s.plan->shape.size()), s.plan->shape.size());
+      s.result.axis = axis;
+      s.nm_stride = 1;
+      for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < s.plan->shape.size(); ++d) s.nm_stride *= s.plan->shape[d];
+    }
     index_[s.plan->path] = i;
   }
-  if (opt_.dry_run) {
-    for (TensorState& s : states_) {
-      if (rule.mode == RuleMode::sparsity) s.result.requested_sparsity = rule.sparsity.approx();
-      else s.result.threshold = rule.threshold;
-      result_.tensors.push_back(s.result);
-      result_.total.n += s.plan->n;
-    }
-    result_.seconds.total = std::chrono::duration<double>(Clock::now() - t0).count();
-    return result_;
+}
+
+// --dry-run: what the rule would be applied to, without reading a weight.
+void PruneJob::describe_dry_run() {
+  for (TensorState& s : states_) {
+    if (opt_.rule.mode == RuleMode::sparsity) s.result.requested_sparsity = opt_.rule.sparsity.approx();
+    else s.result.threshold = opt_.rule.threshold;
+    result_.tensors.push_back(s.result);
+    result_.total.n += s.plan->n;
   }
+}
 
-  AtomicOutput out(opt_.output, opt_.force, opt_.input);
-  reader_ = std::make_unique<TensorReader>(in_file_, opt_.input);
-  const bool global = rule.mode == RuleMode::sparsity && rule.scope == Scope::global;
+bool PruneJob::global_scope() const {
+  return opt_.rule.mode == RuleMode::sparsity && opt_.rule.scope == Scope::global;
+}
 
-  if (global) {
-    const bool resident = plan_.total_bytes() <= opt_.memory_limit;
-    result_.streamed = !resident;
-    progress_ = {"analyse", 0, plan_.total_bytes(), ""};
-    const KeyWidth w = global_width();
-    std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
-    for (TensorState& s : states_) {
-      if (resident) keep_resident(s);
-      scan(s, w, &first);
-      report(s.plan->path, s.bytes());
-    }
-    select_global(first);
+// Stage 2 (global scope only): every tensor scanned, then one selection over all of them.
+void PruneJob::analyse_global() {
+  const bool resident = plan_.total_bytes() <= opt_.memory_limit;
+  result_.streamed = !resident;
+  progress_ = {"analyse", 0, plan_.total_bytes(), ""};
+  const KeyWidth w = global_width();
+  std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
+  for (TensorState& s : states_) {
+    if (resident) keep_resident(s);
+    scan(s, w, &first);
+    report(s.plan->path, s.bytes());
   }
+  std::vector<TensorState*> scope;
+  for (TensorState& s : states_) scope.push_back(&s);
+  warn_mixed_scales(scope);
+  select_global(first);
+}
 
+// The tensor's boundary and quota, ready for apply: under global scope analyse_global()
+// already chose them; otherwise the tensor is read (kept when it fits) and analysed alone.
+void PruneJob::prepare_tensor(TensorState& s) {
+  if (global_scope()) return;
+  const bool resident = s.bytes() <= opt_.memory_limit;
+  if (!resident) result_.streamed = true;
+  if (resident) keep_resident(s);
+  analyse_tensor(s);
+}
+
+// Stage 3: the faithful copy into the temporary, with each selected tensor prepared, pruned
+// and written (dense fill, or a sparse layout in its place) when the walker reaches it.
+void PruneJob::write_output(const std::string& temp_path) {
   progress_ = {"write", 0, plan_.total_bytes(), ""};
-  h5::Handle out_file = h5::create_output_file(out.temp_path(), in_file_);
+  h5::Handle out_file = h5::create_output_file(temp_path, in_file_);
   h5::CopyCallbacks callbacks;
   callbacks.replaces = [&](const std::string& path) { return index_.count(path) > 0; };
   if (opt_.format != sparse::Format::dense) {
@@ -474,50 +584,59 @@ PruneResult PruneJob::run() {
       TensorState& s = states_.at(index_.at(path));
       h5::Handle in_dataset = h5::dataset_handle(H5Dopen2(in_group, name.c_str(), H5P_DEFAULT));
       if (!in_dataset.valid()) throw InputError("cannot open dataset " + path + " in '" + opt_.input + "'");
-      if (!global) {
-        const bool resident = s.bytes() <= opt_.memory_limit;
-        if (!resident) result_.streamed = true;
-        if (resident) keep_resident(s);
-        analyse_tensor(s);
-      }
+      prepare_tensor(s);
       write_layout(s, in_dataset, out_group, name, lcpl);
     };
   }
   callbacks.fill = [&](const std::string& path, hid_t in_dataset, hid_t out_dataset) {
     TensorState& s = states_.at(index_.at(path));
-    if (!global) {
-      const bool resident = s.bytes() <= opt_.memory_limit;
-      if (!resident) result_.streamed = true;
-      if (resident) keep_resident(s);
-      analyse_tensor(s);
-    }
+    prepare_tensor(s);
     apply_and_write(s, in_dataset, out_dataset);
   };
-  {
-    // The copy also reads and prunes the tensors; count only the rest as writing.
-    const double inner_before = reader_->read_seconds() + result_.seconds.compute;
-    const auto copy_start = Clock::now();
-    h5::copy_contents(in_file_, out_file, opt_.input, opt_.output, callbacks);  // errors name the output, not its temporary
-    if (H5Fclose(out_file.release()) < 0)
-      throw OutputError("cannot finish writing '" + opt_.output + "': " + h5::last_library_error());
-    h5::copy_userblock(opt_.input, out.temp_path(), in_file_);
-    measure_bytes(out.temp_path());
-    const double inner = reader_->read_seconds() + result_.seconds.compute - inner_before;
-    result_.seconds.write += std::chrono::duration<double>(Clock::now() - copy_start).count() - inner;
-  }
-  check_interrupt();
-  {
-    StageTimer t(result_.seconds.publish);
-    result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
-    result_.input_sha256 = input_hash.get();
-    out.commit();
-  }
+  // The copy also reads and prunes the tensors; count only the rest as writing.
+  const double inner_before = reader_->read_seconds() + result_.seconds.compute;
+  const auto copy_start = Clock::now();
+  h5::copy_contents(in_file_, out_file, opt_.input, opt_.output, callbacks);  // errors name the output, not its temporary
+  if (H5Fclose(out_file.release()) < 0)
+    throw OutputError("cannot finish writing '" + opt_.output + "': " + h5::last_library_error());
+  h5::copy_userblock(opt_.input, temp_path, in_file_);
+  measure_bytes(temp_path);
+  const double inner = reader_->read_seconds() + result_.seconds.compute - inner_before;
+  result_.seconds.write += std::chrono::duration<double>(Clock::now() - copy_start).count() - inner;
+}
 
+// Stage 4: hashes, then the temporary moved into place.
+void PruneJob::publish(AtomicOutput& out) {
+  StageTimer t(result_.seconds.publish);
+  result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
+  result_.input_sha256 = input_hash_.get();
+  out.commit();
+}
+
+// Stage 5: per-tensor results and totals in path order.
+void PruneJob::summarise() {
   result_.seconds.read = reader_->read_seconds();
   result_.bytes_read = reader_->bytes_read();
   for (TensorState& s : states_) {
     result_.total.add(s.result);
     result_.tensors.push_back(s.result);
+  }
+}
+
+PruneResult PruneJob::run() {
+  const auto t0 = Clock::now();
+  open_and_plan();
+  if (opt_.dry_run) {
+    describe_dry_run();
+  } else {
+    AtomicOutput out(opt_.output, opt_.force, opt_.input);
+    reader_ = std::make_unique<TensorReader>(in_file_, opt_.input);
+    reader_->use_host_memory_of(*backend_);
+    if (global_scope()) analyse_global();
+    write_output(out.temp_path());
+    check_interrupt();
+    publish(out);
+    summarise();
   }
   result_.seconds.total = std::chrono::duration<double>(Clock::now() - t0).count();
   return result_;

@@ -50,11 +50,16 @@ struct ApplyResult {
 };
 
 struct NmResult {
-  std::uint64_t pruned = 0;    // positions set to +0.0 (already-zero ones included)
-  double kept_sum_sq = 0.0;    // sum of squares of what remains
+  std::uint64_t pruned = 0;       // positions set to +0.0 (already-zero ones included)
+  std::uint64_t zeros_after = 0;  // +0.0 and -0.0 after the call (pruned, and kept zeros)
+  double kept_sum_sq = 0.0;       // sum of squares of what remains
 };
 
+// Host memory from Backend::allocate_host, freed as it was allocated.
+using HostBuffer = std::unique_ptr<unsigned char[], void (*)(unsigned char*)>;
+
 constexpr std::size_t kSumBlock = 16384;
+constexpr std::uint64_t kAllTies = ~std::uint64_t{0};  // an apply quota that prunes every tie
 constexpr unsigned kMaxNmGroup = 256;  // positions fit one byte
 
 class Backend {
@@ -69,6 +74,13 @@ class Backend {
   virtual void retain(ConstTensor /*t*/) {}
   virtual void release(const void* /*data*/) {}
 
+  // Memory for host buffers that the caller fills and passes to this backend again and again
+  // (the tensor reader's slabs): a device backend returns page-locked memory, so its copies to
+  // and from the device go straight from it. Uninitialised; at least 1 byte.
+  virtual HostBuffer allocate_host(std::size_t bytes) {
+    return HostBuffer(new unsigned char[bytes > 0 ? bytes : 1], [](unsigned char* p) { delete[] p; });
+  }
+
   virtual TensorScan scan(ConstTensor t) = 0;
 
   // scan() and histogram() of the first digit in one pass over the data.
@@ -81,7 +93,8 @@ class Backend {
   virtual std::uint64_t count_equal(ConstTensor t, KeyWidth w, std::uint64_t key) = 0;
 
   // Sets to +0.0 every element with key < K, and the first `tie_quota` elements with
-  // key == K in position order. Keys are taken in width w.
+  // key == K in position order (kAllTies, or any quota >= t.n: every one, and a device
+  // backend skips counting them). Keys are taken in width w.
   virtual ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) = 0;
 
   // Sweeps: one digit's histograms for several prefixes in one pass. prefixes is sorted and
@@ -116,11 +129,16 @@ class Backend {
   // every other bit of the ceil((bit_offset + t.n) / 8) bytes is written.
   virtual void survivor_mask(ConstTensor t, unsigned bit_offset, std::uint8_t* bits) = 0;
 
-  // N:M: in every group of m consecutive elements (t.n a multiple of m) keep the `keep` largest
-  // magnitudes (ties: lower index kept) and set the others to +0.0. positions and kept (each may
-  // be null) receive, group after group, the kept in-group indices in ascending order and their
-  // values (t.n / m * keep entries; kept in t's dtype). 1 <= keep <= m <= 256.
-  virtual NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept) = 0;
+  // N:M: in every group of m elements `stride` apart keep the `keep` largest magnitudes (ties:
+  // lower index kept) and set the others to +0.0. t is runs of m * stride elements (t.n a
+  // multiple of that); run r holds groups r * stride + i (i < stride), group element j at
+  // r * m * stride + j * stride + i. stride 1 groups consecutive elements (the last axis); the
+  // stride of axis a of a row-major tensor is the product of the extents after a. positions and
+  // kept (each may be null) receive, group after group, the kept in-group indices in ascending
+  // order and their values (t.n / m * keep entries; kept in t's dtype). 1 <= keep <= m <= 256.
+  // Sums are taken in blocks of whole runs, about kSumBlock elements each.
+  virtual NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+                            void* kept) = 0;
 };
 
 // The OpenMP CPU backend; threads <= 0 means all available cores.
