@@ -451,14 +451,16 @@ TEST(ParityHarness, CatchesEveryPlantedFault) {
     EXPECT_GT(harness_failures(faulty, sizes), 0u) << "the parity harness missed the planted fault " << fault_name(f);
   }
 }
-// Without a device, asking for CUDA is a usage error that says why (never a crash).
+// Without a device, asking for CUDA is a usage error that says why (never a crash): no usable
+// device, or (a CPU-only build) no CUDA backend at all.
 TEST(CudaBackend, RefusesClearlyWithoutDevice) {
   if (cuda_usable()) GTEST_SKIP() << "a CUDA device is present";
+  const std::string why = probe_cuda().compiled ? "no usable CUDA device" : "has no CUDA backend";
   try {
     make_cuda_backend({});
     FAIL() << "make_cuda_backend succeeded without a device";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("no usable CUDA device"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
   }
 }
 
