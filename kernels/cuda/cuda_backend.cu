@@ -212,7 +212,10 @@ class CudaBackend final : public Backend {
     ApplyResult r;
     const std::uint64_t quota = tie_quota >= t.n ? kAllTies : tie_quota;
     const bool partial = quota > 0 && quota != kAllTies;
-    if (partial) H5P_CUDA_TRY(cudaMemsetAsync(ties_before_.data(), 0, sizeof(std::uint64_t), compute_.get()));
+    if (partial) {
+      ensure_buffers();
+      H5P_CUDA_TRY(cudaMemsetAsync(ties_before_.data(), 0, sizeof(std::uint64_t), compute_.get()));
+    }
     for_each_chunk(ConstTensor{t.dtype, t.data, t.n}, t.data, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
       const std::size_t blocks = blocks_of(n, kSumBlock);
       with_bits(t.dtype, [&](auto bits) {
