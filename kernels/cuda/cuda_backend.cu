@@ -426,8 +426,9 @@ class CudaBackend final : public Backend {
   // synchronise the device, so nothing is re-allocated as tensors grow).
   void ensure_buffers() {
     if (buffers_ready_) return;
-    // Blocks of a chunk: kSumBlock elements, or N:M's whole groups (> kSumBlock - 256).
-    const std::size_t max_blocks = chunk_bytes_ / 2 / (kSumBlock - kMaxNmGroup) + 2;
+    // Blocks of a chunk: kSumBlock elements, or N:M's whole runs of M * stride elements, which
+    // are never shorter than kSumBlock / 2 (floor(kSumBlock / run) * run, or the run itself).
+    const std::size_t max_blocks = chunk_bytes_ / 2 / (kSumBlock / 2) + 2;
     for (ChunkSlot& s : slots_) {
       s.data.grow(chunk_bytes_);
       s.out.grow(chunk_bytes_);

@@ -335,8 +335,8 @@ void check_pinned_buffers(Backend& backend, Backend& oracle, const Sizes& sizes)
       const HostBuffer positions = backend.allocate_host(n / 2), kept = backend.allocate_host(n / 2 * esize);
       std::vector<std::uint8_t> wp(n / 2 + 1);
       std::vector<unsigned char> wk(n / 2 * esize + 1);
-      backend.nm_apply(MutTensor{t, host.get(), n}, 2, 4, positions.get(), kept.get());
-      oracle.nm_apply(MutTensor{t, want.data(), n}, 2, 4, wp.data(), wk.data());
+      backend.nm_apply(MutTensor{t, host.get(), n}, 2, 4, 1, positions.get(), kept.get());
+      oracle.nm_apply(MutTensor{t, want.data(), n}, 2, 4, 1, wp.data(), wk.data());
       EXPECT_EQ(n ? std::memcmp(host.get(), want.data(), n * esize) : 0, 0) << ctx << " 2:4";
       EXPECT_EQ(n ? std::memcmp(positions.get(), wp.data(), n / 2) : 0, 0) << ctx << " 2:4 positions";
       EXPECT_EQ(n ? std::memcmp(kept.get(), wk.data(), n / 2 * esize) : 0, 0) << ctx << " 2:4 kept";
