@@ -35,6 +35,9 @@ struct PruneOptions {
   std::uint64_t device_memory_limit = 0;  // --device-memory-limit; 0: half of the device's free memory
   bool force = false;
   bool dry_run = false;
+  // SHA-256 of input and output: needed for lineage (--registry) and the --json summary
+  // (which users compare with sha256sum); a plain run skips both (docs/CLI.md "Hashes").
+  bool hash = true;
   sparse::Format format = sparse::Format::dense;  // --format: selected tensors' output layout
   bool compress = false;                           // --compress: shuffle + deflate on sparse datasets
   std::uint64_t index_limit32 = sparse::kNoLimit;  // test hook: largest value a 32-bit index holds

@@ -183,8 +183,9 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
               100.0 * r.total.sparsity(), r.tensors.size(), rule_text(o).c_str(), r.device.c_str(),
               r.streamed ? ", streamed in slabs" : "");
   if (!r.backend_note.empty()) std::printf("backend: %s\n", r.backend_note.c_str());
-  std::printf("wrote %s (%s, sha256 %s) in %.2f s (read %.2f, compute %.2f, write %.2f)\n", o.output.c_str(),
-              human_bytes(static_cast<double>(r.output_bytes)).c_str(), r.output_sha256.c_str(), r.seconds.total,
+  const std::string sha = r.output_sha256.empty() ? "" : ", sha256 " + r.output_sha256;
+  std::printf("wrote %s (%s%s) in %.2f s (read %.2f, compute %.2f, write %.2f)\n", o.output.c_str(),
+              human_bytes(static_cast<double>(r.output_bytes)).c_str(), sha.c_str(), r.seconds.total,
               r.seconds.read, r.seconds.compute, r.seconds.write);
 }
 
@@ -342,6 +343,7 @@ int cmd_prune(const std::vector<std::string>& args) {
       if (!vm["quiet"].as<bool>()) std::fprintf(stderr, "h5prune: note: %s\n", note.c_str());
     };
     const std::string registry_path = registry_dir(vm);
+    o.hash = json_out || !registry_path.empty();  // where the hashes are used (docs/CLI.md "Hashes")
     std::optional<registry::RecordOutcome> recorded;
     if (!registry_path.empty()) {
       recorded = record_in_registry(vm, o, registry_path, args);
