@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/errors.hpp"
+#include "host/memory_budget.hpp"
 #include "host/metrics.hpp"
 #include "host/pipeline.hpp"
 #include "host/registry/record.hpp"
@@ -42,7 +43,8 @@ po::options_description prune_options() {
       ("include", po::value<std::string>(), "only tensors whose full HDF5 path matches this regex (ECMAScript, searched)")
       ("exclude", po::value<std::string>(), "skip tensors whose full HDF5 path matches this regex")
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor (2: kernels and matrices, not biases)")
-      ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory; larger data is streamed in slabs")
+      ("memory-limit", po::value<std::string>()->default_value("auto"),
+       "bound on weight bytes held in memory; larger data is streamed in slabs (auto: half of what the cgroup or the machine has free)")
       ("backend", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda (auto: CUDA when a device is usable, else the CPU)")
       ("device-memory-limit", po::value<std::string>(), "bound on device memory for --backend cuda (default: half of the free memory); larger tensors go through in chunks")
       ("threads", po::value<int>(), "OpenMP threads (default: all cores); results do not depend on it")
@@ -111,6 +113,8 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["threads"] = r.threads;
   j["dry_run"] = o.dry_run;
   j["streamed"] = r.streamed;
+  j["memory_limit"] = {{"bytes", o.memory_limit},
+                       {"auto", o.memory_limit_source.empty() ? json(nullptr) : json(o.memory_limit_source)}};
   j["tensors"] = json::array();
   for (const auto& t : r.tensors) {
     j["tensors"].push_back(tensor_json(t, o.dry_run));
@@ -129,7 +133,9 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
     j["total"]["bytes_before"] = before;
     j["total"]["bytes_after"] = after;
     j["warnings"] = size_warnings(o, r);
-    j["bytes_read"] = r.bytes_read;
+  }
+  if (!o.dry_run) {
+    j["bytes_read"] = r.bytes_read;  // weight bytes read, all passes: the selected bytes when read once
     j["bytes_written"] = r.bytes_written;
   }
   j["seconds"] = {{"read", r.seconds.read}, {"compute", r.seconds.compute}, {"write", r.seconds.write},
@@ -257,7 +263,14 @@ PruneOptions parse(const po::variables_map& vm) {
     o.rule.scope = scope == "global" ? Scope::global : Scope::tensor;
   }
   o.selection = selection_options(vm);
-  o.memory_limit = parse_size(vm["memory-limit"].as<std::string>(), "--memory-limit");
+  const std::string memory = vm["memory-limit"].as<std::string>();
+  if (memory == "auto") {
+    const MemoryBudget b = auto_memory_budget();
+    o.memory_limit = b.limit;
+    o.memory_limit_source = "auto: half of " + std::to_string(b.free) + " bytes free (" + b.source + ")";
+  } else {
+    o.memory_limit = parse_size(memory, "--memory-limit");
+  }
   o.backend = vm["backend"].as<std::string>();
   if (o.backend != "auto" && o.backend != "cpu" && o.backend != "cuda")
     throw UsageError("invalid value '" + o.backend + "' for --backend: expected auto, cpu or cuda");
