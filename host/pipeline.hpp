@@ -29,7 +29,8 @@ struct PruneOptions {
   std::string output;
   Rule rule;
   Selection selection;
-  std::uint64_t memory_limit = kDefaultMemoryLimit;
+  std::uint64_t memory_limit = kDefaultMemoryLimit;  // the CLI's default is auto (host/memory_budget)
+  std::string memory_limit_source;                   // how an auto limit was found ("" when given)
   int threads = 0;  // 0: all cores
   std::string backend = "auto";          // auto | cpu | cuda
   std::uint64_t device_memory_limit = 0;  // --device-memory-limit; 0: half of the device's free memory
