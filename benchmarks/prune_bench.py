@@ -461,14 +461,14 @@ def main(argv=None):
             cmds += [
                 ("h5prune global", base[:3] + ["-o", outp("h5prune global")] + base[3:] + ["--scope", "global"]),
                 ("h5prune global --registry",
-                 ["/bin/sh", "-c", 'rm -rf "$1" && exec "$@"', "sh", reg] + base[:3] + base[3:] +
+                 ["/bin/sh", "-c", 'rm -rf "$1" && shift && exec "$@"', "sh", reg] + base[:3] + base[3:] +
                  ["--scope", "global", "--registry", reg, "--model", "bench"]),
                 ("h5prune global --memory-limit 128M",
                  base[:3] + ["-o", outp("h5prune global --memory-limit 128M")] + base[3:]
                  + ["--scope", "global", "--memory-limit", "128M"]),
                 ("h5prune tensor", base[:3] + ["-o", outp("h5prune tensor")] + base[3:] + ["--scope", "tensor"]),
                 ("h5prune sweep 100 points global",
-                 [a.bin, "sweep", model, "--sparsity", "0.01:1:0.01", "--scope", "global", "--quiet",
+                 [a.bin, "sweep", model, "--sparsity", "0.01:1:0.01", "--scope", "global",
                   "--csv", outp("h5prune sweep 100 points global")]),
             ]
         cmds.append(("numpy_partition", [PY, os.path.join(HERE, "baselines", "numpy_partition.py"),
