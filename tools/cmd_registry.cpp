@@ -13,10 +13,12 @@
 #include "formats/atomic_file.hpp"
 #include "host/registry/aliases.hpp"
 #include "host/registry/blob_store.hpp"
+#include "host/registry/evaluations.hpp"
 #include "host/registry/fs_ops.hpp"
 #include "host/registry/maintenance.hpp"
 #include "host/registry/versions.hpp"
 #include "tools/commands.hpp"
+#include "tools/eval_options.hpp"
 #include "tools/format.hpp"
 
 namespace po = boost::program_options;
@@ -100,6 +102,38 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return s;
 }
 
+// A version's evaluations as log, show and diff print them.
+struct VersionEvaluation {
+  std::optional<Evaluation> newest;    // the newest record, successful or not
+  std::optional<Evaluation> baseline;  // the model's baseline for the version's input
+  std::size_t count = 0;
+};
+
+std::vector<VersionEvaluation> version_evaluations(const Layout& l, const std::vector<Manifest>& manifests) {
+  std::vector<VersionEvaluation> out;
+  for (const Manifest& m : manifests) {
+    const std::vector<Evaluation> records = list_evaluations(l, m.model, m.version);
+    VersionEvaluation v;
+    v.newest = newest(records, /*ok_only=*/false);
+    v.baseline = baseline_of(l, m);
+    v.count = records.size();
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+// "0.9731", "0.9731 (-0.0052)" below a baseline, "failed", or "-" without an evaluation.
+std::string metric_cell(const VersionEvaluation& e, const std::string& name) {
+  if (!e.newest) return "-";
+  if (!e.newest->ok) return "failed";
+  const auto it = e.newest->metrics.find(name);
+  if (it == e.newest->metrics.end()) return "-";
+  std::string cell = fmt("%.4g", it->second);
+  if (e.baseline && e.baseline->metrics.count(name))
+    cell += " (" + fmt("%+.3g", it->second - e.baseline->metrics.at(name)) + ")";
+  return cell;
+}
+
 // ----------------------------------------------------------------------------- log
 
 int cmd_log(const std::vector<std::string>& args) {
@@ -120,6 +154,7 @@ int cmd_log(const std::vector<std::string>& args) {
   const auto aliases = list_aliases(l, model);
   std::vector<Manifest> manifests;
   for (int v : versions) manifests.push_back(load_manifest(l, model, v));
+  const std::vector<VersionEvaluation> evals = version_evaluations(l, manifests);
   if (vm["json"].as<bool>()) {
     json j = {{"model", model}, {"versions", json::array()}};
     for (const auto& m : manifests)
@@ -134,13 +169,29 @@ int cmd_log(const std::vector<std::string>& args) {
                                            {"model", m.parent_model ? json(*m.parent_model) : json(nullptr)},
                                            {"version", m.parent_version ? json(*m.parent_version) : json(nullptr)}}},
                                {"aliases", aliases_of(aliases, m.version)}});
+    for (std::size_t i = 0; i < manifests.size(); ++i) {
+      const VersionEvaluation& e = evals[i];
+      j["versions"][i]["evaluation"] = e.newest ? evaluation_json(*e.newest, e.baseline) : json(nullptr);
+      j["versions"][i]["evaluations"] = e.count;
+    }
     std::cout << j.dump(2) << std::endl;
     return 0;
   }
-  std::vector<std::vector<std::string>> rows{{"version", "created", "rule", "sparsity", "sha256", "parent", "aliases"}};
-  for (const auto& m : manifests)
-    rows.push_back({std::to_string(m.version), m.created, rule_text(m.rule), fmt("%.4f", m.total.sparsity()),
-                    m.output_sha256.substr(0, 12), parent_text(m), join(aliases_of(aliases, m.version), ",")});
+  // One column per metric any listed version reports (its newest evaluation).
+  std::set<std::string> metric_names;
+  for (const auto& e : evals)
+    if (e.newest)
+      for (const auto& [name, value] : e.newest->metrics) metric_names.insert(name);
+  std::vector<std::vector<std::string>> rows{{"version", "created", "rule", "sparsity"}};
+  for (const auto& name : metric_names) rows[0].push_back(name);
+  rows[0].insert(rows[0].end(), {"sha256", "parent", "aliases"});
+  for (std::size_t i = 0; i < manifests.size(); ++i) {
+    const Manifest& m = manifests[i];
+    std::vector<std::string> row{std::to_string(m.version), m.created, rule_text(m.rule), fmt("%.4f", m.total.sparsity())};
+    for (const auto& name : metric_names) row.push_back(metric_cell(evals[i], name));
+    row.insert(row.end(), {m.output_sha256.substr(0, 12), parent_text(m), join(aliases_of(aliases, m.version), ",")});
+    rows.push_back(row);
+  }
   print_table(rows);
   return 0;
 }
@@ -159,9 +210,14 @@ int cmd_show(const std::vector<std::string>& args) {
   const Layout l = open_registry(vm);
   const Manifest m = load_manifest(l, ref.model, resolve(l, ref));
   const auto aliases = aliases_of(list_aliases(l, ref.model), m.version);
+  const std::vector<Evaluation> records = list_evaluations(l, m.model, m.version);
+  const std::optional<Evaluation> baseline = baseline_of(l, m);
   if (vm["json"].as<bool>()) {
     json j = manifest_to_json(m);
     j["aliases"] = aliases;
+    j["evaluations"] = json::array();
+    for (const auto& e : records) j["evaluations"].push_back(evaluation_to_json(e));
+    j["baseline"] = baseline ? evaluation_to_json(*baseline) : json(nullptr);
     std::cout << j.dump(2) << std::endl;
     return 0;
   }
@@ -189,6 +245,17 @@ int cmd_show(const std::vector<std::string>& args) {
     rows.push_back({t.path, std::string(dtype_name(t.dtype)), std::to_string(t.n), std::to_string(t.pruned), fmt("%.4f", t.sparsity()),
                     fmt("%.6g", t.threshold), fmt("%.4f", t.retained_l2())});
   print_table(rows);
+  std::printf("\nbaseline  %s\n", baseline ? (evaluation_text(*baseline, std::nullopt) + " (evaluation " + baseline->id + ")").c_str()
+                                          : "- (h5prune eval INPUT.h5 --registry DIR --model NAME --eval CMD records one)");
+  if (records.empty()) {
+    std::printf("evaluations: none\n");
+    return 0;
+  }
+  std::printf("evaluations (%zu, oldest first):\n", records.size());
+  std::vector<std::vector<std::string>> erows{{"id", "started", "result", "seconds", "command"}};
+  for (const auto& e : records)
+    erows.push_back({e.id, e.started, evaluation_text(e, baseline), fmt("%.3f", e.seconds), e.command});
+  print_table(erows);
   return 0;
 }
 
@@ -215,6 +282,15 @@ int cmd_diff(const std::vector<std::string>& args) {
   std::set<std::string> keys;
   for (const auto& [k, v] : a.rule.items()) keys.insert(k);
   for (const auto& [k, v] : b.rule.items()) keys.insert(k);
+  // Metrics of each side's newest successful evaluation.
+  const auto metrics_of = [&](const Manifest& m) {
+    const auto e = newest(list_evaluations(l, m.model, m.version), /*ok_only=*/true);
+    return e ? e->metrics : std::map<std::string, double>{};
+  };
+  const std::map<std::string, double> ma = metrics_of(a), mb = metrics_of(b);
+  std::set<std::string> metric_names;
+  for (const auto& [k, v] : ma) metric_names.insert(k);
+  for (const auto& [k, v] : mb) metric_names.insert(k);
   std::map<std::string, const TensorResult*> ta, tb;
   std::set<std::string> paths;
   for (const auto& t : a.tensors) ta[t.path] = &t, paths.insert(t.path);
@@ -230,6 +306,11 @@ int cmd_diff(const std::vector<std::string>& args) {
     j["parent"] = {{"a", a.parent_sha256}, {"b", b.parent_sha256}, {"same", a.parent_sha256 == b.parent_sha256}};
     j["total"] = {{"a", {{"pruned", a.total.pruned}, {"sparsity", json_number(a.total.sparsity())}, {"retained_l2", json_number(a.total.retained_l2())}}},
                   {"b", {{"pruned", b.total.pruned}, {"sparsity", json_number(b.total.sparsity())}, {"retained_l2", json_number(b.total.retained_l2())}}}};
+    j["metrics"] = json::object();
+    for (const auto& k : metric_names) {
+      const json va = ma.count(k) ? json(ma.at(k)) : json(nullptr), vb = mb.count(k) ? json(mb.at(k)) : json(nullptr);
+      j["metrics"][k] = {{"a", va}, {"b", vb}, {"same", va == vb}};
+    }
     for (const auto& p : paths)
       j["tensors"].push_back({{"path", p},
                               {"a", ta.count(p) ? tensor_fields(*ta[p]) : json(nullptr)},
@@ -252,7 +333,12 @@ int cmd_diff(const std::vector<std::string>& args) {
                   a.parent_sha256 == b.parent_sha256 ? "" : "*"});
   rows.push_back({"sparsity", fmt("%.4f", a.total.sparsity()), fmt("%.4f", b.total.sparsity()),
                   a.total.pruned == b.total.pruned ? "" : "*"});
-  rows.push_back({"retained L2", fmt("%.4f", a.total.retained_l2()), fmt("%.4f", b.total.retained_l2()), ""});
+  rows.push_back({"retained L2", fmt("%.4f", a.total.retained_l2()), fmt("%.4f", b.total.retained_l2()),
+                  a.total.retained_l2() == b.total.retained_l2() ? "" : "*"});
+  for (const auto& k : metric_names) {
+    const std::string va = ma.count(k) ? fmt("%.6g", ma.at(k)) : "-", vb = mb.count(k) ? fmt("%.6g", mb.at(k)) : "-";
+    rows.push_back({"metric." + k, va, vb, ma.count(k) && mb.count(k) && ma.at(k) == mb.at(k) ? "" : "*"});
+  }
   print_table(rows);
   std::printf("\n");
   std::vector<std::vector<std::string>> trows{

@@ -17,6 +17,7 @@
 #include "host/sweep_report.hpp"
 #include "host/sweep_values.hpp"
 #include "tools/commands.hpp"
+#include "tools/eval_options.hpp"
 #include "tools/options.hpp"
 #include "tools/format.hpp"
 #include "tools/version.hpp"
@@ -53,6 +54,7 @@ po::options_description sweep_options() {
       ("model", po::value<std::string>(), "model name in the registry and the metrics (default: the input file's stem)")
       ("metrics-dir", po::value<std::string>(), "with --materialize: write h5prune_<model>[_<array task>].prom here (default: $H5PRUNE_METRICS_DIR)")
       ("json", po::bool_switch(), "print the result as one JSON object on stdout");
+  add_eval_options(o);
   return o;
 }
 
@@ -176,6 +178,9 @@ json materialized_json(const std::vector<MaterializedPoint>& points, const std::
                    {"pruned", m.outcome.result.total.pruned},
                    {"sparsity", m.outcome.result.total.sparsity()},
                    {"registry", registry_dir}});
+  for (std::size_t i = 0; i < points.size(); ++i)
+    if (points[i].evaluation)
+      arr[i]["evaluation"] = evaluation_json(points[i].evaluation->record, points[i].evaluation->baseline);
   return arr;
 }
 
@@ -185,7 +190,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
   po::options_description visible = sweep_options();
   po::variables_map vm = parse_with_input(args, visible);
   if (vm.count("help")) {
-    std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN, 5 output, 6 registry (--materialize),\n"
+    std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN, 5 output, 6 registry (--materialize), 8 evaluation,\n"
               << "128+N interrupted by signal N. See docs/CLI.md and docs/SLURM.md.\n";
     return 0;
   }
@@ -228,6 +233,9 @@ int cmd_sweep(const std::vector<std::string>& args) {
   else if (const char* env = std::getenv("H5PRUNE_REGISTRY"); env && *env) registry_path = env;
   if (materialize_points && registry_path.empty())
     throw UsageError("--materialize needs --registry DIR (or H5PRUNE_REGISTRY)");
+  const std::optional<EvalSettings> eval = eval_settings(vm);
+  if (eval && !materialize_points)
+    throw UsageError("--eval applies to --materialize (each recorded point is evaluated) or --per-tensor");
   if (!materialize_points && vm.count("metrics-dir"))
     throw UsageError("--metrics-dir applies to --materialize (a sweep without it writes nothing to record)");
   if (materialize_points) {
@@ -244,6 +252,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
     q.command = {"h5prune", "sweep"};
     q.command.insert(q.command.end(), args.begin(), args.end());
     q.metrics_dir = metrics_dir;
+    q.eval = eval;
     if (!metrics_dir.empty()) {
       check_metrics_dir(metrics_dir);
       q.metrics.model = model;
@@ -261,6 +270,9 @@ int cmd_sweep(const std::vector<std::string>& args) {
         std::printf("%s %s: %s %s@%d (sha256 %.12s, sparsity %.4f)\n", o.mode == RuleMode::sparsity ? "sparsity" : "threshold",
                     p.value.c_str(), p.outcome.already ? "already recorded as" : "recorded as", model.c_str(),
                     p.outcome.version, p.outcome.manifest.output_sha256.c_str(), p.outcome.result.total.sparsity());
+      if (!json_out && p.evaluation)
+        std::printf("  evaluation%s: %s\n", p.evaluation->reused ? " (recorded before)" : "",
+                    evaluation_text(p.evaluation->record, p.evaluation->baseline).c_str());
       std::fflush(stdout);
     };
     cb.on_warning = [](const std::string& w) { std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str()); };
@@ -270,6 +282,14 @@ int cmd_sweep(const std::vector<std::string>& args) {
                                                                                       materialized_json(points, registry_path)}}
                        .dump(2)
                 << std::endl;
+    std::size_t failed = 0;
+    const MaterializedPoint* first = nullptr;
+    for (const auto& p : points)
+      if (p.evaluation && !p.evaluation->record.ok && failed++ == 0) first = &p;
+    if (first)
+      throw EvalError(std::to_string(failed) + " of " + std::to_string(points.size()) + " evaluations failed, the first " +
+                      eval_failure_message(first->evaluation->record, model + "@" + std::to_string(first->outcome.version)) +
+                      " (the versions are kept; the failures are recorded)");
     return 0;
   }
 

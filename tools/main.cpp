@@ -26,6 +26,7 @@ const char* kUsage =
     "  densify SPARSE.h5 -o OUT.h5                                 sparse layouts back to the dense file\n"
     "  sweep MODEL.h5 (--sparsity LIST | --threshold LIST)         many levels from one analysis; CSV, JSON, report\n"
     "  slurm sweep MODEL.h5 --sparsity LIST [sbatch options]       print an sbatch job-array script for a sweep\n"
+    "  eval (MODEL.h5 | NAME@REF) --eval CMD                       run an evaluation command, record its metrics\n"
     "\n"
     "registry (--registry DIR or H5PRUNE_REGISTRY; prune --registry DIR --model NAME records a version):\n"
     "  log NAME                    versions, newest first\n"
@@ -40,7 +41,7 @@ const char* kUsage =
     "  -h, --help      this help; 'h5prune COMMAND --help' for a command's options\n"
     "  --version       version and build (git revision, CUDA support)\n"
     "\n"
-    "exit codes: 0 ok, 2 usage, 3 input, 4 data (NaN), 5 output, 6 registry, 128+N interrupted by signal N\n";
+    "exit codes: 0 ok, 2 usage, 3 input, 4 data (NaN), 5 output, 6 registry, 8 evaluation, 128+N signal N\n";
 
 int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -64,6 +65,7 @@ int run(int argc, char** argv) {
   if (command == "densify") return h5p::cli::cmd_densify(rest);
   if (command == "sweep") return h5p::cli::cmd_sweep(rest);
   if (command == "slurm") return h5p::cli::cmd_slurm(rest);
+  if (command == "eval") return h5p::cli::cmd_eval(rest);
   throw h5p::UsageError("unknown command '" + command + "' (expected prune or stats; see h5prune --help)");
 }
 
