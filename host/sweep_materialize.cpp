@@ -2,13 +2,13 @@
 #include "host/sweep_materialize.hpp"
 
 #include "common/interrupt.hpp"
+#include "formats/sha256.hpp"
+#include "host/canonical_rule.hpp"
 #include "host/rule_json.hpp"
 
 namespace h5p {
 
-namespace {
-
-PruneOptions point_options(const SweepOptions& so, const std::string& value) {
+PruneOptions sweep_point_options(const SweepOptions& so, const std::string& value) {
   PruneOptions po;
   po.input = so.input;
   po.rule.mode = so.mode;
@@ -25,7 +25,13 @@ PruneOptions point_options(const SweepOptions& so, const std::string& value) {
   return po;
 }
 
-}  // namespace
+std::vector<std::string> sweep_point_keys(const SweepOptions& so, const std::string& tool_version) {
+  const std::string input_sha = sha256_file(so.input);
+  std::vector<std::string> keys;
+  for (const auto& v : so.values)
+    keys.push_back(idempotency_key(input_sha, canonical_rule_text(rule_json(sweep_point_options(so, v))), tool_version));
+  return keys;
+}
 
 std::vector<MaterializedPoint> materialize_sweep(const MaterializeRequest& q, const MaterializeCallbacks& cb) {
   std::optional<RunMetrics> metrics;
@@ -36,7 +42,7 @@ std::vector<MaterializedPoint> materialize_sweep(const MaterializeRequest& q, co
   try {
     for (const std::string& value : q.sweep.values) {
       check_interrupt();
-      const PruneOptions po = point_options(q.sweep, value);
+      const PruneOptions po = sweep_point_options(q.sweep, value);
       registry::RecordRequest r;
       r.registry = q.registry;
       r.model = q.model;

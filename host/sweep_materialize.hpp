@@ -35,6 +35,13 @@ struct MaterializeCallbacks {
   std::function<void(const std::string&)> on_warning;      // e.g. failure metrics not written
 };
 
+// The prune options of point `value` (a decimal text of the sweep's list) of sweep `so`.
+PruneOptions sweep_point_options(const SweepOptions& so, const std::string& value);
+
+// The idempotency key each point records under (registry/record.cpp) with this tool version:
+// what `slurm status` looks up to see whether a point is recorded. Hashes the input.
+std::vector<std::string> sweep_point_keys(const SweepOptions& so, const std::string& tool_version);
+
 // The points in order. With a metrics directory the file is rewritten after each point (that
 // point's result) and, when a point fails, holds the failure before the error is rethrown.
 // A failed evaluation does not stop the sweep: every point is evaluated and recorded, and the

@@ -1,28 +1,35 @@
-// `h5prune slurm sweep`: prints an sbatch script that runs one sweep point per array task,
-// each an idempotent worker (no polling, no scontrol, no sacct), safe at Slurm's time limit.
+// `h5prune slurm sweep|status`: parses the options, checks what can be checked at generation
+// time (directories, names, the input), and prints host/'s script or status report.
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
-#include <sstream>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include "common/errors.hpp"
+#include "host/metrics.hpp"
+#include "host/registry/fs_ops.hpp"
+#include "host/registry/layout.hpp"
+#include "host/sbatch_script.hpp"
+#include "host/slurm_status.hpp"
 #include "host/sweep.hpp"
+#include "host/sweep_materialize.hpp"
 #include "host/sweep_values.hpp"
 #include "tools/commands.hpp"
+#include "tools/format.hpp"
 #include "tools/version.hpp"
 
 namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using nlohmann::json;
 
 namespace h5p::cli {
 namespace {
 
-// Single-quotes a word for bash.
-std::string sh_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+constexpr const char* kUsage =
+    "usage: h5prune slurm sweep MODEL.h5 (--sparsity LIST | --threshold LIST) --registry DIR --model NAME [options] > sweep.sbatch\n"
+    "       h5prune slurm status sweep.sbatch [--json]";
 
 std::string self_path() {
   char buf[4096];
@@ -31,16 +38,29 @@ std::string self_path() {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
-}  // namespace
+// Absolute and normal, without a trailing '/' ("." -> "/home/me/work").
+std::string absolute(const std::string& p) {
+  std::string a = fs::absolute(p).lexically_normal().string();
+  while (a.size() > 1 && a.back() == '/') a.pop_back();
+  return a;
+}
 
-int cmd_slurm(const std::vector<std::string>& args) {
-  po::options_description visible(
-      "usage: h5prune slurm sweep MODEL.h5 (--sparsity LIST | --threshold LIST) [options] > sweep.sbatch\n\n"
-      "Prints an sbatch script for a job array with one sweep point per task. Each task runs\n"
-      "'h5prune sweep ... --array-task auto' in the background and forwards SIGUSR1 (sent 120 s\n"
-      "before the time limit) and SIGTERM to it, so it stops cleanly; with --registry each task\n"
-      "records its point as a version (a rerun or requeue skips points already recorded).\n\noptions");
-  visible.add_options()
+std::optional<std::string> opt(const po::variables_map& vm, const char* name) {
+  if (!vm.count(name)) return std::nullopt;
+  return vm[name].as<std::string>();
+}
+
+po::options_description sweep_options() {
+  po::options_description o(
+      "usage: h5prune slurm sweep MODEL.h5 (--sparsity LIST | --threshold LIST) --registry DIR --model NAME [options] > sweep.sbatch\n\n"
+      "Prints an sbatch script for a job array with one sweep point per task: task i runs point i\n"
+      "(so 'sbatch --array=7 sweep.sbatch' reruns point 7 only). Each task runs 'h5prune sweep ...\n"
+      "--array-task auto --materialize' in the background and forwards SIGUSR1 (sent --signal-lead s\n"
+      "before the time limit) and SIGTERM to it, so it stops cleanly; it records its point as a\n"
+      "version (a rerun or requeue skips points already recorded). Paths become absolute; the log\n"
+      "directory is created; the registry and metrics directories are checked now, not at run time.\n"
+      "'h5prune slurm status sweep.sbatch' shows which points are recorded, failed or missing.\n\nsweep");
+  o.add_options()
       ("help,h", "this help")
       ("sparsity", po::value<std::string>(), "sparsities, as for sweep")
       ("threshold", po::value<std::string>(), "thresholds, as for sweep")
@@ -48,93 +68,204 @@ int cmd_slurm(const std::vector<std::string>& args) {
       ("include", po::value<std::string>(), "selection regex, passed through")
       ("exclude", po::value<std::string>(), "exclusion regex, passed through")
       ("memory-limit", po::value<std::string>(), "h5prune's --memory-limit in each task, passed through")
-      ("registry", po::value<std::string>(), "registry directory: each task records its point (--materialize)")
+      ("registry", po::value<std::string>(), "registry directory: each task records its point (created now if missing)")
       ("model", po::value<std::string>(), "model name in the registry and metrics")
-      ("metrics-dir", po::value<std::string>(), "node_exporter textfile directory for per-task metrics")
+      ("metrics-dir", po::value<std::string>(), "node_exporter textfile directory for per-task metrics (must exist)")
+      ("eval", po::value<std::string>(), "each task evaluates its recorded point with this command (sweep --eval, docs/EVAL.md)")
+      ("eval-timeout", po::value<std::string>(), "sweep --eval-timeout, passed through")
+      ("no-record", po::bool_switch(), "generate a script without --registry anyway: each task only prints an analysis");
+  po::options_description s("Slurm");
+  s.add_options()
+      ("job-name", po::value<std::string>()->default_value("h5prune-sweep"), "#SBATCH --job-name")
+      ("time", po::value<std::string>()->default_value("00:30:00"), "#SBATCH --time per task; must exceed --signal-lead")
+      ("signal-lead", po::value<int>()->default_value(120), "seconds before the time limit that Slurm sends USR1")
       ("partition", po::value<std::string>(), "#SBATCH --partition")
       ("account", po::value<std::string>(), "#SBATCH --account")
-      ("time", po::value<std::string>()->default_value("00:30:00"), "#SBATCH --time per task")
-      ("gpus", po::value<int>(), "#SBATCH --gpus per task (and --backend auto picks CUDA)")
+      ("qos", po::value<std::string>(), "#SBATCH --qos")
+      ("constraint", po::value<std::string>(), "#SBATCH --constraint (node features)")
+      ("gpus", po::value<std::string>(), "#SBATCH --gpus ([TYPE:]N per job; --backend auto then uses CUDA)")
+      ("gpus-per-task", po::value<std::string>(), "#SBATCH --gpus-per-task ([TYPE:]N)")
+      ("gres", po::value<std::string>(), "#SBATCH --gres (e.g. gpu:1, gpu:a100:1)")
       ("cpus-per-task", po::value<int>()->default_value(2), "#SBATCH --cpus-per-task (also --threads)")
       ("mem", po::value<std::string>(), "#SBATCH --mem")
       ("max-parallel", po::value<int>(), "run at most this many tasks at once (--array=...%N)")
-      ("log-dir", po::value<std::string>()->default_value("."), "directory of the %A_%a log files")
-      ("job-name", po::value<std::string>(), "#SBATCH --job-name (default h5prune-sweep)")
+      ("sbatch-option", po::value<std::vector<std::string>>(), "another #SBATCH line, --NAME[=VALUE] (repeatable)")
+      ("setup", po::value<std::vector<std::string>>(), "a shell line run before h5prune, e.g. 'module load cuda' (repeatable)")
+      ("log-dir", po::value<std::string>()->default_value("."), "directory of the %A_%a log files (created)")
+      ("chdir", po::value<std::string>(), "working directory of the tasks (default: the current one)")
       ("h5prune", po::value<std::string>(), "path of h5prune on the compute nodes (default: this binary)");
+  o.add(s);
+  return o;
+}
+
+void check_registry_at_generation(const std::string& dir, const std::string& model) {
+  registry::check_model_name(model);
+  registry::Layout::create(dir);  // the first task would do the same; failing now saves the array
+}
+
+int slurm_sweep(const std::vector<std::string>& args) {
+  po::options_description visible = sweep_options();
   po::options_description all;
-  all.add(visible).add_options()("what", po::value<std::string>())("input", po::value<std::string>());
+  all.add(visible).add_options()("input", po::value<std::string>());
   po::positional_options_description pos;
-  pos.add("what", 1).add("input", 1);
+  pos.add("input", 1);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
   if (vm.count("help")) {
-    std::cout << visible << "\nSee docs/SLURM.md for a worked example.\n";
+    std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 5 output (log or metrics directory), 6 registry.\n"
+              << "See docs/SLURM.md for a worked example.\n";
     return 0;
   }
   po::notify(vm);
-  if (!vm.count("what") || vm["what"].as<std::string>() != "sweep")
-    throw UsageError("usage: h5prune slurm sweep MODEL.h5 --sparsity LIST [options] (only 'sweep' is supported)");
   if (!vm.count("input")) throw UsageError("missing input file (usage: h5prune slurm sweep MODEL.h5 --sparsity LIST)");
   const bool has_s = vm.count("sparsity"), has_t = vm.count("threshold");
   if (has_s == has_t) throw UsageError("give exactly one list: --sparsity LIST or --threshold LIST");
-  const std::string list_opt = has_s ? "--sparsity" : "--threshold";
-  const std::string list = vm[has_s ? "sparsity" : "threshold"].as<std::string>();
-  const auto values = expand_sweep_values(list, list_opt);
-  validate_sweep_values(has_s ? RuleMode::sparsity : RuleMode::threshold, values);
-  if (vm.count("scope") && has_t) throw UsageError("--scope applies to --sparsity only");
-  if (vm.count("registry") && !vm.count("model")) throw UsageError("--registry needs --model NAME");
-  const int cpus = vm["cpus-per-task"].as<int>();
-  if (cpus < 1) throw UsageError("invalid value for --cpus-per-task: must be >= 1");
+  SbatchSpec spec;
+  spec.list_option = has_s ? "--sparsity" : "--threshold";
+  spec.list = vm[has_s ? "sparsity" : "threshold"].as<std::string>();
+  spec.values = expand_sweep_values(spec.list, spec.list_option);
+  validate_sweep_values(has_s ? RuleMode::sparsity : RuleMode::threshold, spec.values);
+  spec.scope = opt(vm, "scope");
+  if (spec.scope && has_t) throw UsageError("--scope applies to --sparsity only");
+  if (spec.scope && *spec.scope != "tensor" && *spec.scope != "global")
+    throw UsageError("invalid value '" + *spec.scope + "' for --scope: expected tensor or global");
+  spec.include = opt(vm, "include");
+  spec.exclude = opt(vm, "exclude");
+  spec.memory_limit = opt(vm, "memory-limit");
+  spec.model = opt(vm, "model");
+  const bool no_record = vm["no-record"].as<bool>();
+  if (vm.count("registry") && !spec.model) throw UsageError("--registry needs --model NAME");
+  if (vm.count("registry") && no_record) throw UsageError("--no-record and --registry contradict each other");
+  if (!vm.count("registry") && !no_record)
+    throw UsageError("without --registry the tasks record nothing (each only prints an analysis into its log): "
+                     "give --registry DIR --model NAME, or --no-record to generate such a script anyway");
+  if (vm.count("metrics-dir") && !vm.count("registry"))
+    throw UsageError("--metrics-dir needs --registry: only recorded points write metrics");
+  spec.eval = opt(vm, "eval");
+  spec.eval_timeout = opt(vm, "eval-timeout");
+  if (spec.eval && !vm.count("registry")) throw UsageError("--eval needs --registry: each task evaluates its recorded point");
+  if (spec.eval_timeout && !spec.eval) throw UsageError("--eval-timeout applies to --eval");
+  if (spec.eval_timeout) registry::parse_duration(*spec.eval_timeout, "--eval-timeout");
 
+  spec.job_name = vm["job-name"].as<std::string>();
+  spec.time = vm["time"].as<std::string>();
+  spec.signal_lead_seconds = vm["signal-lead"].as<int>();
+  spec.cpus_per_task = vm["cpus-per-task"].as<int>();
+  if (vm.count("max-parallel")) spec.max_parallel = vm["max-parallel"].as<int>();
+  spec.partition = opt(vm, "partition");
+  spec.account = opt(vm, "account");
+  spec.qos = opt(vm, "qos");
+  spec.constraint = opt(vm, "constraint");
+  spec.mem = opt(vm, "mem");
+  spec.gres = opt(vm, "gres");
+  spec.gpus = opt(vm, "gpus");
+  spec.gpus_per_task = opt(vm, "gpus-per-task");
+  if (vm.count("sbatch-option")) spec.sbatch_options = vm["sbatch-option"].as<std::vector<std::string>>();
+  if (vm.count("setup")) spec.setup = vm["setup"].as<std::vector<std::string>>();
+  spec.generated_by = std::string("h5prune ") + H5PRUNE_VERSION + " (git " + H5PRUNE_GIT_REVISION + ")";
+
+  // Paths: absolute, since a task may start elsewhere (and --chdir says where).
   const std::string input = vm["input"].as<std::string>();
+  spec.input = absolute(input);
+  spec.chdir = absolute(vm.count("chdir") ? vm["chdir"].as<std::string>() : std::string("."));
+  spec.log_dir = absolute(vm["log-dir"].as<std::string>());
+  if (vm.count("registry")) spec.registry = absolute(vm["registry"].as<std::string>());
+  if (vm.count("metrics-dir")) spec.metrics_dir = absolute(vm["metrics-dir"].as<std::string>());
   const std::string exe = vm.count("h5prune") ? vm["h5prune"].as<std::string>() : self_path();
-  const std::string log_dir = vm["log-dir"].as<std::string>();
-  std::ostringstream s;
-  s << "#!/bin/bash\n";
-  s << "#SBATCH --job-name=" << (vm.count("job-name") ? vm["job-name"].as<std::string>() : "h5prune-sweep") << "\n";
-  s << "#SBATCH --array=0-" << values.size() - 1;
-  if (vm.count("max-parallel")) s << "%" << vm["max-parallel"].as<int>();
-  s << "\n";
-  s << "#SBATCH --output=" << log_dir << "/h5prune-sweep_%A_%a.log\n";
-  s << "#SBATCH --open-mode=append\n";
-  s << "#SBATCH --signal=B:USR1@120\n";
-  s << "#SBATCH --requeue\n";
-  s << "#SBATCH --time=" << vm["time"].as<std::string>() << "\n";
-  s << "#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=" << cpus << "\n";
-  if (vm.count("partition")) s << "#SBATCH --partition=" << vm["partition"].as<std::string>() << "\n";
-  if (vm.count("account")) s << "#SBATCH --account=" << vm["account"].as<std::string>() << "\n";
-  if (vm.count("mem")) s << "#SBATCH --mem=" << vm["mem"].as<std::string>() << "\n";
-  if (vm.count("gpus")) s << "#SBATCH --gpus=" << vm["gpus"].as<int>() << "\n";
-  s << "#\n# Generated by h5prune " << H5PRUNE_VERSION << " (git " << H5PRUNE_GIT_REVISION << "): " << values.size()
-    << " points of " << list_opt << " " << list << ", one per array task.\n";
-  s << "# Each task is an idempotent worker: rerun or requeued, it skips points already recorded.\n\n";
-  s << "set -u\n";
-  s << "echo \"h5prune sweep: task ${SLURM_ARRAY_TASK_ID} of job ${SLURM_ARRAY_JOB_ID}, restart "
-       "${SLURM_RESTART_COUNT:-0}, on $(hostname) at $(date -u +%Y-%m-%dT%H:%M:%SZ)\"\n\n";
-  s << sh_quote(exe) << " sweep " << sh_quote(input) << " " << list_opt << " " << sh_quote(list);
-  if (vm.count("scope")) s << " --scope " << sh_quote(vm["scope"].as<std::string>());
-  if (vm.count("include")) s << " --include " << sh_quote(vm["include"].as<std::string>());
-  if (vm.count("exclude")) s << " --exclude " << sh_quote(vm["exclude"].as<std::string>());
-  if (vm.count("memory-limit")) s << " --memory-limit " << sh_quote(vm["memory-limit"].as<std::string>());
-  s << " --threads " << cpus << " --array-task auto";
-  if (vm.count("registry"))
-    s << " --materialize --registry " << sh_quote(vm["registry"].as<std::string>()) << " --model "
-      << sh_quote(vm["model"].as<std::string>());
-  else if (vm.count("model"))
-    s << " --model " << sh_quote(vm["model"].as<std::string>());
-  if (vm.count("metrics-dir")) s << " --metrics-dir " << sh_quote(vm["metrics-dir"].as<std::string>());
-  s << " &\npid=$!\n\n";
-  s << "# Slurm sends USR1 to this shell 120 s before the time limit, TERM on scancel: pass them on;\n"
-       "# h5prune stops at the next slab, removes temporaries, writes failure metrics, exits 128+N.\n";
-  s << "trap 'kill -USR1 \"$pid\" 2>/dev/null' USR1\n";
-  s << "trap 'kill -TERM \"$pid\" 2>/dev/null' TERM INT\n";
-  s << "# A trapped signal interrupts 'wait'; wait again until h5prune has really exited.\n";
-  s << "while kill -0 \"$pid\" 2>/dev/null; do wait \"$pid\"; done\n";
-  s << "wait \"$pid\"\nrc=$?\n";
-  s << "echo \"h5prune sweep: task ${SLURM_ARRAY_TASK_ID} exited with $rc at $(date -u +%Y-%m-%dT%H:%M:%SZ)\"\n";
-  s << "exit $rc\n";
-  std::cout << s.str();
+  spec.h5prune = exe.find('/') == std::string::npos ? exe : absolute(exe);
+  validate_sbatch_spec(spec);  // every value, before anything is created on disk
+
+  std::error_code ec;
+  if (!fs::is_regular_file(spec.input, ec)) throw InputError("cannot read '" + input + "': no such file");
+  if (!fs::is_directory(spec.chdir, ec)) throw UsageError("--chdir '" + spec.chdir + "' is not a directory");
+  if (spec.registry) check_registry_at_generation(*spec.registry, *spec.model);
+  if (spec.metrics_dir) check_metrics_dir(*spec.metrics_dir);
+  // Slurm opens the log before the script runs: a missing directory loses the job's output.
+  fs::create_directories(spec.log_dir, ec);
+  if (ec || !fs::is_directory(spec.log_dir) || ::access(spec.log_dir.c_str(), W_OK | X_OK) != 0)
+    throw OutputError("cannot create the log directory '" + spec.log_dir + "'" + (ec ? ": " + ec.message() : ""));
+  if (no_record)
+    std::fprintf(stderr, "h5prune: warning: --no-record: the %zu tasks will record nothing and write no metrics\n",
+                 spec.values.size());
+  std::cout << render_sbatch(spec);
   return 0;
+}
+
+// The idempotency key each point's task records under, exactly as `sweep --materialize` does.
+std::vector<std::string> point_keys(const SweepPlan& plan) {
+  SweepOptions so;
+  so.input = plan.input;
+  so.mode = plan.list_option == "--sparsity" ? RuleMode::sparsity : RuleMode::threshold;
+  so.scope = plan.scope && *plan.scope == "global" ? Scope::global : Scope::tensor;
+  so.values = plan.values;
+  so.selection.include = plan.include;
+  so.selection.exclude = plan.exclude;
+  try {
+    return sweep_point_keys(so, H5PRUNE_VERSION);
+  } catch (const Error& e) {
+    throw InputError("cannot read the sweep's input '" + plan.input + "' to find its points in the registry: " + e.what());
+  }
+}
+
+int slurm_status(const std::vector<std::string>& args) {
+  po::options_description visible(
+      "usage: h5prune slurm status sweep.sbatch [--json]\n\n"
+      "For a script written by 'h5prune slurm sweep': which points are recorded in its registry, which\n"
+      "failed (their metrics file or log says so) and which are missing (never ran, pending, running\n"
+      "or killed), and the 'sbatch --array=...' line that reruns exactly the points not recorded.\n"
+      "Reads only the registry, the metrics files and the logs: no squeue, no sacct.\n\noptions");
+  visible.add_options()("help,h", "this help")("json", po::bool_switch(), "print the status as JSON");
+  po::options_description all;
+  all.add(visible).add_options()("script", po::value<std::string>());
+  po::positional_options_description pos;
+  pos.add("script", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << visible << "\nexit codes: 0 every point recorded, 1 some points not recorded, 2 usage,\n"
+              << "3 unreadable script or input, 6 registry.\n";
+    return 0;
+  }
+  po::notify(vm);
+  if (!vm.count("script")) throw UsageError("missing script (usage: h5prune slurm status sweep.sbatch)");
+  const SweepPlan plan = read_sweep_plan(vm["script"].as<std::string>());
+  const auto points = sweep_status(plan, point_keys(plan));
+  const std::string rerun = rerun_command(plan, points);
+  std::size_t counts[3] = {0, 0, 0};
+  for (const auto& p : points) ++counts[static_cast<int>(p.state)];
+  if (vm["json"].as<bool>()) {
+    json j = {{"script", plan.script}, {"registry", *plan.registry}, {"model", *plan.model}, {"points", json::array()},
+              {"recorded", counts[0]}, {"failed", counts[1]}, {"missing", counts[2]},
+              {"rerun", rerun.empty() ? json(nullptr) : json(rerun)}};
+    for (const auto& p : points)
+      j["points"].push_back({{"index", p.index}, {"value", p.value}, {"state", point_state_name(p.state)},
+                             {"version", p.state == PointState::recorded ? json(p.version) : json(nullptr)},
+                             {"detail", p.detail}});
+    std::cout << j.dump(2) << std::endl;
+  } else {
+    std::vector<std::vector<std::string>> rows{{"task", plan.list_option.substr(2), "state", "version", "detail"}};
+    for (const auto& p : points)
+      rows.push_back({std::to_string(p.index), p.value, point_state_name(p.state),
+                      p.state == PointState::recorded ? *plan.model + "@" + std::to_string(p.version) : "-", p.detail});
+    print_table(rows);
+    std::printf("\n%zu of %zu points recorded, %zu failed, %zu missing\n", counts[0], points.size(), counts[1], counts[2]);
+    if (!rerun.empty()) std::printf("rerun the rest with:\n  %s\n", rerun.c_str());
+  }
+  return counts[0] == points.size() ? 0 : 1;
+}
+
+}  // namespace
+
+int cmd_slurm(const std::vector<std::string>& args) {
+  const std::string what = args.empty() ? "" : args.front();
+  const std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
+  if (what == "sweep") return slurm_sweep(rest);
+  if (what == "status") return slurm_status(rest);
+  if (what == "-h" || what == "--help") {
+    std::cout << kUsage << "\n\n'h5prune slurm sweep --help' and 'h5prune slurm status --help' list the options.\n";
+    return 0;
+  }
+  throw UsageError("unknown slurm command '" + what + "': expected 'slurm sweep' or 'slurm status' (see h5prune slurm --help)");
 }
 
 }  // namespace h5p::cli

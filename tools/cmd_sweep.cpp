@@ -12,6 +12,7 @@
 #include "common/interrupt.hpp"
 #include "formats/atomic_file.hpp"
 #include "host/metrics.hpp"
+#include "host/slurm_array.hpp"
 #include "host/sweep.hpp"
 #include "host/sweep_materialize.hpp"
 #include "host/sweep_report.hpp"
@@ -48,7 +49,7 @@ po::options_description sweep_options() {
       ("csv", po::value<std::string>(), "write one row per point and tensor to this CSV file")
       ("report", po::value<std::string>(), "write a self-contained report: .html (charts + table) or .svg (main chart)")
       ("top", po::value<int>()->default_value(8), "tensors drawn separately in the report (largest first; the rest folded)")
-      ("array-task", po::value<std::string>(), "auto: one point per Slurm array task (SLURM_ARRAY_TASK_ID, _MIN, _STEP); or an index")
+      ("array-task", po::value<std::string>(), "auto: run point SLURM_ARRAY_TASK_ID (task i runs point i, whatever subset was submitted); or an index")
       ("materialize", po::bool_switch(), "write every point through prune into the registry (points already recorded are skipped)")
       ("registry", po::value<std::string>(), "registry directory for --materialize (default: $H5PRUNE_REGISTRY)")
       ("model", po::value<std::string>(), "model name in the registry and the metrics (default: the input file's stem)")
@@ -56,37 +57,6 @@ po::options_description sweep_options() {
       ("json", po::bool_switch(), "print the result as one JSON object on stdout");
   add_eval_options(o);
   return o;
-}
-
-// Index of the point this array task owns: (ID - MIN) / STEP, from the environment or given.
-std::size_t array_index(const std::string& spec, std::size_t points) {
-  auto env_number = [](const char* name, long fallback) {
-    const char* v = std::getenv(name);
-    if (!v || !*v) return fallback;
-    char* end = nullptr;
-    const long n = std::strtol(v, &end, 10);
-    if (*end != '\0') throw UsageError(std::string("environment variable ") + name + "='" + v + "' is not a number");
-    return n;
-  };
-  long index;
-  if (spec == "auto") {
-    if (!std::getenv("SLURM_ARRAY_TASK_ID"))
-      throw UsageError("--array-task auto needs SLURM_ARRAY_TASK_ID (run it inside a Slurm job array)");
-    const long id = env_number("SLURM_ARRAY_TASK_ID", 0), min = env_number("SLURM_ARRAY_TASK_MIN", 0),
-               step = env_number("SLURM_ARRAY_TASK_STEP", 1);
-    if (step <= 0 || id < min || (id - min) % step != 0)
-      throw UsageError("array task " + std::to_string(id) + " is not on the grid MIN=" + std::to_string(min) +
-                       " STEP=" + std::to_string(step));
-    index = (id - min) / step;
-  } else {
-    char* end = nullptr;
-    index = std::strtol(spec.c_str(), &end, 10);
-    if (spec.empty() || *end != '\0' || index < 0) throw UsageError("invalid value '" + spec + "' for --array-task");
-  }
-  if (static_cast<std::size_t>(index) >= points)
-    throw UsageError("array task index " + std::to_string(index) + " is beyond the " + std::to_string(points) +
-                     " points of this sweep");
-  return static_cast<std::size_t>(index);
 }
 
 json result_json(const SweepResult& r, const std::string& input) {
@@ -223,7 +193,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
     if (!html && !svg) throw UsageError("--report '" + report + "' must end in .html or .svg");
   }
   if (vm.count("array-task")) {
-    const std::size_t i = array_index(vm["array-task"].as<std::string>(), o.values.size());
+    const std::size_t i = array_task_point(vm["array-task"].as<std::string>(), o.values.size());
     o.values = {o.values[i]};
   }
 

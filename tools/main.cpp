@@ -21,11 +21,13 @@ const char* kUsage =
     "Prune neural-network weights stored in HDF5 files by magnitude, exactly and reproducibly.\n"
     "\n"
     "commands:\n"
-    "  prune MODEL.h5 -o OUT.h5 (--sparsity S | --threshold T)   write a pruned copy\n"
+    "  prune MODEL.h5 -o OUT.h5 (--sparsity S | --threshold T | --nm N:M)   write a pruned copy\n"
     "  stats MODEL.h5                                              per-tensor counts and magnitudes\n"
     "  densify SPARSE.h5 -o OUT.h5                                 sparse layouts back to the dense file\n"
     "  sweep MODEL.h5 (--sparsity LIST | --threshold LIST)         many levels from one analysis; CSV, JSON, report\n"
-    "  slurm sweep MODEL.h5 --sparsity LIST [sbatch options]       print an sbatch job-array script for a sweep\n"
+    "  slurm sweep MODEL.h5 --sparsity LIST --registry DIR --model NAME [sbatch options]\n"
+    "                                                              print an sbatch job-array script (task i runs point i)\n"
+    "  slurm status SCRIPT.sbatch                                  recorded / failed / missing points and the rerun line\n"
     "  eval (MODEL.h5 | NAME@REF) --eval CMD                       run an evaluation command, record its metrics\n"
     "\n"
     "registry (--registry DIR or H5PRUNE_REGISTRY; prune --registry DIR --model NAME records a version):\n"
@@ -41,7 +43,8 @@ const char* kUsage =
     "  -h, --help      this help; 'h5prune COMMAND --help' for a command's options\n"
     "  --version       version and build (git revision, CUDA support)\n"
     "\n"
-    "exit codes: 0 ok, 2 usage, 3 input, 4 data (NaN), 5 output, 6 registry, 8 evaluation, 128+N signal N\n";
+    "exit codes: 0 ok, 2 usage, 3 input, 4 data (NaN), 5 output, 6 registry, 7 CUDA device,\n"
+    "            8 evaluation failed, 128+N interrupted by signal N\n";
 
 int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -66,7 +69,9 @@ int run(int argc, char** argv) {
   if (command == "sweep") return h5p::cli::cmd_sweep(rest);
   if (command == "slurm") return h5p::cli::cmd_slurm(rest);
   if (command == "eval") return h5p::cli::cmd_eval(rest);
-  throw h5p::UsageError("unknown command '" + command + "' (expected prune or stats; see h5prune --help)");
+  throw h5p::UsageError("unknown command '" + command +
+                        "' (expected prune, stats, densify, sweep, slurm, eval, log, show, diff, get, alias, verify or gc; "
+                        "see h5prune --help)");
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
+#include "host/shell_word.hpp"
 
 extern char** environ;
 
@@ -98,18 +99,12 @@ class LineSplitter {
 
 }  // namespace
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 std::string expand_eval_command(const std::string& command, const std::string& path) {
   static const std::string kPlaceholder = "{output}";
   std::string out;
   std::size_t at = 0, hit;
   while ((hit = command.find(kPlaceholder, at)) != std::string::npos) {
-    out += command.substr(at, hit - at) + shell_quote(path);
+    out += command.substr(at, hit - at) + shell_word(path);
     at = hit + kPlaceholder.size();
   }
   return out + command.substr(at);

@@ -31,10 +31,7 @@ struct EvalRun {
   double seconds = 0;              // wall time of the command
 };
 
-// The shell-quoted form of a path: '...' with every ' written as '\''.
-std::string shell_quote(const std::string& s);
-
-// The command with every {output} replaced by shell_quote(path).
+// The command with every {output} replaced by shell_word(path).
 std::string expand_eval_command(const std::string& command, const std::string& path);
 
 // Runs the command to its end (or its timeout: SIGTERM to its process group, SIGKILL 2 s

@@ -99,13 +99,15 @@ def _available_memory_mb():
 
 
 class SlurmCluster:
-    """One slurmctld + one slurmd (node `localhost`, partition `debug`) + a private munged."""
+    """One slurmctld + one slurmd (node `localhost`, partition `debug`, two stand-in GPUs
+    without CUDA devices) + a private munged."""
 
     def __init__(self, root=None, start_timeout=60.0, node_name="localhost", partition="debug"):
         self.root = os.path.abspath(root) if root else tempfile.mkdtemp(prefix="slurm-cluster-")
         self.start_timeout = start_timeout
         self.node_name = node_name
         self.partition = partition
+        self.gpus = 2  # stand-in GRES (see _write_conf)
         self.conf_path = os.path.join(self.root, "etc", "slurm.conf")
         self.log_dir = os.path.join(self.root, "log")
         self.state_dir = os.path.join(self.root, "state")
@@ -359,13 +361,19 @@ class SlurmCluster:
             "InactiveLimit=0",
             "SlurmdTimeout=120",
             "SlurmctldTimeout=120",
-            "NodeName=%s NodeAddr=127.0.0.1 NodeHostname=%s %s RealMemory=%d State=UNKNOWN"
-            % (self.node_name, self.node_name, hw, mem_mb),
+            # Two GPUs whose "device files" are /dev/null and /dev/zero (gres.conf), so that
+            # scripts asking for --gpus-per-task or --gres=gpu are accepted and scheduled; jobs
+            # get CUDA_VISIBLE_DEVICES but no CUDA device, so h5prune runs on the CPU.
+            "GresTypes=gpu",
+            "NodeName=%s NodeAddr=127.0.0.1 NodeHostname=%s %s RealMemory=%d Gres=gpu:%d State=UNKNOWN"
+            % (self.node_name, self.node_name, hw, mem_mb, self.gpus),
             "PartitionName=%s Nodes=%s Default=YES MaxTime=INFINITE State=UP"
             % (self.partition, self.node_name),
         ]
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
+        with open(os.path.join(os.path.dirname(self.conf_path), "gres.conf"), "w") as f:
+            f.write("AutoDetect=off\n" + "".join("NodeName=%s Name=gpu File=%s\n" % (self.node_name, dev) for dev in ("/dev/null", "/dev/zero")[:self.gpus]))
 
     def _spawn(self, name, argv):
         out_path = os.path.join(self.log_dir, name + ".stdout")

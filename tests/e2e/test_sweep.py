@@ -180,14 +180,15 @@ def test_report_renders_in_chromium(tmp_path):
     assert counts.get((0xD6, 0x27, 0x28), 0) > 50, "red series not drawn"
 
 
-def test_array_task_maps_min_and_step(tmp_path):
+def test_array_task_is_the_point(tmp_path):
+    """Task i runs point i (DESIGN.md), whatever SLURM_ARRAY_TASK_MIN and _STEP say."""
     src = model(tmp_path / "m.h5", "<f4")
     env = dict(os.environ, SLURM_ARRAY_TASK_ID="5", SLURM_ARRAY_TASK_MIN="1", SLURM_ARRAY_TASK_STEP="2")
     res = h5util.run("sweep", src, "--sparsity", "0.1:0.9:0.1", "--array-task", "auto", "--json", env=env)
     assert res.returncode == 0, h5util.describe(res)
     js = json.loads(res.stdout)
-    assert [p["value"] for p in js["points"]] == ["0.3"], "(5 - 1) / 2 = index 2"
-    env["SLURM_ARRAY_TASK_ID"] = "41"  # index 20, beyond the 9 points
+    assert [p["value"] for p in js["points"]] == ["0.6"], "task 5 runs point 5"
+    env["SLURM_ARRAY_TASK_ID"] = "9"  # beyond the 9 points 0..8
     res = h5util.run("sweep", src, "--sparsity", "0.1:0.9:0.1", "--array-task", "auto", env=env)
     assert res.returncode == 2 and "beyond" in res.stderr, h5util.describe(res)
     env.pop("SLURM_ARRAY_TASK_ID")
@@ -197,11 +198,15 @@ def test_array_task_maps_min_and_step(tmp_path):
 
 def test_slurm_script(tmp_path):
     src = model(tmp_path / "m.h5", "<f4")
+    (tmp_path / "metrics").mkdir()
     res = h5util.run("slurm", "sweep", src, "--sparsity", "0.5:0.99:0.05", "--partition", "gpu", "--gpus", "1",
                      "--time", "00:20:00", "--registry", tmp_path / "reg", "--model", "m", "--metrics-dir",
-                     tmp_path / "metrics", "--log-dir", tmp_path / "logs")
+                     tmp_path / "metrics", "--log-dir", tmp_path / "logs" / "deeper", cwd=str(tmp_path))
     assert res.returncode == 0, h5util.describe(res)
     script = res.stdout
+    assert (tmp_path / "logs" / "deeper").is_dir(), "the log directory is created at generation"
+    assert "#SBATCH --chdir=%s" % tmp_path in script.splitlines()
+    assert "'%s' sweep '%s'" % (os.path.realpath(h5util.binary()), src) in script
     for line in ("#SBATCH --array=0-9", "#SBATCH --open-mode=append", "#SBATCH --signal=B:USR1@120",
                  "#SBATCH --requeue", "#SBATCH --partition=gpu", "#SBATCH --gpus=1", "#SBATCH --time=00:20:00"):
         assert line in script.splitlines(), line

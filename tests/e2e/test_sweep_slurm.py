@@ -105,3 +105,60 @@ def test_cancelled_task_leaves_nothing_and_rerun_completes(slurm_cluster, tmp_pa
     assert [v["version"] for v in versions] == [1]
     verify = h5util.run("verify", "m", "--registry", tmp_path / "registry")
     assert verify.returncode == 0, h5util.describe(verify)
+
+
+def test_resubmitted_subset_runs_the_named_points(slurm_cluster, tmp_path):
+    """DESIGN.md: array task i runs point i. Resubmitting one task (--array=7) or a subset
+    (--array=3,12) must run exactly those points; the old (ID - MIN) / STEP mapping ran
+    points 0 (and 0, 9) and reported them as task 7's (and 3's, 12's) results."""
+    for d in ("metrics", "logs"):
+        (tmp_path / d).mkdir()
+    model = small_model(tmp_path / "model.h5")
+    values = ["%.2f" % (0.05 * i) for i in range(13)]  # 0.00 .. 0.60: point i is 0.05 * i
+    script = sbatch_script(tmp_path, model, ",".join(values))
+    assert "#SBATCH --array=0-12" in script.read_text()
+
+    def recorded():
+        return {v["rule"]["sparsity"]: v for v in registry_versions(tmp_path)}
+
+    job = slurm_cluster.submit(script, "--array=7", cwd=str(tmp_path))
+    states = slurm_cluster.wait_for(job, timeout=180)
+    logs = "".join(p.read_text() for p in sorted((tmp_path / "logs").iterdir()))
+    assert set(states.values()) == {"COMPLETED"}, (states, logs)
+    assert sorted(recorded()) == ["0.35"], logs
+    assert recorded()["0.35"]["version"] == 1
+    prom = h5util_metrics(tmp_path, 7)
+    assert _value(prom, "h5prune_last_run_requested_sparsity") == 0.35, prom
+    assert sorted(os.listdir(tmp_path / "metrics")) == ["h5prune_m_7.prom"]
+
+    job = slurm_cluster.submit(script, "--array=3,12", cwd=str(tmp_path))
+    states = slurm_cluster.wait_for(job, timeout=180)
+    logs = "".join(p.read_text() for p in sorted((tmp_path / "logs").iterdir()))
+    assert len(states) == 2 and set(states.values()) == {"COMPLETED"}, (states, logs)
+    assert sorted(recorded()) == ["0.15", "0.35", "0.60"], logs
+    for task, value in ((3, "0.15"), (12, "0.60")):
+        v = recorded()[value]
+        show = json.loads(h5util.run("show", "m@%d" % v["version"], "--registry", tmp_path / "registry", "--json").stdout)
+        assert show["slurm"]["array_task_id"] == str(task), show["slurm"]
+        assert _value(h5util_metrics(tmp_path, task), "h5prune_last_run_requested_sparsity") == float(value)
+
+
+def h5util_metrics(tmp_path, task):
+    return (tmp_path / "metrics" / ("h5prune_m_%d.prom" % task)).read_text()
+
+
+def _value(text, family):
+    return float(next(l for l in text.splitlines() if l.startswith(family + "{")).rsplit(" ", 1)[1])
+
+
+def test_empty_array_task_id_is_an_error(tmp_path):
+    """An empty SLURM_ARRAY_TASK_ID is an error (exit 2, one line), not 'every point'."""
+    model = small_model(tmp_path / "model.h5")
+    env = dict(os.environ, SLURM_ARRAY_TASK_ID="")
+    res = h5util.run("sweep", model, "--sparsity", "0.1,0.2,0.3", "--array-task", "auto", "--json", env=env)
+    assert res.returncode == 2, h5util.describe(res)
+    assert res.stdout == "" and res.stderr.count("\n") == 1 and "SLURM_ARRAY_TASK_ID" in res.stderr, h5util.describe(res)
+    env["SLURM_ARRAY_TASK_ID"] = "2"
+    env["SLURM_ARRAY_TASK_MIN"] = "2"
+    out = h5util.run_json("sweep", model, "--sparsity", "0.1,0.2,0.3", "--array-task", "auto", env=env)
+    assert [p["value"] for p in out["points"]] == ["0.3"]
