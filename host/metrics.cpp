@@ -173,7 +173,8 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
     if (value) f.samples.push_back({id, *value});
     return f;
   };
-  const auto ok = [&](double v) { return m.output_written ? std::optional<double>(v) : std::nullopt; };
+  const bool wrote = m.success || m.output_written;  // an evaluation failure keeps its output's families
+  const auto ok = [&](double v) { return wrote ? std::optional<double>(v) : std::nullopt; };
   const auto u = [](std::uint64_t v) { return static_cast<double>(v); };
 
   std::vector<Family> fs;
@@ -203,7 +204,7 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
     Family f{"h5prune_last_run_duration_seconds",
              "Seconds the last run spent per stage (read, compute, write, publish; total is the whole command).",
              "gauge", {}};
-    if (m.output_written) {
+    if (wrote) {
       f.samples.push_back({with({{"stage", "read"}}), m.seconds.read});
       f.samples.push_back({with({{"stage", "compute"}}), m.seconds.compute});
       f.samples.push_back({with({{"stage", "write"}}), m.seconds.write});
@@ -225,8 +226,8 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
                      m.requested_sparsity));
   fs.push_back(gauge("h5prune_last_run_threshold", "Magnitude threshold requested with --threshold.", m.threshold));
   fs.push_back(gauge("h5prune_last_run_registry_version", "Registry version the last run's output was recorded as.",
-                     m.output_written ? m.registry_version : std::nullopt));
-  if (m.per_tensor && m.output_written) {
+                     wrote ? m.registry_version : std::nullopt));
+  if (m.per_tensor && wrote) {
     Family n{"h5prune_last_run_tensor_parameters", "Weights in one selected tensor.", "gauge", {}};
     Family p{"h5prune_last_run_tensor_pruned_parameters", "Weights pruned in one tensor.", "gauge", {}};
     Family s{"h5prune_last_run_tensor_sparsity", "Achieved sparsity of one tensor.", "gauge", {}};

@@ -20,6 +20,9 @@ struct SbatchSpec {
   std::optional<std::string> scope, include, exclude, memory_limit;
   std::optional<std::string> registry, model, metrics_dir;
   std::optional<std::string> eval, eval_timeout;  // --eval CMD (as given) and --eval-timeout, passed on
+  // --per-tensor: the number of selected tensors; the array has tensors x points tasks, task i
+  // running the pair (tensor i / points, point i % points) (host/sensitivity).
+  std::optional<std::size_t> per_tensor_tensors;
 
   // Slurm.
   std::string job_name = "h5prune-sweep";

@@ -29,6 +29,7 @@ const char* kUsage =
     "                                                              print an sbatch job-array script (task i runs point i)\n"
     "  slurm status SCRIPT.sbatch                                  recorded / failed / missing points and the rerun line\n"
     "  eval (MODEL.h5 | NAME@REF) --eval CMD                       run an evaluation command, record its metrics\n"
+    "  search MODEL.h5 --eval CMD --metric M --max-drop D          highest sparsity within D of the baseline\n"
     "\n"
     "registry (--registry DIR or H5PRUNE_REGISTRY; prune --registry DIR --model NAME records a version):\n"
     "  log NAME                    versions, newest first\n"
@@ -69,8 +70,9 @@ int run(int argc, char** argv) {
   if (command == "sweep") return h5p::cli::cmd_sweep(rest);
   if (command == "slurm") return h5p::cli::cmd_slurm(rest);
   if (command == "eval") return h5p::cli::cmd_eval(rest);
+  if (command == "search") return h5p::cli::cmd_search(rest);
   throw h5p::UsageError("unknown command '" + command +
-                        "' (expected prune, stats, densify, sweep, slurm, eval, log, show, diff, get, alias, verify or gc; "
+                        "' (expected prune, stats, densify, sweep, slurm, eval, search, log, show, diff, get, alias, verify or gc; "
                         "see h5prune --help)");
 }
 

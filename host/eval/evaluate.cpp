@@ -7,6 +7,7 @@
 
 #include "common/errors.hpp"
 #include "host/densify.hpp"
+#include "host/scratch_dir.hpp"
 #include "host/registry/evaluations.hpp"
 #include "host/registry/fs_ops.hpp"
 
@@ -20,33 +21,13 @@ std::optional<std::string> env(const char* name) {
   return std::string(v);
 }
 
-// A private directory under $TMPDIR (or /tmp) for the dense copy of a sparse output.
-class TempDir {
- public:
-  TempDir() {
-    std::string base = env("TMPDIR").value_or("/tmp") + "/h5prune-eval.XXXXXX";
-    if (!::mkdtemp(base.data())) throw OutputError("cannot create a temporary directory for the evaluation in '" + base + "'");
-    path_ = base;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 }  // namespace
 
 Evaluation evaluate(const EvalSettings& s, const EvalTarget& t, const registry::Layout* registry) {
-  std::optional<TempDir> temp;
+  std::optional<ScratchDir> temp;
   std::string file = t.file;
   if (t.format != sparse::Format::dense) {
-    temp.emplace();
+    temp.emplace("eval");
     DensifyOptions d;
     d.input = t.file;
     d.output = temp->path() + "/dense.h5";

@@ -247,3 +247,25 @@ def test_eval_usage_errors(tmp_path):
         assert res.returncode == 2, h5util.describe(res)
         assert len([l for l in res.stderr.splitlines() if l.startswith("h5prune: error:")]) == 1
     assert not os.path.exists(tmp_path / "o.h5")
+
+
+def test_node_exporter_serves_the_evaluation(tmp_path):
+    import services
+    reg, mdir = tmp_path / "reg", tmp_path / "textfile"
+    mdir.mkdir()
+    h5util.run_ok("eval", MLP, "--registry", reg, "--model", "digits", "--eval", EVAL)
+    out = h5util.run_json("prune", MLP, "--sparsity", "0.7", "--registry", reg, "--model", "digits", "--eval", EVAL,
+                          "--metrics-dir", mdir)
+    path = os.path.join(mdir, metrics_util.expected_file_name("digits"))
+    metrics_util.promtool_check(path)
+    with services.node_exporter(mdir, tmp_path / "node_exporter.log") as url:
+        served = metrics_util.parse(services.scrape(url))
+        assert metrics_util.one(served, "node_textfile_scrape_error") == 0
+        for metric in ("accuracy", "loss"):
+            assert metrics_util.one(served, "h5prune_eval_value", model="digits", version="1", metric=metric) == \
+                out["evaluation"]["metrics"][metric]
+            assert metrics_util.one(served, "h5prune_eval_baseline_value", model="digits", metric=metric) == \
+                out["evaluation"]["baseline"][metric]
+        assert metrics_util.one(served, "h5prune_eval_success", model="digits") == 1
+        assert metrics_util.one(served, "h5prune_eval_duration_seconds", model="digits") == \
+            pytest.approx(out["evaluation"]["seconds"], rel=1e-6)
