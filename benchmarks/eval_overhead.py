@@ -65,7 +65,7 @@ def main():
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
         print("machine: %s, %d cores, %s; %s" % (cpu, os.cpu_count(), platform.platform(), subprocess.run(
             [a.bin, "--version"], capture_output=True, text=True).stdout.strip()))
-        print("load average before/after: %s" % " ".join("%.2f" % x for x in os.getloadavg()))
+        print("load average (1/5/15 min) at the end: %s" % " ".join("%.2f" % x for x in os.getloadavg()))
         print()
         print("| what | median s | per point ms |")
         print("|---|---:|---:|")

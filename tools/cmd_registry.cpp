@@ -16,6 +16,7 @@
 #include "host/registry/evaluations.hpp"
 #include "host/registry/fs_ops.hpp"
 #include "host/registry/maintenance.hpp"
+#include "host/registry/version_query.hpp"
 #include "host/registry/versions.hpp"
 #include "tools/commands.hpp"
 #include "tools/eval_options.hpp"
@@ -137,23 +138,39 @@ std::string metric_cell(const VersionEvaluation& e, const std::string& name) {
 // ----------------------------------------------------------------------------- log
 
 int cmd_log(const std::vector<std::string>& args) {
-  const std::string usage = "h5prune log NAME [--json] [--registry DIR]";
-  auto o = base_options("usage: " + usage + "\n\nLists a model's versions, newest first.");
+  const std::string usage = "h5prune log NAME [--sort version|sparsity|time] [--rule FIELD=VALUE]... "
+                            "[--where 'METRIC>=X']... [--json] [--registry DIR]";
+  auto o = base_options("usage: " + usage +
+                        "\n\nLists a model's versions, newest first, or in the --sort order, only those whose rule\n"
+                        "matches every --rule and whose newest evaluation satisfies every --where. Evaluated metrics\n"
+                        "are columns. 'log NAME --where \"accuracy>=0.97\" --sort sparsity': the last row is the\n"
+                        "highest sparsity that keeps the accuracy.");
   o.add_options()("json", po::bool_switch(), "print {\"model\", \"versions\": [...]} on stdout")(
-      "limit", po::value<int>(), "show only the newest N versions");
+      "limit", po::value<int>(), "show only the first N versions of the order")(
+      "sort", po::value<std::string>()->default_value("version"),
+      "version (newest first), sparsity (achieved, lowest first) or time (created, newest first)")(
+      "reverse", po::bool_switch(), "the opposite order")(
+      "rule", po::value<std::vector<std::string>>(), "only versions whose rule has FIELD=VALUE (repeatable): sparsity=0.9, scope=global")(
+      "where", po::value<std::vector<std::string>>(), "only versions whose newest evaluation has METRIC OP X (repeatable; OP >= <= > < == !=), e.g. 'accuracy>=0.97'");
   po::variables_map vm;
   if (!parse_args(args, o, {"name"}, vm)) return 0;
   const std::string model = required(vm, "name", usage);
   check_model_name(model);
   const Layout l = open_registry(vm);
-  std::vector<int> versions = list_versions(l, model);
-  if (versions.empty()) throw RegistryError("no model '" + model + "' in registry '" + l.root() + "'");
-  std::reverse(versions.begin(), versions.end());
-  if (vm.count("limit") && vm["limit"].as<int>() >= 0 && static_cast<std::size_t>(vm["limit"].as<int>()) < versions.size())
-    versions.resize(static_cast<std::size_t>(vm["limit"].as<int>()));
+  if (list_versions(l, model).empty()) throw RegistryError("no model '" + model + "' in registry '" + l.root() + "'");
+  VersionQuery q;
+  q.sort = parse_sort_key(vm["sort"].as<std::string>());
+  q.reverse = vm["reverse"].as<bool>();
+  if (vm.count("rule"))
+    for (const auto& r : vm["rule"].as<std::vector<std::string>>()) q.rule_equals.push_back(parse_rule_filter(r));
+  if (vm.count("where"))
+    for (const auto& w : vm["where"].as<std::vector<std::string>>()) q.metric_where.push_back(parse_metric_condition(w));
+  if (vm.count("limit")) {
+    if (vm["limit"].as<int>() < 0) throw UsageError("invalid value for --limit: must be >= 0");
+    q.limit = static_cast<std::size_t>(vm["limit"].as<int>());
+  }
   const auto aliases = list_aliases(l, model);
-  std::vector<Manifest> manifests;
-  for (int v : versions) manifests.push_back(load_manifest(l, model, v));
+  const std::vector<Manifest> manifests = query_versions(l, model, q);
   const std::vector<VersionEvaluation> evals = version_evaluations(l, manifests);
   if (vm["json"].as<bool>()) {
     json j = {{"model", model}, {"versions", json::array()}};
@@ -192,7 +209,8 @@ int cmd_log(const std::vector<std::string>& args) {
     row.insert(row.end(), {m.output_sha256.substr(0, 12), parent_text(m), join(aliases_of(aliases, m.version), ",")});
     rows.push_back(row);
   }
-  print_table(rows);
+  if (manifests.empty()) std::printf("no version of '%s' matches\n", model.c_str());
+  else print_table(rows);
   return 0;
 }
 

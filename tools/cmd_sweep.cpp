@@ -362,7 +362,10 @@ int cmd_sweep(const std::vector<std::string>& args) {
   if (vm.count("csv")) write_file_atomically(vm["csv"].as<std::string>(), result_csv(r), true);
   if (!report.empty()) {
     const bool svg = report.substr(report.size() - 4) == ".svg";
-    write_file_atomically(report, svg ? sweep_report_svg(r) : sweep_report_html(r, o.input, static_cast<std::size_t>(top)),
+    const std::string model = vm.count("model") ? vm["model"].as<std::string>()
+                                                : std::filesystem::path(o.input).stem().string();
+    write_file_atomically(report, svg ? sweep_report_svg(r, model)
+                                      : sweep_report_html(r, o.input, model, static_cast<std::size_t>(top)),
                           true);
   }
   if (vm["json"].as<bool>()) std::cout << result_json(r, o.input).dump(2) << std::endl;

@@ -269,3 +269,28 @@ def test_node_exporter_serves_the_evaluation(tmp_path):
         assert metrics_util.one(served, "h5prune_eval_success", model="digits") == 1
         assert metrics_util.one(served, "h5prune_eval_duration_seconds", model="digits") == \
             pytest.approx(out["evaluation"]["seconds"], rel=1e-6)
+
+
+def test_log_where_sort_answers_the_highest_sparsity_question(tmp_path):
+    """'Which recorded version has the highest sparsity with accuracy >= X?' in one command."""
+    reg = tmp_path / "reg"
+    h5util.run_ok("sweep", MLP, "--sparsity", "0.3,0.5,0.6,0.8", "--materialize", "--registry", reg, "--model", "digits",
+                  "--eval", EVAL)
+    log = h5util.run_json("log", "digits", "--registry", reg)["versions"]
+    acc = {v["version"]: (v["sparsity"], v["evaluation"]["metrics"]["accuracy"]) for v in log}
+    threshold = 0.95
+    want = sorted((s, ver) for ver, (s, a) in acc.items() if a >= threshold)
+    got = h5util.run_json("log", "digits", "--registry", reg, "--where", "accuracy>=%g" % threshold, "--sort", "sparsity")
+    assert [v["version"] for v in got["versions"]] == [ver for _, ver in want], (acc, got)
+    text = h5util.run_ok("log", "digits", "--registry", reg, "--where", "accuracy>=%g" % threshold, "--sort",
+                         "sparsity").stdout.strip().splitlines()
+    assert text[-1].split()[0] == str(want[-1][1]), text  # the last row is the answer
+    # Conditions combine; a version without an evaluation never matches; bad conditions are usage errors.
+    h5util.run_ok("prune", MLP, "--sparsity", "0.1", "--registry", reg, "--model", "digits")
+    both = h5util.run_json("log", "digits", "--registry", reg, "--where", "accuracy>=0.5", "--where", "loss<0.2")
+    assert all(v["evaluation"]["metrics"]["loss"] < 0.2 for v in both["versions"]) and both["versions"]
+    none = h5util.run_ok("log", "digits", "--registry", reg, "--where", "accuracy>2")
+    assert "no version of 'digits' matches" in none.stdout
+    for bad in ("accuracy=>0.9", "accuracy>=x", ">=0.9", "accuracy>=nan"):
+        res = h5util.run("log", "digits", "--registry", reg, "--where", bad)
+        assert res.returncode == 2 and "--where" in res.stderr, h5util.describe(res)
