@@ -18,6 +18,7 @@ struct SbatchSpec {
   std::string list;             // as the user wrote it
   std::vector<std::string> values;  // the expanded points: task i runs values[i]
   std::optional<std::string> scope, include, exclude, memory_limit;
+  bool include_optimizer = false;  // --include-optimizer, passed through
   std::optional<std::string> registry, model, metrics_dir;
   std::optional<std::string> eval, eval_timeout;  // --eval CMD (as given) and --eval-timeout, passed on
   // --per-tensor: the number of selected tensors; the array has tensors x points tasks, task i
