@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -60,11 +61,14 @@ LogEvidence newest_log(const SweepPlan& plan, std::size_t index) {
   static const std::regex name(R"(^h5prune-sweep_([0-9]+)_([0-9]+)\.log$)");
   LogEvidence ev;
   double newest = -1;
-  for (const auto& f : registry::list_dir(plan.log_dir)) {
+  std::error_code ec;  // a missing log directory means no logs yet
+  for (const auto& entry : std::filesystem::directory_iterator(plan.log_dir, ec)) {
+    const std::string f = entry.path().filename().string();
     std::smatch m;
     if (!std::regex_match(f, m, name) || m[2].str() != std::to_string(index)) continue;
     const std::string path = plan.log_dir + "/" + f;
-    const double t = registry::newest_mtime(path);
+    struct stat st {};
+    const double t = ::stat(path.c_str(), &st) == 0 ? static_cast<double>(st.st_mtim.tv_sec) + 1e-9 * st.st_mtim.tv_nsec : 0;
     if (t > newest) newest = t, ev.path = path;
   }
   if (ev.path.empty()) return ev;
@@ -134,7 +138,7 @@ std::vector<PointStatus> sweep_status(const SweepPlan& plan, const std::vector<s
     throw UsageError("the script '" + plan.script + "' records nothing (generated with --no-record): no status to show");
   if (keys.size() != plan.values.size()) throw UsageError("internal: one key per point expected");
   std::optional<registry::Layout> layout;
-  if (registry::exists(*plan.registry)) layout = registry::Layout::open(*plan.registry);
+  if (std::filesystem::exists(*plan.registry)) layout = registry::Layout::open(*plan.registry);
   std::vector<PointStatus> out;
   for (std::size_t i = 0; i < plan.values.size(); ++i) {
     PointStatus p;

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/errors.hpp"
+#include "formats/json_names.hpp"
 #include "formats/atomic_file.hpp"
 #include "host/registry/aliases.hpp"
 #include "host/registry/blob_store.hpp"
@@ -191,7 +192,7 @@ int cmd_log(const std::vector<std::string>& args) {
       j["versions"][i]["evaluation"] = e.newest ? evaluation_json(*e.newest, e.baseline) : json(nullptr);
       j["versions"][i]["evaluations"] = e.count;
     }
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
   // One column per metric any listed version reports (its newest evaluation).
@@ -236,7 +237,7 @@ int cmd_show(const std::vector<std::string>& args) {
     j["evaluations"] = json::array();
     for (const auto& e : records) j["evaluations"].push_back(evaluation_to_json(e));
     j["baseline"] = baseline ? evaluation_to_json(*baseline) : json(nullptr);
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
   const auto opt = [](const std::optional<std::string>& s) { return s ? *s : std::string("-"); };
@@ -333,7 +334,7 @@ int cmd_diff(const std::vector<std::string>& args) {
       j["tensors"].push_back({{"path", p},
                               {"a", ta.count(p) ? tensor_fields(*ta[p]) : json(nullptr)},
                               {"b", tb.count(p) ? tensor_fields(*tb[p]) : json(nullptr)}});
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
   const auto val = [](const json& r, const std::string& k) {
@@ -449,7 +450,7 @@ int cmd_verify(const std::vector<std::string>& args) {
               {"versions", r.versions},       {"aliases", r.aliases},     {"blobs", r.blobs},
               {"bytes_hashed", r.bytes_hashed}, {"damage", findings_json(r.damage)},
               {"leftovers", findings_json(r.leftovers)}};
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
   } else {
     for (const auto& d : r.damage) std::printf("DAMAGED  %s: %s\n", d.path.c_str(), d.what.c_str());
     std::printf("checked %d model%s, %d version%s, %d alias%s, %d blob%s (%s hashed): %s\n", r.models,
@@ -485,10 +486,12 @@ int cmd_gc(const std::vector<std::string>& args) {
   if (vm["json"].as<bool>()) {
     json j = {{"registry", l.root()}, {"dry_run", dry}, {"grace_seconds", grace},
               {"removed", findings_json(r.removed, "reason")}, {"kept", findings_json(r.kept, "reason")},
+              {"left_alone", findings_json(r.left_alone, "reason")},
               {"bytes", r.bytes}, {"blobs_skipped", r.blobs_skipped}};
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
   } else {
     for (const auto& f : r.removed) std::printf("%s %s (%s)\n", dry ? "would remove" : "removed", f.path.c_str(), f.what.c_str());
+    for (const auto& f : r.left_alone) std::printf("left alone %s (%s)\n", f.path.c_str(), f.what.c_str());
     std::printf("%s %zu item%s, %s; kept %zu younger than the grace period\n", dry ? "would remove" : "removed",
                 r.removed.size(), r.removed.size() == 1 ? "" : "s", human_bytes(static_cast<double>(r.bytes)).c_str(),
                 r.kept.size());

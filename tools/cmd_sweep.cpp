@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/errors.hpp"
+#include "formats/json_names.hpp"
 #include "common/interrupt.hpp"
 #include "formats/atomic_file.hpp"
 #include "host/metrics.hpp"
@@ -374,7 +375,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
                                       : sweep_report_html(r, o.input, model, static_cast<std::size_t>(top)),
                           true);
   }
-  if (vm["json"].as<bool>()) std::cout << result_json(r, o.input).dump(2) << std::endl;
+  if (vm["json"].as<bool>()) std::cout << json_safe(result_json(r, o.input)).dump(2) << std::endl;
   else print_table_summary(r, o.input);
   return 0;
 }

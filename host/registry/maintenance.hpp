@@ -32,6 +32,7 @@ VerifyReport verify_registry(const Layout& l, const std::optional<std::string>& 
 struct GcReport {
   std::vector<Finding> removed;  // or, with dry_run, what would be
   std::vector<Finding> kept;     // unreferenced but younger than the grace period
+  std::vector<Finding> left_alone;  // links, FIFOs, devices: never followed or removed
   std::uint64_t bytes = 0;
   bool blobs_skipped = false;    // a manifest could not be read: no blob was considered garbage
 };
