@@ -38,6 +38,8 @@ std::vector<MaterializedPoint> materialize_sweep(const MaterializeRequest& q, co
   std::optional<RunMetrics> metrics;
   if (!q.metrics_dir.empty()) metrics = q.metrics;
   std::vector<MaterializedPoint> done;
+  std::optional<registry::Layout> layout;
+  std::size_t eval_failures = 0;
   try {
     for (const std::string& value : q.sweep.values) {
       check_interrupt();
@@ -49,12 +51,26 @@ std::vector<MaterializedPoint> materialize_sweep(const MaterializeRequest& q, co
       r.rule = rule_json(po);
       r.tool = q.tool;
       r.command = q.command;
-      MaterializedPoint point{value, registry::record_prune(r)};
+      MaterializedPoint point{value, registry::record_prune(r), std::nullopt};
+      if (q.eval) {
+        if (!layout) layout = registry::Layout::open(q.registry);
+        EvalTarget t;
+        t.file = point.outcome.blob_path;
+        t.sha256 = point.outcome.manifest.output_sha256;
+        t.input = q.sweep.input;
+        t.model = q.model;
+        t.version = point.outcome.version;
+        t.rule_env = rule_env(po.rule);
+        point.evaluation = evaluate_output(*q.eval, t, &*layout, &point.outcome.manifest);
+        if (!point.evaluation->record.ok) ++eval_failures;
+      }
       if (metrics) {
         if (q.sweep.mode == RuleMode::sparsity) metrics->requested_sparsity = po.rule.sparsity.approx();
         else metrics->threshold = po.rule.threshold;
         record_success(*metrics, point.outcome.result);
         metrics->registry_version = static_cast<std::uint64_t>(point.outcome.version);
+        if (point.evaluation) metrics->eval = eval_metrics(*point.evaluation);
+        if (eval_failures > 0) record_eval_failure(*metrics);
         metrics->end_time = unix_now();
         write_run_metrics(q.metrics_dir, *metrics);
       }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "host/eval/evaluate.hpp"
 #include "host/metrics.hpp"
 #include "host/registry/record.hpp"
 #include "host/sweep.hpp"
@@ -20,11 +21,13 @@ struct MaterializeRequest {
   std::vector<std::string> command;  // recorded in each manifest
   std::string metrics_dir;           // "" for none
   RunMetrics metrics;                // identity and start time, when metrics_dir is set
+  std::optional<EvalSettings> eval;  // --eval: each point's output evaluated and recorded
 };
 
 struct MaterializedPoint {
   std::string value;  // the point as written in the sweep list
   registry::RecordOutcome outcome;
+  std::optional<EvaluatedOutput> evaluation;
 };
 
 struct MaterializeCallbacks {
@@ -41,6 +44,8 @@ std::vector<std::string> sweep_point_keys(const SweepOptions& so, const std::str
 
 // The points in order. With a metrics directory the file is rewritten after each point (that
 // point's result) and, when a point fails, holds the failure before the error is rethrown.
+// A failed evaluation does not stop the sweep: every point is evaluated and recorded, and the
+// metrics file ends as an evaluation failure (the caller exits 8).
 std::vector<MaterializedPoint> materialize_sweep(const MaterializeRequest& request, const MaterializeCallbacks& callbacks);
 
 }  // namespace h5p

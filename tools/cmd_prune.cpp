@@ -15,6 +15,7 @@
 #include "host/registry/record.hpp"
 #include "host/rule_json.hpp"
 #include "tools/commands.hpp"
+#include "tools/eval_options.hpp"
 #include "tools/options.hpp"
 #include "tools/format.hpp"
 #include "tools/progress.hpp"
@@ -65,6 +66,7 @@ po::options_description prune_options() {
       ("registry", po::value<std::string>(), "record the output as the next version of --model in this registry; -o becomes optional (default: $H5PRUNE_REGISTRY; docs/REGISTRY.md)")
       ("model", po::value<std::string>(), "model name in the registry and the metrics (default: the input file's name without extension)")
       ("metrics-per-tensor", po::bool_switch(), "also write per-tensor series (one series per tensor and family)");
+  add_eval_options(o);
   return o;
 }
 
@@ -117,7 +119,8 @@ std::vector<std::string> run_warnings(const PruneOptions& o, const PruneResult& 
 }
 
 // `registry` (null without one): where the output was recorded, added as "registry".
-void print_json(const PruneOptions& o, const PruneResult& r, const json& registry = nullptr) {
+void print_json(const PruneOptions& o, const PruneResult& r, const json& registry,
+                const std::optional<EvaluatedOutput>& evaluated) {
   json j;
   j["command"] = "prune";
   j["tool"] = {{"version", H5PRUNE_VERSION}, {"git", H5PRUNE_GIT_REVISION}, {"cuda", built_with_cuda()}};
@@ -163,6 +166,7 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["seconds"] = {{"read", r.seconds.read}, {"compute", r.seconds.compute}, {"write", r.seconds.write},
                   {"publish", r.seconds.publish}, {"total", r.seconds.total}};
   if (!registry.is_null()) j["registry"] = registry;
+  if (evaluated) j["evaluation"] = evaluation_json(evaluated->record, evaluated->baseline);
   std::cout << json_safe(j).dump(2) << std::endl;
 }
 
@@ -261,12 +265,16 @@ std::string registry_dir(const po::variables_map& vm) {
   return env ? env : "";
 }
 
+std::string model_name(const po::variables_map& vm, const PruneOptions& o) {
+  return vm.count("model") ? vm["model"].as<std::string>() : std::filesystem::path(o.input).stem().string();
+}
+
 // Prunes into the registry (or finds the version that already holds this input + rule).
 registry::RecordOutcome record_in_registry(const po::variables_map& vm, const PruneOptions& o, const std::string& dir,
                                            const std::vector<std::string>& args) {
   registry::RecordRequest q;
   q.registry = dir;
-  q.model = vm.count("model") ? vm["model"].as<std::string>() : std::filesystem::path(o.input).stem().string();
+  q.model = model_name(vm, o);
   q.prune = o;
   q.rule = rule_json(o);
   q.copy_to = o.output;
@@ -415,13 +423,17 @@ int cmd_prune(const std::vector<std::string>& args) {
   po::variables_map vm = parse_with_input(args, visible, hidden);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN in a selected tensor, 5 output,\n"
-              << "6 registry, 128+N interrupted by signal N (temporaries removed). See docs/CLI.md.\n";
+              << "6 registry, 8 evaluation (--eval), 128+N interrupted by signal N (temporaries removed).\n"
+              << "See docs/CLI.md and docs/EVAL.md.\n";
     return 0;
   }
   po::notify(vm);
   std::optional<MetricsSink> metrics = metrics_sink(vm, unix_now());
+  bool metrics_written = false;
   try {
     PruneOptions o = parse(vm);
+    const std::optional<EvalSettings> eval = eval_settings(vm);
+    if (eval && o.dry_run) throw UsageError("--eval needs an output to evaluate (not --dry-run)");
     if (metrics && o.has_base_rule) {  // N:M prunes M-N of every M weights: that is its requested sparsity
       if (o.rule.mode == RuleMode::sparsity || o.rule.mode == RuleMode::structured)
         metrics->run.requested_sparsity = o.rule.sparsity.approx();
@@ -445,13 +457,33 @@ int cmd_prune(const std::vector<std::string>& args) {
     }
     const PruneResult r = recorded ? recorded->result : run_prune(o);
     progress.finish();
+    std::optional<EvaluatedOutput> evaluated;
+    if (eval && !o.dry_run) {
+      std::optional<registry::Layout> layout;
+      if (recorded) layout = registry::Layout::open(registry_path);
+      EvalTarget t;
+      t.file = o.output;
+      t.format = o.format;
+      t.sha256 = r.output_sha256;
+      t.input = o.input;
+      t.model = model_name(vm, o);
+      if (recorded) t.version = recorded->version;
+      if (o.has_base_rule) t.rule_env = rule_env(o.rule);  // --rule groups only: no single rule to name
+      evaluated = evaluate_output(*eval, t, layout ? &*layout : nullptr, recorded ? &recorded->manifest : nullptr);
+    }
     if (metrics) {  // the last step of a run: its end time, then the file
       record_success(metrics->run, r);
       if (recorded) metrics->run.registry_version = static_cast<std::uint64_t>(recorded->version);
+      if (evaluated) {
+        metrics->run.eval = eval_metrics(*evaluated);
+        if (!evaluated->record.ok) record_eval_failure(metrics->run);
+      }
       metrics->run.end_time = unix_now();
       write_run_metrics(metrics->dir, metrics->run);
+      metrics_written = true;
     }
-    if (json_out) print_json(o, r, recorded ? registry_json(registry_path, *recorded) : json(nullptr));
+    json registry_info = recorded ? registry_json(registry_path, *recorded) : json(nullptr);
+    if (json_out) print_json(o, r, registry_info, evaluated);
     else if (o.dry_run) print_dry_run(o, r);
     else if (recorded && recorded->already)
       std::printf("already recorded as %s@%d (sha256 %s, sparsity %.4f); nothing pruned%s%s\n",
@@ -460,14 +492,20 @@ int cmd_prune(const std::vector<std::string>& args) {
     else print_summary(o, r);
     if (recorded && !recorded->already && !json_out)
       std::printf("recorded as %s@%d in %s\n", recorded->manifest.model.c_str(), recorded->version, registry_path.c_str());
+    if (evaluated && !json_out) std::printf("evaluation: %s\n", evaluation_text(evaluated->record, evaluated->baseline).c_str());
     if (recorded && !recorded->repaired.empty())
       std::fprintf(stderr, "h5prune: warning: the blob of %s@%d was missing or damaged (%s); restored from this run's identical output\n",
                    recorded->manifest.model.c_str(), recorded->version, recorded->repaired.c_str());
     if (!o.dry_run)
       for (const std::string& w : run_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", printable(w).c_str());
+    if (evaluated && !evaluated->record.ok)
+      throw EvalError(eval_failure_message(evaluated->record, recorded ? recorded->manifest.model + "@" +
+                                                                              std::to_string(recorded->version)
+                                                                        : "'" + o.output + "'") +
+                      (recorded ? " (the version is kept; the failure is recorded)" : " (the output is kept)"));
     return 0;
   } catch (...) {
-    if (metrics && !metrics->run.success) {
+    if (metrics && !metrics_written) {
       if (auto warning = write_failure_metrics(metrics->dir, metrics->run, std::current_exception()))
         std::fprintf(stderr, "h5prune: warning: failure metrics not written: %s\n", warning->c_str());
     }

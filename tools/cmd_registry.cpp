@@ -14,10 +14,13 @@
 #include "formats/atomic_file.hpp"
 #include "host/registry/aliases.hpp"
 #include "host/registry/blob_store.hpp"
+#include "host/registry/evaluations.hpp"
 #include "host/registry/fs_ops.hpp"
 #include "host/registry/maintenance.hpp"
+#include "host/registry/version_query.hpp"
 #include "host/registry/versions.hpp"
 #include "tools/commands.hpp"
+#include "tools/eval_options.hpp"
 #include "tools/format.hpp"
 
 namespace po = boost::program_options;
@@ -101,26 +104,75 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return s;
 }
 
+// A version's evaluations as log, show and diff print them.
+struct VersionEvaluation {
+  std::optional<Evaluation> newest;    // the newest record, successful or not
+  std::optional<Evaluation> baseline;  // the model's baseline for the version's input
+  std::size_t count = 0;
+};
+
+std::vector<VersionEvaluation> version_evaluations(const Layout& l, const std::vector<Manifest>& manifests) {
+  std::vector<VersionEvaluation> out;
+  for (const Manifest& m : manifests) {
+    const std::vector<Evaluation> records = list_evaluations(l, m.model, m.version);
+    VersionEvaluation v;
+    v.newest = newest(records, /*ok_only=*/false);
+    v.baseline = baseline_of(l, m);
+    v.count = records.size();
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+// "0.9731", "0.9731 (-0.0052)" below a baseline, "failed", or "-" without an evaluation.
+std::string metric_cell(const VersionEvaluation& e, const std::string& name) {
+  if (!e.newest) return "-";
+  if (!e.newest->ok) return "failed";
+  const auto it = e.newest->metrics.find(name);
+  if (it == e.newest->metrics.end()) return "-";
+  std::string cell = fmt("%.4g", it->second);
+  if (e.baseline && e.baseline->metrics.count(name))
+    cell += " (" + fmt("%+.3g", it->second - e.baseline->metrics.at(name)) + ")";
+  return cell;
+}
+
 // ----------------------------------------------------------------------------- log
 
 int cmd_log(const std::vector<std::string>& args) {
-  const std::string usage = "h5prune log NAME [--json] [--registry DIR]";
-  auto o = base_options("usage: " + usage + "\n\nLists a model's versions, newest first.");
+  const std::string usage = "h5prune log NAME [--sort version|sparsity|time] [--rule FIELD=VALUE]... "
+                            "[--where 'METRIC>=X']... [--json] [--registry DIR]";
+  auto o = base_options("usage: " + usage +
+                        "\n\nLists a model's versions, newest first, or in the --sort order, only those whose rule\n"
+                        "matches every --rule and whose newest evaluation satisfies every --where. Evaluated metrics\n"
+                        "are columns. 'log NAME --where \"accuracy>=0.97\" --sort sparsity': the last row is the\n"
+                        "highest sparsity that keeps the accuracy.");
   o.add_options()("json", po::bool_switch(), "print {\"model\", \"versions\": [...]} on stdout")(
-      "limit", po::value<int>(), "show only the newest N versions");
+      "limit", po::value<int>(), "show only the first N versions of the order")(
+      "sort", po::value<std::string>()->default_value("version"),
+      "version (newest first), sparsity (achieved, lowest first) or time (created, newest first)")(
+      "reverse", po::bool_switch(), "the opposite order")(
+      "rule", po::value<std::vector<std::string>>(), "only versions whose rule has FIELD=VALUE (repeatable): sparsity=0.9, scope=global")(
+      "where", po::value<std::vector<std::string>>(), "only versions whose newest evaluation has METRIC OP X (repeatable; OP >= <= > < == !=), e.g. 'accuracy>=0.97'");
   po::variables_map vm;
   if (!parse_args(args, o, {"name"}, vm)) return 0;
   const std::string model = required(vm, "name", usage);
   check_model_name(model);
   const Layout l = open_registry(vm);
-  std::vector<int> versions = list_versions(l, model);
-  if (versions.empty()) throw RegistryError("no model '" + model + "' in registry '" + l.root() + "'");
-  std::reverse(versions.begin(), versions.end());
-  if (vm.count("limit") && vm["limit"].as<int>() >= 0 && static_cast<std::size_t>(vm["limit"].as<int>()) < versions.size())
-    versions.resize(static_cast<std::size_t>(vm["limit"].as<int>()));
+  if (list_versions(l, model).empty()) throw RegistryError("no model '" + model + "' in registry '" + l.root() + "'");
+  VersionQuery q;
+  q.sort = parse_sort_key(vm["sort"].as<std::string>());
+  q.reverse = vm["reverse"].as<bool>();
+  if (vm.count("rule"))
+    for (const auto& r : vm["rule"].as<std::vector<std::string>>()) q.rule_equals.push_back(parse_rule_filter(r));
+  if (vm.count("where"))
+    for (const auto& w : vm["where"].as<std::vector<std::string>>()) q.metric_where.push_back(parse_metric_condition(w));
+  if (vm.count("limit")) {
+    if (vm["limit"].as<int>() < 0) throw UsageError("invalid value for --limit: must be >= 0");
+    q.limit = static_cast<std::size_t>(vm["limit"].as<int>());
+  }
   const auto aliases = list_aliases(l, model);
-  std::vector<Manifest> manifests;
-  for (int v : versions) manifests.push_back(load_manifest(l, model, v));
+  const std::vector<Manifest> manifests = query_versions(l, model, q);
+  const std::vector<VersionEvaluation> evals = version_evaluations(l, manifests);
   if (vm["json"].as<bool>()) {
     json j = {{"model", model}, {"versions", json::array()}};
     for (const auto& m : manifests)
@@ -135,14 +187,31 @@ int cmd_log(const std::vector<std::string>& args) {
                                            {"model", m.parent_model ? json(*m.parent_model) : json(nullptr)},
                                            {"version", m.parent_version ? json(*m.parent_version) : json(nullptr)}}},
                                {"aliases", aliases_of(aliases, m.version)}});
+    for (std::size_t i = 0; i < manifests.size(); ++i) {
+      const VersionEvaluation& e = evals[i];
+      j["versions"][i]["evaluation"] = e.newest ? evaluation_json(*e.newest, e.baseline) : json(nullptr);
+      j["versions"][i]["evaluations"] = e.count;
+    }
     std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
-  std::vector<std::vector<std::string>> rows{{"version", "created", "rule", "sparsity", "sha256", "parent", "aliases"}};
-  for (const auto& m : manifests)
-    rows.push_back({std::to_string(m.version), m.created, rule_text(m.rule), fmt("%.4f", m.total.sparsity()),
-                    m.output_sha256.substr(0, 12), parent_text(m), join(aliases_of(aliases, m.version), ",")});
-  print_table(rows);
+  // One column per metric any listed version reports (its newest evaluation).
+  std::set<std::string> metric_names;
+  for (const auto& e : evals)
+    if (e.newest)
+      for (const auto& [name, value] : e.newest->metrics) metric_names.insert(name);
+  std::vector<std::vector<std::string>> rows{{"version", "created", "rule", "sparsity"}};
+  for (const auto& name : metric_names) rows[0].push_back(name);
+  rows[0].insert(rows[0].end(), {"sha256", "parent", "aliases"});
+  for (std::size_t i = 0; i < manifests.size(); ++i) {
+    const Manifest& m = manifests[i];
+    std::vector<std::string> row{std::to_string(m.version), m.created, rule_text(m.rule), fmt("%.4f", m.total.sparsity())};
+    for (const auto& name : metric_names) row.push_back(metric_cell(evals[i], name));
+    row.insert(row.end(), {m.output_sha256.substr(0, 12), parent_text(m), join(aliases_of(aliases, m.version), ",")});
+    rows.push_back(row);
+  }
+  if (manifests.empty()) std::printf("no version of '%s' matches\n", model.c_str());
+  else print_table(rows);
   return 0;
 }
 
@@ -160,9 +229,14 @@ int cmd_show(const std::vector<std::string>& args) {
   const Layout l = open_registry(vm);
   const Manifest m = load_manifest(l, ref.model, resolve(l, ref));
   const auto aliases = aliases_of(list_aliases(l, ref.model), m.version);
+  const std::vector<Evaluation> records = list_evaluations(l, m.model, m.version);
+  const std::optional<Evaluation> baseline = baseline_of(l, m);
   if (vm["json"].as<bool>()) {
     json j = manifest_to_json(m);
     j["aliases"] = aliases;
+    j["evaluations"] = json::array();
+    for (const auto& e : records) j["evaluations"].push_back(evaluation_to_json(e));
+    j["baseline"] = baseline ? evaluation_to_json(*baseline) : json(nullptr);
     std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
@@ -190,6 +264,17 @@ int cmd_show(const std::vector<std::string>& args) {
     rows.push_back({t.path, std::string(dtype_name(t.dtype)), std::to_string(t.n), std::to_string(t.pruned), fmt("%.4f", t.sparsity()),
                     fmt("%.6g", t.threshold), fmt("%.4f", t.retained_l2())});
   print_table(rows);
+  std::printf("\nbaseline  %s\n", baseline ? (evaluation_text(*baseline, std::nullopt) + " (evaluation " + baseline->id + ")").c_str()
+                                          : "- (h5prune eval INPUT.h5 --registry DIR --model NAME --eval CMD records one)");
+  if (records.empty()) {
+    std::printf("evaluations: none\n");
+    return 0;
+  }
+  std::printf("evaluations (%zu, oldest first):\n", records.size());
+  std::vector<std::vector<std::string>> erows{{"id", "started", "result", "seconds", "command"}};
+  for (const auto& e : records)
+    erows.push_back({e.id, e.started, evaluation_text(e, baseline), fmt("%.3f", e.seconds), e.command});
+  print_table(erows);
   return 0;
 }
 
@@ -216,6 +301,15 @@ int cmd_diff(const std::vector<std::string>& args) {
   std::set<std::string> keys;
   for (const auto& [k, v] : a.rule.items()) keys.insert(k);
   for (const auto& [k, v] : b.rule.items()) keys.insert(k);
+  // Metrics of each side's newest successful evaluation.
+  const auto metrics_of = [&](const Manifest& m) {
+    const auto e = newest(list_evaluations(l, m.model, m.version), /*ok_only=*/true);
+    return e ? e->metrics : std::map<std::string, double>{};
+  };
+  const std::map<std::string, double> ma = metrics_of(a), mb = metrics_of(b);
+  std::set<std::string> metric_names;
+  for (const auto& [k, v] : ma) metric_names.insert(k);
+  for (const auto& [k, v] : mb) metric_names.insert(k);
   std::map<std::string, const TensorResult*> ta, tb;
   std::set<std::string> paths;
   for (const auto& t : a.tensors) ta[t.path] = &t, paths.insert(t.path);
@@ -231,6 +325,11 @@ int cmd_diff(const std::vector<std::string>& args) {
     j["parent"] = {{"a", a.parent_sha256}, {"b", b.parent_sha256}, {"same", a.parent_sha256 == b.parent_sha256}};
     j["total"] = {{"a", {{"pruned", a.total.pruned}, {"sparsity", json_number(a.total.sparsity())}, {"retained_l2", json_number(a.total.retained_l2())}}},
                   {"b", {{"pruned", b.total.pruned}, {"sparsity", json_number(b.total.sparsity())}, {"retained_l2", json_number(b.total.retained_l2())}}}};
+    j["metrics"] = json::object();
+    for (const auto& k : metric_names) {
+      const json va = ma.count(k) ? json(ma.at(k)) : json(nullptr), vb = mb.count(k) ? json(mb.at(k)) : json(nullptr);
+      j["metrics"][k] = {{"a", va}, {"b", vb}, {"same", va == vb}};
+    }
     for (const auto& p : paths)
       j["tensors"].push_back({{"path", p},
                               {"a", ta.count(p) ? tensor_fields(*ta[p]) : json(nullptr)},
@@ -253,7 +352,12 @@ int cmd_diff(const std::vector<std::string>& args) {
                   a.parent_sha256 == b.parent_sha256 ? "" : "*"});
   rows.push_back({"sparsity", fmt("%.4f", a.total.sparsity()), fmt("%.4f", b.total.sparsity()),
                   a.total.pruned == b.total.pruned ? "" : "*"});
-  rows.push_back({"retained L2", fmt("%.4f", a.total.retained_l2()), fmt("%.4f", b.total.retained_l2()), ""});
+  rows.push_back({"retained L2", fmt("%.4f", a.total.retained_l2()), fmt("%.4f", b.total.retained_l2()),
+                  a.total.retained_l2() == b.total.retained_l2() ? "" : "*"});
+  for (const auto& k : metric_names) {
+    const std::string va = ma.count(k) ? fmt("%.6g", ma.at(k)) : "-", vb = mb.count(k) ? fmt("%.6g", mb.at(k)) : "-";
+    rows.push_back({"metric." + k, va, vb, ma.count(k) && mb.count(k) && ma.at(k) == mb.at(k) ? "" : "*"});
+  }
   print_table(rows);
   std::printf("\n");
   std::vector<std::vector<std::string>> trows{

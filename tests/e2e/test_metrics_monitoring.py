@@ -36,6 +36,10 @@ def written_families(tmp_path_factory):
     h5util.run_ok("prune", d / "m.h5", "--registry", d / "registry", "--sparsity", "0.5", "--model", "r", *base)
     assert h5util.run("prune", d / "bad.h5", "-o", d / "c.h5", "--sparsity", "0.5", "--model", "c",
                       *base).returncode == 4
+    # Evaluated (docs/EVAL.md): with a recorded baseline, so that every h5prune_eval_* family appears.
+    h5util.run_ok("eval", d / "m.h5", "--registry", d / "registry", "--model", "e", "--eval", "echo '{\"m\": 2}'")
+    h5util.run_ok("prune", d / "m.h5", "--registry", d / "registry", "--sparsity", "0.5", "--model", "e",
+                  "--eval", "echo '{\"m\": 1}'", *base)
     fams = {}
     for name in os.listdir(mdir):
         fams.update(help_type_lines(read_text(mdir / name)))
@@ -45,7 +49,7 @@ def written_families(tmp_path_factory):
 def test_promtool_check_rules():
     code, out = promtool("check", "rules", os.path.join(MON, "alerts.yml"))
     assert code == 0, out
-    assert "SUCCESS: 4 rules found" in out, out
+    assert "SUCCESS: 6 rules found" in out, out
 
 
 def test_promtool_test_rules():
@@ -56,7 +60,8 @@ def test_promtool_test_rules():
 def test_alert_rules_cover_the_issue_and_use_written_families(written_families):
     text = read_text(os.path.join(MON, "alerts.yml"))
     alerts = set(re.findall(r"^\s*- alert: (\S+)", text, re.M))
-    assert alerts == {"H5pruneRunFailed", "H5pruneNoRecentSuccess", "H5pruneSparsityBelowRequested"}
+    assert alerts == {"H5pruneRunFailed", "H5pruneNoRecentSuccess", "H5pruneSparsityBelowRequested",
+                      "H5pruneEvalBelowBaseline"}
     used = set(FAMILY.findall(text))
     assert used and used <= set(written_families), "alerts use unknown families: %s" % (used - set(written_families))
 
@@ -91,7 +96,7 @@ def test_grafana_dashboard_queries_parse(tmp_path, written_families):
         assert used <= set(written_families), "%s: unknown families %s" % (title, used - set(written_families))
     all_used = set().union(*(FAMILY.findall(e) for _, e in exprs))
     for needed in ("h5prune_last_run_sparsity", "h5prune_last_run_duration_seconds",
-                   "h5prune_last_run_failure_info"):
+                   "h5prune_last_run_failure_info", "h5prune_eval_value", "h5prune_eval_baseline_value"):
         assert needed in all_used, "the dashboard has no panel over %s" % needed
 
 
