@@ -717,6 +717,10 @@ void PruneJob::write_output(const std::string& temp_path) {
 // Stage 4: hashes (when asked for), then the temporary moved into place.
 void PruneJob::publish(AtomicOutput& out) {
   StageTimer t(result_.seconds.publish);
+  // The slow part of committing (flushing the file to disk) comes before the last checkpoint, so
+  // a signal that arrives while the output is not yet in place stops the run (exit 128+N).
+  fsync_path(out.temp_path());
+  check_interrupt();
   if (opt_.hash) {
     result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
     result_.input_sha256 = input_hash_.get();
@@ -726,6 +730,7 @@ void PruneJob::publish(AtomicOutput& out) {
       throw OutputError("cannot stat the finished output for '" + opt_.output + "': " + std::strerror(errno));
     result_.output_bytes = static_cast<std::uint64_t>(st.st_size);
   }
+  check_interrupt();
   out.commit();
 }
 
