@@ -9,7 +9,6 @@
 #include "formats/sha256.hpp"
 #include "host/pipeline.hpp"
 #include "host/registry/evaluations.hpp"
-#include "host/rule_json.hpp"
 #include "host/scratch_dir.hpp"
 #include "host/sweep_materialize.hpp"
 
@@ -98,14 +97,7 @@ SearchResult run_search(const SearchRequest& q, const SearchCallbacks& cb) {
     t.model = q.model;
     t.rule_env = rule_env(po.rule);
     if (layout) {
-      registry::RecordRequest r;
-      r.registry = q.registry;
-      r.model = q.model;
-      r.prune = po;
-      r.rule = rule_json(po);
-      r.tool = q.tool;
-      r.command = q.command;
-      const registry::RecordOutcome rec = registry::record_prune(r);
+      const registry::RecordOutcome rec = record_point(q.registry, q.model, po, q.tool, q.command);
       p.version = rec.version;
       p.achieved = rec.result.total.sparsity();
       t.file = rec.blob_path;

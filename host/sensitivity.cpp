@@ -7,7 +7,6 @@
 #include "formats/hdf5/file.hpp"
 #include "host/pipeline.hpp"
 #include "host/plan.hpp"
-#include "host/rule_json.hpp"
 #include "host/scratch_dir.hpp"
 #include "host/sweep_materialize.hpp"
 
@@ -57,14 +56,7 @@ SensitivityResult run_sensitivity(const SensitivityRequest& q,
     t.rule_env = rule_env(po.rule);
     t.rule_env.push_back({"H5PRUNE_TENSOR", out.tensors[c.tensor]});
     if (layout) {
-      registry::RecordRequest r;
-      r.registry = q.registry;
-      r.model = q.model;
-      r.prune = po;
-      r.rule = rule_json(po);
-      r.tool = q.tool;
-      r.command = q.command;
-      const registry::RecordOutcome rec = registry::record_prune(r);
+      const registry::RecordOutcome rec = record_point(q.registry, q.model, po, q.tool, q.command);
       c.version = rec.version;
       c.sha256 = rec.manifest.output_sha256;
       c.achieved = rec.result.total.sparsity();

@@ -8,6 +8,18 @@
 
 namespace h5p {
 
+registry::RecordOutcome record_point(const std::string& registry, const std::string& model, const PruneOptions& po,
+                                     const registry::ToolInfo& tool, const std::vector<std::string>& command) {
+  registry::RecordRequest r;
+  r.registry = registry;
+  r.model = model;
+  r.prune = po;
+  r.rule = rule_json(po);
+  r.tool = tool;
+  r.command = command;
+  return registry::record_prune(r);
+}
+
 PruneOptions sweep_point_options(const SweepOptions& so, const std::string& value) {
   PruneOptions po;
   po.input = so.input;
@@ -44,14 +56,7 @@ std::vector<MaterializedPoint> materialize_sweep(const MaterializeRequest& q, co
     for (const std::string& value : q.sweep.values) {
       check_interrupt();
       const PruneOptions po = sweep_point_options(q.sweep, value);
-      registry::RecordRequest r;
-      r.registry = q.registry;
-      r.model = q.model;
-      r.prune = po;
-      r.rule = rule_json(po);
-      r.tool = q.tool;
-      r.command = q.command;
-      MaterializedPoint point{value, registry::record_prune(r), std::nullopt};
+      MaterializedPoint point{value, record_point(q.registry, q.model, po, q.tool, q.command), std::nullopt};
       if (q.eval) {
         if (!layout) layout = registry::Layout::open(q.registry);
         EvalTarget t;

@@ -38,6 +38,11 @@ struct MaterializeCallbacks {
 // The prune options of point `value` (a decimal text of the sweep's list) of sweep `so`.
 PruneOptions sweep_point_options(const SweepOptions& so, const std::string& value);
 
+// Prunes one point with `po` through the registry (or finds it recorded), its rule recorded as
+// `prune --json` prints it: what materialize, search and sensitivity record for each point.
+registry::RecordOutcome record_point(const std::string& registry, const std::string& model, const PruneOptions& po,
+                                     const registry::ToolInfo& tool, const std::vector<std::string>& command);
+
 // The idempotency key each point records under (registry/record.cpp) with this tool version:
 // what `slurm status` looks up to see whether a point is recorded. Hashes the input.
 std::vector<std::string> sweep_point_keys(const SweepOptions& so, const std::string& tool_version);
