@@ -3,8 +3,14 @@
 // thread reads or writes HDF5, or another process shares the cores (a Slurm node, a CI
 // machine), that spinning burns the CPU the work needs: on the 2-core VM of benchmarks/RESULTS.md
 // a 100M-weight prune took 1.8-2.0 s of user CPU with spinning and 0.9 s without.
+// Why a re-exec: libgomp reads the variable in its own constructor, which runs before any code
+// of ours (setenv in main is too late), and it offers no call to change the policy or the spin
+// count afterwards (omp_* has none; GOMP's spin count is internal). The other ways to run code
+// before it (a preloaded or -z initfirst library, a wrapper script) would have to be installed
+// and kept beside the binary; one exec costs about a millisecond.
 #include "common/openmp_wait.hpp"
 
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -23,6 +29,9 @@ void prefer_passive_openmp_wait(char** argv) {
     return;
   }
   if (std::getenv(kPolicy)) return;  // the user's choice stands
+  // Started as `ld.so h5prune ...` (no interpreter base: AT_BASE is 0), /proc/self/exe is the
+  // loader, which would take argv[1] for the program: carry on as we are.
+  if (getauxval(AT_BASE) == 0) return;
   setenv(kPolicy, "PASSIVE", 1);
   setenv(kMarker, "1", 1);
   execv("/proc/self/exe", argv);

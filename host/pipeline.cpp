@@ -15,6 +15,7 @@
 #include <thread>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <tuple>
 
 #include "common/errors.hpp"
@@ -36,6 +37,24 @@ namespace h5p {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Pieces of a resident tensor that are pruned and written one after the other: small enough to
+// stay in the last-level cache between the two, large enough that HDF5's per-call cost is small.
+constexpr std::size_t kFusedPieceBytes = std::size_t{4} << 20;
+
+// Elements per piece of a resident tensor of this shape: about kFusedPieceBytes, a multiple of
+// kSumBlock (so sums carried from piece to piece equal one call's) and of the elements under
+// one index of the first axis (so a piece is one hyperslab of whole rows). 0 when no such size
+// stays near the cache: the tensor then goes whole.
+std::size_t fused_piece_elements(const std::vector<hsize_t>& shape, std::size_t esize) {
+  std::size_t row = 1;
+  for (std::size_t d = 1; d < shape.size(); ++d) row *= static_cast<std::size_t>(shape[d]);
+  if (row == 0) return 0;
+  const std::size_t unit = std::lcm(row, kSumBlock);
+  const std::size_t target = kFusedPieceBytes / esize;
+  if (unit > 4 * target) return 0;
+  return unit * std::max<std::size_t>(1, target / unit);
+}
 
 // Adds the time spent in its scope to one stage's counter.
 class StageTimer {
@@ -59,13 +78,14 @@ struct TensorState {
   std::uint64_t K = 0;
   std::uint64_t quota = 0;
   std::uint64_t max_key = 0;  // largest non-NaN magnitude key (native width), from the scan
+  bool keep = false;          // fits the memory limit: the scan reads it into memory for good
   TensorResult result;
   std::size_t bytes() const { return plan->n * dtype_size(plan->dtype); }
 };
 
 class PruneJob {
  public:
-  explicit PruneJob(const PruneOptions& o) : opt_(o) {}
+  explicit PruneJob(const PruneOptions& o) : opt_(o), meter_(o.on_progress) {}
 
   PruneResult run();
 
@@ -87,14 +107,10 @@ class PruneJob {
   std::map<std::string, std::pair<const Rule*, std::size_t>> assigned_;  // path -> (rule, group)
   PruneResult result_;
   std::unique_ptr<TensorReader> reader_;
-  Progress progress_;
+  ProgressMeter meter_;
   std::future<std::string> input_hash_;
 
-  void report(const std::string& tensor, std::uint64_t add_bytes) {
-    progress_.done_bytes += add_bytes;
-    progress_.tensor = tensor;
-    if (opt_.on_progress) opt_.on_progress(progress_);
-  }
+  void plan_progress();
 
   void choose_backend();
   CudaBackendOptions cuda_options() const {
@@ -127,7 +143,8 @@ class PruneJob {
   void analyse_global_group(const std::vector<TensorState*>& scope);
   void prepare_tensor(TensorState& s);
   void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
-  void prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, std::uint64_t& quota, bool record);
+  void prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, std::uint64_t& quota, bool record,
+                  bool chained = false);
   void choose_slices(TensorState& s);
   void write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, const std::string& name, hid_t lcpl);
   void finish_tensor(TensorState& s);
@@ -194,14 +211,29 @@ void PruneJob::throw_device_error(const TensorState& s, const DeviceError& e) co
 void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist) {
   TensorScan total;
   const DigitLayout d = digit_layout(w).front();
-  for_each_slab(s, [&](MutTensor slab, const h5::Slab&) {
+  meter_.pass("scan", true);
+  // Read and scanned piece by piece (each piece scanned while it is still in the cache) when the
+  // tensor is to stay in memory and the first digit is taken: pieces of whole blocks, the sum
+  // carried from piece to piece, give what one call over the tensor gives.
+  const std::size_t piece_elems = fused_piece_elements(s.plan->shape, dtype_size(s.plan->dtype));
+  const bool pieces = s.keep && !resident(s) && first_digit_hist && piece_elems > 0 && backend_->works_in_host_memory();
+  auto body = [&](MutTensor slab, const h5::Slab&) {
     StageTimer t(result_.seconds.compute);
     const ConstTensor view{slab.dtype, slab.data, slab.n};
-    const TensorScan part = first_digit_hist
-                                ? backend_->scan_histogram(view, w, {d.shift, d.bits, 0}, first_digit_hist->data())
-                                : backend_->scan(view);
+    const TensorScan part =
+        first_digit_hist
+            ? backend_->scan_histogram(view, w, {d.shift, d.bits, 0}, first_digit_hist->data(), pieces ? total.sum_sq : 0.0)
+            : backend_->scan(view);
+    const double chained_sum = part.sum_sq;
     total.add(part);  // part of a scan_histogram has no extremes: max stays what scan() found
-  });
+    if (pieces) total.sum_sq = chained_sum;
+  };
+  if (pieces) {
+    reader_->keep_resident(*s.plan, piece_elems, body);
+  } else {
+    if (s.keep) keep_resident(s);
+    for_each_slab(s, body);
+  }
   if (total.nan > 0)
     throw DataError("tensor " + s.plan->path + " in '" + opt_.input + "' contains " + std::to_string(total.nan) +
                     " NaN value" + (total.nan == 1 ? "" : "s") + "; nothing was written");
@@ -215,8 +247,10 @@ RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWi
                                           const std::vector<std::uint64_t>& first_digit_hist) {
   RadixSelection sel(w, k);
   sel.consume(first_digit_hist);
-  while (!sel.done()) {
+  const std::size_t digits = digit_layout(w).size();
+  for (std::size_t digit = 2; !sel.done(); ++digit) {
     const DigitLayout d = sel.next_digit();
+    meter_.pass("select " + std::to_string(digit) + "/" + std::to_string(digits), true);
     std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
     for (TensorState* s : scope) {
       for_each_slab(*s, [&](MutTensor slab, const h5::Slab&) {
@@ -261,7 +295,12 @@ void PruneJob::select_global(const std::vector<TensorState*>& scope, const std::
       s.quota = r == 0 ? 0 : kAllTies;
       continue;
     }
+    if (left == 0) {  // the quota went to tensors before this one: no need to count its ties
+      s.quota = 0;
+      continue;
+    }
     std::uint64_t ties = 0;
+    meter_.pass("ties", false);
     for_each_slab(s, [&](MutTensor slab, const h5::Slab&) {
       StageTimer t(result_.seconds.compute);
       ties += backend_->count_equal(ConstTensor{slab.dtype, slab.data, slab.n}, w, K);
@@ -319,6 +358,7 @@ void PruneJob::analyse_tensor(TensorState& s) {
 void PruneJob::choose_slices(TensorState& s) {
   const Rule& rule = *s.rule;
   SliceNorms norms(s.plan->dtype, rule.structured_p, s.slice_axis.slices);
+  meter_.pass("norms", true);
   for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
     StageTimer t(result_.seconds.compute);
     backend_->slice_norms(ConstTensor{slab.dtype, slab.data, slab.n}, where.flat_begin, s.slice_axis, norms);
@@ -333,19 +373,37 @@ void PruneJob::choose_slices(TensorState& s) {
 void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_dataset) {
   std::uint64_t quota = s.quota;
   const hid_t mem_type = h5::memory_type(s.plan->dtype);
+  const std::size_t esize = dtype_size(s.plan->dtype);
   const std::string out_name = opt_.output;
-  for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
-    prune_slab(s, slab, where.flat_begin, quota, true);
-    if (slab.n > 0) {  // timed as part of the copy in run()
-      if (resident(s)) {
-        if (H5Dwrite(out_dataset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, slab.data) < 0)
-          throw OutputError("cannot write dataset " + s.plan->path + " to '" + out_name + "': " + h5::last_library_error());
-      } else {
-        h5::write_slab(out_dataset, mem_type, where, slab.data, out_name, s.plan->path);
-      }
+  // A slab with no count is the whole dataset (a resident tensor). Timed as part of the copy.
+  auto write = [&](const h5::Slab& where, const void* data) {
+    if (where.count.empty()) {
+      if (H5Dwrite(out_dataset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        throw OutputError("cannot write dataset " + s.plan->path + " to '" + out_name + "': " + h5::last_library_error());
+    } else {
+      h5::write_slab(out_dataset, mem_type, where, data, out_name, s.plan->path);
     }
-    result_.bytes_written += slab.n * dtype_size(slab.dtype);
-    report(s.plan->path, slab.n * dtype_size(slab.dtype));
+    result_.bytes_written += where.n * esize;
+  };
+  // The apply kernel works element by element in position order, so a resident tensor can go
+  // piece by piece: each piece is pruned and handed to HDF5 while it is still in the cache
+  // (one trip through memory instead of two). N:M and structured rules take the whole tensor.
+  const std::size_t piece_elems = fused_piece_elements(s.plan->shape, esize);
+  const bool pieces = backend_->works_in_host_memory() && piece_elems > 0 && s.rule->mode != RuleMode::nm &&
+                      s.rule->mode != RuleMode::structured;
+  meter_.pass("write", true);
+  for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
+    if (slab.n == 0) return;
+    if (!resident(s) || !pieces) {
+      prune_slab(s, slab, where.flat_begin, quota, true);
+      write(where, slab.data);
+      return;
+    }
+    for (const h5::Slab& piece : h5::plan_slabs(s.plan->shape, piece_elems)) {
+      auto* data = static_cast<unsigned char*>(slab.data) + piece.flat_begin * esize;
+      prune_slab(s, MutTensor{slab.dtype, data, piece.n}, piece.flat_begin, quota, true, /*chained=*/true);
+      write(piece, data);
+    }
   });
   finish_tensor(s);
 }
@@ -368,7 +426,10 @@ void PruneJob::finish_tensor(TensorState& s) {
 
 // Prunes one slab in place (threshold/sparsity: apply with the tie quota left; N:M: groups);
 // `record` adds the counts to the tensor's result (the first pass only).
-void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, std::uint64_t& quota, bool record) {
+// `chained`: a piece of whole kSumBlock blocks of a resident tensor, whose kept sum continues the
+// pieces' before it (so it equals one call's over the whole tensor).
+void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, std::uint64_t& quota, bool record,
+                          bool chained) {
   StageTimer t(result_.seconds.compute);
   if (s.rule->mode == RuleMode::nm || s.rule->mode == RuleMode::structured) {
     const NmResult a = s.rule->mode == RuleMode::nm
@@ -380,13 +441,13 @@ void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, s
     s.result.sum_sq_after += a.kept_sum_sq;
     return;
   }
-  const ApplyResult a = backend_->apply(slab, s.width, s.K, quota);
+  const ApplyResult a = backend_->apply(slab, s.width, s.K, quota, chained ? s.result.sum_sq_after : 0.0);
   if (quota != kAllTies) quota -= a.ties_pruned;
   if (!record) return;
   s.result.pruned += a.pruned;
   s.result.ties += a.ties;
   s.result.ties_pruned += a.ties_pruned;
-  s.result.sum_sq_after += a.kept_sum_sq;
+  s.result.sum_sq_after = chained ? a.kept_sum_sq : s.result.sum_sq_after + a.kept_sum_sq;
 }
 
 // Sparse formats: the tensor becomes a layout group. The first pass prunes (and records);
@@ -414,10 +475,10 @@ void PruneJob::write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, c
     const bool record = first;
     first = false;
     std::uint64_t quota = s.quota;
+    meter_.pass(record ? "write" : "compact", record);  // the passes after the first are not planned
     for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
       if (record || !resident(s)) prune_slab(s, slab, where.flat_begin, quota, record);
       visit(slab, where.flat_begin);
-      if (record) report(s.plan->path, slab.n * dtype_size(slab.dtype));
     });
   };
   const CompactionResult r = write_compacted(*backend_, job, in_dataset, opt_.input, out_group, name, lcpl);
@@ -641,16 +702,31 @@ bool PruneJob::global_scope(const TensorState& s) {
   return s.rule->mode == RuleMode::sparsity && s.rule->scope == Scope::global;
 }
 
+// The bytes of every pass the rules plan (scan, selection digits or slice norms, write), for
+// the progress meter; tie counting and a sparse layout's later passes are extra.
+void PruneJob::plan_progress() {
+  std::map<std::size_t, KeyWidth> global_widths;
+  for (const TensorState& s : states_)
+    if (global_scope(s))
+      global_widths[s.group] = wider(global_widths.count(s.group) ? global_widths[s.group] : KeyWidth::k16,
+                                     native_key_width(s.plan->dtype));
+  std::uint64_t total = 0;
+  for (const TensorState& s : states_) {
+    std::uint64_t passes = 2;  // scan and write
+    if (s.rule->mode == RuleMode::structured) passes = 3;
+    if (s.rule->mode == RuleMode::sparsity)
+      passes = 1 + digit_layout(global_scope(s) ? global_widths[s.group] : native_key_width(s.plan->dtype)).size();
+    total += passes * s.bytes();
+  }
+  meter_.plan(total);
+}
+
 // Stage 2 (global scopes only): within each group whose rule is global, every tensor scanned,
 // then one selection over all of them.
 void PruneJob::analyse_global() {
   std::map<std::size_t, std::vector<TensorState*>> groups;
   for (TensorState& s : states_)
     if (global_scope(s)) groups[s.group].push_back(&s);
-  std::uint64_t bytes = 0;
-  for (const auto& [g, scope] : groups)
-    for (const TensorState* s : scope) bytes += s->bytes();
-  progress_ = {"analyse", 0, bytes, ""};
   for (const auto& [g, scope] : groups) analyse_global_group(scope);
 }
 
@@ -662,9 +738,8 @@ void PruneJob::analyse_global_group(const std::vector<TensorState*>& scope) {
   const KeyWidth w = global_width(scope);
   std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
   for (TensorState* s : scope) {
-    if (resident) keep_resident(*s);
+    s->keep = resident;
     scan(*s, w, &first);
-    report(s->plan->path, s->bytes());
   }
   warn_mixed_scales(scope);
   select_global(scope, first);
@@ -674,16 +749,14 @@ void PruneJob::analyse_global_group(const std::vector<TensorState*>& scope) {
 // already chose them; otherwise the tensor is read (kept when it fits) and analysed alone.
 void PruneJob::prepare_tensor(TensorState& s) {
   if (global_scope(s)) return;
-  const bool resident = s.bytes() <= opt_.memory_limit;
-  if (!resident) result_.streamed = true;
-  if (resident) keep_resident(s);
+  s.keep = s.bytes() <= opt_.memory_limit;  // the scan reads it into memory
+  if (!s.keep) result_.streamed = true;
   analyse_tensor(s);
 }
 
 // Stage 3: the faithful copy into the temporary, with each selected tensor prepared, pruned
 // and written (dense fill, or a sparse layout in its place) when the walker reaches it.
 void PruneJob::write_output(const std::string& temp_path) {
-  progress_ = {"write", 0, plan_.total_bytes(), ""};
   h5::Handle out_file = h5::create_output_file(temp_path, in_file_);
   h5::CopyCallbacks callbacks;
   callbacks.replaces = [&](const std::string& path) { return index_.count(path) > 0; };
@@ -753,6 +826,8 @@ PruneResult PruneJob::run() {
     AtomicOutput out(opt_.output, opt_.force, opt_.input);
     reader_ = std::make_unique<TensorReader>(in_file_, opt_.input);
     reader_->use_host_memory_of(*backend_);
+    reader_->report_to(meter_);
+    plan_progress();
     analyse_global();
     write_output(out.temp_path());
     check_interrupt();

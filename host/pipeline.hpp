@@ -11,6 +11,7 @@
 #include "formats/sparse/layout.hpp"
 #include "host/group_rules.hpp"
 #include "host/plan.hpp"
+#include "host/progress.hpp"
 #include "host/rule.hpp"
 #include "host/tensor_reader.hpp"
 
@@ -22,13 +23,6 @@ constexpr std::uint64_t kDefaultMemoryLimit = 512ull << 20;
 // global magnitude pruning would take the small-scale tensors first (the real models we test
 // stay under 15; optimizer state beside weights is over 1000).
 constexpr double kGlobalScaleWarnRatio = 100.0;
-
-struct Progress {
-  std::string phase;  // "analyse", "write"
-  std::uint64_t done_bytes = 0;
-  std::uint64_t total_bytes = 0;
-  std::string tensor;
-};
 
 struct PruneOptions {
   std::string input;
@@ -50,7 +44,7 @@ struct PruneOptions {
   sparse::Format format = sparse::Format::dense;  // --format: selected tensors' output layout
   bool compress = false;                           // --compress: shuffle + deflate on sparse datasets
   std::uint64_t index_limit32 = sparse::kNoLimit;  // test hook: largest value a 32-bit index holds
-  std::function<void(const Progress&)> on_progress;
+  ProgressSink on_progress;  // after every slab of every pass (host/progress.hpp)
   std::function<void(const std::string&)> on_note;  // one-line notices (e.g. backend fallback)
 };
 

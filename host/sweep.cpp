@@ -62,7 +62,7 @@ struct Boundary {
 
 class SweepJob {
  public:
-  explicit SweepJob(const SweepOptions& o) : opt_(o) {}
+  explicit SweepJob(const SweepOptions& o) : opt_(o), meter_(o.on_progress) {}
   SweepResult run();
 
  private:
@@ -72,7 +72,19 @@ class SweepJob {
   Plan plan_;
   std::unique_ptr<TensorReader> reader_;
   SweepResult result_;
+  ProgressMeter meter_;
   double compute_ = 0;
+
+  // Every tensor passes once per radix digit (the first with the scan) and once more to tally.
+  void plan_progress(KeyWidth global_width) {
+    std::uint64_t total = 0;
+    for (const PlannedTensor& t : plan_.tensors) {
+      const KeyWidth w = opt_.scope == Scope::global ? global_width : native_key_width(t.dtype);
+      const std::uint64_t passes = opt_.mode == RuleMode::sparsity ? digit_layout(w).size() + 1 : 2;
+      total += passes * t.n * dtype_size(t.dtype);
+    }
+    meter_.plan(total);
+  }
 
   template <typename F>
   void timed(F&& f) {
@@ -98,6 +110,7 @@ void SweepJob::scan(std::size_t ti, KeyWidth w, std::vector<std::uint64_t>* firs
   const PlannedTensor& t = plan_.tensors[ti];
   const DigitLayout d = digit_layout(w).front();
   TensorScan total;
+  meter_.pass("scan", true);
   for_each_view(t, [&](ConstTensor v) {
     timed([&] {
       const TensorScan s = first_hist ? backend_->scan_histogram(v, w, {d.shift, d.bits, 0}, first_hist->data())
@@ -139,6 +152,7 @@ std::vector<Boundary> SweepJob::select(const std::vector<std::size_t>& scope, Ke
     std::sort(prefixes.begin(), prefixes.end());
     prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
     std::vector<std::uint64_t> hists(prefixes.size() * bins, 0);
+    meter_.pass("select " + std::to_string(pass + 1) + "/" + std::to_string(layout.size()), true);
     for (std::size_t ti : scope)
       for_each_view(plan_.tensors[ti], [&](ConstTensor v) {
         timed([&] { backend_->histogram_multi(v, w, d.shift, d.bits, prefixes, hists.data()); });
@@ -165,6 +179,7 @@ void SweepJob::tally_scope(const std::vector<std::size_t>& scope, KeyWidth w, co
   for (std::size_t ti : scope) {  // scope is in path order
     std::vector<std::uint64_t> count(m + 1, 0), equal(m, 0);
     std::vector<double> sq(m + 1, 0.0);
+    meter_.pass("tally", true);
     for_each_view(plan_.tensors[ti], [&](ConstTensor v) {
       timed([&] { backend_->tally(v, w, keys, count.data(), sq.data(), equal.data()); });
     });
@@ -218,12 +233,15 @@ SweepResult SweepJob::run() {
   for (const PlannedTensor& t : plan_.tensors) result_.tensors.push_back({t.path, t.dtype, t.shape, t.n, 0, 0});
   result_.cells.assign(opt_.values.size(), std::vector<SweepCell>(plan_.tensors.size()));
   reader_ = std::make_unique<TensorReader>(file_, opt_.input);
+  reader_->report_to(meter_);
 
   const bool global = opt_.mode == RuleMode::sparsity && opt_.scope == Scope::global;
+  KeyWidth widest = KeyWidth::k16;  // the global scope's key width
+  for (const auto& t : plan_.tensors) widest = wider(widest, native_key_width(t.dtype));
+  plan_progress(widest);
   if (global) {
     const bool resident = plan_.total_bytes() <= opt_.memory_limit;
-    KeyWidth w = KeyWidth::k16;
-    for (const auto& t : plan_.tensors) w = wider(w, native_key_width(t.dtype));
+    const KeyWidth w = widest;
     std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
     std::vector<std::size_t> scope;
     for (std::size_t ti = 0; ti < plan_.tensors.size(); ++ti) {

@@ -8,6 +8,7 @@
 
 #include "host/group_rules.hpp"
 #include "host/plan.hpp"
+#include "host/progress.hpp"
 #include "host/rule.hpp"
 
 namespace h5p {
@@ -21,6 +22,7 @@ struct SweepOptions {
   std::vector<GroupRule> rules;  // fixed group rules: the swept value applies to the tensors none matches
   std::uint64_t memory_limit = 512ull << 20;
   int threads = 0;
+  ProgressSink on_progress;  // after every slab of every pass (host/progress.hpp)
 };
 
 struct SweepTensor {

@@ -30,7 +30,7 @@ h5::Handle open_dataset(hid_t file, const std::string& path, const std::string& 
 
 HostBuffer TensorReader::allocate(std::size_t bytes) {
   if (backend_) return backend_->allocate_host(bytes);
-  return HostBuffer(new unsigned char[bytes > 0 ? bytes : 1], [](unsigned char* p) { delete[] p; });
+  return allocate_pageable(bytes);
 }
 
 unsigned char* TensorReader::slab_buffer(int which, std::size_t bytes) {
@@ -43,30 +43,38 @@ unsigned char* TensorReader::slab_buffer(int which, std::size_t bytes) {
   return b.data.get();
 }
 
-void TensorReader::keep_resident(const PlannedTensor& t) {
+void TensorReader::keep_resident(const PlannedTensor& t) { keep_resident(t, t.n > 0 ? t.n : 1, nullptr); }
+
+void TensorReader::keep_resident(const PlannedTensor& t, std::size_t piece_elems, const SlabFn& f) {
   if (resident(t)) return;
-  const std::size_t bytes = t.n * dtype_size(t.dtype);
+  const std::size_t esize = dtype_size(t.dtype);
   for (SlabBuffer& b : slabs_) b = SlabBuffer{};  // a resident tensor needs no slabs: stay within the limit
-  HostBuffer buf = allocate(bytes);
+  HostBuffer buf = allocate(t.n * esize);
   if (t.n > 0) {
-    check_interrupt();
-    const auto start = std::chrono::steady_clock::now();
     h5::Handle d = open_dataset(file_, t.path, file_name_);
-    h5::read_slab(d, h5::memory_type(t.dtype), h5::plan_slabs(t.shape, t.n).at(0), buf.get(), file_name_, t.path);
-    read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    bytes_read_ += bytes;
+    for (const h5::Slab& piece : h5::plan_slabs(t.shape, std::max<std::size_t>(1, piece_elems))) {
+      check_interrupt();
+      unsigned char* at = buf.get() + piece.flat_begin * esize;
+      const auto start = std::chrono::steady_clock::now();
+      h5::read_slab(d, h5::memory_type(t.dtype), piece, at, file_name_, t.path);
+      read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      bytes_read_ += piece.n * esize;
+      if (!f) continue;
+      f(MutTensor{t.dtype, at, piece.n}, piece);
+      if (meter_) meter_->advance(t.path, piece.n * esize);
+    }
   }
   resident_.emplace(t.path, std::move(buf));
 }
 
 void TensorReader::drop(const PlannedTensor& t) { resident_.erase(t.path); }
 
-void TensorReader::for_each_slab(const PlannedTensor& t, std::size_t slab_elems,
-                                 const std::function<void(MutTensor, const h5::Slab&)>& f) {
+void TensorReader::for_each_slab(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f) {
   if (auto it = resident_.find(t.path); it != resident_.end()) {
     h5::Slab whole;
     whole.n = t.n;
     f(MutTensor{t.dtype, it->second.get(), t.n}, whole);
+    if (meter_) meter_->advance(t.path, t.n * dtype_size(t.dtype));
     return;
   }
   const std::size_t esize = dtype_size(t.dtype);
@@ -96,6 +104,7 @@ void TensorReader::for_each_slab(const PlannedTensor& t, std::size_t slab_elems,
         read(i + 1);
       });
     f(MutTensor{t.dtype, buffers[i % 2], slabs[i].n}, slabs[i]);
+    if (meter_) meter_->advance(t.path, slabs[i].n * esize);
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "formats/hdf5/file.hpp"
 #include "host/plan.hpp"
+#include "host/progress.hpp"
 #include "kernels/backend.hpp"
 
 namespace h5p {
@@ -27,8 +28,17 @@ class TensorReader {
   // straight from them (plain memory until this is called). Call before the first read.
   void use_host_memory_of(Backend& backend) { backend_ = &backend; }
 
+  // Every slab, once f is done with it, advances this meter (none until this is called).
+  void report_to(ProgressMeter& meter) { meter_ = &meter; }
+
+  using SlabFn = std::function<void(MutTensor, const h5::Slab&)>;
+
   // Reads the whole tensor into memory; later passes use (and may change) that copy.
   void keep_resident(const PlannedTensor& t);
+  // The same, read in row-major pieces of at most piece_elems elements, each handed to f (and
+  // counted by the meter) as soon as it is read, while it is still in the cache: the first pass
+  // over the tensor costs no second trip through memory.
+  void keep_resident(const PlannedTensor& t, std::size_t piece_elems, const SlabFn& f);
   void drop(const PlannedTensor& t);
   bool resident(const PlannedTensor& t) const { return resident_.count(t.path) > 0; }
   // The in-memory copy of a resident tensor (stable until drop()).
@@ -37,8 +47,7 @@ class TensorReader {
   // Calls f(view, slab) for each slab of at most slab_elems elements, in position order. A
   // resident tensor is one view of the whole tensor, with a slab that selects everything
   // (no offset or count). Views may be modified: a streamed slab is read again next pass.
-  void for_each_slab(const PlannedTensor& t, std::size_t slab_elems,
-                     const std::function<void(MutTensor, const h5::Slab&)>& f);
+  void for_each_slab(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f);
 
   std::uint64_t bytes_read() const { return bytes_read_; }
   double read_seconds() const { return read_seconds_; }
@@ -52,6 +61,7 @@ class TensorReader {
   hid_t file_;
   std::string file_name_;
   Backend* backend_ = nullptr;
+  ProgressMeter* meter_ = nullptr;
   std::map<std::string, HostBuffer> resident_;  // path -> whole tensor
   struct SlabBuffer {
     HostBuffer data{nullptr, nullptr};

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/dtype.hpp"
+#include "kernels/host_memory.hpp"
 #include "kernels/slice_norms.hpp"
 
 namespace h5p {
@@ -57,8 +58,6 @@ struct NmResult {
   double kept_sum_sq = 0.0;       // sum of squares of what remains
 };
 
-// Host memory from Backend::allocate_host, freed as it was allocated.
-using HostBuffer = std::unique_ptr<unsigned char[], void (*)(unsigned char*)>;
 
 constexpr std::size_t kSumBlock = 16384;
 constexpr std::uint64_t kAllTies = ~std::uint64_t{0};  // an apply quota that prunes every tie
@@ -79,14 +78,20 @@ class Backend {
   // Memory for host buffers that the caller fills and passes to this backend again and again
   // (the tensor reader's slabs): a device backend returns page-locked memory, so its copies to
   // and from the device go straight from it. Uninitialised; at least 1 byte.
-  virtual HostBuffer allocate_host(std::size_t bytes) {
-    return HostBuffer(new unsigned char[bytes > 0 ? bytes : 1], [](unsigned char* p) { delete[] p; });
-  }
+  virtual HostBuffer allocate_host(std::size_t bytes) { return allocate_pageable(bytes); }
+
+  // True when the kernels work in the host memory they are given (the CPU): the pipeline then
+  // prunes and writes a resident tensor in cache-sized pieces, so each piece is still in cache
+  // when HDF5 copies it out. A device backend keeps a retained tensor whole.
+  virtual bool works_in_host_memory() const { return false; }
 
   virtual TensorScan scan(ConstTensor t) = 0;
 
-  // scan() and histogram() of the first digit in one pass over the data.
-  virtual TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) = 0;
+  // scan() and histogram() of the first digit in one pass over the data. The sum of squares
+  // starts from sum_from and adds each block's in block order: a tensor passed in pieces of
+  // whole blocks, each with the sum so far, sums exactly as in one call.
+  virtual TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist,
+                                    double sum_from = 0.0) = 0;
 
   // Adds the digit histogram of t's keys (in width w) to hist[0 .. 2^bits).
   virtual void histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) = 0;
@@ -97,7 +102,9 @@ class Backend {
   // Sets to +0.0 every element with key < K, and the first `tie_quota` elements with
   // key == K in position order (kAllTies, or any quota >= t.n: every one, and a device
   // backend skips counting them). Keys are taken in width w.
-  virtual ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) = 0;
+  // kept_sum_sq starts from sum_from, as scan_histogram's sum.
+  virtual ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota,
+                            double sum_from = 0.0) = 0;
 
   // Sweeps: one digit's histograms for several prefixes in one pass. prefixes is sorted and
   // distinct; hists holds prefixes.size() blocks of 2^bits counts, added to.

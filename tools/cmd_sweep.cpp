@@ -24,6 +24,7 @@
 #include "tools/commands.hpp"
 #include "tools/eval_options.hpp"
 #include "tools/options.hpp"
+#include "tools/progress.hpp"
 #include "tools/format.hpp"
 #include "tools/version.hpp"
 
@@ -62,6 +63,7 @@ po::options_description sweep_options() {
       ("model", po::value<std::string>(), "model name in the registry and the metrics (default: the input file's stem)")
       ("metrics-dir", po::value<std::string>(), "with --materialize: write h5prune_<model>[_<array task>].prom here (default: $H5PRUNE_METRICS_DIR)")
       ("json", po::bool_switch(), "print the result as one JSON object on stdout")
+      ("quiet", po::bool_switch(), "no progress output on stderr")
       ("per-tensor", po::bool_switch(), "sensitivity: prune each selected tensor alone at each point and evaluate it (needs --eval; docs/EVAL.md)")
       ("metric", po::value<std::string>(), "with --per-tensor: the metric of the table and heatmap (default: the first reported)");
   add_eval_options(o);
@@ -365,7 +367,10 @@ int cmd_sweep(const std::vector<std::string>& args) {
     return 0;
   }
 
+  ProgressPrinter progress(!vm["quiet"].as<bool>());
+  o.on_progress = [&](const Progress& p) { progress.update(p); };
   const SweepResult r = run_sweep(o);
+  progress.finish();
   if (vm.count("csv")) write_file_atomically(vm["csv"].as<std::string>(), result_csv(r), true);
   if (!report.empty()) {
     const bool svg = report.substr(report.size() - 4) == ".svg";

@@ -40,11 +40,14 @@ class CpuBackend final : public Backend {
     return "cpu (" + std::to_string(threads_) + (threads_ == 1 ? " thread)" : " threads)");
   }
 
+  bool works_in_host_memory() const override { return true; }
+
   TensorScan scan(ConstTensor t) override { return scan_impl(t); }
 
-  TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
+  TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist,
+                            double sum_from) override {
     TensorScan s;
-    dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() { s = scan_histogram_impl<E, W>(t, pass, hist); });
+    dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() { s = scan_histogram_impl<E, W>(t, pass, hist, sum_from); });
     return s;
   }
 
@@ -78,9 +81,9 @@ class CpuBackend final : public Backend {
     cpu::tally(t, w, bounds, bucket_count, bucket_sum_sq, equal, threads_for(t.n));
   }
 
-  ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) override {
+  ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota, double sum_from) override {
     ApplyResult r;
-    dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() { r = apply_impl<E, W>(t, K, tie_quota); });
+    dispatch(t.dtype, w, [&]<typename E, KeyWidth W>() { r = apply_impl<E, W>(t, K, tie_quota, sum_from); });
     return r;
   }
 
@@ -108,6 +111,24 @@ class CpuBackend final : public Backend {
  private:
   int threads_;
 
+  // Per-block partial results, kept between calls so the hot paths allocate nothing once they
+  // have seen their largest input (the host calls one backend from one thread at a time).
+  struct Partial {
+    std::uint64_t nan = 0, zeros = 0, pruned = 0, ties = 0, ties_pruned = 0;
+    double sum_sq = 0;
+  };
+  std::vector<Partial> parts_;
+  std::vector<TensorScan> scan_parts_;
+  std::vector<std::uint64_t> block_ties_, quota_at_;
+  std::vector<std::uint32_t> local_hist_;
+
+  // v resized to n elements (its capacity kept), every element reset.
+  template <typename T>
+  static T* reset(std::vector<T>& v, std::size_t n) {
+    v.assign(n, T{});
+    return v.data();
+  }
+
   // Threads for a call over n elements: one below kParallelMin, where waking a second thread
   // (which spins while it waits, and costs a lot on a busy node) is not worth it.
   static constexpr std::size_t kParallelMin = 4 * kSumBlock;
@@ -124,10 +145,10 @@ class CpuBackend final : public Backend {
     const std::size_t group = (std::size_t{1} << 31) / kSumBlock;
     const int nthreads = threads_for(n);
     const std::size_t per_thread = bins * kCopies;
-    std::vector<std::uint32_t> local(static_cast<std::size_t>(nthreads) * per_thread);
+    std::vector<std::uint32_t>& local = local_hist_;
     for (std::size_t g0 = 0; g0 < blocks; g0 += group) {
       const std::size_t g1 = std::min(blocks, g0 + group);
-      std::fill(local.begin(), local.end(), 0u);
+      reset(local, static_cast<std::size_t>(nthreads) * per_thread);
 #pragma omp parallel num_threads(nthreads)
       {
         std::uint32_t* h = local.data() + static_cast<std::size_t>(omp_get_thread_num()) * per_thread;
@@ -180,17 +201,13 @@ class CpuBackend final : public Backend {
   // prune's first pass: NaN and zero counts, sum of squares, and the first digit's histogram.
   // (min/max and sum |w| are left unset: only stats needs them, through scan().)
   template <typename E, KeyWidth W>
-  TensorScan scan_histogram_impl(ConstTensor t, DigitPass pass, std::uint64_t* hist) {
+  TensorScan scan_histogram_impl(ConstTensor t, DigitPass pass, std::uint64_t* hist, double sum_from) {
     constexpr KeyWidth native = native_key_width_of<E>();
     const std::uint64_t inf = inf_key(native);
     const auto* p = static_cast<const typename E::Bits*>(t.data);
     const std::size_t blocks = block_count(t.n);
     const std::size_t bins = std::size_t{1} << pass.bits;
-    struct Partial {
-      std::uint64_t nan = 0, zeros = 0;
-      double sum_sq = 0;
-    };
-    std::vector<Partial> parts(blocks);
+    Partial* parts = reset(parts_, blocks);
     for_each_chunk_histogram(t.n, bins, hist, [&](std::size_t begin, std::size_t end, std::uint32_t* h) {
       add_histogram<E, W>(p, begin, end, pass, h, bins);
       // Native-width keys in the element's own integer type keep this loop vectorisable.
@@ -210,7 +227,9 @@ class CpuBackend final : public Backend {
     });
     TensorScan s;
     s.n = t.n;
-    for (const Partial& part : parts) {
+    s.sum_sq = sum_from;
+    for (std::size_t b = 0; b < blocks; ++b) {
+      const Partial& part = parts[b];
       s.nan += part.nan;
       s.zeros += part.zeros;
       s.sum_sq += part.sum_sq;
@@ -221,7 +240,7 @@ class CpuBackend final : public Backend {
   // stats' pass: NaN and zero counts, min/max keys, sum |w| and sum w^2, per fixed block.
   TensorScan scan_impl(ConstTensor t) {
     const std::size_t blocks = block_count(t.n);
-    std::vector<TensorScan> parts(blocks);
+    TensorScan* parts = reset(scan_parts_, blocks);
     dispatch(t.dtype, native_key_width(t.dtype), [&]<typename E, KeyWidth W>() {
       const std::uint64_t inf = inf_key(W);
       const auto* p = static_cast<const typename E::Bits*>(t.data);
@@ -252,7 +271,7 @@ class CpuBackend final : public Backend {
     });
     TensorScan s;
     s.n = t.n;
-    for (const TensorScan& part : parts) s.add(part);
+    for (std::size_t b = 0; b < blocks; ++b) s.add(parts[b]);
     return s;
   }
 
@@ -265,14 +284,14 @@ class CpuBackend final : public Backend {
   }
 
   template <typename E, KeyWidth W>
-  ApplyResult apply_impl(MutTensor t, std::uint64_t K, std::uint64_t tie_quota) {
+  ApplyResult apply_impl(MutTensor t, std::uint64_t K, std::uint64_t tie_quota, double sum_from) {
     auto* p = static_cast<typename E::Bits*>(t.data);
     const std::size_t blocks = block_count(t.n);
     // Ties are pruned in position order: each block learns from a prefix sum of the tie
     // counts before it how much of the quota is left for it (no atomics).
-    std::vector<std::uint64_t> quota_at(blocks, 0);
+    std::uint64_t* quota_at = reset(quota_at_, blocks);
     if (tie_quota > 0) {
-      std::vector<std::uint64_t> ties(blocks, 0);
+      std::uint64_t* ties = reset(block_ties_, blocks);
 #pragma omp parallel for schedule(static) num_threads(threads_for(t.n))
       for (std::size_t b = 0; b < blocks; ++b) {
         std::uint64_t c = 0;
@@ -286,11 +305,7 @@ class CpuBackend final : public Backend {
         left -= quota_at[b];
       }
     }
-    struct Partial {
-      std::uint64_t pruned = 0, ties = 0, ties_pruned = 0;
-      double kept_sq = 0;
-    };
-    std::vector<Partial> parts(blocks);
+    Partial* parts = reset(parts_, blocks);
 #pragma omp parallel for schedule(static) num_threads(threads_for(t.n))
     for (std::size_t b = 0; b < blocks; ++b) {
       Partial part;
@@ -338,18 +353,20 @@ class CpuBackend final : public Backend {
       }
       // Pruned elements are +0.0 now, so the kept sum is the sum over the block.
       // (A NaN adds nothing, as in the scans: NaN bits from arithmetic differ between CPUs and GPUs.)
-      part.kept_sq = lane_sum(begin, end, [&](std::size_t i) {
+      part.sum_sq = lane_sum(begin, end, [&](std::size_t i) {
         const double v = E::abs_value(p[i]);
         return std::isnan(v) ? 0.0 : v * v;
       });
       parts[b] = part;
     }
     ApplyResult r;
-    for (const Partial& part : parts) {
+    r.kept_sum_sq = sum_from;
+    for (std::size_t b = 0; b < blocks; ++b) {
+      const Partial& part = parts[b];
       r.pruned += part.pruned;
       r.ties += part.ties;
       r.ties_pruned += part.ties_pruned;
-      r.kept_sum_sq += part.kept_sq;
+      r.kept_sum_sq += part.sum_sq;
     }
     return r;
   }

@@ -165,10 +165,12 @@ class CudaBackend final : public Backend {
   }
 
   // As the CPU's: n, NaN and zero counts and the sum of squares; min, max and sum |w| unset.
-  TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
-    if (on_host(t.n)) return cpu_->scan_histogram(t, w, pass, hist);
+  TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist,
+                            double sum_from) override {
+    if (on_host(t.n)) return cpu_->scan_histogram(t, w, pass, hist, sum_from);
     TensorScan total;
     total.n = t.n;
+    total.sum_sq = sum_from;
     start_histogram(pass);
     for_each_chunk(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
       const BlockStats* parts = fetch_block_stats(t.dtype, dev, n, kSumBlock);
@@ -207,9 +209,10 @@ class CudaBackend final : public Backend {
   // The tie quota is shared out on the device (a running tie count across chunks), so no
   // chunk waits for the one before it; with no quota, or one that covers every tie, the ties
   // are not counted first at all.
-  ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) override {
-    if (on_host(t.n)) return cpu_->apply(t, w, K, tie_quota);
+  ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota, double sum_from) override {
+    if (on_host(t.n)) return cpu_->apply(t, w, K, tie_quota, sum_from);
     ApplyResult r;
+    r.kept_sum_sq = sum_from;
     const std::uint64_t quota = tie_quota >= t.n ? kAllTies : tie_quota;
     const bool partial = quota > 0 && quota != kAllTies;
     if (partial) {

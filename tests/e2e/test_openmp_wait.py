@@ -54,3 +54,31 @@ def test_user_policy_stands(tmp_path):
     got = _environ_while_running(tmp_path, env)
     assert got.get(b"OMP_WAIT_POLICY") == b"active", "the user's OMP_WAIT_POLICY was replaced: %r" % got.get(b"OMP_WAIT_POLICY")
     assert b"H5PRUNE_OPENMP_REEXEC" not in got, "re-executed although the user chose a policy"
+
+
+def _interpreter(path):
+    """The ELF program interpreter (PT_INTERP) of a 64-bit little-endian executable."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        if p_type == 3:  # PT_INTERP
+            return data[p_offset:p_offset + p_filesz].rstrip(b"\0").decode()
+    return None
+
+
+def test_started_through_the_loader(tmp_path):
+    """`ld.so h5prune ...`: /proc/self/exe is the loader, so h5prune must not re-execute it
+    (the loader would take the first argument for the program)."""
+    loader = _interpreter(h5util.binary())
+    assert loader and os.path.exists(loader), loader
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "H5PRUNE_OPENMP_REEXEC")}
+    model = datagen.write_h5(tmp_path / "m.h5", {"/w/kernel": datagen.make_values(5, "<f4", (64, 64), "normal")})
+    res = subprocess.run([loader, h5util.binary(), "prune", str(model), "-o", str(tmp_path / "out.h5"),
+                          "--sparsity", "0.5"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "out.h5").exists()

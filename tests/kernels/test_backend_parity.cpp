@@ -457,8 +457,9 @@ class FaultyBackend final : public Backend {
     if (fault_ == Fault::scan_sum && t.n > 0) s.sum_sq = std::nextafter(s.sum_sq, INFINITY);  // one ulp
     return s;
   }
-  TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
-    const TensorScan s = cpu_->scan_histogram(t, w, pass, hist);
+  TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist,
+                            double sum_from) override {
+    const TensorScan s = cpu_->scan_histogram(t, w, pass, hist, sum_from);
     if (fault_ == Fault::histogram_count && t.n > 0) ++hist[0];  // one element counted twice
     return s;
   }
@@ -469,10 +470,10 @@ class FaultyBackend final : public Backend {
   std::uint64_t count_equal(ConstTensor t, KeyWidth w, std::uint64_t key) override {
     return cpu_->count_equal(t, w, key) + (fault_ == Fault::count_equal && t.n > 0);
   }
-  ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) override {
+  ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota, double sum_from) override {
     // One tie too many (the off-by-one of a quota shared out across blocks).
     if (fault_ == Fault::apply_extra_tie && tie_quota != kAllTies) ++tie_quota;
-    return cpu_->apply(t, w, K, tie_quota);
+    return cpu_->apply(t, w, K, tie_quota, sum_from);
   }
   void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits, const std::vector<std::uint64_t>& prefixes,
                        std::uint64_t* hists) override {

@@ -1,0 +1,142 @@
+"""Progress on long runs (docs/CLI.md "Progress"): periodic lines in a batch log when stderr is
+not a terminal, a redrawn bar on a terminal, for prune and sweep, streamed or not.
+
+The runs stream a 4 MB tensor in 16K slabs (--memory-limit 64K), so every pass goes through
+the reader slab by slab; H5PRUNE_PROGRESS_SECONDS shortens the batch interval from 10 s."""
+
+import os
+import pty
+import re
+import select
+import subprocess
+
+import numpy as np
+
+import datagen
+import h5util
+
+LINE = re.compile(r"^h5prune: (\d+)% \(([\d.]+) of ([\d.]+) MB over all passes\) after \d+ s: (.+?) (/\S+)$")
+MB = 1024 * 1024 * 4 / 1e6  # the tensor's bytes, in the MB the lines print
+
+
+def _model(tmp_path):
+    values = datagen.make_values(11, "<f4", (1024, 1024), "normal")
+    return datagen.write_h5(tmp_path / "m.h5", {"/w/kernel": values, "/w/bias": values[0]}), values
+
+
+def _batch_lines(tmp_path, *args, seconds="0.001"):
+    """Runs h5prune with stderr in a file (a batch log); returns the progress lines parsed."""
+    log = tmp_path / "stderr.log"
+    env = dict(os.environ, H5PRUNE_PROGRESS_SECONDS=seconds)
+    with open(log, "w") as err:
+        res = subprocess.run([h5util.binary()] + [str(a) for a in args], stdout=subprocess.PIPE, stderr=err,
+                             stdin=subprocess.DEVNULL, env=env, timeout=300)
+    text = log.read_text()
+    assert res.returncode == 0, "h5prune failed: %s\n%s" % (" ".join(map(str, args)), text[-2000:])
+    lines = [l for l in text.splitlines() if l.startswith("h5prune: ") and "%" in l]
+    parsed = []
+    for l in lines:
+        m = LINE.match(l)
+        assert m, "progress line not in the documented form: %r" % l
+        parsed.append((int(m.group(1)), float(m.group(2)), float(m.group(3)), m.group(4), m.group(5)))
+    return parsed, text
+
+
+def _check_monotone(parsed, total_mb):
+    assert len(parsed) >= 3, "too few progress lines on a streamed run: %r" % parsed
+    done = [p[1] for p in parsed]
+    assert done == sorted(done), "done bytes went back: %r" % done
+    for pct, d, total, _, _ in parsed:
+        assert abs(total - total_mb) < 0.05, "total %.1f MB, expected %.1f (tensor bytes times planned passes)" % (total, total_mb)
+        assert 0 <= pct <= 100 and d <= total + 1e-9
+        assert abs(pct - 100 * d / total) <= 1.5  # d and total are printed rounded to 0.1 MB
+
+
+def _passes_in_order(parsed):
+    order = []
+    for p in parsed:
+        if not order or order[-1] != p[3]:
+            order.append(p[3])
+    return order
+
+
+def test_prune_streamed_batch_log(tmp_path):
+    model, values = _model(tmp_path)
+    out = tmp_path / "out.h5"
+    parsed, _ = _batch_lines(tmp_path, "prune", model, "-o", out, "--sparsity", "0.9", "--memory-limit", "64K",
+                             "--threads", "1")
+    # float32 sparsity: the scan (first digit), the second digit, the write: 3 passes planned.
+    _check_monotone(parsed, 3 * MB)
+    assert _passes_in_order(parsed) == ["scan", "select 2/2", "write"], _passes_in_order(parsed)
+    assert {p[4] for p in parsed} == {"/w/kernel"}
+    # the progress changes nothing: the output is what numpy computes
+    import h5py
+    with h5py.File(out, "r") as f:
+        got = f["/w/kernel"][...]
+    k = int(0.9 * values.size)
+    order = np.argsort(np.abs(values).ravel(), kind="stable")
+    exp = values.ravel().copy()
+    exp[order[:k]] = 0
+    h5util.assert_bits_equal(got.ravel(), exp, "/w/kernel")
+
+
+def test_prune_global_passes_named(tmp_path):
+    model, _ = _model(tmp_path)
+    parsed, _ = _batch_lines(tmp_path, "prune", model, "-o", tmp_path / "out.h5", "--sparsity", "0.9",
+                             "--scope", "global", "--memory-limit", "64K", "--threads", "1")
+    _check_monotone(parsed, 3 * MB)
+    assert _passes_in_order(parsed)[0] == "scan" and _passes_in_order(parsed)[-1] == "write"
+
+
+def test_sweep_streamed_batch_log(tmp_path):
+    model, _ = _model(tmp_path)
+    parsed, _ = _batch_lines(tmp_path, "sweep", model, "--sparsity", "0.5,0.9", "--memory-limit", "64K",
+                             "--threads", "1")
+    _check_monotone(parsed, 3 * MB)
+    assert _passes_in_order(parsed) == ["scan", "select 2/2", "tally"], _passes_in_order(parsed)
+
+
+def test_quiet_and_default_interval_print_nothing(tmp_path):
+    model, _ = _model(tmp_path)
+    parsed, _ = _batch_lines(tmp_path, "prune", model, "-o", tmp_path / "a.h5", "--sparsity", "0.5",
+                             "--memory-limit", "64K", "--quiet")
+    assert parsed == []
+    # the default batch interval is 10 s: a short run writes no progress line
+    parsed, text = _batch_lines(tmp_path, "prune", model, "-o", tmp_path / "b.h5", "--sparsity", "0.5", seconds="")
+    assert parsed == [], text
+
+
+def test_terminal_bar(tmp_path):
+    """On a terminal (a pty here): a bar redrawn in place, cleared before the summary."""
+    model, _ = _model(tmp_path)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([h5util.binary(), "prune", str(model), "-o", str(tmp_path / "out.h5"), "--sparsity", "0.9",
+                          "--memory-limit", "64K", "--threads", "1"],
+                         stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL,
+                         env=dict(os.environ, H5PRUNE_PROGRESS_SECONDS="0.001"))
+    os.close(slave)
+    seen = b""
+    try:
+        while True:
+            r, _, _ = select.select([master], [], [], 60)
+            if not r:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed the pty
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+        out, _ = p.communicate(timeout=60)
+    assert p.returncode == 0, seen[-2000:]
+    bars = re.findall(rb"\r\x1b\[K\[([# ]{30})\] +(\d+)% (\S+(?: \S+)?) +(/\S+)", seen)
+    assert bars, "no progress bar drawn on a terminal: %r" % seen[-500:]
+    pcts = [int(b[1]) for b in bars]
+    assert pcts == sorted(pcts), pcts
+    for fill, pct, _, _ in bars:
+        assert fill.count(b"#") == int(int(pct) / 100 * 30) or abs(fill.count(b"#") - int(pct) * 30 / 100) <= 1
+    assert seen.endswith(b"\r\x1b[K"), "the bar was not cleared at the end: %r" % seen[-100:]
+    assert out.strip(), "no summary on stdout"
