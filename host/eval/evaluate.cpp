@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/errors.hpp"
+#include "formats/sha256.hpp"
 #include "host/densify.hpp"
 #include "host/scratch_dir.hpp"
 #include "host/registry/evaluations.hpp"
@@ -65,6 +66,22 @@ Evaluation evaluate(const EvalSettings& s, const EvalTarget& t, const registry::
   e.tool_version = s.tool_version;
   if (registry && (t.baseline || t.version)) registry::record_evaluation(*registry, e);
   return e;
+}
+
+EvaluatedOutput evaluate_baseline(const EvalSettings& s, const std::string& input, const std::string& model,
+                                  const registry::Layout* registry) {
+  EvalTarget base;
+  base.file = input;
+  base.input = input;
+  base.sha256 = sha256_file(input);
+  base.model = model;
+  base.baseline = true;
+  EvaluatedOutput out;
+  if (registry)
+    for (const Evaluation& e : registry::list_baselines(*registry, model, base.sha256))
+      if (e.ok && e.command == s.command) out.record = e, out.reused = true;
+  if (!out.reused) out.record = evaluate(s, base, registry);
+  return out;
 }
 
 EvaluatedOutput evaluate_output(const EvalSettings& s, const EvalTarget& t, const registry::Layout* registry,
