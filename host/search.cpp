@@ -130,4 +130,26 @@ SearchResult run_search(const SearchRequest& q, const SearchCallbacks& cb) {
   return out;
 }
 
+void record_search(RunMetrics& m, const SearchResult& r) {
+  m.success = true;
+  m.failure = {FailureReason::none, 0};
+  RunMetrics::Search s;
+  s.probes = r.probes.size();
+  for (const SearchProbe& p : r.probes) s.failed_probes += p.evaluation.ok ? 0 : 1;
+  RunMetrics::Eval e;
+  e.ok = s.failed_probes == 0;
+  e.baseline = r.baseline.metrics;
+  if (r.best) {
+    const SearchProbe& best = r.probes[*r.best];
+    e.values = best.evaluation.metrics;
+    e.seconds = best.evaluation.seconds;
+    m.requested_sparsity = s.answer = parse_decimal(best.sparsity, "sparsity").approx();
+    if (best.version) m.registry_version = static_cast<std::uint64_t>(*best.version);
+  } else {
+    e.seconds = r.baseline.seconds;
+  }
+  m.eval = e;
+  m.search = s;
+}
+
 }  // namespace h5p

@@ -108,6 +108,14 @@ RunMetrics::Eval eval_metrics(const EvaluatedOutput& e) {
   return m;
 }
 
+void record_evaluation(RunMetrics& m, const EvaluatedOutput& e, std::optional<int> version) {
+  m.eval = eval_metrics(e);
+  if (version) m.registry_version = static_cast<std::uint64_t>(*version);
+  m.success = e.record.ok;
+  if (e.record.ok) m.failure = {FailureReason::none, 0};
+  else record_eval_failure(m);
+}
+
 EvalTarget version_target(const registry::Layout& l, const Manifest& m) {
   EvalTarget t;
   t.file = l.blob_path(m.output_sha256);
