@@ -12,13 +12,16 @@ for arg in "$@"; do
   esac
 done
 
-# Build: compiler, CMake, HDF5 C library, Boost.Program_options, GoogleTest, OpenSSL, JSON, OpenMP.
+# Build: compiler, CMake, HDF5 C library, Boost.Program_options, GoogleTest, OpenSSL, JSON, OpenMP;
+# help2man (the manual page from --help), dpkg-dev and fakeroot (cpack's .deb: dpkg-shlibdeps).
 build_pkgs=(build-essential cmake git pkg-config libhdf5-dev hdf5-tools
-            libboost-program-options-dev libgtest-dev libssl-dev nlohmann-json3-dev libomp-dev)
-# Tests: independent reference (h5py/numpy/scipy), promtool, node_exporter, a local Slurm.
+            libboost-program-options-dev libgtest-dev libssl-dev nlohmann-json3-dev libomp-dev
+            help2man dpkg-dev fakeroot)
+# Tests: independent reference (h5py/numpy/scipy), promtool, a Prometheus server and node_exporter,
+# a local Slurm; debootstrap for the package test's fresh Debian chroot (scripts/package-test.sh).
 test_pkgs=(python3 python3-pytest python3-h5py python3-numpy python3-scipy
            prometheus prometheus-node-exporter python3-prometheus-client slurm-wlm munge curl procps
-           chromium python3-pil)
+           chromium python3-pil debootstrap)
 # Benchmarks only: PyTorch's pruning as a baseline, hyperfine for whole-command timing.
 bench_pkgs=(python3-torch hyperfine time)
 
