@@ -2,6 +2,10 @@
 #include "host/slurm_status.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <fstream>
@@ -174,6 +178,21 @@ std::string rerun_command(const SweepPlan& plan, const std::vector<PointStatus>&
     return std::isalnum(static_cast<unsigned char>(c)) || std::string("._-/+:@").find(c) != std::string::npos;
   });
   return cmd + " " + (plain ? script : shell_word(script));
+}
+
+std::vector<std::string> retire_task_metrics(const SweepPlan& plan, const std::vector<PointStatus>& points) {
+  std::vector<std::string> removed;
+  if (!plan.metrics_dir || !plan.model) return removed;
+  for (const auto& p : points) {
+    if (p.state != PointState::recorded) continue;
+    const std::string path = *plan.metrics_dir + "/" + metrics_file_name(*plan.model, std::to_string(p.index));
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::unlink(path.c_str()) != 0)
+      throw OutputError("cannot remove metrics file '" + path + "': " + std::strerror(errno));
+    removed.push_back(path);
+  }
+  return removed;
 }
 
 }  // namespace h5p

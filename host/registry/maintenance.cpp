@@ -3,6 +3,10 @@
 #include "host/registry/maintenance.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <map>
 #include <set>
@@ -10,6 +14,7 @@
 #include "common/errors.hpp"
 #include "host/registry/aliases.hpp"
 #include "host/registry/blob_store.hpp"
+#include "host/registry/crash_hook.hpp"
 #include "host/registry/fs_ops.hpp"
 #include "host/registry/versions.hpp"
 
@@ -37,11 +42,13 @@ void walk_objects(const Layout& l, std::vector<std::string>& blobs, std::vector<
 }
 
 // sha256 -> bytes of every blob a readable manifest refers to; `ok` false if one was unreadable.
-std::map<std::string, std::uint64_t> referenced_blobs(const Layout& l, bool& ok) {
+// `ignore`: "model@N" of versions to count as gone (a dry run's would-be-retired versions).
+std::map<std::string, std::uint64_t> referenced_blobs(const Layout& l, bool& ok, const std::set<std::string>& ignore = {}) {
   std::map<std::string, std::uint64_t> refs;
   ok = true;
   for (const auto& model : list_models(l))
     for (int v : list_versions(l, model)) {
+      if (ignore.count(model + "@" + std::to_string(v))) continue;
       try {
         const Manifest m = load_manifest(l, model, v);
         refs[m.output_sha256] = m.output_bytes;
@@ -129,9 +136,33 @@ VerifyReport verify_registry(const Layout& l, const std::optional<std::string>& 
   return rep;
 }
 
-GcReport collect_garbage(const Layout& l, double grace_seconds, bool dry_run) {
+namespace {
+
+// A killed gc may have set blobs aside (staging/gc-*/SHA) that a version still needs: put back
+// every one whose place in the store is free. Harmless for unreferenced ones (gc sees them again).
+void restore_set_aside(const Layout& l) {
+  for (const auto& s : list_dir(l.staging())) {
+    if (s.rfind("gc-", 0) != 0) continue;
+    for (const auto& f : list_dir(l.staging() + "/" + s))
+      if (is_sha_part(f, 64) && !exists(l.blob_path(f)))
+        (void)::link((l.staging() + "/" + s + "/" + f).c_str(), l.blob_path(f).c_str());
+  }
+}
+
+}  // namespace
+
+GcReport collect_garbage(const Layout& l, double grace_seconds, bool dry_run, const RetentionPolicy& policy) {
   GcReport rep;
   const double cutoff = now_seconds() - grace_seconds;
+  if (!dry_run) restore_set_aside(l);
+  // Retention first, so that the blobs of the versions it retires are collected below.
+  if (policy.active())
+    for (const auto& model : list_models(l))
+      for (int v : versions_to_retire(l, model, policy, now_seconds())) {
+        if (!dry_run) retire_version(l, model, v, /*force=*/false, "gc " + policy.text());
+        rep.retired.push_back({model + "@" + std::to_string(v), "retired by " + policy.text()});
+      }
+  crash_point("gc-retired");
   auto remove = [&](const std::string& path, const std::string& why) {
     struct stat st {};
     const std::uint64_t size = ::lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) ? st.st_size : 0;
@@ -155,7 +186,10 @@ GcReport collect_garbage(const Layout& l, double grace_seconds, bool dry_run) {
   // Blobs no version refers to. A version published after the first listing is caught by the
   // second; a writer also restores its blob after publishing if it finds it gone.
   bool ok = true;
-  const auto refs = referenced_blobs(l, ok);
+  std::set<std::string> would_retire;
+  if (dry_run)
+    for (const auto& f : rep.retired) would_retire.insert(f.path);
+  const auto refs = referenced_blobs(l, ok, would_retire);
   if (!ok) {
     rep.blobs_skipped = true;
     return rep;
@@ -171,13 +205,44 @@ GcReport collect_garbage(const Layout& l, double grace_seconds, bool dry_run) {
   for (const auto& o : others)
     if (newest_mtime(o) < cutoff) remove(o, "temporary in objects/");
   if (candidates.empty()) return rep;
-  const auto refs_again = referenced_blobs(l, ok);
+  const auto refs_again = referenced_blobs(l, ok, would_retire);
   if (!ok) {
     rep.blobs_skipped = true;
     return rep;
   }
+  std::vector<std::string> chosen;
   for (const auto& sha : candidates)
-    if (!refs_again.count(sha)) remove(l.blob_path(sha), "unreferenced blob");
+    if (!refs_again.count(sha)) chosen.push_back(sha);
+  if (dry_run || chosen.empty()) {
+    for (const auto& sha : chosen) remove(l.blob_path(sha), "unreferenced blob");
+    return rep;
+  }
+  // A writer may start to use an old blob (same output again) at any moment. Set the chosen
+  // ones aside by rename, read the manifests a third time, put back any that a version now
+  // refers to, and only then delete. A writer that finds its blob gone after publishing links
+  // it back from its staged copy (record.cpp), so neither order of events loses a blob.
+  const std::string aside = l.staging() + "/gc-" + unique_token();
+  make_dir(aside);
+  std::vector<std::string> moved;
+  for (const auto& sha : chosen)
+    if (::rename(l.blob_path(sha).c_str(), (aside + "/" + sha).c_str()) == 0) {
+      moved.push_back(sha);
+      crash_point("gc-blob-set-aside");
+    }
+  const auto refs_last = referenced_blobs(l, ok);
+  for (const auto& sha : moved) {
+    const std::string kept = aside + "/" + sha;
+    if (!ok || refs_last.count(sha)) {
+      if (::link(kept.c_str(), l.blob_path(sha).c_str()) != 0 && errno != EEXIST)
+        throw RegistryError("cannot put blob '" + l.blob_path(sha) + "' back from '" + kept + "': " + std::strerror(errno));
+      rep.kept.push_back({l.blob_path(sha), "a version started to use it while gc ran"});
+      remove_tree(kept);
+    } else {
+      rep.bytes += remove_tree(kept);
+      rep.removed.push_back({l.blob_path(sha), "unreferenced blob"});
+    }
+  }
+  remove_tree(aside);
   return rep;
 }
 

@@ -1,5 +1,5 @@
-// Registry upkeep: verify (re-hash blobs, check manifests and aliases) and gc (remove
-// unreferenced blobs and abandoned staging older than a grace period).
+// Registry upkeep: verify (re-hash blobs, check manifests and aliases) and gc (retention, then
+// remove unreferenced blobs and abandoned staging older than a grace period).
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "host/registry/layout.hpp"
+#include "host/registry/retire.hpp"
 
 namespace h5p::registry {
 
@@ -30,12 +31,15 @@ struct VerifyReport {
 VerifyReport verify_registry(const Layout& l, const std::optional<std::string>& model);
 
 struct GcReport {
+  std::vector<Finding> retired;  // NAME@N retired by the retention policy (or would be)
   std::vector<Finding> removed;  // or, with dry_run, what would be
   std::vector<Finding> kept;     // unreferenced but younger than the grace period
   std::uint64_t bytes = 0;
   bool blobs_skipped = false;    // a manifest could not be read: no blob was considered garbage
 };
 
-GcReport collect_garbage(const Layout& l, double grace_seconds, bool dry_run);
+// Retires the versions `policy` names (retire.hpp; never one an alias points at), then removes
+// abandoned staging, temporaries and unreferenced blobs older than the grace period.
+GcReport collect_garbage(const Layout& l, double grace_seconds, bool dry_run, const RetentionPolicy& policy = {});
 
 }  // namespace h5p::registry

@@ -123,7 +123,7 @@ RecordOutcome record_prune(const RecordRequest& q) {
     if (auto v = find_by_key(l, q.model, idempotency_key(input_sha, canonical, q.tool.version))) {
       out.version = *v;
       out.already = true;
-      out.manifest = load_manifest(l, q.model, *v);
+      out.manifest = load_manifest(l, q.model, *v, /*even_retired=*/true);
       out.result = result_from_manifest(out.manifest);
       out.blob_path = l.blob_path(out.manifest.output_sha256);
       place_copy(l, out.manifest, copy);
@@ -148,7 +148,7 @@ RecordOutcome record_prune(const RecordRequest& q) {
   const Published p = publish_version(l, m, stage.path() + "/version");
   out.version = p.version;
   out.already = p.already;
-  out.manifest = load_manifest(l, q.model, p.version);
+  out.manifest = load_manifest(l, q.model, p.version, /*even_retired=*/true);
   // A gc that listed references before this version appeared may have removed the blob as
   // unreferenced: put it back from the staged copy, which is still here.
   if (!exists(out.blob_path) && ::link(opts.output.c_str(), out.blob_path.c_str()) != 0 && !exists(out.blob_path))
