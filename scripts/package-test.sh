@@ -33,9 +33,10 @@ say "Depends: $depends"
 for dep in $(echo "$depends" | tr ',' '\n' | sed -e 's/(.*)//' -e 's/|.*//' | tr -d ' '); do
   apt-cache show "$dep" > /dev/null 2>&1 || fail "Depends names '$dep', which is not a Debian package apt knows"
 done
-dpkg-deb -c "$deb" | grep -q ' ./usr/bin/h5prune$' || fail "no /usr/bin/h5prune in the package"
-dpkg-deb -c "$deb" | grep -q 'usr/share/man/man1/h5prune.1' || fail "no manual page in the package"
-dpkg-deb -c "$deb" | grep -q 'usr/share/h5prune/monitoring/alerts.yml' || fail "no monitoring files in the package"
+contents=$(dpkg-deb -c "$deb")
+grep -q ' ./usr/bin/h5prune$' <<< "$contents" || fail "no /usr/bin/h5prune in the package"
+grep -q 'usr/share/man/man1/h5prune.1' <<< "$contents" || fail "no manual page in the package"
+grep -q 'usr/share/h5prune/monitoring/alerts.yml' <<< "$contents" || fail "no monitoring files in the package"
 
 # The reference: the build tree's own binary on the bundled model.
 model=examples/keras2c_model.h5

@@ -325,7 +325,8 @@ int cmd_prune(const std::vector<std::string>& args) {
   po::variables_map vm = parse_with_input(args, visible, hidden);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN in a selected tensor, 5 output,\n"
-              << "6 registry, 128+N interrupted by signal N (temporaries removed). See docs/CLI.md.\n";
+              << "6 registry, 7 CUDA device failure, 128+N interrupted by signal N (temporaries removed).\n"
+              << "See docs/CLI.md.\n";
     return 0;
   }
   po::notify(vm);

@@ -156,7 +156,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
   po::variables_map vm = parse_with_input(args, visible);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN, 5 output, 6 registry (--materialize),\n"
-              << "128+N interrupted by signal N. See docs/CLI.md and docs/SLURM.md.\n";
+              << "7 CUDA device failure, 128+N interrupted by signal N. See docs/CLI.md and docs/SLURM.md.\n";
     return 0;
   }
   po::notify(vm);

@@ -70,3 +70,15 @@ def test_a_broken_example_fails(tmp_path, workspace):
     for e in found[:2]:
         res = docs_examples.run(e, str(workspace), bindir)
         assert res.returncode != 0, (e.name, res.stdout)
+
+
+def test_help_texts_name_every_command_and_exit_code():
+    top = h5util.run_ok("--help").stdout
+    for needed in ("--nm N:M", "7 CUDA device", "slurm status", "rm NAME@REF", "log [NAME]", "--keep-last"):
+        assert needed in top, needed
+    for cmd in ("prune", "sweep"):
+        assert "7 CUDA device" in h5util.run_ok(cmd, "--help").stdout, cmd
+    res = h5util.run("frobnicate")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, h5util.describe(res)
+    for cmd in ("prune", "stats", "densify", "sweep", "slurm", "log", "rm", "gc"):
+        assert cmd in res.stderr, (cmd, res.stderr)
