@@ -60,6 +60,14 @@ class PruneJob {
   PruneResult run();
 
  private:
+  // The stages of run(), in order.
+  void open_and_plan();
+  void describe_dry_run();
+  void analyse_global();
+  void write_output(const std::string& temp_path);
+  void publish(AtomicOutput& out);
+  void summarise();
+
   const PruneOptions& opt_;
   std::unique_ptr<Backend> backend_;
   h5::Handle in_file_;
@@ -69,6 +77,7 @@ class PruneJob {
   PruneResult result_;
   std::unique_ptr<TensorReader> reader_;
   Progress progress_;
+  std::future<std::string> input_hash_;
 
   void report(const std::string& tensor, std::uint64_t add_bytes) {
     progress_.done_bytes += add_bytes;
@@ -100,6 +109,8 @@ class PruneJob {
   KeyWidth global_width() const;
   void select_global(const std::vector<std::uint64_t>& first_digit_hist);
   void analyse_tensor(TensorState& s);
+  bool global_scope() const;
+  void prepare_tensor(TensorState& s);
   void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
   void prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record);
   void write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, const std::string& name, hid_t lcpl);
@@ -399,17 +410,15 @@ void PruneJob::measure_bytes(const std::string& output_path) {
   }
 }
 
-PruneResult PruneJob::run() {
-  const auto t0 = Clock::now();
-  const Rule& rule = opt_.rule;
+// Stage 1: options that need no file, then the input, its plan and the backend.
+void PruneJob::open_and_plan() {
   if (!opt_.dry_run && opt_.output.empty()) throw UsageError("missing --output (-o) for prune");
   validate_selection(opt_.selection);
   if (opt_.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
 
   in_file_ = h5::open_input(opt_.input);
   // The input's hash (for the summary and lineage) runs beside the pipeline.
-  std::future<std::string> input_hash;
-  if (!opt_.dry_run) input_hash = std::async(std::launch::async, [path = opt_.input] { return sha256_file(path); });
+  if (!opt_.dry_run) input_hash_ = std::async(std::launch::async, [path = opt_.input] { return sha256_file(path); });
   {
     struct stat st {};
     if (stat(opt_.input.c_str(), &st) == 0) result_.input_bytes = static_cast<std::uint64_t>(st.st_size);
@@ -435,37 +444,52 @@ PruneResult PruneJob::run() {
     s.result.n = s.plan->n;
     index_[s.plan->path] = i;
   }
-  if (opt_.dry_run) {
-    for (TensorState& s : states_) {
-      if (rule.mode == RuleMode::sparsity) s.result.requested_sparsity = rule.sparsity.approx();
-      else s.result.threshold = rule.threshold;
-      result_.tensors.push_back(s.result);
-      result_.total.n += s.plan->n;
-    }
-    result_.seconds.total = std::chrono::duration<double>(Clock::now() - t0).count();
-    return result_;
+}
+
+// --dry-run: what the rule would be applied to, without reading a weight.
+void PruneJob::describe_dry_run() {
+  for (TensorState& s : states_) {
+    if (opt_.rule.mode == RuleMode::sparsity) s.result.requested_sparsity = opt_.rule.sparsity.approx();
+    else s.result.threshold = opt_.rule.threshold;
+    result_.tensors.push_back(s.result);
+    result_.total.n += s.plan->n;
   }
+}
 
-  AtomicOutput out(opt_.output, opt_.force, opt_.input);
-  reader_ = std::make_unique<TensorReader>(in_file_, opt_.input);
-  const bool global = rule.mode == RuleMode::sparsity && rule.scope == Scope::global;
+bool PruneJob::global_scope() const {
+  return opt_.rule.mode == RuleMode::sparsity && opt_.rule.scope == Scope::global;
+}
 
-  if (global) {
-    const bool resident = plan_.total_bytes() <= opt_.memory_limit;
-    result_.streamed = !resident;
-    progress_ = {"analyse", 0, plan_.total_bytes(), ""};
-    const KeyWidth w = global_width();
-    std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
-    for (TensorState& s : states_) {
-      if (resident) keep_resident(s);
-      scan(s, w, &first);
-      report(s.plan->path, s.bytes());
-    }
-    select_global(first);
+// Stage 2 (global scope only): every tensor scanned, then one selection over all of them.
+void PruneJob::analyse_global() {
+  const bool resident = plan_.total_bytes() <= opt_.memory_limit;
+  result_.streamed = !resident;
+  progress_ = {"analyse", 0, plan_.total_bytes(), ""};
+  const KeyWidth w = global_width();
+  std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
+  for (TensorState& s : states_) {
+    if (resident) keep_resident(s);
+    scan(s, w, &first);
+    report(s.plan->path, s.bytes());
   }
+  select_global(first);
+}
 
+// The tensor's boundary and quota, ready for apply: under global scope analyse_global()
+// already chose them; otherwise the tensor is read (kept when it fits) and analysed alone.
+void PruneJob::prepare_tensor(TensorState& s) {
+  if (global_scope()) return;
+  const bool resident = s.bytes() <= opt_.memory_limit;
+  if (!resident) result_.streamed = true;
+  if (resident) keep_resident(s);
+  analyse_tensor(s);
+}
+
+// Stage 3: the faithful copy into the temporary, with each selected tensor prepared, pruned
+// and written (dense fill, or a sparse layout in its place) when the walker reaches it.
+void PruneJob::write_output(const std::string& temp_path) {
   progress_ = {"write", 0, plan_.total_bytes(), ""};
-  h5::Handle out_file = h5::create_output_file(out.temp_path(), in_file_);
+  h5::Handle out_file = h5::create_output_file(temp_path, in_file_);
   h5::CopyCallbacks callbacks;
   callbacks.replaces = [&](const std::string& path) { return index_.count(path) > 0; };
   if (opt_.format != sparse::Format::dense) {
@@ -474,50 +498,58 @@ PruneResult PruneJob::run() {
       TensorState& s = states_.at(index_.at(path));
       h5::Handle in_dataset = h5::dataset_handle(H5Dopen2(in_group, name.c_str(), H5P_DEFAULT));
       if (!in_dataset.valid()) throw InputError("cannot open dataset " + path + " in '" + opt_.input + "'");
-      if (!global) {
-        const bool resident = s.bytes() <= opt_.memory_limit;
-        if (!resident) result_.streamed = true;
-        if (resident) keep_resident(s);
-        analyse_tensor(s);
-      }
+      prepare_tensor(s);
       write_layout(s, in_dataset, out_group, name, lcpl);
     };
   }
   callbacks.fill = [&](const std::string& path, hid_t in_dataset, hid_t out_dataset) {
     TensorState& s = states_.at(index_.at(path));
-    if (!global) {
-      const bool resident = s.bytes() <= opt_.memory_limit;
-      if (!resident) result_.streamed = true;
-      if (resident) keep_resident(s);
-      analyse_tensor(s);
-    }
+    prepare_tensor(s);
     apply_and_write(s, in_dataset, out_dataset);
   };
-  {
-    // The copy also reads and prunes the tensors; count only the rest as writing.
-    const double inner_before = reader_->read_seconds() + result_.seconds.compute;
-    const auto copy_start = Clock::now();
-    h5::copy_contents(in_file_, out_file, opt_.input, opt_.output, callbacks);  // errors name the output, not its temporary
-    if (H5Fclose(out_file.release()) < 0)
-      throw OutputError("cannot finish writing '" + opt_.output + "': " + h5::last_library_error());
-    h5::copy_userblock(opt_.input, out.temp_path(), in_file_);
-    measure_bytes(out.temp_path());
-    const double inner = reader_->read_seconds() + result_.seconds.compute - inner_before;
-    result_.seconds.write += std::chrono::duration<double>(Clock::now() - copy_start).count() - inner;
-  }
-  check_interrupt();
-  {
-    StageTimer t(result_.seconds.publish);
-    result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
-    result_.input_sha256 = input_hash.get();
-    out.commit();
-  }
+  // The copy also reads and prunes the tensors; count only the rest as writing.
+  const double inner_before = reader_->read_seconds() + result_.seconds.compute;
+  const auto copy_start = Clock::now();
+  h5::copy_contents(in_file_, out_file, opt_.input, opt_.output, callbacks);  // errors name the output, not its temporary
+  if (H5Fclose(out_file.release()) < 0)
+    throw OutputError("cannot finish writing '" + opt_.output + "': " + h5::last_library_error());
+  h5::copy_userblock(opt_.input, temp_path, in_file_);
+  measure_bytes(temp_path);
+  const double inner = reader_->read_seconds() + result_.seconds.compute - inner_before;
+  result_.seconds.write += std::chrono::duration<double>(Clock::now() - copy_start).count() - inner;
+}
 
+// Stage 4: hashes, then the temporary moved into place.
+void PruneJob::publish(AtomicOutput& out) {
+  StageTimer t(result_.seconds.publish);
+  result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
+  result_.input_sha256 = input_hash_.get();
+  out.commit();
+}
+
+// Stage 5: per-tensor results and totals in path order.
+void PruneJob::summarise() {
   result_.seconds.read = reader_->read_seconds();
   result_.bytes_read = reader_->bytes_read();
   for (TensorState& s : states_) {
     result_.total.add(s.result);
     result_.tensors.push_back(s.result);
+  }
+}
+
+PruneResult PruneJob::run() {
+  const auto t0 = Clock::now();
+  open_and_plan();
+  if (opt_.dry_run) {
+    describe_dry_run();
+  } else {
+    AtomicOutput out(opt_.output, opt_.force, opt_.input);
+    reader_ = std::make_unique<TensorReader>(in_file_, opt_.input);
+    if (global_scope()) analyse_global();
+    write_output(out.temp_path());
+    check_interrupt();
+    publish(out);
+    summarise();
   }
   result_.seconds.total = std::chrono::duration<double>(Clock::now() - t0).count();
   return result_;
