@@ -41,13 +41,13 @@ grep -q 'usr/share/h5prune/monitoring/alerts.yml' <<< "$contents" || fail "no mo
 # The reference: the build tree's own binary on the bundled model.
 model=examples/keras2c_model.h5
 prune_args=(--sparsity 0.5 --scope global --exclude '^/optimizer_weights/' --quiet)
-./build/tools/h5prune prune "$model" -o "$work/ref.h5" "${prune_args[@]}"
+./build/tools/h5prune prune "$model" -o "$work/ref.h5" "${prune_args[@]}" > /dev/null
 ref=$(sha256sum < "$work/ref.h5")
 
 # 1. A clean prefix (cmake --install), run with an empty environment.
 cmake --install build --prefix "$work/prefix" > /dev/null
 env -i PATH=/usr/bin:/bin "$work/prefix/bin/h5prune" --version
-env -i PATH=/usr/bin:/bin "$work/prefix/bin/h5prune" prune "$model" -o "$work/prefix.h5" "${prune_args[@]}"
+env -i PATH=/usr/bin:/bin "$work/prefix/bin/h5prune" prune "$model" -o "$work/prefix.h5" "${prune_args[@]}" > /dev/null
 [[ $(sha256sum < "$work/prefix.h5") == "$ref" ]] || fail "the installed prefix's output differs from the build tree's"
 [[ -f "$work/prefix/share/man/man1/h5prune.1" && -f "$work/prefix/share/h5prune/monitoring/grafana/h5prune.json" ]] ||
   fail "cmake --install left out the manual page or the monitoring files"
@@ -70,7 +70,7 @@ in_root apt-get update -qq > "$work/apt.log" 2>&1 || { tail -20 "$work/apt.log";
 in_root apt-get install -y -qq --no-install-recommends "/tmp/$(basename "$deb")" >> "$work/apt.log" 2>&1 ||
   { tail -20 "$work/apt.log"; fail "apt-get install ./$(basename "$deb") in the chroot"; }
 in_root h5prune --version
-in_root h5prune prune "/tmp/$(basename "$model")" -o /tmp/out.h5 "${prune_args[@]}"
+in_root h5prune prune "/tmp/$(basename "$model")" -o /tmp/out.h5 "${prune_args[@]}" > /dev/null
 [[ $(sha256sum < "$root/tmp/out.h5") == "$ref" ]] || fail "the chroot's output differs from the build tree's"
 in_root man -w h5prune > /dev/null 2>&1 || in_root test -f /usr/share/man/man1/h5prune.1.gz || in_root test -f /usr/share/man/man1/h5prune.1 ||
   fail "no manual page installed in the chroot"
