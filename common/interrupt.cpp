@@ -41,12 +41,17 @@ int pending_signal() { return g_signal.load(std::memory_order_relaxed); }
 namespace {
 // Test hook: H5PRUNE_TEST_CHECKPOINT_DELAY_MS=N sleeps N ms at every checkpoint (once per slab),
 // so tests can signal a run while it is surely in progress. Unset in normal use.
+// Compiled only into test builds (H5PRUNE_TEST_HOOKS).
 int checkpoint_delay_ms() {
+#ifdef H5PRUNE_TEST_HOOKS
   static const int ms = [] {
     const char* v = std::getenv("H5PRUNE_TEST_CHECKPOINT_DELAY_MS");
     return v ? std::max(0, std::atoi(v)) : 0;
   }();
   return ms;
+#else
+  return 0;
+#endif
 }
 }  // namespace
 

@@ -37,19 +37,19 @@ void for_each_piece(MutTensor slab, std::uint64_t flat_begin, std::size_t piece,
 void write_nm(Backend& backend, const CompactionJob& job, sparse::LayoutWriter& w) {
   const unsigned keep = job.nm_keep, m = job.nm_group;
   const std::size_t piece = std::max<std::size_t>(m, job.piece_elements / m * m);
-  std::vector<std::uint8_t> positions;
-  std::vector<unsigned char> kept;
+  // Output buffers from the backend (page-locked for a device: its copies land straight in them).
+  const std::size_t most = piece / m * keep;
+  const HostBuffer positions = backend.allocate_host(most);
+  const HostBuffer kept = backend.allocate_host(most * dtype_size(job.dtype));
   job.for_each_pruned_slab([&](MutTensor slab, std::uint64_t flat_begin) {
     if (slab.n == 0) return;
     if (flat_begin % m != 0 || slab.n % m != 0) throw std::logic_error("N:M slab not aligned to M");
     for_each_piece(slab, flat_begin, piece, [&](ConstTensor p, std::uint64_t) {
       const std::size_t out = p.n / m * keep;
-      positions.resize(out);
-      kept.resize(out * dtype_size(p.dtype));
       // The slab is already pruned: selecting again keeps the same positions and changes nothing.
-      backend.nm_apply(MutTensor{p.dtype, const_cast<void*>(p.data), p.n}, keep, m, positions.data(), kept.data());
-      w.append("data", h5::memory_type(p.dtype), kept.data(), out);
-      w.append("positions", H5T_NATIVE_UINT8, positions.data(), out);
+      backend.nm_apply(MutTensor{p.dtype, const_cast<void*>(p.data), p.n}, keep, m, positions.get(), kept.get());
+      w.append("data", h5::memory_type(p.dtype), kept.get(), out);
+      w.append("positions", H5T_NATIVE_UINT8, positions.get(), out);
     });
   });
 }
@@ -128,20 +128,22 @@ CompactionResult write_compacted(Backend& backend, const CompactionJob& job, hid
       w.create("mask", H5T_STD_U8LE, (job.n + 7) / 8);
     }
     // Pass 2: order-preserving compaction of each piece.
-    std::vector<unsigned char> values(piece * dtype_size(job.dtype));
-    std::vector<std::uint64_t> index(job.format == Format::bitmask ? 0 : piece);
+    // From the backend (page-locked for a device: its copies land straight in them).
+    const HostBuffer values = backend.allocate_host(piece * dtype_size(job.dtype));
+    const HostBuffer index_bytes = backend.allocate_host(job.format == Format::bitmask ? 0 : piece * sizeof(std::uint64_t));
+    auto* index = reinterpret_cast<std::uint64_t*>(index_bytes.get());
     std::vector<std::uint8_t> bits(piece / 8 + 2);
     std::uint8_t carry = 0;
     job.for_each_pruned_slab([&](MutTensor slab, std::uint64_t flat_begin) {
       for_each_piece(slab, flat_begin, piece, [&](ConstTensor p, std::uint64_t begin) {
         const std::uint64_t count =
-            backend.compact(p, begin, values.data(), job.format == Format::bitmask ? nullptr : index.data());
-        w.append("data", h5::memory_type(p.dtype), values.data(), count);
+            backend.compact(p, begin, values.get(), job.format == Format::bitmask ? nullptr : index);
+        w.append("data", h5::memory_type(p.dtype), values.get(), count);
         if (job.format == Format::csr) {
           for (std::uint64_t j = 0; j < count; ++j) index[j] %= ms.cols;
-          w.append("indices", H5T_NATIVE_UINT64, index.data(), count);
+          w.append("indices", H5T_NATIVE_UINT64, index, count);
         } else if (job.format == Format::coo) {
-          w.append("indices", H5T_NATIVE_UINT64, index.data(), count);
+          w.append("indices", H5T_NATIVE_UINT64, index, count);
         } else {
           const unsigned off = static_cast<unsigned>(begin % 8);
           bits[0] = carry;

@@ -31,7 +31,6 @@ namespace h5p {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kAllTies = std::numeric_limits<std::uint64_t>::max();
 
 // Adds the time spent in its scope to one stage's counter.
 class StageTimer {
@@ -90,9 +89,11 @@ class PruneJob {
     CudaBackendOptions o;
     o.device_memory_limit = opt_.device_memory_limit;
     o.host_threads = opt_.threads;
+#ifdef H5PRUNE_TEST_HOOKS
     // Test hook: H5PRUNE_TEST_CUDA_HOST_BELOW=N moves the host/device size boundary (0: every
     // tensor on the device), so end-to-end tests can send small tensors through the kernels.
     if (const char* v = std::getenv("H5PRUNE_TEST_CUDA_HOST_BELOW")) o.host_below = std::strtoull(v, nullptr, 10);
+#endif
     return o;
   }
   void check_filters();
@@ -248,8 +249,9 @@ void PruneJob::select_global(const std::vector<std::uint64_t>& first_digit_hist)
       StageTimer t(result_.seconds.compute);
       ties += backend_->count_equal(ConstTensor{slab.dtype, slab.data, slab.n}, w, K);
     });
-    s.quota = std::min(left, ties);
-    left -= s.quota;
+    // kAllTies when this tensor's ties are all pruned: a device backend then skips counting them.
+    s.quota = left >= ties ? kAllTies : left;
+    left -= std::min(left, ties);
   }
 }
 
@@ -277,7 +279,8 @@ void PruneJob::analyse_tensor(TensorState& s) {
   if (k > 0) {
     const RadixSelection sel = finish_selection({&s}, s.width, k, hist);
     s.K = sel.key();
-    s.quota = sel.tie_quota();
+    // Every tie pruned: kAllTies lets a device backend skip counting them.
+    s.quota = sel.tie_quota() > 0 && sel.tie_quota() == sel.equal ? kAllTies : sel.tie_quota();
   }
   s.result.threshold = key_value(s.width, s.K);
 }
@@ -545,6 +548,7 @@ PruneResult PruneJob::run() {
   } else {
     AtomicOutput out(opt_.output, opt_.force, opt_.input);
     reader_ = std::make_unique<TensorReader>(in_file_, opt_.input);
+    reader_->use_host_memory_of(*backend_);
     if (global_scope()) analyse_global();
     write_output(out.temp_path());
     check_interrupt();

@@ -28,16 +28,33 @@ h5::Handle open_dataset(hid_t file, const std::string& path, const std::string& 
 
 }  // namespace
 
+HostBuffer TensorReader::allocate(std::size_t bytes) {
+  if (backend_) return backend_->allocate_host(bytes);
+  return HostBuffer(new unsigned char[bytes > 0 ? bytes : 1], [](unsigned char* p) { delete[] p; });
+}
+
+unsigned char* TensorReader::slab_buffer(int which, std::size_t bytes) {
+  SlabBuffer& b = slabs_[which];
+  if (!b.data || b.bytes < bytes) {
+    b.data.reset();  // free before allocating: page-locked memory is scarce
+    b.data = allocate(bytes);
+    b.bytes = bytes;
+  }
+  return b.data.get();
+}
+
 void TensorReader::keep_resident(const PlannedTensor& t) {
   if (resident(t)) return;
-  std::vector<unsigned char> buf(t.n * dtype_size(t.dtype));
+  const std::size_t bytes = t.n * dtype_size(t.dtype);
+  for (SlabBuffer& b : slabs_) b = SlabBuffer{};  // a resident tensor needs no slabs: stay within the limit
+  HostBuffer buf = allocate(bytes);
   if (t.n > 0) {
     check_interrupt();
     const auto start = std::chrono::steady_clock::now();
     h5::Handle d = open_dataset(file_, t.path, file_name_);
-    h5::read_slab(d, h5::memory_type(t.dtype), h5::plan_slabs(t.shape, t.n).at(0), buf.data(), file_name_, t.path);
+    h5::read_slab(d, h5::memory_type(t.dtype), h5::plan_slabs(t.shape, t.n).at(0), buf.get(), file_name_, t.path);
     read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    bytes_read_ += buf.size();
+    bytes_read_ += bytes;
   }
   resident_.emplace(t.path, std::move(buf));
 }
@@ -49,17 +66,17 @@ void TensorReader::for_each_slab(const PlannedTensor& t, std::size_t slab_elems,
   if (auto it = resident_.find(t.path); it != resident_.end()) {
     h5::Slab whole;
     whole.n = t.n;
-    f(MutTensor{t.dtype, it->second.data(), t.n}, whole);
+    f(MutTensor{t.dtype, it->second.get(), t.n}, whole);
     return;
   }
   const std::size_t esize = dtype_size(t.dtype);
   h5::Handle d = open_dataset(file_, t.path, file_name_);
   const std::vector<h5::Slab> slabs = h5::plan_slabs(t.shape, std::max<std::size_t>(1, slab_elems));
-  std::vector<unsigned char> buffers[2];
+  std::size_t largest = 0;
+  for (const h5::Slab& s : slabs) largest = std::max(largest, s.n * esize);
+  unsigned char* buffers[2] = {slab_buffer(0, largest), slabs.size() > 1 ? slab_buffer(1, largest) : nullptr};
   auto read = [&](std::size_t i) {
-    std::vector<unsigned char>& buf = buffers[i % 2];
-    buf.resize(slabs[i].n * esize);
-    h5::read_slab(d, h5::memory_type(t.dtype), slabs[i], buf.data(), file_name_, t.path);
+    h5::read_slab(d, h5::memory_type(t.dtype), slabs[i], buffers[i % 2], file_name_, t.path);
   };
   // The next slab is read on a second thread while f works on this one (HDF5 serialises its
   // own calls when built thread-safe; otherwise every read stays on this thread).
@@ -78,7 +95,7 @@ void TensorReader::for_each_slab(const PlannedTensor& t, std::size_t slab_elems,
         h5::silence_library_errors();  // per thread: h5prune reports the error itself
         read(i + 1);
       });
-    f(MutTensor{t.dtype, buffers[i % 2].data(), slabs[i].n}, slabs[i]);
+    f(MutTensor{t.dtype, buffers[i % 2], slabs[i].n}, slabs[i]);
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "formats/hdf5/file.hpp"
 #include "host/plan.hpp"
+#include "kernels/backend.hpp"
 
 namespace h5p {
 
@@ -21,15 +22,16 @@ class TensorReader {
  public:
   TensorReader(hid_t file, std::string file_name) : file_(file), file_name_(std::move(file_name)) {}
 
+  // Where the reader's buffers come from: a device backend's page-locked memory lets it copy
+  // straight from them (plain memory until this is called). Call before the first read.
+  void use_host_memory_of(Backend& backend) { backend_ = &backend; }
+
   // Reads the whole tensor into memory; later passes use (and may change) that copy.
   void keep_resident(const PlannedTensor& t);
   void drop(const PlannedTensor& t);
   bool resident(const PlannedTensor& t) const { return resident_.count(t.path) > 0; }
   // The in-memory copy of a resident tensor (stable until drop()).
-  MutTensor resident_view(const PlannedTensor& t) {
-    std::vector<unsigned char>& buf = resident_.at(t.path);
-    return MutTensor{t.dtype, buf.data(), t.n};
-  }
+  MutTensor resident_view(const PlannedTensor& t) { return MutTensor{t.dtype, resident_.at(t.path).get(), t.n}; }
 
   // Calls f(view, slab) for each slab of at most slab_elems elements, in position order. A
   // resident tensor is one view of the whole tensor, with a slab that selects everything
@@ -41,9 +43,20 @@ class TensorReader {
   double read_seconds() const { return read_seconds_; }
 
  private:
+  HostBuffer allocate(std::size_t bytes);
+  // A slab buffer of at least `bytes`, kept for later tensors and passes (allocated once at the
+  // largest slab: page-locking is too slow to repeat per slab).
+  unsigned char* slab_buffer(int which, std::size_t bytes);
+
   hid_t file_;
   std::string file_name_;
-  std::map<std::string, std::vector<unsigned char>> resident_;  // path -> whole tensor
+  Backend* backend_ = nullptr;
+  std::map<std::string, HostBuffer> resident_;  // path -> whole tensor
+  struct SlabBuffer {
+    HostBuffer data{nullptr, nullptr};
+    std::size_t bytes = 0;
+  };
+  SlabBuffer slabs_[2];  // one slab processed, the next being read
   std::uint64_t bytes_read_ = 0;
   double read_seconds_ = 0;
 };

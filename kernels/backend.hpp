@@ -54,7 +54,11 @@ struct NmResult {
   double kept_sum_sq = 0.0;    // sum of squares of what remains
 };
 
+// Host memory from Backend::allocate_host, freed as it was allocated.
+using HostBuffer = std::unique_ptr<unsigned char[], void (*)(unsigned char*)>;
+
 constexpr std::size_t kSumBlock = 16384;
+constexpr std::uint64_t kAllTies = ~std::uint64_t{0};  // an apply quota that prunes every tie
 constexpr unsigned kMaxNmGroup = 256;  // positions fit one byte
 
 class Backend {
@@ -69,6 +73,13 @@ class Backend {
   virtual void retain(ConstTensor /*t*/) {}
   virtual void release(const void* /*data*/) {}
 
+  // Memory for host buffers that the caller fills and passes to this backend again and again
+  // (the tensor reader's slabs): a device backend returns page-locked memory, so its copies to
+  // and from the device go straight from it. Uninitialised; at least 1 byte.
+  virtual HostBuffer allocate_host(std::size_t bytes) {
+    return HostBuffer(new unsigned char[bytes > 0 ? bytes : 1], [](unsigned char* p) { delete[] p; });
+  }
+
   virtual TensorScan scan(ConstTensor t) = 0;
 
   // scan() and histogram() of the first digit in one pass over the data.
@@ -81,7 +92,8 @@ class Backend {
   virtual std::uint64_t count_equal(ConstTensor t, KeyWidth w, std::uint64_t key) = 0;
 
   // Sets to +0.0 every element with key < K, and the first `tie_quota` elements with
-  // key == K in position order. Keys are taken in width w.
+  // key == K in position order (kAllTies, or any quota >= t.n: every one, and a device
+  // backend skips counting them). Keys are taken in width w.
   virtual ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) = 0;
 
   // Sweeps: one digit's histograms for several prefixes in one pass. prefixes is sorted and

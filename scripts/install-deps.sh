@@ -17,11 +17,15 @@ done
 build_pkgs=(build-essential cmake git pkg-config libhdf5-dev hdf5-tools
             libboost-program-options-dev libgtest-dev libssl-dev nlohmann-json3-dev libomp-dev
             help2man dpkg-dev fakeroot)
+# The GPU bundle (benchmarks/gpu/make_bundle.sh): patchelf sets its $ORIGIN rpaths; debootstrap
+# makes the bare chroot of its opt-in self-containment check (chroot_check.sh) and the package
+# test's fresh Debian chroot (scripts/package-test.sh).
+build_pkgs+=(patchelf debootstrap)
 # Tests: independent reference (h5py/numpy/scipy), promtool, a Prometheus server and node_exporter,
-# a local Slurm; debootstrap for the package test's fresh Debian chroot (scripts/package-test.sh).
+# a local Slurm.
 test_pkgs=(python3 python3-pytest python3-h5py python3-numpy python3-scipy
            prometheus prometheus-node-exporter python3-prometheus-client slurm-wlm munge curl procps
-           chromium python3-pil debootstrap)
+           chromium python3-pil)
 # Benchmarks only: PyTorch's pruning as a baseline, hyperfine for whole-command timing.
 bench_pkgs=(python3-torch hyperfine time)
 

@@ -1,33 +1,55 @@
 #!/usr/bin/env bash
-# One-shot check of the CUDA backend on a lent GPU machine (H100/H200, no internet): build, GPU
-# tests, kernel benchmark, end-to-end CPU-vs-CUDA prune, compute-sanitizer. Logs go to
-# ${OUT:-/tmp/h5prune-gpu-check}; a table (step, status, seconds, key figure) is printed last.
-# See benchmarks/gpu/README.md. Exit 0 when no step failed (or there is no CUDA device), else 1.
+# The CUDA backend's check on a lent GPU machine (H100/H200, no internet), run from the bundle
+# that make_bundle.sh builds (or with --build, from the repository on that machine): driver,
+# runtime, card and clocks; launcher and parity tests; an end-to-end CPU-vs-CUDA prune with
+# equal sha256; the kernel benchmark; compute-sanitizer. Steps are cut by a deadline that
+# leaves time for the table (step, status, seconds, key figure), printed last. Logs go to
+# ${OUT:-/tmp/h5prune-gpu-check}. See benchmarks/gpu/README.md.
+# Exit 0: no step failed (with no GPU at all, only the steps that need none ran).
+# Exit 1: a step failed, or nvidia-smi lists a GPU that the CUDA runtime cannot use.
 set -uo pipefail
 export LC_ALL=C
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+usage() {
+  cat <<'EOF'
+usage: check.sh [--bundle DIR] [--build]
+  --bundle DIR  the bundle (default: this script's folder when it holds bin/, else <repo>/gpu-bundle)
+  --build       build the kernels, tests and benchmark here with this machine's nvcc (when the
+                bundle's binaries do not start); needs the repository beside the bundle
+environment: OUT (logs), CHECK_WORK (models, outputs), CHECK_DEADLINE (s, default 540),
+  CHECK_PYTHON (with h5py), CHECK_PARAMS (model size, default 100e6), CHECK_BENCH_ARGS,
+  CHECK_SANITIZER_FILTER (for test_cuda_launchers), CHECK_JOBS
+EOF
+}
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bundle=""
+build_here=0
+while (($#)); do
+  case $1 in
+    --bundle) bundle=$(cd "$2" && pwd) || exit 2; shift 2 ;;
+    --build) build_here=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "check.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+if [[ -z $bundle ]]; then
+  if [[ -d $here/bin ]]; then bundle=$here; else bundle=$(cd "$here/../.." && pwd)/gpu-bundle; fi
+fi
 out=${OUT:-/tmp/h5prune-gpu-check}
-work=${CHECK_WORK:-/tmp/h5prune-gpu-work}          # model and pruned outputs (~1.2 GB)
-build=${CHECK_BUILD:-$repo/build-gpu}
-jobs=${CHECK_JOBS:-16}
-deadline=${CHECK_DEADLINE:-340}                     # seconds; later steps are skipped past it
-sanitizer_filter=${CHECK_SANITIZER_FILTER:-CudaSanitizerSmoke.*}
-bench_args=${CHECK_BENCH_ARGS:---log2n 28 --reps 10}
+work=${CHECK_WORK:-/tmp/h5prune-gpu-work}
+deadline=${CHECK_DEADLINE:-540}  # a 600 s run: the rest is for the table and the transfers
 params=${CHECK_PARAMS:-100e6}
-python=${CHECK_PYTHON:-/usr/bin/python3}
-# GPU test binaries (space-separated); default test_backend_parity.
-test_targets=${CHECK_TEST_TARGETS:-}
-
+bench_args=${CHECK_BENCH_ARGS:---log2n 28 --reps 10}
+sanitizer_filter=${CHECK_SANITIZER_FILTER:--*Large*}
+jobs=${CHECK_JOBS:-16}
 mkdir -p "$out" "$work" || exit 1
-cd "$repo" || exit 1
 
-# ---- Step bookkeeping ------------------------------------------------------------------------
+# ---- Step bookkeeping -------------------------------------------------------------------------
 
 names=() statuses=() seconds=() keys=()
 failed=0
 t_start=${EPOCHREALTIME:-$(date +%s.%N)}
-
 now() { printf '%s' "${EPOCHREALTIME:-$(date +%s.%N)}"; }
 elapsed_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 remaining() { awk -v a="$t_start" -v b="$(now)" -v d="$deadline" 'BEGIN { printf "%d", d - (b - a) }'; }
@@ -35,11 +57,11 @@ remaining() { awk -v a="$t_start" -v b="$(now)" -v d="$deadline" 'BEGIN { printf
 record() {  # record NAME STATUS SECONDS KEY
   names+=("$1") statuses+=("$2") seconds+=("$3") keys+=("$4")
   if [[ $2 == FAIL || $2 == TIMEOUT ]]; then failed=1; fi
-  printf '== %-30s %-7s %6ss  %s\n' "$1" "$2" "$3" "$4"
+  printf '== %-26s %-7s %6ss  %s\n' "$1" "$2" "$3" "$4"
 }
 
-# run_step NAME LIMIT_S CMD...: CMD's output goes to $out/NAME.log (stdout to $step_stdout
-# instead when that is set); its limit is cut to what is left before the deadline.
+# run_step NAME LIMIT_S CMD...: output to $out/NAME.log (stdout to $step_stdout when set); the
+# limit is cut to what is left before the deadline. Returns 1 (and records SKIP) past it.
 step_stdout=""
 step_rc=0
 step_secs=0
@@ -47,7 +69,7 @@ run_step() {
   local name=$1 limit=$2 left t0
   shift 2
   left=$(remaining)
-  if ((left < 5)); then
+  if ((left < 10)); then
     step_rc=124 step_secs=0
     record "$name" SKIP 0 "deadline (${deadline}s) reached"
     return 1
@@ -65,8 +87,7 @@ run_step() {
   return 0
 }
 
-# finish_step NAME KEY: records the step just run from its exit status.
-finish_step() {
+finish_step() {  # finish_step NAME KEY: records the step just run from its exit status
   local status=PASS
   case $step_rc in
     0) status=PASS ;;
@@ -80,163 +101,162 @@ finish_step() {
 print_table() {
   {
     echo
-    printf '%-30s %-7s %8s  %s\n' step status seconds "key figure"
+    printf '%-26s %-7s %8s  %s\n' step status seconds "key figure"
     local i
     for i in "${!names[@]}"; do
-      printf '%-30s %-7s %8s  %s\n' "${names[$i]}" "${statuses[$i]}" "${seconds[$i]}" "${keys[$i]}"
+      printf '%-26s %-7s %8s  %s\n' "${names[$i]}" "${statuses[$i]}" "${seconds[$i]}" "${keys[$i]}"
     done
-    printf '%-30s %-7s %8s  %s\n' total "$([[ $failed == 0 ]] && echo PASS || echo FAIL)" "$(elapsed_since "$t_start")" \
+    printf '%-26s %-7s %8s  %s\n' total "$([[ $failed == 0 ]] && echo PASS || echo FAIL)" "$(elapsed_since "$t_start")" \
       "logs: $out"
   } | tee "$out/summary.txt"
 }
+finish() { print_table; exit "$failed"; }
 
-# ---- Dependencies (scripts/install-deps.sh names the Debian packages; nothing is installed here)
-
-if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then export PATH=/usr/local/cuda/bin:$PATH; fi
-have_glob() { compgen -G "$1" >/dev/null; }
-missing=()
-command -v cmake >/dev/null || missing+=("cmake (cmake)")
-if command -v cmake >/dev/null; then
-  cmake_version=$(cmake --version | awk 'NR == 1 { print $3 }')
-  if [[ $(printf '%s\n' 3.25 "$cmake_version" | sort -V | head -n1) != 3.25 ]]; then
-    missing+=("cmake >= 3.25 (found $cmake_version)")
-  fi
-fi
-command -v g++ >/dev/null || missing+=("g++ (build-essential)")
-command -v nvcc >/dev/null || missing+=("nvcc (CUDA toolkit, e.g. /usr/local/cuda/bin)")
-have_glob '/usr/include/hdf5/serial/hdf5_hl.h' || have_glob '/usr/include/hdf5_hl.h' || missing+=("HDF5 C + HL headers (libhdf5-dev)")
-have_glob '/usr/include/boost/program_options.hpp' && have_glob '/usr/lib/*/libboost_program_options.so*' ||
-  missing+=("Boost.Program_options (libboost-program-options-dev)")
-have_glob '/usr/include/gtest/gtest.h' || missing+=("GoogleTest (libgtest-dev)")
-have_glob '/usr/include/nlohmann/json.hpp' || missing+=("nlohmann JSON (nlohmann-json3-dev)")
-have_glob '/usr/include/openssl/evp.h' || missing+=("OpenSSL headers (libssl-dev)")
-if command -v g++ >/dev/null && ! echo 'int main() { return 0; }' | g++ -fopenmp -x c++ - -o /dev/null 2>/dev/null; then
-  missing+=("OpenMP for g++ (libgomp / libomp-dev)")
-fi
-if ((${#missing[@]} > 0)); then
-  echo "check.sh: missing build dependencies (this script does not apt-get; see scripts/install-deps.sh):" >&2
-  printf '  - %s\n' "${missing[@]}" >&2
-  exit 1
-fi
-sanitizer=$(command -v compute-sanitizer || true)
-for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
-  if [[ -z $sanitizer && -x $c ]]; then sanitizer=$c; fi
-done
-
-# ---- Device: a tiny runtime probe (the same rule as the code: any error means no device)
-
-cat >"$out/probe.cu" <<'EOF'
-#include <cstdio>
-#include <cuda_runtime.h>
-int main() {
-  int n = 0;
-  const cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess || n == 0) {
-    std::printf("no CUDA device (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "none found");
-    return 1;
-  }
-  cudaDeviceProp p{};
-  cudaGetDeviceProperties(&p, 0);
-  std::printf("%d x %s, sm_%d%d, %.0f GiB\n", n, p.name, p.major, p.minor, p.totalGlobalMem / 1073741824.0);
-  std::printf("arch %d%d\n", p.major, p.minor);
-  return 0;
-}
-EOF
-rm -f "$out/probe"
-# shellcheck disable=SC2016  # $1 is for the inner bash
-run_step device 60 bash -c 'nvcc -o "$1/probe" "$1/probe.cu" && "$1/probe"' probe "$out"
-device_line=$(head -n1 "$out/device.log")
-if [[ ! -x $out/probe ]]; then
-  record device FAIL "$step_secs" "nvcc could not build the probe: ${device_line}"
-  print_table
-  exit 1
-fi
-if [[ $step_rc != 0 ]]; then
-  record device SKIP "$step_secs" "${device_line:-no CUDA device}"
-  echo "check.sh: no CUDA device here; nothing else to check."
-  print_table
-  exit 0
-fi
-record device PASS "$step_secs" "$device_line"
-arch=${CHECK_CUDA_ARCH:-$(awk '/^arch / { print $2 }' "$out/device.log")}
-arch=${arch:-90}
-command -v nvidia-smi >/dev/null && nvidia-smi >"$out/nvidia-smi.log" 2>&1
-
-# ---- Build: Release, this device's architecture, only the targets used below
-
-read -r -a tests <<<"${test_targets:-test_backend_parity}"
-
-built=0
-if run_step configure 90 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch"; then
-  finish_step configure "sm_$arch, $build"
-  if ((step_rc == 0)) && run_step build 240 cmake --build "$build" -j"$jobs" --target h5prune bench_cuda_kernels "${tests[@]}"; then
-    finish_step build "$(grep -c 'Building' "$out/build.log") objects, -j$jobs"
-    built=$((step_rc == 0))
-  fi
-fi
-
-bench_bin=$build/benchmarks/bench_cuda_kernels
-h5prune_bin=$build/tools/h5prune
-
-gtest_key() {  # passed/skipped/failed counts from a GoogleTest log
+gtest_key() {  # passed/skipped/failed counts of a GoogleTest log
   awk '/^\[  PASSED  \]/ { p = $4 } /^\[  SKIPPED \] [0-9]+ test/ { s = $4 } /^\[  FAILED  \] [0-9]+ test/ { f = $4 }
        END { printf "%d passed, %d skipped, %d failed", p, s, f }' "$1"
 }
+info() { awk -F': ' -v k="$1" '$1 == k { print $2; exit }' "$2"; }
 
-# ---- GPU tests: each whole binary
+# ---- The bundle's binaries start here (or are built here with --build) -------------------------
 
-test_bins=()
-for t in "${tests[@]}"; do
-  bin=$(find "$build/tests" -name "$t" -type f -perm -u+x 2>/dev/null | head -n1)
-  if ((built)) && [[ -n $bin ]]; then
-    test_bins+=("$bin")
-    run_step "$t" 150 "$bin" && finish_step "$t" "$(gtest_key "$out/$t.log")"
+bin=$bundle/bin
+if ((build_here)); then
+  repo=${CHECK_REPO:-$(cd "$bundle/.." && pwd)}
+  if [[ ! -f $repo/CMakeLists.txt ]]; then
+    record build FAIL 0 "no repository at $repo (set CHECK_REPO)"
+    finish
+  fi
+  command -v nvcc >/dev/null || { [[ -x /usr/local/cuda/bin/nvcc ]] && export PATH=/usr/local/cuda/bin:$PATH; }
+  gtest_src=""
+  [[ -d $bundle/src/googletest ]] && gtest_src=-DH5PRUNE_GTEST_SOURCE=$bundle/src/googletest
+  gpu_build=${CHECK_BUILD:-$repo/build-gpu}
+  if run_step configure 120 cmake -S "$repo" -B "$gpu_build" -DCMAKE_BUILD_TYPE=Release -DH5PRUNE_KERNELS_ONLY=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 ${gtest_src:+"$gtest_src"}; then
+    finish_step configure "kernels only, sm_90, $gpu_build"
+  fi
+  if ((step_rc == 0)) && run_step build 300 cmake --build "$gpu_build" -j"$jobs" --target gpu_probe bench_cuda_kernels \
+    test_backend_parity test_cuda_launchers; then
+    finish_step build "-j$jobs"
+  fi
+  ((step_rc == 0)) || finish
+  mkdir -p "$work/bin"
+  cp "$gpu_build"/benchmarks/{gpu_probe,bench_cuda_kernels} "$gpu_build"/tests/{test_backend_parity,test_cuda_launchers} "$work/bin/"
+  [[ -x $bundle/bin/h5prune ]] && ln -sf "$bundle/bin/h5prune" "$work/bin/h5prune"
+  bin=$work/bin
+fi
+
+glibc_needed=$(info glibc_needed "$bundle/BUILD_INFO" 2>/dev/null)
+glibc_here=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{ print $2 }')
+if [[ -n $glibc_needed && -n $glibc_here && $(printf '%s\n' "$glibc_needed" "$glibc_here" | sort -V | head -n1) != "$glibc_needed" ]]; then
+  if ((build_here)); then
+    rm -f "$bin/h5prune"
+    record bundle SKIP 0 "glibc $glibc_here is older than the bundle's $glibc_needed: no h5prune, no end-to-end step"
   else
-    record "$t" SKIP 0 "not built"
+    record bundle FAIL 0 "this machine's glibc $glibc_here is older than the bundle's $glibc_needed: run check.sh --build"
+    finish
+  fi
+elif run_step bundle 30 "$bin/h5prune" --version; then
+  finish_step bundle "$(head -n1 "$out/bundle.log"); glibc ${glibc_here:-?} (needs ${glibc_needed:-?})"
+  if ((step_rc != 0 && !build_here)); then
+    echo "check.sh: the bundle's h5prune does not start here; check.sh --build builds the CUDA parts with this machine's nvcc." >&2
+    finish
+  fi
+fi
+
+# ---- Device: what nvidia-smi lists and what the CUDA runtime sees ------------------------------
+
+smi_gpus=0
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi -L >"$out/nvidia-smi-L.log" 2>&1
+  smi_gpus=$(grep -c '^GPU [0-9]' "$out/nvidia-smi-L.log")
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw \
+    --format=csv >"$out/nvidia-smi.csv" 2>&1
+  nvidia-smi >"$out/nvidia-smi.log" 2>&1
+fi
+run_step device 60 "$bin/gpu_probe" || finish
+probe=$out/device.log
+runtime_devices=$(info devices "$probe")
+runtime_devices=${runtime_devices:-0}
+smi_line=$(sed -n 2p "$out/nvidia-smi.csv" 2>/dev/null)
+if ((step_rc == 0 && runtime_devices > 0)); then
+  record device PASS "$step_secs" "$(info name "$probe"), sm_$(info arch "$probe"), $(info multiprocessors "$probe") SMs, \
+$(info memory_gib "$probe") GiB, max SM clock $(info max_sm_clock_mhz "$probe") MHz; driver API $(info driver_api "$probe"), \
+runtime $(info runtime "$probe")${smi_line:+; nvidia-smi: $smi_line}"
+elif ((smi_gpus > 0)); then
+  record device FAIL "$step_secs" "nvidia-smi lists $smi_gpus GPU(s) but the CUDA runtime sees none ($(info reason "$probe")); \
+driver API $(info driver_api "$probe"), runtime $(info runtime "$probe")"
+  echo "check.sh: FAILED: a GPU is visible but unusable, so nothing could be tested on it." >&2
+  finish
+else
+  record device SKIP "$step_secs" "no GPU here (no nvidia-smi GPU; runtime: $(info reason "$probe"))"
+fi
+have_gpu=$((runtime_devices > 0))
+
+# ---- Needs no GPU: the carried model pruned on the CPU, bit for bit as where the bundle was made
+
+small=$bundle/data/model_small.h5
+if [[ -f $small && -x $bin/h5prune ]]; then
+  rm -f "$work/small_cpu.h5"
+  if run_step cpu_prune_small 60 "$bin/h5prune" prune "$small" -o "$work/small_cpu.h5" --backend cpu --sparsity 0.9 \
+    --scope global --quiet; then
+    want=$(cat "$bundle/data/model_small.pruned.sha256" 2>/dev/null)
+    got=$(sha256sum "$work/small_cpu.h5" 2>/dev/null | cut -c1-64)
+    if ((step_rc == 0)) && [[ -n $got && $got != "$want" ]]; then
+      echo "sha256 $got differs from the bundle's $want" >>"$out/cpu_prune_small.log"
+      step_rc=1
+    fi
+    finish_step cpu_prune_small "sha256 ${got:0:16} (bundle: ${want:0:16})"
+  fi
+fi
+((have_gpu)) || finish
+
+# ---- GPU tests: launchers (every tile and block edge), then the backend parity suite
+
+for t in test_cuda_launchers test_backend_parity; do
+  if [[ -x $bin/$t ]]; then
+    run_step "$t" 180 "$bin/$t" && finish_step "$t" "$(gtest_key "$out/$t.log")"
+  else
+    record "$t" SKIP 0 "not in the bundle"
   fi
 done
 
-# ---- Kernel benchmark (checks every kernel against the CPU backend, exit 1 on a mismatch)
+# ---- End to end: the same global prune on both backends must give identical files
 
-if ((built)) && [[ -x $bench_bin ]]; then
-  read -r -a bench_argv <<<"$bench_args"
-  run_step bench 200 "$bench_bin" "${bench_argv[@]}" &&
-    finish_step bench "$(awk '/^no CUDA device/ { nodev = $0 } /^cudaMemcpy D2D/ && / float32 / { c = $(NF - 1) } /^apply_threshold quota 0/ && / float32 / { a = $(NF - 1) " GB/s (" $NF ")" }
-    /MISMATCH/ { m++ }
-    END { if (nodev) print nodev; else printf "f32 copy %s GB/s, apply %s, %d mismatch lines", c, a, m }' "$out/bench.log")"
-else
-  record bench SKIP 0 "not built"
-fi
-
-# ---- End to end: the same global prune on the CPU and CUDA backends must give identical files
-
-json_seconds() {  # "backend B: read R, compute C, write W, publish P (total T)" from the JSON on stdout
-  "$python" - "$1" <<'EOF' 2>/dev/null || echo "no JSON summary"
+json_seconds() {  # "backend B: read R, compute C, write W (total T)" from the JSON on stdout
+  "$python" - "$1" <<'PY' 2>/dev/null || echo "no JSON summary"
 import json, sys
 j = json.load(open(sys.argv[1]))
 s = j["seconds"]
-print(f"{j.get('backend')}: read {s['read']:.2f}, compute {s['compute']:.2f}, write {s['write']:.2f}, "
-      f"publish {s['publish']:.2f} (total {s['total']:.2f})")
-EOF
+print(f"{j.get('backend')}: read {s['read']:.2f}, compute {s['compute']:.2f}, write {s['write']:.2f} (total {s['total']:.2f})")
+PY
 }
-
-if ! ((built)) || [[ ! -x $h5prune_bin ]]; then
-  record e2e SKIP 0 "h5prune not built"
-elif ! "$python" -c 'import h5py, numpy' 2>/dev/null; then
-  record e2e SKIP 0 "$python has no h5py/numpy: cannot generate the model"
-else
+python=${CHECK_PYTHON:-}
+if [[ -z $python ]]; then
+  for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null && "$p" -c 'import h5py, numpy' 2>/dev/null; then python=$p; break; fi
+  done
+fi
+model=""
+if [[ -n $python ]]; then
   model=$work/model_float32_${params}_s0.h5
   if [[ -s $model ]]; then
     record make_model PASS 0 "reused $model"
-  else
-    run_step make_model 150 "$python" benchmarks/make_model.py "$model" --params "$params" --dtype float32 --seed 0 &&
-      finish_step make_model "$(du -m "$model" 2>/dev/null | cut -f1) MB"
+  elif run_step make_model 150 "$python" "$bundle/make_model.py" "$model" --params "$params" --dtype float32 --seed 0 --quiet; then
+    finish_step make_model "$params params with $python: $(du -m "$model" 2>/dev/null | cut -f1) MB"
+    ((step_rc == 0)) || model=""
   fi
+fi
+if [[ -z $model && -f $small ]]; then
+  model=$small
+  record make_model SKIP 0 "no Python with h5py here: the bundle's 1e6-parameter model instead"
+fi
+if [[ -n $model && -x $bin/h5prune ]]; then
   for backend in cpu cuda; do
     rm -f "$work/out_$backend.h5"
     step_stdout=$out/prune_$backend.json
-    if run_step "prune_$backend" 90 "$h5prune_bin" prune "$model" -o "$work/out_$backend.h5" --backend "$backend" \
-      --sparsity 0.9 --scope global --json; then
+    if run_step "prune_$backend" 120 "$bin/h5prune" prune "$model" -o "$work/out_$backend.h5" --backend "$backend" \
+      --sparsity 0.9 --scope global --json --quiet; then
       finish_step "prune_$backend" "wall $step_secs s; $(json_seconds "$out/prune_$backend.json")"
     fi
     step_stdout=""
@@ -248,26 +268,38 @@ else
   else
     record sha256_equal FAIL 0 "cpu ${sum_cpu:0:16} cuda ${sum_cuda:0:16}"
   fi
+else
+  record e2e SKIP 0 "no model or no h5prune"
 fi
 
-# ---- compute-sanitizer on the GPU tests (last: slow, and cut by the deadline)
+# ---- Kernel benchmark (checks every kernel against the CPU backend first; exit 1 on a mismatch)
 
+if [[ -x $bin/bench_cuda_kernels ]]; then
+  read -r -a bench_argv <<<"$bench_args"
+  run_step bench 200 "$bin/bench_cuda_kernels" "${bench_argv[@]}" &&
+    finish_step bench "$(awk '/^cudaMemcpy D2D/ && / float32 / { c = $(NF - 1) } /^apply quota 0/ && / float32 / { a = $(NF - 1) " GB/s (" $NF ")" }
+    /MISMATCH/ { m++ } END { printf "f32 copy %s GB/s, apply %s, %d mismatch lines", c, a, m }' "$out/bench.log")"
+fi
+
+# ---- compute-sanitizer last (slowest; cut by the deadline)
+
+sanitizer=$(command -v compute-sanitizer || true)
+for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
+  if [[ -z $sanitizer && -x $c ]]; then sanitizer=$c; fi
+done
 if [[ -z $sanitizer ]]; then
-  record memcheck SKIP 0 "compute-sanitizer not found"
-  record racecheck SKIP 0 "compute-sanitizer not found"
-elif ((${#test_bins[@]} == 0)); then
-  record memcheck SKIP 0 "no test binary built"
-  record racecheck SKIP 0 "no test binary built"
+  record sanitizers SKIP 0 "compute-sanitizer not found"
 else
   for tool in memcheck racecheck; do
-    for bin in "${test_bins[@]}"; do
-      name=$tool-$(basename "$bin")
-      if run_step "$name" 300 "$sanitizer" --tool "$tool" --error-exitcode 1 "$bin" --gtest_filter="$sanitizer_filter"; then
+    for target in "test_cuda_launchers:$sanitizer_filter" "test_backend_parity:CudaSanitizerSmoke.*"; do
+      t=${target%%:*}
+      name=$tool-$t
+      [[ -x $bin/$t ]] || continue
+      if run_step "$name" 200 "$sanitizer" --tool "$tool" --error-exitcode 1 "$bin/$t" --gtest_filter="${target#*:}"; then
         finish_step "$name" "$(grep -Eo '(ERROR|RACECHECK) SUMMARY: .*' "$out/$name.log" | tail -n1); $(gtest_key "$out/$name.log")"
       fi
     done
   done
 fi
 
-print_table
-exit "$failed"
+finish

@@ -247,15 +247,15 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
   const double copy_gbs = 2 * data_bytes / (copy_ms * 1e-3) / 1e9;
   rep.add("cudaMemcpy D2D (ceiling)", t, "-", 2 * data_bytes, copy_ms, copy_gbs);
 
-  // block_scan: counts, min/max keys and lane-order sums per kSumBlock block, added in block
+  // scan: counts, min/max keys and lane-order sums per kSumBlock block, added in block
   // order exactly as the CPU backend's scan() adds its blocks.
   {
-    DeviceBuffer<BlockScan> out(blocks);
-    block_scan(src.data(), n, kSumBlock, out.data(), s.get());
+    DeviceBuffer<BlockStats> out(blocks);
+    scan(src.data(), n, kSumBlock, out.data(), s.get());
     s.synchronize();
     TensorScan g;
     g.n = n;
-    for (const BlockScan& b : download(out.data(), blocks)) {
+    for (const BlockStats& b : download(out.data(), blocks)) {
       g.nan += b.nan;
       g.zeros += b.zeros;
       g.min_abs_key = std::min<std::uint64_t>(g.min_abs_key, b.min_key);
@@ -271,9 +271,9 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
                                              num(g.sum_sq) + "; cpu nan " + u64(c.nan) + " zeros " + u64(c.zeros) +
                                              " min " + hex(c.min_abs_key) + " max " + hex(c.max_abs_key) + " sum_abs " +
                                              num(c.sum_abs) + " sum_sq " + num(c.sum_sq);
-    const std::string check = rep.check("block_scan", t, ok, detail);
-    const double ms = best_ms(s, o.reps, [&] { block_scan(src.data(), n, kSumBlock, out.data(), s.get()); });
-    rep.add("block_scan", t, check, data_bytes + blocks * sizeof(BlockScan), ms, copy_gbs);
+    const std::string check = rep.check("scan", t, ok, detail);
+    const double ms = best_ms(s, o.reps, [&] { scan(src.data(), n, kSumBlock, out.data(), s.get()); });
+    rep.add("scan", t, check, data_bytes + blocks * sizeof(BlockStats), ms, copy_gbs);
   }
 
   // The exact k-select with the device histograms: every digit pass of the dtype's layout is
@@ -282,18 +282,19 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
   RadixSelection sel(w, k);
   DeviceBuffer<std::uint64_t> d_hist(std::size_t{1} << 16);
   DeviceBuffer<std::uint32_t> rows;
+  const DeviceLimits limits = read_device_limits();
   const auto histogram_pass = [&](DigitPass p, const char* label, bool timed) {
     const std::size_t bins = std::size_t{1} << p.bits;
     H5P_CUDA_TRY(cudaMemsetAsync(d_hist.data(), 0, bins * sizeof(std::uint64_t), s.get()));
-    digit_histogram(src.data(), n, w, p, rows, d_hist.data(), s.get());
+    histogram(src.data(), n, w, p, limits, rows, d_hist.data(), s.get());
     s.synchronize();
     std::vector<std::uint64_t> g = download(d_hist.data(), bins);
     std::vector<std::uint64_t> c(bins, 0);
     cpu.histogram(view, w, p, c.data());
     const std::string name = digit_name(label, p) + (p.prefix ? " prefix " + hex(p.prefix) : "");
-    const std::string check = rep.check("digit_histogram " + name, t, g == c, first_difference(g, c));
+    const std::string check = rep.check("histogram " + name, t, g == c, first_difference(g, c));
     if (timed) {
-      const double ms = best_ms(s, o.reps, [&] { digit_histogram(src.data(), n, w, p, rows, d_hist.data(), s.get()); });
+      const double ms = best_ms(s, o.reps, [&] { histogram(src.data(), n, w, p, limits, rows, d_hist.data(), s.get()); });
       rep.add(digit_name(label, p), t, check, data_bytes + bins * sizeof(std::uint64_t), ms, copy_gbs);
     }
     return g;
@@ -302,7 +303,7 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
   while (!sel.done()) {
     const DigitLayout d = sel.next_digit();
     const DigitPass p{d.shift, d.bits, sel.prefix};
-    const char* label = digit_passes == 0 ? "digit_histogram 1st" : "digit_histogram next";
+    const char* label = digit_passes == 0 ? "histogram 1st" : "histogram next";
     sel.consume(histogram_pass(p, label, digit_passes < 2));
     ++digit_passes;
   }
@@ -310,19 +311,19 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
   const std::uint64_t quota = sel.tie_quota();
   if (digit_passes == 1) {
     // float16 has one digit: time a prefixed digit too (the low 8 bits under K's top 7).
-    histogram_pass(DigitPass{0, 8, K >> 8}, "digit_histogram prefix", true);
+    histogram_pass(DigitPass{0, 8, K >> 8}, "histogram prefix", true);
   }
   std::printf("  k-select %s: k = %llu of n = %zu, K = %s (|w| = %.9g), %llu keys equal K, tie quota %llu\n",
               tn.c_str(), static_cast<unsigned long long>(k), n, hex(K).c_str(),
               key_to_value(static_cast<Bits>(K)), static_cast<unsigned long long>(sel.equal),
               static_cast<unsigned long long>(quota));
   std::printf("  k-select %s: %d pass%s over the data (scan + 1st digit, then %d more digit pass%s), then the apply; "
-              "on the device %d reads (block_scan and digit_histogram are separate kernels), then block_ties 1 + "
+              "on the device %d reads (scan and histogram are separate kernels), then count_equal 1 + "
               "apply 1 (read+write)\n",
               tn.c_str(), digit_passes, digit_passes == 1 ? "" : "es", digit_passes - 1, digit_passes == 2 ? "" : "es",
               1 + digit_passes);
 
-  // apply_threshold with quota 0: key < K becomes +0.0. Data is restored before every run.
+  // apply with quota 0: key < K becomes +0.0. Data is restored before every run.
   DeviceBuffer<BlockApply> app(blocks);
   std::vector<Bits> cpu_work;
   const auto check_apply = [&](const char* what, std::uint64_t q, const ApplyResult& c) {
@@ -346,37 +347,37 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
   };
   {
     restore();
-    apply_threshold(work.data(), n, w, K, 0, nullptr, nullptr, app.data(), s.get());
+    apply(work.data(), n, w, K, 0, nullptr, nullptr, nullptr, app.data(), s.get());
     cpu_work = host;
     const ApplyResult c = cpu.apply(MutTensor{t, cpu_work.data(), n}, w, K, 0);
-    const std::string check = check_apply("apply_threshold", 0, c);
+    const std::string check = check_apply("apply", 0, c);
     const double ms = best_ms(s, o.reps, restore,
-                              [&] { apply_threshold(work.data(), n, w, K, 0, nullptr, nullptr, app.data(), s.get()); });
-    rep.add("apply_threshold quota 0", t, check, 2 * data_bytes + blocks * sizeof(BlockApply), ms, copy_gbs);
+                              [&] { apply(work.data(), n, w, K, 0, nullptr, nullptr, nullptr, app.data(), s.get()); });
+    rep.add("apply quota 0", t, check, 2 * data_bytes + blocks * sizeof(BlockApply), ms, copy_gbs);
   }
 
-  // apply with the tie quota: block_ties + exclusive_sum + apply_threshold, timed together.
+  // apply with the tie quota: count_equal + exclusive_sum + apply, timed together.
   DeviceBuffer<std::uint64_t> ties(blocks), tie_prefix(blocks);
   DeviceBuffer<unsigned char> temp;
   const auto apply_step = [&] {
-    block_ties(work.data(), n, w, K, ties.data(), s.get());
+    count_equal(work.data(), n, w, K, ties.data(), s.get());
     exclusive_sum(ties.data(), tie_prefix.data(), blocks, temp, s.get());
-    apply_threshold(work.data(), n, w, K, quota, ties.data(), tie_prefix.data(), app.data(), s.get());
+    apply(work.data(), n, w, K, quota, ties.data(), tie_prefix.data(), nullptr, app.data(), s.get());
   };
   {
     restore();
-    block_ties(work.data(), n, w, K, ties.data(), s.get());
+    count_equal(work.data(), n, w, K, ties.data(), s.get());
     s.synchronize();
     std::uint64_t tie_total = 0;
     for (std::uint64_t c : download(ties.data(), blocks)) tie_total += c;
     const std::uint64_t cpu_equal = cpu.count_equal(view, w, K);
-    rep.check("block_ties K " + hex(K), t, tie_total == cpu_equal,
+    rep.check("count_equal K " + hex(K), t, tie_total == cpu_equal,
               tie_total == cpu_equal ? "" : "gpu " + u64(tie_total) + ", cpu " + u64(cpu_equal));
     restore();
     apply_step();
     cpu_work = host;
     const ApplyResult c = cpu.apply(MutTensor{t, cpu_work.data(), n}, w, K, quota);
-    const std::string check = check_apply("block_ties+exclusive_sum+apply_threshold", quota, c);
+    const std::string check = check_apply("count_equal+exclusive_sum+apply", quota, c);
     const double ms = best_ms(s, o.reps, restore, apply_step);  // leaves work pruned as checked
     rep.add("apply quota>0 (ties+scan+apply)", t, check,
             3 * data_bytes + blocks * (2 * sizeof(std::uint64_t) + sizeof(BlockApply)), ms, copy_gbs);
@@ -384,10 +385,10 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
   // work (device) and cpu_work (host) now hold the same data with exactly k pruned.
   const ConstTensor pruned{t, cpu_work.data(), n};
 
-  // Compaction of the survivors: block_survivors + exclusive_sum + compact_survivors.
+  // Compaction of the survivors: count_survivors + exclusive_sum + compact.
   {
     DeviceBuffer<std::uint64_t> counts(blocks), starts(blocks);
-    block_survivors(work.data(), n, counts.data(), s.get());
+    count_survivors(work.data(), n, counts.data(), s.get());
     exclusive_sum(counts.data(), starts.data(), blocks, temp, s.get());
     s.synchronize();
     std::uint64_t last_count = 0, last_start = 0;
@@ -397,9 +398,9 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
     DeviceBuffer<Bits> values(std::max<std::uint64_t>(total, 1));
     DeviceBuffer<std::uint64_t> index(std::max<std::uint64_t>(total, 1));
     const auto compaction = [&] {
-      block_survivors(work.data(), n, counts.data(), s.get());
+      count_survivors(work.data(), n, counts.data(), s.get());
       exclusive_sum(counts.data(), starts.data(), blocks, temp, s.get());
-      compact_survivors(work.data(), n, kCompactBase, starts.data(), values.data(), index.data(), s.get());
+      compact(work.data(), n, kCompactBase, starts.data(), values.data(), index.data(), s.get());
     };
     compaction();
     s.synchronize();
@@ -416,7 +417,7 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
       if (!di.empty()) detail += (detail.empty() ? "index " : "; index ") + di;
     }
     const std::string check =
-        rep.check("block_survivors+exclusive_sum+compact_survivors (" + u64(total) + " survivors)", t, detail.empty(), detail);
+        rep.check("count_survivors+exclusive_sum+compact (" + u64(total) + " survivors)", t, detail.empty(), detail);
     const double ms = best_ms(s, o.reps, compaction);
     rep.add("compaction (count+scan+compact)", t, check,
             2 * data_bytes + static_cast<double>(total) * (es + sizeof(std::uint64_t)), ms, copy_gbs);
@@ -426,16 +427,16 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
   {
     const std::size_t nbytes = (kBitOffset + n + 7) / 8;
     DeviceBuffer<std::uint8_t> bits(nbytes);
-    survivor_bits(work.data(), n, kBitOffset, kKeptLow, bits.data(), s.get());
+    survivor_mask(work.data(), n, kBitOffset, kKeptLow, bits.data(), s.get());
     s.synchronize();
     std::vector<std::uint8_t> c(nbytes, 0);
     c[0] = kKeptLow;
     cpu.survivor_mask(pruned, kBitOffset, c.data());
     const std::vector<std::uint8_t> g = download(bits.data(), nbytes);
-    const std::string check = rep.check("survivor_bits offset 3", t, g == c, first_difference(g, c));
+    const std::string check = rep.check("survivor_mask offset 3", t, g == c, first_difference(g, c));
     const double ms =
-        best_ms(s, o.reps, [&] { survivor_bits(work.data(), n, kBitOffset, kKeptLow, bits.data(), s.get()); });
-    rep.add("survivor_bits", t, check, data_bytes + nbytes, ms, copy_gbs);
+        best_ms(s, o.reps, [&] { survivor_mask(work.data(), n, kBitOffset, kKeptLow, bits.data(), s.get()); });
+    rep.add("survivor_mask", t, check, data_bytes + nbytes, ms, copy_gbs);
   }
 
   // 2:4 on the original data (restored before every run).
@@ -443,7 +444,7 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
     const std::size_t nkept = n / 4 * 2;
     DeviceBuffer<std::uint8_t> positions(nkept);
     DeviceBuffer<Bits> kept(nkept);
-    const auto nm = [&] { nm_select(work.data(), n, 2, 4, positions.data(), kept.data(), s.get()); };
+    const auto nm = [&] { nm_apply(work.data(), n, 2, 4, positions.data(), kept.data(), s.get()); };
     restore();
     nm();
     s.synchronize();
@@ -458,9 +459,9 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
     if (!dd.empty()) detail = "data " + dd;
     if (!dp.empty()) detail += (detail.empty() ? "positions " : "; positions ") + dp;
     if (!dk.empty()) detail += (detail.empty() ? "kept " : "; kept ") + dk;
-    const std::string check = rep.check("nm_select 2:4", t, detail.empty(), detail);
+    const std::string check = rep.check("nm_apply 2:4", t, detail.empty(), detail);
     const double ms = best_ms(s, o.reps, restore, nm);
-    rep.add("nm_select 2:4", t, check, 2 * data_bytes + static_cast<double>(nkept) * (1 + es), ms, copy_gbs);
+    rep.add("nm_apply 2:4", t, check, 2 * data_bytes + static_cast<double>(nkept) * (1 + es), ms, copy_gbs);
   }
 }
 

@@ -18,7 +18,7 @@ unsigned ctas_for(std::size_t threads, int per_cta) { return static_cast<unsigne
 std::size_t sum_blocks(std::size_t n) { return (n + kSumBlock - 1) / kSumBlock; }
 
 template <typename Bits>
-__global__ void block_survivors_kernel(const Bits* d, std::size_t n, std::size_t blocks, std::uint64_t* counts) {
+__global__ void count_survivors_kernel(const Bits* d, std::size_t n, std::size_t blocks, std::uint64_t* counts) {
   const std::size_t b = global_warp();
   if (b >= blocks) return;
   const unsigned lane = lane_id();
@@ -31,7 +31,7 @@ __global__ void block_survivors_kernel(const Bits* d, std::size_t n, std::size_t
 
 // Consecutive elements mostly share a row: lanes with the same row add once.
 template <typename Bits>
-__global__ void row_survivors_kernel(const Bits* d, std::size_t n, std::size_t row_len, std::size_t phase,
+__global__ void count_survivors_by_row_kernel(const Bits* d, std::size_t n, std::size_t row_len, std::size_t phase,
                                      unsigned long long* rows) {
   const std::size_t i = global_thread();
   const bool valid = i < n;
@@ -64,7 +64,7 @@ __global__ void compact_kernel(const Bits* d, std::size_t n, std::size_t blocks,
 
 // One thread per bit; each warp writes the 4 bytes its 32 bits make.
 template <typename Bits>
-__global__ void survivor_bits_kernel(const Bits* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low,
+__global__ void survivor_mask_kernel(const Bits* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low,
                                      std::size_t bytes, std::uint8_t* out) {
   const std::size_t pos = global_thread();
   const std::size_t warp_first_byte = (pos & ~std::size_t{31}) / 8;
@@ -82,7 +82,7 @@ __global__ void survivor_bits_kernel(const Bits* d, std::size_t n, unsigned bit_
 // One thread per group: element j is kept when fewer than `keep` elements of its group rank
 // above it (larger key, or the same key at a lower index).
 template <typename Bits>
-__global__ void nm_kernel(Bits* d, std::size_t groups, unsigned keep, unsigned m, std::uint8_t* positions, Bits* kept) {
+__global__ void nm_apply_kernel(Bits* d, std::size_t groups, unsigned keep, unsigned m, std::uint8_t* positions, Bits* kept) {
   const std::size_t g = global_thread();
   if (g >= groups) return;
   constexpr int W = native_width(Bits{});
@@ -110,19 +110,19 @@ __global__ void nm_kernel(Bits* d, std::size_t groups, unsigned keep, unsigned m
 }
 
 template <typename Bits>
-void launch_block_survivors(const Bits* d, std::size_t n, std::uint64_t* counts, cudaStream_t s) {
+void launch_count_survivors(const Bits* d, std::size_t n, std::uint64_t* counts, cudaStream_t s) {
   if (n == 0) return;
   const std::size_t blocks = sum_blocks(n);
-  block_survivors_kernel<<<ctas_for(blocks * 32, kCtaThreads), kCtaThreads, 0, s>>>(d, n, blocks, counts);
+  count_survivors_kernel<<<ctas_for(blocks * 32, kCtaThreads), kCtaThreads, 0, s>>>(d, n, blocks, counts);
   H5P_CUDA_TRY(cudaGetLastError());
 }
 
 template <typename Bits>
-void launch_row_survivors(const Bits* d, std::size_t n, std::size_t row_len, std::size_t phase,
+void launch_count_survivors_by_row(const Bits* d, std::size_t n, std::size_t row_len, std::size_t phase,
                           unsigned long long* rows, cudaStream_t s) {
-  H5P_EXPECTS(row_len > 0 && phase < row_len, std::invalid_argument, "row_survivors: need 0 <= phase < row_len");
+  H5P_EXPECTS(row_len > 0 && phase < row_len, std::invalid_argument, "count_survivors_by_row: need 0 <= phase < row_len");
   if (n == 0) return;
-  row_survivors_kernel<<<ctas_for(n, kCtaThreads), kCtaThreads, 0, s>>>(d, n, row_len, phase, rows);
+  count_survivors_by_row_kernel<<<ctas_for(n, kCtaThreads), kCtaThreads, 0, s>>>(d, n, row_len, phase, rows);
   H5P_CUDA_TRY(cudaGetLastError());
 }
 
@@ -137,89 +137,89 @@ void launch_compact(const Bits* d, std::size_t n, std::uint64_t base, const std:
 }
 
 template <typename Bits>
-void launch_survivor_bits(const Bits* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low, std::uint8_t* bits,
+void launch_survivor_mask(const Bits* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low, std::uint8_t* bits,
                           cudaStream_t s) {
-  H5P_EXPECTS(bit_offset < 8, std::invalid_argument, "survivor_bits: bit_offset must be < 8");
+  H5P_EXPECTS(bit_offset < 8, std::invalid_argument, "survivor_mask: bit_offset must be < 8");
   if (n == 0) return;
   const std::size_t bytes = (bit_offset + n + 7) / 8;
   kept_low &= static_cast<std::uint8_t>((1u << bit_offset) - 1u);  // only the bits below bit_offset
-  survivor_bits_kernel<<<ctas_for(bytes * 8, kCtaThreads), kCtaThreads, 0, s>>>(d, n, bit_offset, kept_low, bytes,
+  survivor_mask_kernel<<<ctas_for(bytes * 8, kCtaThreads), kCtaThreads, 0, s>>>(d, n, bit_offset, kept_low, bytes,
                                                                                bits);
   H5P_CUDA_TRY(cudaGetLastError());
 }
 
 template <typename Bits>
-void launch_nm(Bits* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions, Bits* kept, cudaStream_t s) {
+void launch_nm_apply(Bits* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions, Bits* kept, cudaStream_t s) {
   H5P_EXPECTS(m >= 1 && m <= kMaxNmGroup && keep >= 1 && keep <= m && n % m == 0, std::invalid_argument,
-              "nm_select: need 1 <= N <= M <= 256 and whole groups");
+              "nm_apply: need 1 <= N <= M <= 256 and whole groups");
   if (n == 0) return;
   const std::size_t groups = n / m;
-  nm_kernel<<<ctas_for(groups, 128), 128, 0, s>>>(d, groups, keep, m, positions, kept);
+  nm_apply_kernel<<<ctas_for(groups, 128), 128, 0, s>>>(d, groups, keep, m, positions, kept);
   H5P_CUDA_TRY(cudaGetLastError());
 }
 
 }  // namespace
 
-void block_survivors(const std::uint16_t* d, std::size_t n, std::uint64_t* counts, cudaStream_t s) {
-  launch_block_survivors(d, n, counts, s);
+void count_survivors(const std::uint16_t* d, std::size_t n, std::uint64_t* counts, cudaStream_t s) {
+  launch_count_survivors(d, n, counts, s);
 }
-void block_survivors(const std::uint32_t* d, std::size_t n, std::uint64_t* counts, cudaStream_t s) {
-  launch_block_survivors(d, n, counts, s);
+void count_survivors(const std::uint32_t* d, std::size_t n, std::uint64_t* counts, cudaStream_t s) {
+  launch_count_survivors(d, n, counts, s);
 }
-void block_survivors(const std::uint64_t* d, std::size_t n, std::uint64_t* counts, cudaStream_t s) {
-  launch_block_survivors(d, n, counts, s);
-}
-
-void row_survivors(const std::uint16_t* d, std::size_t n, std::size_t row_len, std::size_t phase,
-                   unsigned long long* rows, cudaStream_t s) {
-  launch_row_survivors(d, n, row_len, phase, rows, s);
-}
-void row_survivors(const std::uint32_t* d, std::size_t n, std::size_t row_len, std::size_t phase,
-                   unsigned long long* rows, cudaStream_t s) {
-  launch_row_survivors(d, n, row_len, phase, rows, s);
-}
-void row_survivors(const std::uint64_t* d, std::size_t n, std::size_t row_len, std::size_t phase,
-                   unsigned long long* rows, cudaStream_t s) {
-  launch_row_survivors(d, n, row_len, phase, rows, s);
+void count_survivors(const std::uint64_t* d, std::size_t n, std::uint64_t* counts, cudaStream_t s) {
+  launch_count_survivors(d, n, counts, s);
 }
 
-void compact_survivors(const std::uint16_t* d, std::size_t n, std::uint64_t base, const std::uint64_t* block_start,
+void count_survivors_by_row(const std::uint16_t* d, std::size_t n, std::size_t row_len, std::size_t phase,
+                   unsigned long long* rows, cudaStream_t s) {
+  launch_count_survivors_by_row(d, n, row_len, phase, rows, s);
+}
+void count_survivors_by_row(const std::uint32_t* d, std::size_t n, std::size_t row_len, std::size_t phase,
+                   unsigned long long* rows, cudaStream_t s) {
+  launch_count_survivors_by_row(d, n, row_len, phase, rows, s);
+}
+void count_survivors_by_row(const std::uint64_t* d, std::size_t n, std::size_t row_len, std::size_t phase,
+                   unsigned long long* rows, cudaStream_t s) {
+  launch_count_survivors_by_row(d, n, row_len, phase, rows, s);
+}
+
+void compact(const std::uint16_t* d, std::size_t n, std::uint64_t base, const std::uint64_t* block_start,
                        std::uint16_t* values, std::uint64_t* index, cudaStream_t s) {
   launch_compact(d, n, base, block_start, values, index, s);
 }
-void compact_survivors(const std::uint32_t* d, std::size_t n, std::uint64_t base, const std::uint64_t* block_start,
+void compact(const std::uint32_t* d, std::size_t n, std::uint64_t base, const std::uint64_t* block_start,
                        std::uint32_t* values, std::uint64_t* index, cudaStream_t s) {
   launch_compact(d, n, base, block_start, values, index, s);
 }
-void compact_survivors(const std::uint64_t* d, std::size_t n, std::uint64_t base, const std::uint64_t* block_start,
+void compact(const std::uint64_t* d, std::size_t n, std::uint64_t base, const std::uint64_t* block_start,
                        std::uint64_t* values, std::uint64_t* index, cudaStream_t s) {
   launch_compact(d, n, base, block_start, values, index, s);
 }
 
-void survivor_bits(const std::uint16_t* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low,
+void survivor_mask(const std::uint16_t* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low,
                    std::uint8_t* bits, cudaStream_t s) {
-  launch_survivor_bits(d, n, bit_offset, kept_low, bits, s);
+  launch_survivor_mask(d, n, bit_offset, kept_low, bits, s);
 }
-void survivor_bits(const std::uint32_t* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low,
+void survivor_mask(const std::uint32_t* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low,
                    std::uint8_t* bits, cudaStream_t s) {
-  launch_survivor_bits(d, n, bit_offset, kept_low, bits, s);
+  launch_survivor_mask(d, n, bit_offset, kept_low, bits, s);
 }
-void survivor_bits(const std::uint64_t* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low,
+void survivor_mask(const std::uint64_t* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low,
                    std::uint8_t* bits, cudaStream_t s) {
-  launch_survivor_bits(d, n, bit_offset, kept_low, bits, s);
+  launch_survivor_mask(d, n, bit_offset, kept_low, bits, s);
 }
 
-void nm_select(std::uint16_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
+void nm_apply(std::uint16_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
                std::uint16_t* kept, cudaStream_t s) {
-  launch_nm(d, n, keep, m, positions, kept, s);
+  launch_nm_apply(d, n, keep, m, positions, kept, s);
 }
-void nm_select(std::uint32_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
+void nm_apply(std::uint32_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
                std::uint32_t* kept, cudaStream_t s) {
-  launch_nm(d, n, keep, m, positions, kept, s);
+  launch_nm_apply(d, n, keep, m, positions, kept, s);
 }
-void nm_select(std::uint64_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
+void nm_apply(std::uint64_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
                std::uint64_t* kept, cudaStream_t s) {
-  launch_nm(d, n, keep, m, positions, kept, s);
+  launch_nm_apply(d, n, keep, m, positions, kept, s);
 }
 
 }  // namespace h5p::cuda

@@ -1,14 +1,17 @@
 // The CUDA backend: every Backend entry point on the device, bit for bit the CPU backend's
-// results. Host tensors stream through two pinned staging buffers and two device buffers: the
-// next chunk is copied (copy stream) while the current one is processed (compute stream).
+// results. Host tensors go through the device in chunks, two at a time: while the kernels of
+// chunk c run (compute stream), chunk c + 1 is uploaded (upload stream) and chunk c - 1's
+// results and write-back come home (download stream). Page-locked sources and destinations
+// (allocate_host) are copied straight from and to; others through pinned staging buffers.
 // Chunks start at multiples of the sum block, so block-order results match the CPU's.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
-#include <stdexcept>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -23,14 +26,16 @@ namespace h5p {
 namespace {
 
 using cuda::BlockApply;
-using cuda::BlockScan;
+using cuda::BlockStats;
 using cuda::DeviceBuffer;
 using cuda::Event;
 using cuda::PinnedBuffer;
 using cuda::Stream;
 
 constexpr std::size_t kMaxChunkBytes = std::size_t{256} << 20;
-constexpr std::size_t kMinChunkBytes = std::size_t{64} << 10;
+// At least 16 bytes per element of one sum block: a chunk of one block (8-byte elements) fits,
+// and so do its compaction outputs (value and 64-bit index).
+constexpr std::size_t kMinChunkBytes = kSumBlock * 16;
 constexpr int kMaxDigitBits = 16;
 
 // Calls f(Bits{}) with the unsigned type holding one element's IEEE bits.
@@ -45,9 +50,19 @@ void with_bits(DType t, F&& f) {
 
 std::size_t blocks_of(std::size_t n, std::size_t block) { return (n + block - 1) / block; }
 
-// Small device -> pinned copies enqueued on a stream, read on the host once it has synchronised.
-// The i-th fetch of a chunk always uses pinned slot i, allocated once and grown as needed (a
-// slot is never resized while a copy into it is pending: the previous chunk has finished).
+// Page-locked host memory (cudaMallocHost or cudaHostRegister): copies go straight from it.
+bool is_pinned(const void* p) {
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    cudaGetLastError();  // pageable memory on old runtimes reports an error: clear it
+    return false;
+  }
+  return a.type == cudaMemoryTypeHost;
+}
+
+// Small device -> pinned copies enqueued on the compute stream, read on the host once the
+// chunk has finished. The i-th fetch of a chunk uses pinned slot i, allocated on first use and
+// grown only when a later chunk needs more (never while a copy into it is pending).
 class Downloads {
  public:
   void next_chunk() { used_ = 0; }
@@ -66,6 +81,19 @@ class Downloads {
   std::size_t used_ = 0;
 };
 
+// One of the two chunks in flight: its device data, its variable-size outputs (compaction,
+// N:M), pinned staging for pageable tensors, the small results, and the events that order
+// the three streams.
+struct ChunkSlot {
+  DeviceBuffer<unsigned char> data, out;
+  PinnedBuffer staging;
+  Downloads downloads;
+  Event uploaded;  // upload stream: the chunk's data is on the device
+  Event computed;  // compute stream: its kernels and small fetches are done
+  Event written;   // download stream: its write-back is on the host
+  std::function<void()> collect;
+};
+
 class CudaBackend final : public Backend {
  public:
   // Call after cudaSetDevice(0) (see make_cuda_backend): members create streams on it.
@@ -73,17 +101,27 @@ class CudaBackend final : public Backend {
     std::size_t free_bytes = 0, total_bytes = 0;
     H5P_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
     limit_ = o.device_memory_limit ? o.device_memory_limit : free_bytes / 2;
-    // The limit's share: retained tensors up to a half, the two data chunks a quarter, and
-    // compaction output (a chunk of values and a chunk of 64-bit indices) the last quarter.
-    // The histograms' per-block rows (about 35 MB on an H100) and block results come on top.
+    // The limit's share: retained tensors up to a half, the two chunks' data a quarter, and
+    // their outputs (compaction values and indices, N:M positions and values) the last
+    // quarter. The histograms' per-block rows (about 35 MB on an H100) and block results come
+    // on top. Every buffer is allocated once, at this size, when first needed.
     chunk_bytes_ = std::clamp<std::size_t>(limit_ / 8, kMinChunkBytes, kMaxChunkBytes);
     device_name_ = device_name;
     host_below_ = o.host_below;
     cpu_ = make_cpu_backend(o.host_threads);
+    limits_ = cuda::read_device_limits();
+    if (o.histogram_max_blocks) limits_.max_blocks = o.histogram_max_blocks;
+    if (o.histogram_in_rows) limits_.shared_per_block = 0;
     hist_.grow(std::size_t{1} << kMaxDigitBits);
   }
 
   std::string name() const override { return "cuda"; }
+
+  HostBuffer allocate_host(std::size_t bytes) override {
+    void* p = nullptr;
+    H5P_CUDA_TRY(cudaMallocHost(&p, std::max<std::size_t>(bytes, 1)));
+    return HostBuffer(static_cast<unsigned char*>(p), [](unsigned char* q) { H5P_CUDA_TRY_NOTHROW(cudaFreeHost(q)); });
+  }
 
   // Keeps a device copy of t while the device memory limit allows (half of it for such copies).
   void retain(ConstTensor t) override {
@@ -93,7 +131,7 @@ class CudaBackend final : public Backend {
     Resident r{t.dtype, t.n, DeviceBuffer<unsigned char>(bytes)};
     unsigned char* dst = r.data.data();
     const std::size_t esize = dtype_size(t.dtype);
-    stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t begin, std::size_t n) {
+    for_each_chunk(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t begin, std::size_t n) {
       H5P_CUDA_TRY(cudaMemcpyAsync(dst + begin * esize, dev, n * esize, cudaMemcpyDeviceToDevice, compute_.get()));
       return [] {};
     });
@@ -114,11 +152,11 @@ class CudaBackend final : public Backend {
     if (on_host(t.n)) return cpu_->scan(t);
     TensorScan total;
     total.n = t.n;
-    stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
-      const BlockScan* parts = scan_blocks(t.dtype, dev, n, kSumBlock);
+    for_each_chunk(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
+      const BlockStats* parts = fetch_block_stats(t.dtype, dev, n, kSumBlock);
       return [&total, parts, blocks = blocks_of(n, kSumBlock)] {
         for (std::size_t b = 0; b < blocks; ++b) {
-          const BlockScan& p = parts[b];
+          const BlockStats& p = parts[b];
           total.add(TensorScan{0, p.nan, p.zeros, p.min_key, p.max_key, p.sum_abs, p.sum_sq});
         }
       };
@@ -132,9 +170,9 @@ class CudaBackend final : public Backend {
     TensorScan total;
     total.n = t.n;
     start_histogram(pass);
-    stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
-      const BlockScan* parts = scan_blocks(t.dtype, dev, n, kSumBlock);
-      add_digit_histogram(t.dtype, dev, n, w, pass);
+    for_each_chunk(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
+      const BlockStats* parts = fetch_block_stats(t.dtype, dev, n, kSumBlock);
+      add_histogram(t.dtype, dev, n, w, pass);
       return [&total, parts, blocks = blocks_of(n, kSumBlock)] {
         for (std::size_t b = 0; b < blocks; ++b) {
           total.nan += parts[b].nan;
@@ -150,8 +188,8 @@ class CudaBackend final : public Backend {
   void histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
     if (on_host(t.n)) return cpu_->histogram(t, w, pass, hist);
     start_histogram(pass);
-    stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
-      add_digit_histogram(t.dtype, dev, n, w, pass);
+    for_each_chunk(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
+      add_histogram(t.dtype, dev, n, w, pass);
       return [] {};
     });
     finish_histogram(pass, hist);
@@ -161,37 +199,40 @@ class CudaBackend final : public Backend {
     if (on_host(t.n)) return cpu_->count_equal(t, w, key);
     return sum_block_counts(t, [&](const void* dev, std::size_t n, std::uint64_t* counts) {
       with_bits(t.dtype, [&](auto bits) {
-        cuda::block_ties(static_cast<const decltype(bits)*>(dev), n, w, key, counts, compute_.get());
+        cuda::count_equal(static_cast<const decltype(bits)*>(dev), n, w, key, counts, compute_.get());
       });
     });
   }
 
+  // The tie quota is shared out on the device (a running tie count across chunks), so no
+  // chunk waits for the one before it; with no quota, or one that covers every tie, the ties
+  // are not counted first at all.
   ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) override {
     if (on_host(t.n)) return cpu_->apply(t, w, K, tie_quota);
     ApplyResult r;
-    std::uint64_t quota = tie_quota;  // what is left for the chunks still to come
-    stream(ConstTensor{t.dtype, t.data, t.n}, t.data, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
+    const std::uint64_t quota = tie_quota >= t.n ? kAllTies : tie_quota;
+    const bool partial = quota > 0 && quota != kAllTies;
+    if (partial) H5P_CUDA_TRY(cudaMemsetAsync(ties_before_.data(), 0, sizeof(std::uint64_t), compute_.get()));
+    for_each_chunk(ConstTensor{t.dtype, t.data, t.n}, t.data, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
       const std::size_t blocks = blocks_of(n, kSumBlock);
-      applies_.grow(blocks);
       with_bits(t.dtype, [&](auto bits) {
         using Bits = decltype(bits);
         Bits* d = static_cast<Bits*>(const_cast<void*>(dev));
-        if (quota > 0) {
-          ties_.grow(blocks);
-          prefix_.grow(blocks);
-          cuda::block_ties(d, n, w, K, ties_.data(), compute_.get());
+        if (partial) {
+          cuda::count_equal(d, n, w, K, ties_.data(), compute_.get());
           cuda::exclusive_sum(ties_.data(), prefix_.data(), blocks, cub_temp_, compute_.get());
         }
-        cuda::apply_threshold(d, n, w, K, quota, ties_.data(), prefix_.data(), applies_.data(), compute_.get());
+        cuda::apply(d, n, w, K, quota, ties_.data(), prefix_.data(), ties_before_.data(), applies_.data(),
+                    compute_.get());
+        if (partial) cuda::add_ties(ties_.data(), prefix_.data(), n, ties_before_.data(), compute_.get());
       });
-      const BlockApply* parts = downloads_.fetch(applies_.data(), blocks, compute_.get());
-      return [&r, &quota, parts, blocks] {
+      const BlockApply* parts = fetch(applies_.data(), blocks);
+      return [&r, parts, blocks] {
         for (std::size_t b = 0; b < blocks; ++b) {
           r.pruned += parts[b].pruned;
           r.ties += parts[b].ties;
           r.ties_pruned += parts[b].ties_pruned;
           r.kept_sum_sq += parts[b].kept_sq;
-          quota -= std::min<std::uint64_t>(quota, parts[b].ties_pruned);
         }
       };
     });
@@ -218,7 +259,7 @@ class CudaBackend final : public Backend {
     if (!row_counts) {
       return sum_block_counts(t, [&](const void* dev, std::size_t n, std::uint64_t* counts) {
         with_bits(t.dtype, [&](auto bits) {
-          cuda::block_survivors(static_cast<const decltype(bits)*>(dev), n, counts, compute_.get());
+          cuda::count_survivors(static_cast<const decltype(bits)*>(dev), n, counts, compute_.get());
         });
       });
     }
@@ -226,17 +267,17 @@ class CudaBackend final : public Backend {
     // Rows per chunk are bounded too: short rows mean many counters.
     const std::size_t max_rows = chunk_bytes_ / sizeof(unsigned long long);
     const std::size_t max_elems = row_len >= chunk_bytes_ ? 0 : (max_rows - 2) * row_len;
-    stream(t, nullptr, kSumBlock, max_elems, [&](const void* dev, std::size_t begin, std::size_t n) {
+    for_each_chunk(t, nullptr, kSumBlock, max_elems, [&](const void* dev, std::size_t begin, std::size_t n) {
       const std::size_t chunk_phase = (phase + begin) % row_len;
       const std::size_t first_row = (phase + begin) / row_len;
       const std::size_t rows = (chunk_phase + n + row_len - 1) / row_len;
-      rows_.grow(rows);
+      rows_.grow(std::max(max_rows, rows));
       H5P_CUDA_TRY(cudaMemsetAsync(rows_.data(), 0, rows * sizeof(unsigned long long), compute_.get()));
       with_bits(t.dtype, [&](auto bits) {
-        cuda::row_survivors(static_cast<const decltype(bits)*>(dev), n, row_len, chunk_phase, rows_.data(),
-                            compute_.get());
+        cuda::count_survivors_by_row(static_cast<const decltype(bits)*>(dev), n, row_len, chunk_phase, rows_.data(),
+                                     compute_.get());
       });
-      const unsigned long long* counts = downloads_.fetch(rows_.data(), rows, compute_.get());
+      const unsigned long long* counts = fetch(rows_.data(), rows);
       return [&total, row_counts, counts, rows, first_row] {
         for (std::size_t r = 0; r < rows; ++r) {
           row_counts[first_row + r] += counts[r];
@@ -247,56 +288,60 @@ class CudaBackend final : public Backend {
     return total;
   }
 
+  // Values and indices go to the chunk's output buffer, then home on the download stream while
+  // the next chunk is compacted.
   std::uint64_t compact(ConstTensor t, std::uint64_t base, void* values, std::uint64_t* index) override {
     if (on_host(t.n)) return cpu_->compact(t, base, values, index);
     const std::size_t esize = dtype_size(t.dtype);
     std::uint64_t written = 0;
-    const std::size_t max_elems = chunk_bytes_ / sizeof(std::uint64_t);  // bounds the index buffer
-    stream(t, nullptr, kSumBlock, max_elems, [&](const void* dev, std::size_t begin, std::size_t n) {
+    // A chunk's values and indices both fit its output buffer.
+    const std::size_t max_elems = chunk_bytes_ / (esize + sizeof(std::uint64_t));
+    for_each_chunk(t, nullptr, kSumBlock, max_elems, [&](const void* dev, std::size_t begin, std::size_t n) {
       const std::size_t blocks = blocks_of(n, kSumBlock);
-      counts_.grow(blocks);
-      prefix_.grow(blocks);
-      out_values_.grow(values ? n * esize : 0);
-      out_index_.grow(index ? n : 0);
+      unsigned char* out = active_->out.data();
+      auto* out_index = reinterpret_cast<std::uint64_t*>(out + (n * esize + 7) / 8 * 8);
       with_bits(t.dtype, [&](auto bits) {
         using Bits = decltype(bits);
         const Bits* d = static_cast<const Bits*>(dev);
-        cuda::block_survivors(d, n, counts_.data(), compute_.get());
+        cuda::count_survivors(d, n, counts_.data(), compute_.get());
         cuda::exclusive_sum(counts_.data(), prefix_.data(), blocks, cub_temp_, compute_.get());
-        cuda::compact_survivors(d, n, base + begin, prefix_.data(), values ? reinterpret_cast<Bits*>(out_values_.data()) : nullptr,
-                                index ? out_index_.data() : nullptr, compute_.get());
+        cuda::compact(d, n, base + begin, prefix_.data(), values ? reinterpret_cast<Bits*>(out) : nullptr,
+                      index ? out_index : nullptr, compute_.get());
       });
-      const std::uint64_t* counts = downloads_.fetch(counts_.data(), blocks, compute_.get());
-      return [this, &written, counts, blocks, values, index, esize] {
+      const std::uint64_t* counts = fetch(counts_.data(), blocks);
+      return [this, &written, counts, blocks, values, index, esize, out, out_index] {
         std::uint64_t survivors = 0;
         for (std::size_t b = 0; b < blocks; ++b) survivors += counts[b];
         if (values && survivors)
-          H5P_CUDA_TRY(cudaMemcpy(static_cast<unsigned char*>(values) + written * esize, out_values_.data(),
-                                  survivors * esize, cudaMemcpyDeviceToHost));
-        if (index && survivors)
-          H5P_CUDA_TRY(cudaMemcpy(index + written, out_index_.data(), survivors * sizeof(std::uint64_t),
-                                  cudaMemcpyDeviceToHost));
+          download(static_cast<unsigned char*>(values) + written * esize, out, survivors * esize);
+        if (index && survivors) download(index + written, out_index, survivors * sizeof(std::uint64_t));
         written += survivors;
       };
     });
+    download_.synchronize();
     return written;
   }
 
   void survivor_mask(ConstTensor t, unsigned bit_offset, std::uint8_t* bits) override {
     if (on_host(t.n)) return cpu_->survivor_mask(t, bit_offset, bits);
     if (bit_offset >= 8) throw std::invalid_argument("survivor_mask: bit_offset must be < 8");
-    stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t begin, std::size_t n) {
-      // begin is a multiple of 8: this chunk's bits start in byte begin / 8, whose low bits
-      // (below bit_offset) the previous chunk has already written to the host.
+    const std::uint8_t low = static_cast<std::uint8_t>((1u << bit_offset) - 1u);
+    for_each_chunk(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t begin, std::size_t n) {
+      // begin is a multiple of 8: this chunk's bits start in byte begin / 8, whose bits below
+      // bit_offset belong to the previous chunk (or the caller). The kernel leaves them 0 and
+      // the collect, which runs after the previous chunk's, keeps what the host byte holds.
       const std::size_t first_byte = begin / 8;
       const std::size_t bytes = (bit_offset + n + 7) / 8;
-      const std::uint8_t kept_low = static_cast<std::uint8_t>(bits[first_byte] & ((1u << bit_offset) - 1u));
-      mask_.grow(bytes);
+      mask_.grow(chunk_bytes_ / 2 / 8 + 2);  // the most bytes of a chunk (2-byte elements)
       with_bits(t.dtype, [&](auto b) {
-        cuda::survivor_bits(static_cast<const decltype(b)*>(dev), n, bit_offset, kept_low, mask_.data(), compute_.get());
+        cuda::survivor_mask(static_cast<const decltype(b)*>(dev), n, bit_offset, 0, mask_.data(), compute_.get());
       });
-      const std::uint8_t* out = downloads_.fetch(mask_.data(), bytes, compute_.get());
-      return [bits, out, first_byte, bytes] { std::memcpy(bits + first_byte, out, bytes); };
+      const std::uint8_t* out = fetch(mask_.data(), bytes);
+      return [bits, out, first_byte, bytes, low] {
+        const std::uint8_t first = static_cast<std::uint8_t>((bits[first_byte] & low) | (out[0] & ~low));
+        std::memcpy(bits + first_byte, out, bytes);
+        bits[first_byte] = first;
+      };
     });
   }
 
@@ -308,29 +353,31 @@ class CudaBackend final : public Backend {
     NmResult r;
     r.pruned = static_cast<std::uint64_t>(t.n / m) * (m - keep);
     const std::size_t esize = dtype_size(t.dtype);
-    // The CPU sums blocks of whole groups, about kSumBlock elements each: chunks hold whole blocks.
+    // The CPU sums blocks of whole groups, about kSumBlock elements each: chunks hold whole
+    // blocks, and a chunk's kept values and positions (at most one each per element) fit its
+    // output buffer.
     const std::size_t block = std::max<std::size_t>(1, kSumBlock / m) * m;
-    stream(ConstTensor{t.dtype, t.data, t.n}, t.data, block, 0, [&](const void* dev, std::size_t begin, std::size_t n) {
+    const std::size_t max_elems = chunk_bytes_ / (esize + 1);
+    for_each_chunk(ConstTensor{t.dtype, t.data, t.n}, t.data, block, max_elems,
+                   [&](const void* dev, std::size_t begin, std::size_t n) {
       const std::size_t groups = n / m;
-      nm_positions_.grow(positions ? groups * keep : 0);
-      out_values_.grow(kept ? groups * keep * esize : 0);
+      unsigned char* out_kept = active_->out.data();
+      unsigned char* out_positions = out_kept + groups * keep * esize;
       with_bits(t.dtype, [&](auto bits) {
         using Bits = decltype(bits);
-        cuda::nm_select(static_cast<Bits*>(const_cast<void*>(dev)), n, keep, m,
-                        positions ? nm_positions_.data() : nullptr,
-                        kept ? reinterpret_cast<Bits*>(out_values_.data()) : nullptr, compute_.get());
+        cuda::nm_apply(static_cast<Bits*>(const_cast<void*>(dev)), n, keep, m, positions ? out_positions : nullptr,
+                       kept ? reinterpret_cast<Bits*>(out_kept) : nullptr, compute_.get());
       });
-      const BlockScan* parts = scan_blocks(t.dtype, dev, n, block);
+      const BlockStats* parts = fetch_block_stats(t.dtype, dev, n, block);
       const std::size_t out_at = begin / m * keep;
-      return [this, &r, parts, blocks = blocks_of(n, block), positions, kept, groups, keep, esize, out_at] {
+      return [this, &r, parts, blocks = blocks_of(n, block), positions, kept, groups, keep, esize, out_at, out_kept,
+              out_positions] {
         for (std::size_t b = 0; b < blocks; ++b) r.kept_sum_sq += parts[b].sum_sq;
-        if (positions)
-          H5P_CUDA_TRY(cudaMemcpy(positions + out_at, nm_positions_.data(), groups * keep, cudaMemcpyDeviceToHost));
-        if (kept)
-          H5P_CUDA_TRY(cudaMemcpy(static_cast<unsigned char*>(kept) + out_at * esize, out_values_.data(),
-                                  groups * keep * esize, cudaMemcpyDeviceToHost));
+        if (positions) download(positions + out_at, out_positions, groups * keep);
+        if (kept) download(static_cast<unsigned char*>(kept) + out_at * esize, out_kept, groups * keep * esize);
       };
     });
+    download_.synchronize();
     return r;
   }
 
@@ -347,84 +394,148 @@ class CudaBackend final : public Backend {
   std::uint64_t limit_ = 0;
   std::size_t chunk_bytes_ = 0;
   std::string device_name_;
+  cuda::DeviceLimits limits_;
   std::unique_ptr<Backend> cpu_;  // small tensors and the sweeps' kernels
-  Stream compute_, copy_;
-  Event uploaded_[2];
-  PinnedBuffer staging_[2];
-  DeviceBuffer<unsigned char> chunk_[2];
-  Downloads downloads_;
+  Stream compute_, upload_, download_;
+  ChunkSlot slots_[2];
+  ChunkSlot* active_ = nullptr;  // the slot whose chunk is being launched
+  bool buffers_ready_ = false;
   DeviceBuffer<std::uint64_t> hist_;
   DeviceBuffer<std::uint32_t> hist_rows_;
   DeviceBuffer<unsigned char> cub_temp_;
-  DeviceBuffer<BlockScan> scans_;
+  DeviceBuffer<BlockStats> scans_;
   DeviceBuffer<BlockApply> applies_;
-  DeviceBuffer<std::uint64_t> ties_, prefix_, counts_;
+  DeviceBuffer<std::uint64_t> ties_, prefix_, counts_, ties_before_;
   DeviceBuffer<unsigned long long> rows_;
-  DeviceBuffer<unsigned char> out_values_;
-  DeviceBuffer<std::uint64_t> out_index_;
-  DeviceBuffer<std::uint8_t> mask_, nm_positions_;
+  DeviceBuffer<std::uint8_t> mask_;
+
+  // The chunk buffers and per-block arrays, once, at the chunk size (each cudaFree would
+  // synchronise the device, so nothing is re-allocated as tensors grow).
+  void ensure_buffers() {
+    if (buffers_ready_) return;
+    // Blocks of a chunk: kSumBlock elements, or N:M's whole groups (> kSumBlock - 256).
+    const std::size_t max_blocks = chunk_bytes_ / 2 / (kSumBlock - kMaxNmGroup) + 2;
+    for (ChunkSlot& s : slots_) {
+      s.data.grow(chunk_bytes_);
+      s.out.grow(chunk_bytes_);
+    }
+    scans_.grow(max_blocks);
+    applies_.grow(max_blocks);
+    ties_.grow(max_blocks);
+    prefix_.grow(max_blocks);
+    counts_.grow(max_blocks);
+    ties_before_.grow(1);
+    cub_temp_.grow(cuda::exclusive_sum_scratch(max_blocks));
+    // Per-block histogram rows: at most two 1024-thread blocks per multiprocessor, 2^15 bins
+    // each, or one with 2^16 (its 128 KiB of counters leave no room for a second).
+    hist_rows_.grow(std::size_t(std::max(1, limits_.multiprocessors)) * 2 * (std::size_t{1} << (kMaxDigitBits - 1)));
+    buffers_ready_ = true;
+  }
+
+  template <typename T>
+  const T* fetch(const T* device, std::size_t count) {
+    return active_->downloads.fetch(device, count, compute_.get());
+  }
+
+  // A chunk's variable-size output, home on the download stream (the compute stream has
+  // finished the chunk: its collect runs after its event). A pageable destination makes the
+  // call wait for the copy, while the next chunk's kernels run.
+  void download(void* host, const void* device, std::size_t bytes) {
+    H5P_CUDA_TRY(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, download_.get()));
+  }
 
   // Streams t through the device in chunks of a multiple of `align` elements (at most
-  // max_elems when > 0). launch(device data, first element, count) enqueues the chunk's work
-  // on compute_ and returns a function that reads its results once the stream has finished.
-  // With write_back, the chunk's (modified) device data is copied back into write_back.
+  // max_elems when > 0), two in flight. launch(device data, first element, count) enqueues the
+  // chunk's work on compute_ (fetches into active_'s downloads, outputs into active_->out) and
+  // returns a function that reads its results; it runs once the chunk has finished, in chunk
+  // order, after the next chunk has been launched. With write_back, each chunk's (modified)
+  // device data is copied back into write_back. A retained tensor's chunks are views of its
+  // device copy: nothing is uploaded, and they keep the upload path's size, which the kernels'
+  // per-call limits (n < 2^32) rely on.
   template <typename Launch>
-  void stream(ConstTensor t, void* write_back, std::size_t align, std::size_t max_elems, Launch&& launch) {
+  void for_each_chunk(ConstTensor t, void* write_back, std::size_t align, std::size_t max_elems, Launch&& launch) {
     if (t.n == 0) return;
+    ensure_buffers();
     const std::size_t esize = dtype_size(t.dtype);
-    if (const auto it = resident_.find(t.data);
-        it != resident_.end() && it->second.n == t.n && it->second.dtype == t.dtype) {
-      // Retained: the chunks are views of the device copy; nothing to upload. They keep the
-      // upload path's size, which the kernels' per-call limits (n < 2^32) rely on.
-      std::size_t chunk = std::max<std::size_t>(1, chunk_bytes_ / esize / align) * align;
-      if (max_elems > 0) chunk = std::min(chunk, std::max<std::size_t>(1, max_elems / align) * align);
-      unsigned char* base = it->second.data.data();
-      for (std::size_t begin = 0; begin < t.n; begin += chunk) {
-        const std::size_t n = std::min(chunk, t.n - begin);
-        downloads_.next_chunk();
-        auto collect = launch(base + begin * esize, begin, n);
-        if (write_back)
-          H5P_CUDA_TRY(cudaMemcpyAsync(static_cast<unsigned char*>(write_back) + begin * esize, base + begin * esize,
-                                       n * esize, cudaMemcpyDeviceToHost, compute_.get()));
-        compute_.synchronize();
-        collect();
-      }
-      return;
-    }
     std::size_t chunk = std::max<std::size_t>(1, chunk_bytes_ / esize / align) * align;
     if (max_elems > 0) chunk = std::min(chunk, std::max<std::size_t>(1, max_elems / align) * align);
     const std::size_t chunks = blocks_of(t.n, chunk);
-    const std::size_t buffer_bytes = std::min(chunk, t.n) * esize;  // allocated once, grown when needed
-    for (int s = 0; s < 2 && std::size_t(s) < chunks; ++s) {
-      staging_[s].grow(buffer_bytes);
-      chunk_[s].grow(buffer_bytes);
-    }
+    unsigned char* resident = nullptr;
+    if (const auto it = resident_.find(t.data);
+        it != resident_.end() && it->second.n == t.n && it->second.dtype == t.dtype)
+      resident = it->second.data.data();
     const auto* src = static_cast<const unsigned char*>(t.data);
-    auto upload = [&](std::size_t c) {
-      const int slot = static_cast<int>(c % 2);
-      const std::size_t begin = c * chunk, n = std::min(chunk, t.n - begin);
-      std::memcpy(staging_[slot].data(), src + begin * esize, n * esize);
-      H5P_CUDA_TRY(cudaMemcpyAsync(chunk_[slot].data(), staging_[slot].data(), n * esize, cudaMemcpyHostToDevice,
-                                   copy_.get()));
-      uploaded_[slot].record(copy_);
+    auto* dst = static_cast<unsigned char*>(write_back);
+    const bool staged_src = !resident && !is_pinned(src);
+    const bool staged_dst = dst && !is_pinned(dst);
+    const auto range = [&](std::size_t c) { return std::pair{c * chunk, std::min(chunk, t.n - c * chunk)}; };
+    const auto device_data = [&](std::size_t c) {
+      return resident ? resident + c * chunk * esize : slots_[c % 2].data.data();
     };
-    upload(0);
-    for (std::size_t c = 0; c < chunks; ++c) {
-      const int slot = static_cast<int>(c % 2);
-      const std::size_t begin = c * chunk, n = std::min(chunk, t.n - begin);
-      uploaded_[slot].wait_on(compute_);
-      downloads_.next_chunk();
-      auto collect = launch(chunk_[slot].data(), begin, n);
-      if (write_back)
-        H5P_CUDA_TRY(cudaMemcpyAsync(staging_[slot].data(), chunk_[slot].data(), n * esize, cudaMemcpyDeviceToHost,
-                                     compute_.get()));
-      // The other slot's previous chunk has finished (synchronised below, last round).
-      if (c + 1 < chunks) upload(c + 1);
-      compute_.synchronize();
-      if (write_back) std::memcpy(static_cast<unsigned char*>(write_back) + begin * esize, staging_[slot].data(), n * esize);
+
+    // Enqueues chunk c's upload. Its slot's previous chunk (c - 2) has been finished.
+    const auto upload = [&](std::size_t c) {
+      if (resident) return;
+      ChunkSlot& s = slots_[c % 2];
+      const auto [begin, n] = range(c);
+      const unsigned char* from = src + begin * esize;
+      if (staged_src) {
+        s.staging.grow(chunk_bytes_);
+        std::memcpy(s.staging.data(), from, n * esize);
+        from = s.staging.data();
+      }
+      H5P_CUDA_TRY(cudaMemcpyAsync(s.data.data(), from, n * esize, cudaMemcpyHostToDevice, upload_.get()));
+      s.uploaded.record(upload_);
+    };
+    // Waits for chunk c, lands a staged write-back and reads its results. The download stream
+    // holds nothing of a later chunk yet: chunk c + 1's write-back is enqueued after this.
+    const auto finish = [&](std::size_t c) {
+      ChunkSlot& s = slots_[c % 2];
+      const auto [begin, n] = range(c);
+      s.computed.synchronize();
+      if (dst) s.written.synchronize();
+      if (staged_dst) std::memcpy(dst + begin * esize, s.staging.data(), n * esize);
+      const auto collect = std::move(s.collect);
+      s.collect = nullptr;
       collect();
+      // The chunk's output downloads (compaction, N:M) land before its slot is reused.
+      s.written.record(download_);
+      s.written.synchronize();
+    };
+
+    try {
+      upload(0);
+      for (std::size_t c = 0; c < chunks; ++c) {
+        ChunkSlot& s = slots_[c % 2];
+        const auto [begin, n] = range(c);
+        if (!resident) s.uploaded.wait_on(compute_);
+        s.downloads.next_chunk();
+        active_ = &s;
+        s.collect = launch(device_data(c), begin, n);
+        active_ = nullptr;
+        s.computed.record(compute_);
+        // While chunk c computes: finish chunk c - 1, then queue c's write-back and c + 1's
+        // upload (into the slot c - 1 has just freed).
+        if (c >= 1) finish(c - 1);
+        if (dst) {
+          s.computed.wait_on(download_);
+          unsigned char* to = dst + begin * esize;
+          if (staged_dst) {
+            s.staging.grow(chunk_bytes_);
+            to = s.staging.data();
+          }
+          H5P_CUDA_TRY(cudaMemcpyAsync(to, device_data(c), n * esize, cudaMemcpyDeviceToHost, download_.get()));
+          s.written.record(download_);
+        }
+        if (c + 1 < chunks) upload(c + 1);
+      }
+      finish(chunks - 1);
+    } catch (...) {
+      // Copies in flight may still read or write the caller's memory: let them end first.
+      H5P_CUDA_TRY_NOTHROW(cudaDeviceSynchronize());
+      for (ChunkSlot& s : slots_) s.collect = nullptr;
+      throw;
     }
-    copy_.synchronize();
   }
 
   // Streams t and adds up the per-kSumBlock counts that count_blocks(device data, n, counts)
@@ -432,11 +543,10 @@ class CudaBackend final : public Backend {
   template <typename CountBlocks>
   std::uint64_t sum_block_counts(ConstTensor t, CountBlocks&& count_blocks) {
     std::uint64_t total = 0;
-    stream(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
+    for_each_chunk(t, nullptr, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
       const std::size_t blocks = blocks_of(n, kSumBlock);
-      counts_.grow(blocks);
       count_blocks(dev, n, counts_.data());
-      const std::uint64_t* counts = downloads_.fetch(counts_.data(), blocks, compute_.get());
+      const std::uint64_t* counts = fetch(counts_.data(), blocks);
       return [&total, counts, blocks] {
         for (std::size_t b = 0; b < blocks; ++b) total += counts[b];
       };
@@ -444,32 +554,34 @@ class CudaBackend final : public Backend {
     return total;
   }
 
-  const BlockScan* scan_blocks(DType t, const void* dev, std::size_t n, std::size_t block_len) {
+  const BlockStats* fetch_block_stats(DType t, const void* dev, std::size_t n, std::size_t block_len) {
     const std::size_t blocks = blocks_of(n, block_len);
-    scans_.grow(blocks);
     with_bits(t, [&](auto bits) {
-      cuda::block_scan(static_cast<const decltype(bits)*>(dev), n, block_len, scans_.data(), compute_.get());
+      cuda::scan(static_cast<const decltype(bits)*>(dev), n, block_len, scans_.data(), compute_.get());
     });
-    return downloads_.fetch(scans_.data(), blocks, compute_.get());
+    return fetch(scans_.data(), blocks);
   }
 
   void start_histogram(DigitPass pass) {
     if (pass.bits < 1 || pass.bits > kMaxDigitBits) throw std::invalid_argument("histogram: digits of 1 to 16 bits");
     H5P_CUDA_TRY(cudaMemsetAsync(hist_.data(), 0, (std::size_t{1} << pass.bits) * sizeof(std::uint64_t), compute_.get()));
   }
-  void add_digit_histogram(DType t, const void* dev, std::size_t n, KeyWidth w, DigitPass pass) {
+  void add_histogram(DType t, const void* dev, std::size_t n, KeyWidth w, DigitPass pass) {
     with_bits(t, [&](auto bits) {
-      cuda::digit_histogram(static_cast<const decltype(bits)*>(dev), n, w, pass, hist_rows_, hist_.data(), compute_.get());
+      cuda::histogram(static_cast<const decltype(bits)*>(dev), n, w, pass, limits_, hist_rows_, hist_.data(),
+                      compute_.get());
     });
   }
   void finish_histogram(DigitPass pass, std::uint64_t* hist) {
     const std::size_t bins = std::size_t{1} << pass.bits;
-    std::vector<std::uint64_t> counts(bins);
-    H5P_CUDA_TRY(cudaMemcpyAsync(counts.data(), hist_.data(), bins * sizeof(std::uint64_t), cudaMemcpyDeviceToHost,
+    hist_host_.grow(std::size_t{1} << kMaxDigitBits << 3);
+    auto* counts = reinterpret_cast<const std::uint64_t*>(hist_host_.data());
+    H5P_CUDA_TRY(cudaMemcpyAsync(hist_host_.data(), hist_.data(), bins * sizeof(std::uint64_t), cudaMemcpyDeviceToHost,
                                  compute_.get()));
     compute_.synchronize();
     for (std::size_t b = 0; b < bins; ++b) hist[b] += counts[b];
   }
+  PinnedBuffer hist_host_;
 };
 
 }  // namespace

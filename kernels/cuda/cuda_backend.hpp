@@ -18,6 +18,11 @@ struct CudaBackendOptions {
   // the device (the tests do, to exercise the kernels at every size).
   std::size_t host_below = std::size_t{1} << 16;
   int host_threads = 0;  // threads for the host's share (0: all cores), as --threads
+  // For the tests, so that every card takes the histogram's rarer paths: at most this many
+  // thread blocks per digit histogram (0: as many as are resident; fewer blocks means more
+  // tiles each), and per-block rows in global memory instead of shared-memory counters.
+  unsigned histogram_max_blocks = 0;
+  bool histogram_in_rows = false;
 };
 
 // Throws UsageError naming the reason when there is no usable device (or no CUDA in this build).

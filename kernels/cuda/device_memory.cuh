@@ -113,6 +113,8 @@ class Event {
   void record(const Stream& s) { H5P_CUDA_TRY(cudaEventRecord(e_, s.get())); }
   // Makes later work on `s` wait for this event.
   void wait_on(const Stream& s) const { H5P_CUDA_TRY(cudaStreamWaitEvent(s.get(), e_, 0)); }
+  // Blocks the host until the work before the last record() has finished.
+  void synchronize() const { H5P_CUDA_TRY(cudaEventSynchronize(e_)); }
 
  private:
   cudaEvent_t e_ = nullptr;

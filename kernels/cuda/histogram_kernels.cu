@@ -3,6 +3,8 @@
 // enough for packed 16-bit counters (two bins per word: 2^16 bins fit in 128 KiB). Each tile
 // is flushed to the block's own row in global memory (no contention); a second kernel adds the
 // rows into the 64-bit histogram. Integer counts: the result does not depend on the order.
+#include <algorithm>
+#include <atomic>
 #include <stdexcept>
 #include <type_traits>
 
@@ -15,7 +17,7 @@ namespace h5p::cuda {
 namespace {
 
 constexpr int kThreads = 1024;
-constexpr std::size_t kTile = 63 * 1024;  // < 65536: no 16-bit count can overflow in a tile
+constexpr std::size_t kTile = kHistogramTile;
 constexpr int kMaxBits = 16;
 
 constexpr std::uint32_t kNoBin = 0xFFFFFFFFu;
@@ -38,7 +40,7 @@ __device__ __forceinline__ bool bin_leader(std::uint32_t bin, unsigned& peers) {
 
 template <typename Bits, int W>
 __global__ void __launch_bounds__(kThreads)
-digit_histogram_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int shift, int bits, std::uint64_t prefix,
+histogram_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int shift, int bits, std::uint64_t prefix,
                        bool check_prefix, std::uint32_t* rows) {
   extern __shared__ std::uint32_t packed[];  // bin b counts in the 16-bit half (b & 1) of word b / 2
   const std::uint32_t bins = 1u << bits;
@@ -72,7 +74,7 @@ digit_histogram_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int sh
 // 12.x): the same warp-aggregated counting straight into the block's own row (zeroed before).
 template <typename Bits, int W>
 __global__ void __launch_bounds__(kThreads)
-digit_histogram_rows_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int shift, int bits,
+histogram_rows_kernel(const Bits* d, std::size_t n, std::size_t per_cta, int shift, int bits,
                             std::uint64_t prefix, bool check_prefix, std::uint32_t* rows) {
   std::uint32_t* row = rows + blockIdx.x * (std::size_t{1} << bits);
   const std::size_t begin = blockIdx.x * per_cta;
@@ -92,27 +94,45 @@ __global__ void add_rows_kernel(const std::uint32_t* rows, unsigned ctas, std::u
   hist[bin] += sum;
 }
 
-template <typename Bits, int W>
-void launch_histogram(const Bits* d, std::size_t n, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
-                      std::uint64_t* hist, cudaStream_t s) {
-  const std::uint32_t bins = 1u << pass.bits;
-  int device = 0, sms = 0, per_sm = 0, shared_limit = 0;
-  H5P_CUDA_TRY(cudaGetDevice(&device));
-  H5P_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  H5P_CUDA_TRY(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  const bool in_shared = bins / 2 * sizeof(std::uint32_t) <= static_cast<std::size_t>(shared_limit);
-  const auto kernel = in_shared ? digit_histogram_kernel<Bits, W> : digit_histogram_rows_kernel<Bits, W>;
-  const std::size_t shared = in_shared ? bins / 2 * sizeof(std::uint32_t) : 0;
-  if (in_shared)
+// Resident blocks per multiprocessor of one kernel for each digit width, computed on first
+// use, and the kernel's dynamic shared-memory limit, raised only when a launch needs more than
+// before. One device per process (the backend uses device 0), so a process-wide cache is enough.
+template <auto kernel>
+int resident_per_sm(int bits, std::size_t shared) {
+  static std::atomic<int> cache[kMaxBits + 1] = {};
+  static std::atomic<std::size_t> raised_to{0};
+  if (shared > raised_to.load(std::memory_order_relaxed)) {
     H5P_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
-  H5P_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, shared));
+    raised_to.store(shared, std::memory_order_relaxed);
+  }
+  int per_sm = cache[bits].load(std::memory_order_relaxed);
+  if (per_sm == 0) {
+    H5P_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, shared));
+    per_sm = std::max(1, per_sm);
+    cache[bits].store(per_sm, std::memory_order_relaxed);
+  }
+  return per_sm;
+}
+
+template <typename Bits, int W>
+void launch_histogram(const Bits* d, std::size_t n, DigitPass pass, const DeviceLimits& limits,
+                      DeviceBuffer<std::uint32_t>& rows, std::uint64_t* hist, cudaStream_t s) {
+  const std::uint32_t bins = 1u << pass.bits;
+  const std::size_t shared_needed = bins / 2 * sizeof(std::uint32_t);
+  const bool in_shared = shared_needed <= static_cast<std::size_t>(limits.shared_per_block);
+  const std::size_t shared = in_shared ? shared_needed : 0;
+  const int per_sm = in_shared ? resident_per_sm<histogram_kernel<Bits, W>>(pass.bits, shared)
+                               : resident_per_sm<histogram_rows_kernel<Bits, W>>(pass.bits, shared);
   const std::size_t tiles = (n + kTile - 1) / kTile;
-  const std::size_t ctas = std::max<std::size_t>(1, std::min<std::size_t>(tiles, std::size_t(sms) * std::max(1, per_sm)));
+  std::size_t ctas = std::min<std::size_t>(tiles, std::size_t(std::max(1, limits.multiprocessors)) * per_sm);
+  if (limits.max_blocks > 0) ctas = std::min<std::size_t>(ctas, limits.max_blocks);
+  ctas = std::max<std::size_t>(1, ctas);
   const std::size_t per_cta = (n + ctas - 1) / ctas;
   rows.grow(ctas * bins);
   if (!in_shared) H5P_CUDA_TRY(cudaMemsetAsync(rows.data(), 0, ctas * bins * sizeof(std::uint32_t), s));
   constexpr int key_bits = W == 16 ? 15 : W == 32 ? 31 : 63;
   const bool check_prefix = pass.shift + pass.bits < key_bits;
+  const auto kernel = in_shared ? histogram_kernel<Bits, W> : histogram_rows_kernel<Bits, W>;
   kernel<<<static_cast<unsigned>(ctas), kThreads, shared, s>>>(d, n, per_cta, pass.shift, pass.bits, pass.prefix,
                                                                check_prefix, rows.data());
   H5P_CUDA_TRY(cudaGetLastError());
@@ -121,28 +141,39 @@ void launch_histogram(const Bits* d, std::size_t n, DigitPass pass, DeviceBuffer
 }
 
 template <typename Bits>
-void histogram_any(const Bits* d, std::size_t n, KeyWidth w, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
-                   std::uint64_t* hist, cudaStream_t s) {
+void histogram_any(const Bits* d, std::size_t n, KeyWidth w, DigitPass pass, const DeviceLimits& limits,
+                   DeviceBuffer<std::uint32_t>& rows, std::uint64_t* hist, cudaStream_t s) {
   H5P_EXPECTS(pass.bits >= 1 && pass.bits <= kMaxBits && pass.shift >= 0 && pass.shift + pass.bits <= 64,
-              std::invalid_argument, "digit_histogram: a digit needs 1 to 16 bits within the key");
-  H5P_EXPECTS(n < (std::size_t{1} << 32), std::invalid_argument, "digit_histogram: at most 2^32 - 1 elements per call");
+              std::invalid_argument, "histogram: a digit needs 1 to 16 bits within the key");
+  H5P_EXPECTS(n < (std::size_t{1} << 32), std::invalid_argument, "histogram: at most 2^32 - 1 elements per call");
   if (n == 0) return;
-  with_key_width<Bits>(w, [&](auto width) { launch_histogram<Bits, decltype(width)::value>(d, n, pass, rows, hist, s); });
+  with_key_width<Bits>(w, [&](auto width) {
+    launch_histogram<Bits, decltype(width)::value>(d, n, pass, limits, rows, hist, s);
+  });
 }
 
 }  // namespace
 
-void digit_histogram(const std::uint16_t* d, std::size_t n, KeyWidth w, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
-                     std::uint64_t* hist, cudaStream_t s) {
-  histogram_any(d, n, w, pass, rows, hist, s);
+DeviceLimits read_device_limits() {
+  DeviceLimits l;
+  int device = 0;
+  H5P_CUDA_TRY(cudaGetDevice(&device));
+  H5P_CUDA_TRY(cudaDeviceGetAttribute(&l.multiprocessors, cudaDevAttrMultiProcessorCount, device));
+  H5P_CUDA_TRY(cudaDeviceGetAttribute(&l.shared_per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return l;
 }
-void digit_histogram(const std::uint32_t* d, std::size_t n, KeyWidth w, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
-                     std::uint64_t* hist, cudaStream_t s) {
-  histogram_any(d, n, w, pass, rows, hist, s);
+
+void histogram(const std::uint16_t* d, std::size_t n, KeyWidth w, DigitPass pass, const DeviceLimits& limits,
+               DeviceBuffer<std::uint32_t>& rows, std::uint64_t* hist, cudaStream_t s) {
+  histogram_any(d, n, w, pass, limits, rows, hist, s);
 }
-void digit_histogram(const std::uint64_t* d, std::size_t n, KeyWidth w, DigitPass pass, DeviceBuffer<std::uint32_t>& rows,
-                     std::uint64_t* hist, cudaStream_t s) {
-  histogram_any(d, n, w, pass, rows, hist, s);
+void histogram(const std::uint32_t* d, std::size_t n, KeyWidth w, DigitPass pass, const DeviceLimits& limits,
+               DeviceBuffer<std::uint32_t>& rows, std::uint64_t* hist, cudaStream_t s) {
+  histogram_any(d, n, w, pass, limits, rows, hist, s);
+}
+void histogram(const std::uint64_t* d, std::size_t n, KeyWidth w, DigitPass pass, const DeviceLimits& limits,
+               DeviceBuffer<std::uint32_t>& rows, std::uint64_t* hist, cudaStream_t s) {
+  histogram_any(d, n, w, pass, limits, rows, hist, s);
 }
 
 }  // namespace h5p::cuda

@@ -1,7 +1,8 @@
-// Per-block kernels, one warp per block: scan (counts and lane-order sums), tie counts and the
-// apply with its tie quota. Block results go to arrays the host adds in block order.
+// Per-block kernels, one warp per block: scan (per-block statistics: counts and lane-order
+// sums), count_equal (tie counts) and the apply with its tie quota. Block results go to arrays the host adds in block order.
 #include <cub/device/device_scan.cuh>
 
+#include <algorithm>
 #include <stdexcept>
 #include <type_traits>
 
@@ -20,8 +21,8 @@ std::size_t blocks_of(std::size_t n, std::size_t block_len) { return (n + block_
 unsigned ctas_for_warps(std::size_t warps) { return static_cast<unsigned>((warps + kWarpsPerCta - 1) / kWarpsPerCta); }
 
 template <typename Bits>
-__global__ void block_scan_kernel(const Bits* d, std::size_t n, std::size_t block_len, std::size_t blocks,
-                                  BlockScan* out) {
+__global__ void scan_kernel(const Bits* d, std::size_t n, std::size_t block_len, std::size_t blocks,
+                                  BlockStats* out) {
   const std::size_t b = global_warp();
   if (b >= blocks) return;  // whole warps only: every lane shares b
   const unsigned lane = lane_id();
@@ -52,11 +53,11 @@ __global__ void block_scan_kernel(const Bits* d, std::size_t n, std::size_t bloc
   }
   sum_abs = warp_fold(sum_abs);
   sum_sq = warp_fold(sum_sq);
-  if (lane == 0) out[b] = BlockScan{nan, zeros, mn, mx, sum_abs, sum_sq};
+  if (lane == 0) out[b] = BlockStats{nan, zeros, mn, mx, sum_abs, sum_sq};
 }
 
 template <typename Bits, int W>
-__global__ void block_ties_kernel(const Bits* d, std::size_t n, std::size_t blocks, std::uint64_t K,
+__global__ void count_equal_kernel(const Bits* d, std::size_t n, std::size_t blocks, std::uint64_t K,
                                   std::uint64_t* ties) {
   const std::size_t b = global_warp();
   if (b >= blocks) return;
@@ -70,14 +71,17 @@ __global__ void block_ties_kernel(const Bits* d, std::size_t n, std::size_t bloc
 
 template <typename Bits, int W>
 __global__ void apply_kernel(Bits* d, std::size_t n, std::size_t blocks, std::uint64_t K, std::uint64_t quota,
-                             const std::uint64_t* ties, const std::uint64_t* tie_prefix, BlockApply* out) {
+                             const std::uint64_t* ties, const std::uint64_t* tie_prefix,
+                             const std::uint64_t* ties_before, BlockApply* out) {
   const std::size_t b = global_warp();
   if (b >= blocks) return;
   const unsigned lane = lane_id();
-  // This block's share of the quota: what the blocks before it left, up to its own ties.
+  // This block's share of the quota: what the earlier chunks and blocks left, up to its own ties.
   std::uint64_t block_quota = 0;
-  if (quota > 0) {
-    const std::uint64_t before = tie_prefix[b];
+  if (quota == kAllTies) {
+    block_quota = kAllTies;
+  } else if (quota > 0) {
+    const std::uint64_t before = (ties_before ? *ties_before : 0) + tie_prefix[b];
     block_quota = quota > before ? min(quota - before, ties[b]) : 0;
   }
   const std::size_t begin = b * kSumBlock;
@@ -118,59 +122,72 @@ __global__ void apply_kernel(Bits* d, std::size_t n, std::size_t blocks, std::ui
 }
 
 template <typename Bits>
-void launch_block_scan(const Bits* d, std::size_t n, std::size_t block_len, BlockScan* out, cudaStream_t s) {
-  H5P_EXPECTS(block_len > 0, std::invalid_argument, "block_scan: block_len must be > 0");
+void launch_scan(const Bits* d, std::size_t n, std::size_t block_len, BlockStats* out, cudaStream_t s) {
+  H5P_EXPECTS(block_len > 0, std::invalid_argument, "scan: block_len must be > 0");
   if (n == 0) return;
   const std::size_t blocks = blocks_of(n, block_len);
-  block_scan_kernel<Bits><<<ctas_for_warps(blocks), kCtaThreads, 0, s>>>(d, n, block_len, blocks, out);
+  scan_kernel<Bits><<<ctas_for_warps(blocks), kCtaThreads, 0, s>>>(d, n, block_len, blocks, out);
   H5P_CUDA_TRY(cudaGetLastError());
 }
 
 template <typename Bits>
-void launch_block_ties(const Bits* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t* ties,
+void launch_count_equal(const Bits* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t* ties,
                        cudaStream_t s) {
   if (n == 0) return;
   const std::size_t blocks = blocks_of(n, kSumBlock);
   with_key_width<Bits>(w, [&](auto width) {
-    block_ties_kernel<Bits, decltype(width)::value><<<ctas_for_warps(blocks), kCtaThreads, 0, s>>>(d, n, blocks, K, ties);
+    count_equal_kernel<Bits, decltype(width)::value><<<ctas_for_warps(blocks), kCtaThreads, 0, s>>>(d, n, blocks, K, ties);
   });
   H5P_CUDA_TRY(cudaGetLastError());
 }
 
+// One thread: the running tie count of a tensor's chunks.
+__global__ void add_ties_kernel(const std::uint64_t* ties, const std::uint64_t* tie_prefix, std::size_t blocks,
+                                std::uint64_t* ties_before) {
+  *ties_before += tie_prefix[blocks - 1] + ties[blocks - 1];
+}
+
 template <typename Bits>
 void launch_apply(Bits* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t quota, const std::uint64_t* ties,
-                  const std::uint64_t* tie_prefix, BlockApply* out, cudaStream_t s) {
-  H5P_EXPECTS(quota == 0 || (ties && tie_prefix), std::invalid_argument,
-              "apply_threshold: a tie quota needs the block tie counts and their prefix sum");
+                  const std::uint64_t* tie_prefix, const std::uint64_t* ties_before, BlockApply* out, cudaStream_t s) {
+  H5P_EXPECTS(quota == 0 || quota == kAllTies || (ties && tie_prefix), std::invalid_argument,
+              "apply: a partial tie quota needs the block tie counts and their prefix sum");
   if (n == 0) return;
   const std::size_t blocks = blocks_of(n, kSumBlock);
   with_key_width<Bits>(w, [&](auto width) {
     apply_kernel<Bits, decltype(width)::value>
-        <<<ctas_for_warps(blocks), kCtaThreads, 0, s>>>(d, n, blocks, K, quota, ties, tie_prefix, out);
+        <<<ctas_for_warps(blocks), kCtaThreads, 0, s>>>(d, n, blocks, K, quota, ties, tie_prefix, ties_before, out);
   });
   H5P_CUDA_TRY(cudaGetLastError());
 }
 
 }  // namespace
 
-void block_scan(const std::uint16_t* d, std::size_t n, std::size_t block_len, BlockScan* out, cudaStream_t s) {
-  launch_block_scan(d, n, block_len, out, s);
+void scan(const std::uint16_t* d, std::size_t n, std::size_t block_len, BlockStats* out, cudaStream_t s) {
+  launch_scan(d, n, block_len, out, s);
 }
-void block_scan(const std::uint32_t* d, std::size_t n, std::size_t block_len, BlockScan* out, cudaStream_t s) {
-  launch_block_scan(d, n, block_len, out, s);
+void scan(const std::uint32_t* d, std::size_t n, std::size_t block_len, BlockStats* out, cudaStream_t s) {
+  launch_scan(d, n, block_len, out, s);
 }
-void block_scan(const std::uint64_t* d, std::size_t n, std::size_t block_len, BlockScan* out, cudaStream_t s) {
-  launch_block_scan(d, n, block_len, out, s);
+void scan(const std::uint64_t* d, std::size_t n, std::size_t block_len, BlockStats* out, cudaStream_t s) {
+  launch_scan(d, n, block_len, out, s);
 }
 
-void block_ties(const std::uint16_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t* ties, cudaStream_t s) {
-  launch_block_ties(d, n, w, K, ties, s);
+void count_equal(const std::uint16_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t* ties, cudaStream_t s) {
+  launch_count_equal(d, n, w, K, ties, s);
 }
-void block_ties(const std::uint32_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t* ties, cudaStream_t s) {
-  launch_block_ties(d, n, w, K, ties, s);
+void count_equal(const std::uint32_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t* ties, cudaStream_t s) {
+  launch_count_equal(d, n, w, K, ties, s);
 }
-void block_ties(const std::uint64_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t* ties, cudaStream_t s) {
-  launch_block_ties(d, n, w, K, ties, s);
+void count_equal(const std::uint64_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t* ties, cudaStream_t s) {
+  launch_count_equal(d, n, w, K, ties, s);
+}
+
+std::size_t exclusive_sum_scratch(std::size_t count) {
+  std::size_t bytes = 0;
+  H5P_CUDA_TRY(cub::DeviceScan::ExclusiveSum(nullptr, bytes, static_cast<const std::uint64_t*>(nullptr),
+                                             static_cast<std::uint64_t*>(nullptr), count));
+  return std::max<std::size_t>(bytes, 1);
 }
 
 void exclusive_sum(const std::uint64_t* in, std::uint64_t* out, std::size_t count, DeviceBuffer<unsigned char>& temp,
@@ -182,17 +199,24 @@ void exclusive_sum(const std::uint64_t* in, std::uint64_t* out, std::size_t coun
   H5P_CUDA_TRY(cub::DeviceScan::ExclusiveSum(temp.data(), bytes, in, out, count, s));
 }
 
-void apply_threshold(std::uint16_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t quota,
-                     const std::uint64_t* ties, const std::uint64_t* tie_prefix, BlockApply* out, cudaStream_t s) {
-  launch_apply(d, n, w, K, quota, ties, tie_prefix, out, s);
+void apply(std::uint16_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t quota, const std::uint64_t* ties,
+           const std::uint64_t* tie_prefix, const std::uint64_t* ties_before, BlockApply* out, cudaStream_t s) {
+  launch_apply(d, n, w, K, quota, ties, tie_prefix, ties_before, out, s);
 }
-void apply_threshold(std::uint32_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t quota,
-                     const std::uint64_t* ties, const std::uint64_t* tie_prefix, BlockApply* out, cudaStream_t s) {
-  launch_apply(d, n, w, K, quota, ties, tie_prefix, out, s);
+void apply(std::uint32_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t quota, const std::uint64_t* ties,
+           const std::uint64_t* tie_prefix, const std::uint64_t* ties_before, BlockApply* out, cudaStream_t s) {
+  launch_apply(d, n, w, K, quota, ties, tie_prefix, ties_before, out, s);
 }
-void apply_threshold(std::uint64_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t quota,
-                     const std::uint64_t* ties, const std::uint64_t* tie_prefix, BlockApply* out, cudaStream_t s) {
-  launch_apply(d, n, w, K, quota, ties, tie_prefix, out, s);
+void apply(std::uint64_t* d, std::size_t n, KeyWidth w, std::uint64_t K, std::uint64_t quota, const std::uint64_t* ties,
+           const std::uint64_t* tie_prefix, const std::uint64_t* ties_before, BlockApply* out, cudaStream_t s) {
+  launch_apply(d, n, w, K, quota, ties, tie_prefix, ties_before, out, s);
+}
+
+void add_ties(const std::uint64_t* ties, const std::uint64_t* tie_prefix, std::size_t n, std::uint64_t* ties_before,
+              cudaStream_t s) {
+  if (n == 0) return;
+  add_ties_kernel<<<1, 1, 0, s>>>(ties, tie_prefix, blocks_of(n, kSumBlock), ties_before);
+  H5P_CUDA_TRY(cudaGetLastError());
 }
 
 }  // namespace h5p::cuda

@@ -1,9 +1,14 @@
 // Every Backend entry point against the 1-thread CPU backend (the oracle), exactly: the CPU
-// backend with 2 threads, the CUDA backend, and the CUDA backend with tiny chunks (so tensors
-// cross chunk boundaries). CUDA cases skip when no device is usable. Sizes include 0, 1,
-// 255-257, block edges and a large odd n; data include ties, -0.0, subnormals, Inf and NaN.
+// backend with 2 threads, and the CUDA backend with every size on the device, with small
+// chunks (tensors cross chunk boundaries), with few histogram blocks (many tiles each), with
+// per-block-row histograms, and with its defaults (sizes above its host cut-over). CUDA cases
+// skip when no device is usable. Sizes include 0, 1, 255-257, block edges and a large odd n;
+// data include ties, -0.0, subnormals, Inf and NaN. A wrong backend must make the harness fail
+// (ParityHarness.CatchesEveryPlantedFault).
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -16,52 +21,21 @@
 #include "kernels/cuda/cuda_probe.hpp"
 #include "kernels/keys.hpp"
 #include "kernels/radix_select.hpp"
+#include "tests/kernels/test_data.hpp"
 
 using namespace h5p;
+using h5p::testing::Kind;
+using h5p::testing::kind_name;
+using h5p::testing::make_data;
 
 namespace {
 
 constexpr std::uint64_t kSeed = 20261127;
-const std::size_t kSizes[] = {0, 1, 255, 256, 257, 16383, 16384, 16385, 3 * 16384 + 7, 200003};
-constexpr std::uint64_t kAllTies = std::numeric_limits<std::uint64_t>::max();
-
-enum class Kind { normal, ties, specials };
-const char* kind_name(Kind k) { return k == Kind::normal ? "normal" : k == Kind::ties ? "ties" : "specials"; }
-
-// Raw bits of a tensor; `specials` mixes in -0.0, +0.0, Inf, subnormals and (with nan) NaN.
-std::vector<unsigned char> make_data(DType t, std::size_t n, Kind kind, bool nan, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal(0.0, 0.05);
-  std::vector<unsigned char> bytes(n * dtype_size(t));
-  for (std::size_t i = 0; i < n; ++i) {
-    double v = kind == Kind::ties ? std::round(normal(rng) * 40) / 40 : normal(rng);
-    if (kind == Kind::specials) {
-      switch (rng() % 16) {
-        case 0: v = -0.0; break;
-        case 1: v = 0.0; break;
-        case 2: v = (rng() % 2 ? 1 : -1) * INFINITY; break;
-        case 3: v = nan ? NAN : v; break;
-        case 4: v = std::numeric_limits<double>::denorm_min() * double(rng() % 5 + 1); break;
-        default: break;
-      }
-    }
-    if (t == DType::f64) {
-      std::memcpy(&bytes[i * 8], &v, 8);
-    } else if (t == DType::f32) {
-      float f = static_cast<float>(v);
-      if (kind == Kind::specials && rng() % 16 == 0) f = std::numeric_limits<float>::denorm_min() * float(rng() % 7 + 1);
-      std::memcpy(&bytes[i * 4], &f, 4);
-    } else {
-      // float16 bits: random finite halves (subnormals included), or a few values for ties.
-      const std::uint16_t few[] = {0x0000, 0x8000, 0x0001, 0x03FF, 0x3C00, 0xBC00, 0x2E66, 0x7C00};
-      std::uint16_t h = kind == Kind::ties ? few[rng() % 8] : static_cast<std::uint16_t>(rng() % 0x7C00);
-      if (kind != Kind::ties && rng() % 2) h |= 0x8000;
-      if (kind == Kind::specials && nan && rng() % 16 == 0) h = 0x7E00;
-      std::memcpy(&bytes[i * 2], &h, 2);
-    }
-  }
-  return bytes;
-}
+using Sizes = std::vector<std::size_t>;
+const Sizes kSizes = {0, 1, 255, 256, 257, 16383, 16384, 16385, 3 * 16384 + 7, 200003};
+// The default CUDA backend keeps tensors under 65536 weights on the host: its sizes start
+// above that (by more than the largest N:M group), or it would compare the CPU with itself.
+const Sizes kDeviceSizes = {65536 + 256, 2 * 65536 + 1, 200003};
 
 bool cuda_usable() { return probe_cuda().devices > 0; }
 
@@ -69,20 +43,16 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
   if (name == "cpu2") return make_cpu_backend(2);
   // host_below 0: every size runs on the device, so the kernels see 0, 1, 255, ... too.
   if (name == "cuda") return make_cuda_backend({0, 0, 2});
-  // 1 MiB limit: chunks of 128 KiB, so the large sizes cross several chunk boundaries.
+  // 1 MiB limit: chunks of 256 KiB (the smallest), so the large sizes cross chunk boundaries.
   if (name == "cuda_small_chunks") return make_cuda_backend({std::uint64_t{1} << 20, 0, 2});
+  // Two histogram blocks: every block counts several tiles (flush, re-zero, barrier).
+  if (name == "cuda_capped_blocks") return make_cuda_backend({0, 0, 2, 2, false});
+  // The per-block-row histogram that cards without 128 KiB of shared memory per block use.
+  if (name == "cuda_row_histograms") return make_cuda_backend({0, 0, 2, 3, true});
   return make_cuda_backend({});  // defaults: small tensors on the host
 }
 
-class BackendParity : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    if (GetParam() != "cpu2" && !cuda_usable()) GTEST_SKIP() << "no CUDA device (" << probe_cuda().reason << ")";
-    backend_ = make_backend(GetParam());
-    oracle_ = make_cpu_backend(1);
-  }
-  std::unique_ptr<Backend> backend_, oracle_;
-};
+const Sizes& sizes_for(const std::string& name) { return name == "cuda_default" ? kDeviceSizes : kSizes; }
 
 std::string where(DType t, std::size_t n, Kind k) {
   return std::string(dtype_name(t)) + " n=" + std::to_string(n) + " " + kind_name(k) + " seed=" + std::to_string(kSeed);
@@ -107,62 +77,62 @@ std::vector<KeyWidth> widths_for(DType t) {
 
 const DType kTypes[] = {DType::f16, DType::f32, DType::f64};
 
-TEST_P(BackendParity, ScanAndFirstDigitHistogram) {
+void check_scan_and_first_digit(Backend& backend, Backend& oracle, const Sizes& sizes) {
   for (DType t : kTypes)
     for (Kind k : {Kind::normal, Kind::ties, Kind::specials})
-      for (std::size_t n : kSizes) {
+      for (std::size_t n : sizes) {
         const auto data = make_data(t, n, k, true, kSeed + n);
         const std::string ctx = where(t, n, k);
         const ConstTensor view{t, data.data(), n};
-        expect_same_scan(backend_->scan(view), oracle_->scan(view), ctx + " scan");
+        expect_same_scan(backend.scan(view), oracle.scan(view), ctx + " scan");
         for (KeyWidth w : widths_for(t)) {
           const DigitLayout d = digit_layout(w).front();
           std::vector<std::uint64_t> got(std::size_t{1} << d.bits, 7), want(got);  // adds to what is there
-          const TensorScan a = backend_->scan_histogram(view, w, {d.shift, d.bits, 0}, got.data());
-          const TensorScan b = oracle_->scan_histogram(view, w, {d.shift, d.bits, 0}, want.data());
+          const TensorScan a = backend.scan_histogram(view, w, {d.shift, d.bits, 0}, got.data());
+          const TensorScan b = oracle.scan_histogram(view, w, {d.shift, d.bits, 0}, want.data());
           expect_same_scan(a, b, ctx + " scan_histogram w=" + std::to_string(int(w)));
           EXPECT_EQ(got, want) << ctx << " first digit w=" << int(w);
         }
       }
 }
 
-TEST_P(BackendParity, LaterDigitsAndCountEqual) {
+void check_later_digits_and_count_equal(Backend& backend, Backend& oracle, const Sizes& sizes) {
   for (DType t : kTypes)
     for (Kind k : {Kind::normal, Kind::ties})
-      for (std::size_t n : kSizes) {
+      for (std::size_t n : sizes) {
         if (n == 0) continue;
         const auto data = make_data(t, n, k, false, kSeed + 3 * n);
         const ConstTensor view{t, data.data(), n};
         for (KeyWidth w : widths_for(t)) {
           const std::uint64_t key = element_key(t, w, data.data(), n / 2);
           const std::string ctx = where(t, n, k) + " w=" + std::to_string(int(w)) + " key=" + std::to_string(key);
-          EXPECT_EQ(backend_->count_equal(view, w, key), oracle_->count_equal(view, w, key)) << ctx;
+          EXPECT_EQ(backend.count_equal(view, w, key), oracle.count_equal(view, w, key)) << ctx;
           for (const DigitLayout& d : digit_layout(w)) {
             const int high = d.shift + d.bits;
             const std::uint64_t prefix = high >= 64 ? 0 : key >> high;
             std::vector<std::uint64_t> got(std::size_t{1} << d.bits, 0), want(got);
-            backend_->histogram(view, w, {d.shift, d.bits, prefix}, got.data());
-            oracle_->histogram(view, w, {d.shift, d.bits, prefix}, want.data());
+            backend.histogram(view, w, {d.shift, d.bits, prefix}, got.data());
+            oracle.histogram(view, w, {d.shift, d.bits, prefix}, want.data());
             EXPECT_EQ(got, want) << ctx << " digit shift=" << d.shift << " prefix=" << prefix;
           }
         }
       }
 }
 
-TEST_P(BackendParity, ApplyWithTieQuotaInPositionOrder) {
+void check_apply_with_tie_quota(Backend& backend, Backend& oracle, const Sizes& sizes) {
   for (DType t : kTypes)
     for (Kind k : {Kind::normal, Kind::ties, Kind::specials})
-      for (std::size_t n : kSizes) {
+      for (std::size_t n : sizes) {
         const auto data = make_data(t, n, k, k == Kind::specials, kSeed + 5 * n);  // NaN too: it adds nothing
         for (KeyWidth w : widths_for(t)) {
           const std::uint64_t K = n ? element_key(t, w, data.data(), (n * 7) / 10) : 1;
-          const std::uint64_t ties = oracle_->count_equal(ConstTensor{t, data.data(), n}, w, K);
+          const std::uint64_t ties = oracle.count_equal(ConstTensor{t, data.data(), n}, w, K);
           for (std::uint64_t quota : {std::uint64_t{0}, std::uint64_t{1}, ties / 2, ties, kAllTies}) {
             const std::string ctx = where(t, n, k) + " w=" + std::to_string(int(w)) + " K=" + std::to_string(K) +
                                     " quota=" + std::to_string(quota);
             auto got = data, want = data;
-            const ApplyResult a = backend_->apply(MutTensor{t, got.data(), n}, w, K, quota);
-            const ApplyResult b = oracle_->apply(MutTensor{t, want.data(), n}, w, K, quota);
+            const ApplyResult a = backend.apply(MutTensor{t, got.data(), n}, w, K, quota);
+            const ApplyResult b = oracle.apply(MutTensor{t, want.data(), n}, w, K, quota);
             EXPECT_EQ(got, want) << ctx;
             EXPECT_EQ(a.pruned, b.pruned) << ctx;
             EXPECT_EQ(a.ties, b.ties) << ctx;
@@ -175,14 +145,14 @@ TEST_P(BackendParity, ApplyWithTieQuotaInPositionOrder) {
 }
 
 // The whole exact selection, as the pipeline drives it, ends in the same bytes.
-TEST_P(BackendParity, ExactSelectionEndToEnd) {
+void check_exact_selection(Backend& backend, Backend& oracle, const Sizes& sizes) {
   for (DType t : kTypes)
-    for (std::size_t n : kSizes) {
+    for (std::size_t n : sizes) {
       if (n == 0) continue;
       auto got = make_data(t, n, Kind::ties, false, kSeed + 11 * n);
       auto want = got;
-      for (Backend* be : {backend_.get(), oracle_.get()}) {
-        auto& bytes = be == backend_.get() ? got : want;
+      for (Backend* be : {&backend, &oracle}) {
+        auto& bytes = be == &backend ? got : want;
         const KeyWidth w = native_key_width(t);
         RadixSelection sel(w, (n * 9) / 10);
         while (!sel.done()) {
@@ -197,44 +167,44 @@ TEST_P(BackendParity, ExactSelectionEndToEnd) {
     }
 }
 
-TEST_P(BackendParity, SurvivorCountsCompactionAndMasks) {
+void check_compaction_and_masks(Backend& backend, Backend& oracle, const Sizes& sizes) {
   for (DType t : kTypes)
-    for (std::size_t n : kSizes) {
+    for (std::size_t n : sizes) {
       auto data = make_data(t, n, Kind::specials, false, kSeed + 13 * n);
       const KeyWidth w = native_key_width(t);
-      if (n) oracle_->apply(MutTensor{t, data.data(), n}, w, element_key(t, w, data.data(), n / 3), 0);
+      if (n) oracle.apply(MutTensor{t, data.data(), n}, w, element_key(t, w, data.data(), n / 3), 0);
       const ConstTensor view{t, data.data(), n};
       const std::string ctx = where(t, n, Kind::specials);
-      EXPECT_EQ(backend_->count_survivors(view, 0, 0, nullptr), oracle_->count_survivors(view, 0, 0, nullptr)) << ctx;
+      EXPECT_EQ(backend.count_survivors(view, 0, 0, nullptr), oracle.count_survivors(view, 0, 0, nullptr)) << ctx;
       for (std::size_t row_len : {std::size_t{1}, std::size_t{3}, std::size_t{256}, std::size_t{1000}, std::size_t{70000}}) {
         const std::size_t phase = row_len / 2;
         const std::size_t rows = (phase + n + row_len - 1) / row_len + 1;
         std::vector<std::uint64_t> got(rows, 5), want(rows, 5);
-        EXPECT_EQ(backend_->count_survivors(view, row_len, phase, got.data()),
-                  oracle_->count_survivors(view, row_len, phase, want.data())) << ctx << " row_len=" << row_len;
+        EXPECT_EQ(backend.count_survivors(view, row_len, phase, got.data()),
+                  oracle.count_survivors(view, row_len, phase, want.data())) << ctx << " row_len=" << row_len;
         EXPECT_EQ(got, want) << ctx << " row_len=" << row_len << " phase=" << phase;
       }
       const std::size_t esize = dtype_size(t);
       std::vector<unsigned char> gv(n * esize + 1), wv(gv);
       std::vector<std::uint64_t> gi(n + 1), wi(gi);
-      EXPECT_EQ(backend_->compact(view, 1000, gv.data(), gi.data()), oracle_->compact(view, 1000, wv.data(), wi.data()))
+      EXPECT_EQ(backend.compact(view, 1000, gv.data(), gi.data()), oracle.compact(view, 1000, wv.data(), wi.data()))
           << ctx;
       EXPECT_EQ(gv, wv) << ctx;
       EXPECT_EQ(gi, wi) << ctx;
       for (unsigned offset = 0; offset < 8; ++offset) {
         std::vector<std::uint8_t> gb((offset + n + 7) / 8 + 1, 0xA5), wb(gb);
-        backend_->survivor_mask(view, offset, gb.data());
-        oracle_->survivor_mask(view, offset, wb.data());
+        backend.survivor_mask(view, offset, gb.data());
+        oracle.survivor_mask(view, offset, wb.data());
         EXPECT_EQ(gb, wb) << ctx << " bit_offset=" << offset;
       }
     }
 }
 
-TEST_P(BackendParity, NmGroupsPositionsAndSums) {
+void check_nm_groups(Backend& backend, Backend& oracle, const Sizes& sizes) {
   const unsigned groups[][2] = {{2, 4}, {1, 1}, {3, 7}, {1, 8}, {5, 256}};
   for (DType t : kTypes)
     for (const auto& g : groups)
-      for (std::size_t size : kSizes) {
+      for (std::size_t size : sizes) {
         const unsigned keep = g[0], m = g[1];
         const std::size_t n = size / m * m;
         const auto data = make_data(t, n, Kind::ties, false, kSeed + 17 * n + m);
@@ -243,8 +213,8 @@ TEST_P(BackendParity, NmGroupsPositionsAndSums) {
         const std::size_t out = n / m * keep;
         std::vector<std::uint8_t> gp(out + 1, 9), wp(gp);
         std::vector<unsigned char> gk(out * dtype_size(t) + 1, 3), wk(gk);
-        const NmResult a = backend_->nm_apply(MutTensor{t, got.data(), n}, keep, m, gp.data(), gk.data());
-        const NmResult b = oracle_->nm_apply(MutTensor{t, want.data(), n}, keep, m, wp.data(), wk.data());
+        const NmResult a = backend.nm_apply(MutTensor{t, got.data(), n}, keep, m, gp.data(), gk.data());
+        const NmResult b = oracle.nm_apply(MutTensor{t, want.data(), n}, keep, m, wp.data(), wk.data());
         EXPECT_EQ(got, want) << ctx;
         EXPECT_EQ(gp, wp) << ctx;
         EXPECT_EQ(gk, wk) << ctx;
@@ -253,7 +223,7 @@ TEST_P(BackendParity, NmGroupsPositionsAndSums) {
       }
 }
 
-TEST_P(BackendParity, SweepKernels) {
+void check_sweep_kernels(Backend& backend, Backend& oracle) {
   for (DType t : kTypes)
     for (std::size_t n : {std::size_t{257}, std::size_t{200003}}) {
       const auto data = make_data(t, n, Kind::ties, false, kSeed + 19 * n);
@@ -266,8 +236,8 @@ TEST_P(BackendParity, SweepKernels) {
       const std::size_t m = bounds.size();
       std::vector<std::uint64_t> gc(m + 1, 0), wc(gc), ge(m, 0), we(ge);
       std::vector<double> gs(m + 1, 0.0), ws(gs);
-      backend_->tally(view, w, bounds, gc.data(), gs.data(), ge.data());
-      oracle_->tally(view, w, bounds, wc.data(), ws.data(), we.data());
+      backend.tally(view, w, bounds, gc.data(), gs.data(), ge.data());
+      oracle.tally(view, w, bounds, wc.data(), ws.data(), we.data());
       EXPECT_EQ(gc, wc) << where(t, n, Kind::ties);
       EXPECT_EQ(gs, ws) << where(t, n, Kind::ties);
       EXPECT_EQ(ge, we) << where(t, n, Kind::ties);
@@ -277,25 +247,25 @@ TEST_P(BackendParity, SweepKernels) {
       std::sort(prefixes.begin(), prefixes.end());
       prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
       std::vector<std::uint64_t> gh(prefixes.size() << d.bits, 0), wh(gh);
-      backend_->histogram_multi(view, w, d.shift, d.bits, prefixes, gh.data());
-      oracle_->histogram_multi(view, w, d.shift, d.bits, prefixes, wh.data());
+      backend.histogram_multi(view, w, d.shift, d.bits, prefixes, gh.data());
+      oracle.histogram_multi(view, w, d.shift, d.bits, prefixes, wh.data());
       EXPECT_EQ(gh, wh) << where(t, n, Kind::ties);
     }
 }
 
 // Tensors the pipeline keeps in memory are retained: a device backend then works on its own
 // device copy, and apply/nm_apply must still update the host bytes.
-TEST_P(BackendParity, RetainedTensorsMatchTheOracle) {
+void check_retained_tensors(Backend& backend, Backend& oracle, const Sizes& sizes) {
   for (DType t : kTypes)
-    for (std::size_t n : kSizes) {
+    for (std::size_t n : sizes) {
       const std::string ctx = where(t, n, Kind::ties) + " retained";
       auto got = make_data(t, n, Kind::ties, false, kSeed + 23 * n);
       auto want = got;
       const KeyWidth w = native_key_width(t);
       std::vector<ApplyResult> results;
       std::vector<std::vector<std::uint64_t>> hists;
-      for (Backend* be : {backend_.get(), oracle_.get()}) {
-        auto& bytes = be == backend_.get() ? got : want;
+      for (Backend* be : {&backend, &oracle}) {
+        auto& bytes = be == &backend ? got : want;
         const ConstTensor view{t, bytes.data(), n};
         be->retain(view);
         const DigitLayout first = digit_layout(w).front();
@@ -330,9 +300,157 @@ TEST_P(BackendParity, RetainedTensorsMatchTheOracle) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, BackendParity, ::testing::Values("cpu2", "cuda", "cuda_small_chunks", "cuda_default"),
+// The whole harness: every entry point that the backends must agree on. A check that throws
+// (a wrong histogram can make the selection inconsistent) counts as one failure.
+void run_harness(Backend& backend, Backend& oracle, const Sizes& sizes) {
+  using Check = void (*)(Backend&, Backend&, const Sizes&);
+  for (Check check : {check_scan_and_first_digit, check_later_digits_and_count_equal, check_apply_with_tie_quota,
+                      check_exact_selection, check_compaction_and_masks, check_nm_groups, check_retained_tensors}) {
+    try {
+      check(backend, oracle, sizes);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "threw: " << e.what();
+    }
+  }
+}
+
+class BackendParity : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() != "cpu2" && !cuda_usable()) GTEST_SKIP() << "no CUDA device (" << probe_cuda().reason << ")";
+    backend_ = make_backend(GetParam());
+    oracle_ = make_cpu_backend(1);
+  }
+  const Sizes& sizes() const { return sizes_for(GetParam()); }
+  std::unique_ptr<Backend> backend_, oracle_;
+};
+
+TEST_P(BackendParity, ScanAndFirstDigitHistogram) { check_scan_and_first_digit(*backend_, *oracle_, sizes()); }
+TEST_P(BackendParity, LaterDigitsAndCountEqual) { check_later_digits_and_count_equal(*backend_, *oracle_, sizes()); }
+TEST_P(BackendParity, ApplyWithTieQuotaInPositionOrder) { check_apply_with_tie_quota(*backend_, *oracle_, sizes()); }
+TEST_P(BackendParity, ExactSelectionEndToEnd) { check_exact_selection(*backend_, *oracle_, sizes()); }
+TEST_P(BackendParity, SurvivorCountsCompactionAndMasks) { check_compaction_and_masks(*backend_, *oracle_, sizes()); }
+TEST_P(BackendParity, NmGroupsPositionsAndSums) { check_nm_groups(*backend_, *oracle_, sizes()); }
+TEST_P(BackendParity, RetainedTensorsMatchTheOracle) { check_retained_tensors(*backend_, *oracle_, sizes()); }
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendParity,
+                         ::testing::Values("cpu2", "cuda", "cuda_small_chunks", "cuda_capped_blocks",
+                                           "cuda_row_histograms", "cuda_default"),
                          [](const auto& info) { return info.param; });
 
+// The sweeps' kernels (histogram_multi, tally) exist on the CPU only: the CUDA backend hands
+// them to its CPU backend, so a CUDA case here would compare the CPU with itself.
+TEST(CpuParity, SweepKernels) {
+  auto two_threads = make_cpu_backend(2);
+  auto oracle = make_cpu_backend(1);
+  check_sweep_kernels(*two_threads, *oracle);
+}
+
+// ---- The harness must be able to fail: a CPU backend with one planted fault at a time.
+
+enum class Fault { none, scan_sum, histogram_count, count_equal, apply_extra_tie, survivor_count, compact_index,
+                   mask_bit, nm_sum };
+const char* fault_name(Fault f) {
+  switch (f) {
+    case Fault::none: return "none";
+    case Fault::scan_sum: return "scan_sum";
+    case Fault::histogram_count: return "histogram_count";
+    case Fault::count_equal: return "count_equal";
+    case Fault::apply_extra_tie: return "apply_extra_tie";
+    case Fault::survivor_count: return "survivor_count";
+    case Fault::compact_index: return "compact_index";
+    case Fault::mask_bit: return "mask_bit";
+    case Fault::nm_sum: return "nm_sum";
+  }
+  return "?";
+}
+
+// The 1-thread CPU backend, wrong in one place (each fault is a bug a kernel could have).
+class FaultyBackend final : public Backend {
+ public:
+  explicit FaultyBackend(Fault f) : fault_(f), cpu_(make_cpu_backend(1)) {}
+  std::string name() const override { return "faulty"; }
+  std::string device() const override { return "host"; }
+  TensorScan scan(ConstTensor t) override {
+    TensorScan s = cpu_->scan(t);
+    if (fault_ == Fault::scan_sum && t.n > 0) s.sum_sq = std::nextafter(s.sum_sq, INFINITY);  // one ulp
+    return s;
+  }
+  TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
+    const TensorScan s = cpu_->scan_histogram(t, w, pass, hist);
+    if (fault_ == Fault::histogram_count && t.n > 0) ++hist[0];  // one element counted twice
+    return s;
+  }
+  void histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) override {
+    cpu_->histogram(t, w, pass, hist);
+    if (fault_ == Fault::histogram_count && t.n > 0) ++hist[(std::size_t{1} << pass.bits) - 1];
+  }
+  std::uint64_t count_equal(ConstTensor t, KeyWidth w, std::uint64_t key) override {
+    return cpu_->count_equal(t, w, key) + (fault_ == Fault::count_equal && t.n > 0);
+  }
+  ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota) override {
+    // One tie too many (the off-by-one of a quota shared out across blocks).
+    if (fault_ == Fault::apply_extra_tie && tie_quota != kAllTies) ++tie_quota;
+    return cpu_->apply(t, w, K, tie_quota);
+  }
+  void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits, const std::vector<std::uint64_t>& prefixes,
+                       std::uint64_t* hists) override {
+    cpu_->histogram_multi(t, w, shift, bits, prefixes, hists);
+  }
+  void tally(ConstTensor t, KeyWidth w, const std::vector<std::uint64_t>& bounds, std::uint64_t* bucket_count,
+             double* bucket_sum_sq, std::uint64_t* equal) override {
+    cpu_->tally(t, w, bounds, bucket_count, bucket_sum_sq, equal);
+  }
+  std::uint64_t count_survivors(ConstTensor t, std::size_t row_len, std::size_t phase,
+                                std::uint64_t* row_counts) override {
+    const std::uint64_t c = cpu_->count_survivors(t, row_len, phase, row_counts);
+    if (fault_ == Fault::survivor_count && row_counts && t.n > 0) ++row_counts[0];
+    return c;
+  }
+  std::uint64_t compact(ConstTensor t, std::uint64_t base, void* values, std::uint64_t* index) override {
+    const std::uint64_t c = cpu_->compact(t, base, values, index);
+    if (fault_ == Fault::compact_index && index && c > 0) ++index[c - 1];
+    return c;
+  }
+  void survivor_mask(ConstTensor t, unsigned bit_offset, std::uint8_t* bits) override {
+    cpu_->survivor_mask(t, bit_offset, bits);
+    if (fault_ == Fault::mask_bit && t.n > 0) bits[(bit_offset + t.n - 1) / 8] ^= std::uint8_t(1u << ((bit_offset + t.n - 1) % 8));
+  }
+  NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept) override {
+    NmResult r = cpu_->nm_apply(t, keep, m, positions, kept);
+    if (fault_ == Fault::nm_sum && t.n > 0) r.kept_sum_sq = std::nextafter(r.kept_sum_sq, INFINITY);
+    return r;
+  }
+
+ private:
+  Fault fault_;
+  std::unique_ptr<Backend> cpu_;
+};
+
+// Runs the whole harness against the oracle, collecting its failures instead of reporting them.
+std::size_t harness_failures(Backend& backend, const Sizes& sizes) {
+  auto oracle = make_cpu_backend(1);
+  ::testing::TestPartResultArray failures;
+  {
+    ::testing::ScopedFakeTestPartResultReporter intercept(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &failures);
+    run_harness(backend, *oracle, sizes);
+  }
+  return static_cast<std::size_t>(failures.size());
+}
+
+// The mutation check of the parity suite: every planted fault is caught, and the wrapper with
+// no fault passes (so the failures come from the faults, not from the wrapper).
+TEST(ParityHarness, CatchesEveryPlantedFault) {
+  const Sizes sizes = {1, 257, 16385};
+  FaultyBackend exact(Fault::none);
+  EXPECT_EQ(harness_failures(exact, sizes), 0u) << "the fault-free wrapper must pass";
+  for (Fault f : {Fault::scan_sum, Fault::histogram_count, Fault::count_equal, Fault::apply_extra_tie,
+                  Fault::survivor_count, Fault::compact_index, Fault::mask_bit, Fault::nm_sum}) {
+    FaultyBackend faulty(f);
+    EXPECT_GT(harness_failures(faulty, sizes), 0u) << "the parity harness missed the planted fault " << fault_name(f);
+  }
+}
 // Without a device, asking for CUDA is a usage error that says why (never a crash).
 TEST(CudaBackend, RefusesClearlyWithoutDevice) {
   if (cuda_usable()) GTEST_SKIP() << "a CUDA device is present";
@@ -351,7 +469,7 @@ TEST(CudaBackend, RefusesClearlyWithoutDevice) {
 // runs the sanitizers on this test.
 TEST(CudaSanitizerSmoke, EveryEntryPointOnce) {
   if (!cuda_usable()) GTEST_SKIP() << "no CUDA device (" << probe_cuda().reason << ")";
-  auto gpu = make_cuda_backend({std::uint64_t{1} << 20, 0, 2});  // 128 KiB chunks, all on the device
+  auto gpu = make_cuda_backend({std::uint64_t{1} << 20, 0, 2});  // 256 KiB chunks, all on the device
   auto cpu = make_cpu_backend(1);
   for (DType t : kTypes) {
     const std::size_t n = 70004;  // a multiple of 4 for 2:4
