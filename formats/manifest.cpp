@@ -21,12 +21,14 @@ json opt_string(const std::optional<std::string>& s) { return s ? json(*s) : jso
 
 
 json tensor_to_json(const TensorResult& t) {
-  return {{"path", t.path},
+  json j = {{"path", t.path},
           {"dtype", std::string(dtype_name(t.dtype))},
           {"shape", t.shape},
           {"n", t.n},
           {"zeros_before", t.zeros_before},
           {"pruned", t.pruned},
+          {"zeros_after", t.zeros_after},
+          {"newly_zeroed", t.newly_zeroed()},
           {"requested_sparsity", t.requested_sparsity ? json_number(*t.requested_sparsity) : json(nullptr)},
           {"sparsity", json_number(t.sparsity())},
           {"threshold", json_number(t.threshold)},
@@ -35,6 +37,8 @@ json tensor_to_json(const TensorResult& t) {
           {"sum_sq_before", json_number(t.sum_sq_before)},
           {"sum_sq_after", json_number(t.sum_sq_after)},
           {"retained_l2", json_number(t.retained_l2())}};
+  if (t.axis) j["axis"] = *t.axis;
+  return j;
 }
 
 // Typed field access that names the manifest and the field when either is wrong.
@@ -110,6 +114,9 @@ json manifest_to_json(const Manifest& m) {
   for (const auto& t : m.tensors) j["tensors"].push_back(tensor_to_json(t));
   j["total"] = {{"n", m.total.n},
                 {"pruned", m.total.pruned},
+                {"zeros_before", m.total.zeros_before},
+                {"zeros_after", m.total.zeros_after},
+                {"newly_zeroed", m.total.newly_zeroed()},
                 {"sparsity", json_number(m.total.sparsity())},
                 {"sum_sq_before", json_number(m.total.sum_sq_before)},
                 {"sum_sq_after", json_number(m.total.sum_sq_after)},
@@ -169,6 +176,10 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
     mt.n = r.u64(t, "n", c);
     mt.zeros_before = r.u64(t, "zeros_before", c);
     mt.pruned = r.u64(t, "pruned", c);
+    if (t.contains("axis")) mt.axis = static_cast<int>(r.u64(t, "axis", c));
+    // Manifests written before h5prune counted zeros after have no such field: read as unchanged.
+    mt.zeros_after = t.contains("zeros_after") ? r.u64(t, "zeros_after", c) : mt.zeros_before;
+    if (mt.zeros_after < mt.zeros_before) r.fail("tensors[].zeros_after is below zeros_before");
     if (t.contains("requested_sparsity") && !t["requested_sparsity"].is_null())
       mt.requested_sparsity = r.num(t, "requested_sparsity", c);
     mt.threshold = r.num(t, "threshold", c);
@@ -181,6 +192,10 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
   const json& total = r.field(j, "total", vt::object);
   m.total.n = r.u64(total, "n", "total.");
   m.total.pruned = r.u64(total, "pruned", "total.");
+  for (const TensorResult& t : m.tensors) {
+    m.total.zeros_before += t.zeros_before;
+    m.total.zeros_after += t.zeros_after;
+  }
   m.total.sum_sq_before = r.num(total, "sum_sq_before", "total.");
   m.total.sum_sq_after = r.num(total, "sum_sq_after", "total.");
   const json& tool = r.field(j, "tool", vt::object);

@@ -16,6 +16,8 @@ double PruneTotals::retained_l2() const { return h5p::retained_l2(sum_sq_before,
 void PruneTotals::add(const TensorResult& t) {
   n += t.n;
   pruned += t.pruned;
+  zeros_before += t.zeros_before;
+  zeros_after += t.zeros_after;
   sum_sq_before += t.sum_sq_before;
   sum_sq_after += t.sum_sq_after;
 }

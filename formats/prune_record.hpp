@@ -17,9 +17,11 @@ struct TensorResult {
   DType dtype = DType::f32;
   std::vector<hsize_t> shape;
   std::uint64_t n = 0;
-  std::uint64_t zeros_before = 0;
-  std::uint64_t pruned = 0;
+  std::uint64_t zeros_before = 0;  // +0.0 and -0.0 in the input
+  std::uint64_t pruned = 0;        // positions the rule set to +0.0 (already-zero ones included)
+  std::uint64_t zeros_after = 0;   // +0.0 and -0.0 in the output
   std::optional<double> requested_sparsity;
+  std::optional<int> axis;  // N:M: the axis the groups of M run along
   double threshold = 0.0;  // magnitude boundary K as a float64
   std::uint64_t ties = 0;  // elements with |w| == K
   std::uint64_t ties_pruned = 0;
@@ -33,15 +35,19 @@ struct TensorResult {
 
   double sparsity() const { return n ? static_cast<double>(pruned) / static_cast<double>(n) : 0.0; }
   double retained_l2() const;
+  std::uint64_t newly_zeroed() const { return zeros_after - zeros_before; }  // nonzero before, zero now
 };
 
 // Sums over all tensors of one output.
 struct PruneTotals {
   std::uint64_t n = 0;
   std::uint64_t pruned = 0;
+  std::uint64_t zeros_before = 0;
+  std::uint64_t zeros_after = 0;
   double sum_sq_before = 0.0;
   double sum_sq_after = 0.0;
 
+  std::uint64_t newly_zeroed() const { return zeros_after - zeros_before; }
   void add(const TensorResult& t);
   double sparsity() const { return n ? static_cast<double>(pruned) / static_cast<double>(n) : 0.0; }
   double retained_l2() const;

@@ -34,6 +34,7 @@ void for_each_piece(MutTensor slab, std::uint64_t flat_begin, std::size_t piece,
   }
 }
 
+// The nm layout groups along the last axis (stride 1); the pipeline refuses any other axis.
 void write_nm(Backend& backend, const CompactionJob& job, sparse::LayoutWriter& w) {
   const unsigned keep = job.nm_keep, m = job.nm_group;
   const std::size_t piece = std::max<std::size_t>(m, job.piece_elements / m * m);
@@ -47,7 +48,7 @@ void write_nm(Backend& backend, const CompactionJob& job, sparse::LayoutWriter& 
     for_each_piece(slab, flat_begin, piece, [&](ConstTensor p, std::uint64_t) {
       const std::size_t out = p.n / m * keep;
       // The slab is already pruned: selecting again keeps the same positions and changes nothing.
-      backend.nm_apply(MutTensor{p.dtype, const_cast<void*>(p.data), p.n}, keep, m, positions.get(), kept.get());
+      backend.nm_apply(MutTensor{p.dtype, const_cast<void*>(p.data), p.n}, keep, m, 1, positions.get(), kept.get());
       w.append("data", h5::memory_type(p.dtype), kept.get(), out);
       w.append("positions", H5T_NATIVE_UINT8, positions.get(), out);
     });

@@ -132,8 +132,11 @@ void record_success(RunMetrics& m, const PruneResult& r) {
   m.parameters = r.total.n;
   m.pruned = r.total.pruned;
   m.retained_l2 = r.total.retained_l2();
+  m.zeros_before = r.total.zeros_before;
+  m.zeros_after = r.total.zeros_after;
   m.tensor_results.clear();
-  for (const TensorResult& t : r.tensors) m.tensor_results.push_back({t.path, t.n, t.pruned, t.threshold});
+  for (const TensorResult& t : r.tensors)
+    m.tensor_results.push_back({t.path, t.n, t.pruned, t.newly_zeroed(), t.threshold});
 }
 
 std::string metrics_file_name(const std::string& model, const std::string& array_task) {
@@ -212,6 +215,13 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
   fs.push_back(gauge("h5prune_last_run_parameters", "Weights in the selected tensors.", ok(u(m.parameters))));
   fs.push_back(gauge("h5prune_last_run_pruned_parameters", "Weights that are zero after pruning because the rule pruned them.",
                      ok(u(m.pruned))));
+  fs.push_back(gauge("h5prune_last_run_zeros_before_parameters", "Weights of the selected tensors that were zero in the input.",
+                     ok(u(m.zeros_before))));
+  fs.push_back(gauge("h5prune_last_run_newly_zeroed_parameters",
+                     "Weights this run zeroed: nonzero in the input, zero in the output.",
+                     ok(u(m.zeros_after - m.zeros_before))));
+  fs.push_back(gauge("h5prune_last_run_zeros_after_parameters", "Weights of the selected tensors that are zero in the output.",
+                     ok(u(m.zeros_after))));
   fs.push_back(gauge("h5prune_last_run_sparsity_ratio", "Achieved sparsity: pruned / parameters.",
                      ok(m.parameters ? u(m.pruned) / u(m.parameters) : 0.0)));
   fs.push_back(gauge("h5prune_last_run_requested_sparsity_ratio", "Sparsity requested: S of --sparsity, (M-N)/M of --nm N:M.",
@@ -228,6 +238,7 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
   if (m.per_tensor && m.success) {
     Family n{"h5prune_last_run_tensor_parameters", "Weights in one selected tensor.", "gauge", {}};
     Family p{"h5prune_last_run_tensor_pruned_parameters", "Weights pruned in one tensor.", "gauge", {}};
+    Family z{"h5prune_last_run_tensor_newly_zeroed_parameters", "Weights this run zeroed in one tensor.", "gauge", {}};
     Family s{"h5prune_last_run_tensor_sparsity_ratio", "Achieved sparsity of one tensor.", "gauge", {}};
     Family k{"h5prune_last_run_tensor_threshold",
              "Magnitude boundary K of one tensor: every |w| < K was pruned, ties at K in position order.", "gauge", {}};
@@ -235,10 +246,11 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
       const prom::Labels l = with({{"tensor", t.path}});
       n.samples.push_back({l, u(t.n)});
       p.samples.push_back({l, u(t.pruned)});
+      z.samples.push_back({l, u(t.newly_zeroed)});
       s.samples.push_back({l, t.n ? u(t.pruned) / u(t.n) : 0.0});
       if (m.has_boundary) k.samples.push_back({l, t.threshold});
     }
-    fs.insert(fs.end(), {n, p, s, k});
+    fs.insert(fs.end(), {n, p, z, s, k});
   }
   return fs;
 }

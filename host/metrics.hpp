@@ -31,6 +31,7 @@ struct TensorMetrics {
   std::string path;
   std::uint64_t n = 0;
   std::uint64_t pruned = 0;
+  std::uint64_t newly_zeroed = 0;  // nonzero in the input, zero in the output
   double threshold = 0;  // magnitude boundary K
 };
 
@@ -64,6 +65,7 @@ struct RunMetrics {
   std::uint64_t bytes_read = 0, bytes_written = 0, output_file_bytes = 0;
   std::uint64_t tensors = 0, parameters = 0, pruned = 0;
   double retained_l2 = 1;  // of the selected weights: sqrt(sum of squares after / before)
+  std::uint64_t zeros_before = 0, zeros_after = 0;  // newly zeroed = after - before
   std::vector<TensorMetrics> tensor_results;
 };
 

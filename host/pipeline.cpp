@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -45,6 +46,7 @@ class StageTimer {
 
 struct TensorState {
   const PlannedTensor* plan = nullptr;
+  std::size_t nm_stride = 1;  // N:M: elements between a group's members (1: the last axis)
   KeyWidth width = KeyWidth::k32;
   std::uint64_t K = 0;
   std::uint64_t quota = 0;
@@ -116,7 +118,9 @@ class PruneJob {
   void prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record);
   void write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, const std::string& name, hid_t lcpl);
   void finish_tensor(TensorState& s);
-  void check_layout_rules() const;
+  void check_layout_rules();
+  void plan_nm_axes();
+  void warn_mixed_scales(const std::vector<TensorState*>& scope);
   void measure_bytes(const std::string& output_path);
 };
 
@@ -157,9 +161,10 @@ void PruneJob::keep_resident(TensorState& s) {
 void PruneJob::check_filters() { require_decodable(in_file_, plan_, opt_.input); }
 
 void PruneJob::for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f) {
-  const unsigned nm_group = opt_.rule.mode == RuleMode::nm ? opt_.rule.nm_group : 0;
+  // N:M slabs hold whole runs of M steps along the axis (M * stride elements): whole groups.
+  const std::size_t nm_unit = opt_.rule.mode == RuleMode::nm ? opt_.rule.nm_group * s.nm_stride : 0;
   try {
-    reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_group), f);
+    reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_unit), f);
   } catch (const DeviceError& e) {
     throw_device_error(s, e);
   }
@@ -306,6 +311,10 @@ void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_d
 }
 
 void PruneJob::finish_tensor(TensorState& s) {
+  // Threshold and sparsity prune key < K plus ties at K: with K > 0 every zero (key 0) is
+  // pruned and every kept weight is nonzero, so the zeros after are exactly the pruned; with
+  // K == 0 only zeros (ties) were pruned. N:M counted its zeros in the kernel.
+  if (opt_.rule.mode != RuleMode::nm) s.result.zeros_after = s.K > 0 ? s.result.pruned : s.result.zeros_before;
   // With --threshold T the boundary is T itself: weights equal to the dtype's first value
   // >= T are ties only when that value is exactly T.
   if (opt_.rule.mode == RuleMode::threshold && key_value(s.width, s.K) != opt_.rule.threshold) s.result.ties = 0;
@@ -318,9 +327,10 @@ void PruneJob::finish_tensor(TensorState& s) {
 void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record) {
   StageTimer t(result_.seconds.compute);
   if (opt_.rule.mode == RuleMode::nm) {
-    const NmResult a = backend_->nm_apply(slab, opt_.rule.nm_keep, opt_.rule.nm_group, nullptr, nullptr);
+    const NmResult a = backend_->nm_apply(slab, opt_.rule.nm_keep, opt_.rule.nm_group, s.nm_stride, nullptr, nullptr);
     if (!record) return;
     s.result.pruned += a.pruned;
+    s.result.zeros_after += a.zeros_after;
     s.result.sum_sq_after += a.kept_sum_sq;
     return;
   }
@@ -370,23 +380,82 @@ void PruneJob::write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, c
   finish_tensor(s);
 }
 
-// --nm needs every tensor's last axis to be a multiple of M; sparse layouts need an axis.
-void PruneJob::check_layout_rules() const {
+// N:M: each tensor's axis (--nm-axis, else its framework's reduction axis) must be a multiple of
+// M; --nm-skip-unfit leaves the tensors whose axis is not unpruned (listed in one warning).
+void PruneJob::plan_nm_axes() {
+  const Rule& rule = opt_.rule;
+  if (rule.mode != RuleMode::nm) return;
+  std::vector<PlannedTensor> fit;
+  std::string listed;
+  for (const PlannedTensor& t : plan_.tensors) {
+    const int axis = resolve_axis(rule.nm_axis, reduction_axis(plan_.layout, t.shape.size()), t.shape.size());
+    if (axis >= 0 && t.shape[static_cast<std::size_t>(axis)] % rule.nm_group == 0) {
+      fit.push_back(t);
+      continue;
+    }
+    const std::string why = axis < 0 ? (t.shape.empty() ? std::string("a scalar has no axis")
+                                                        : "it has no axis " + std::to_string(*rule.nm_axis))
+                                     : "its axis " + std::to_string(axis) + " (" +
+                                           std::to_string(t.shape[static_cast<std::size_t>(axis)]) +
+                                           ") is not a multiple of " + std::to_string(rule.nm_group);
+    if (!rule.nm_skip_unfit)
+      throw UsageError("tensor " + t.path + " in '" + opt_.input + "' cannot be pruned --nm " +
+                       std::to_string(rule.nm_keep) + ":" + std::to_string(rule.nm_group) + ": " + why +
+                       " (--nm-axis chooses another axis; --nm-skip-unfit leaves such tensors unpruned)");
+    result_.skipped.push_back({t.path, why});
+    listed += (listed.empty() ? "" : ", ") + t.path + " (" + why + ")";
+  }
+  if (!result_.skipped.empty())
+    result_.warnings.push_back("--nm-skip-unfit left " + std::to_string(result_.skipped.size()) + " tensor" +
+                               (result_.skipped.size() == 1 ? "" : "s") + " unpruned: " + listed);
+  plan_.tensors = std::move(fit);
+  if (plan_.tensors.empty())
+    throw InputError("no tensor of '" + opt_.input + "' can be pruned --nm " + std::to_string(rule.nm_keep) + ":" +
+                     std::to_string(rule.nm_group) + " along its axis (" + std::to_string(result_.skipped.size()) +
+                     " skipped)");
+}
+
+// Rule and layout combinations a tensor must allow; sparse layouts need an axis.
+void PruneJob::check_layout_rules() {
   const Rule& rule = opt_.rule;
   if (opt_.format == sparse::Format::nm && rule.mode != RuleMode::nm)
     throw UsageError("--format nm needs --nm N:M");
   if (opt_.compress && opt_.format == sparse::Format::dense)
     throw UsageError("--compress applies to the sparse formats (csr, coo, bitmask, nm), not to --format dense");
+  plan_nm_axes();
   for (const PlannedTensor& t : plan_.tensors) {
-    if (rule.mode == RuleMode::nm && (t.shape.empty() || t.shape.back() % rule.nm_group != 0))
-      throw UsageError("tensor " + t.path + " in '" + opt_.input + "' cannot be pruned --nm " +
-                       std::to_string(rule.nm_keep) + ":" + std::to_string(rule.nm_group) + ": its last axis (" +
-                       (t.shape.empty() ? std::string("none, a scalar") : std::to_string(t.shape.back())) +
-                       ") is not a multiple of " + std::to_string(rule.nm_group));
     if (opt_.format != sparse::Format::dense && t.shape.empty())
       throw UsageError("tensor " + t.path + " in '" + opt_.input + "' is a scalar: --format " +
                        sparse::format_name(opt_.format) + " needs at least one axis");
+    if (opt_.format == sparse::Format::nm &&
+        resolve_axis(rule.nm_axis, reduction_axis(plan_.layout, t.shape.size()), t.shape.size()) !=
+            static_cast<int>(t.shape.size()) - 1)
+      throw UsageError("tensor " + t.path + " in '" + opt_.input +
+                       "': --format nm stores groups along the last axis, and this tensor is grouped along another "
+                       "(give --nm-axis last, or another --format)");
   }
+}
+
+// Global scope: one warning line when the tensors' RMS magnitudes differ by orders of
+// magnitude, naming the smallest and the largest (all-zero tensors have no scale).
+void PruneJob::warn_mixed_scales(const std::vector<TensorState*>& scope) {
+  const TensorState* lo = nullptr;
+  const TensorState* hi = nullptr;
+  auto rms = [](const TensorState* s) { return std::sqrt(s->result.sum_sq_before / static_cast<double>(s->plan->n)); };
+  for (const TensorState* s : scope) {
+    if (s->plan->n == 0 || !(s->result.sum_sq_before > 0) || !std::isfinite(s->result.sum_sq_before)) continue;
+    if (!lo || rms(s) < rms(lo)) lo = s;
+    if (!hi || rms(s) > rms(hi)) hi = s;
+  }
+  if (!lo || !hi || rms(hi) < kGlobalScaleWarnRatio * rms(lo)) return;
+  auto g3 = [](double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3g", v);
+    return std::string(text);
+  };
+  result_.warnings.push_back("global scope mixes magnitude scales " + g3(rms(hi) / rms(lo)) + " times apart (RMS |w| " +
+                             g3(rms(lo)) + " in " + lo->plan->path + ", " + g3(rms(hi)) + " in " + hi->plan->path +
+                             "): the smaller-scale tensors are pruned first; consider --scope tensor or per-group rules");
 }
 
 // Storage bytes of each tensor in the input and of what replaced it in the finished output.
@@ -431,7 +500,11 @@ void PruneJob::open_and_plan() {
     throw InputError("no tensor selected in '" + opt_.input + "' (" + std::to_string(plan_.datasets.size()) +
                      " datasets; selection: float16/32/64 with ndim >= " + std::to_string(opt_.selection.min_ndim) +
                      (opt_.selection.include ? ", include '" + *opt_.selection.include + "'" : "") +
-                     (opt_.selection.exclude ? ", exclude '" + *opt_.selection.exclude + "'" : "") + ")");
+                     (opt_.selection.exclude ? ", exclude '" + *opt_.selection.exclude + "'" : "") +
+                     (!opt_.selection.include_optimizer && !plan_.layout.optimizer_prefix.empty()
+                          ? ", optimizer state under " + plan_.layout.optimizer_prefix + " left out"
+                          : "") +
+                     ")");
   check_filters();
   check_layout_rules();
   choose_backend();
@@ -445,6 +518,13 @@ void PruneJob::open_and_plan() {
     s.result.dtype = s.plan->dtype;
     s.result.shape = s.plan->shape;
     s.result.n = s.plan->n;
+    if (opt_.rule.mode == RuleMode::nm) {
+      const Rule& rule = opt_.rule;
+      const int axis = resolve_axis(rule.nm_axis, reduction_axis(plan_.layout, s.plan->shape.size()), s.plan->shape.size());
+      s.result.axis = axis;
+      s.nm_stride = 1;
+      for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < s.plan->shape.size(); ++d) s.nm_stride *= s.plan->shape[d];
+    }
     index_[s.plan->path] = i;
   }
 }
@@ -475,6 +555,9 @@ void PruneJob::analyse_global() {
     scan(s, w, &first);
     report(s.plan->path, s.bytes());
   }
+  std::vector<TensorState*> scope;
+  for (TensorState& s : states_) scope.push_back(&s);
+  warn_mixed_scales(scope);
   select_global(first);
 }
 

@@ -17,6 +17,11 @@ namespace h5p {
 
 constexpr std::uint64_t kDefaultMemoryLimit = 512ull << 20;
 
+// A global scope whose tensors' RMS magnitudes differ by this factor or more gets a warning:
+// global magnitude pruning would take the small-scale tensors first (the real models we test
+// stay under 15; optimizer state beside weights is over 1000).
+constexpr double kGlobalScaleWarnRatio = 100.0;
+
 struct Progress {
   std::string phase;  // "analyse", "write"
   std::uint64_t done_bytes = 0;
@@ -61,6 +66,12 @@ struct PruneResult {
   std::string backend_note;  // why auto did not use the GPU ("" when it did, or was not asked)
   int threads = 0;
   bool streamed = false;  // weights did not fit the memory limit and were re-read
+  std::vector<std::string> warnings;  // one line each (e.g. a global scope mixing magnitude scales)
+  struct Skipped {
+    std::string path;
+    std::string reason;
+  };
+  std::vector<Skipped> skipped;  // selected tensors left unpruned on purpose (--nm-skip-unfit)
   StageSeconds seconds;
 };
 

@@ -1,5 +1,6 @@
-// Tensor selection. A dataset is a tensor when it is an IEEE float of 2, 4 or 8 bytes,
-// its rank is >= min_ndim, it matches --include (if any) and not --exclude.
+// Tensor selection. A dataset is a tensor when it is an IEEE float of 2, 4 or 8 bytes, not
+// optimizer state (unless --include-optimizer), its rank is >= min_ndim, it matches --include
+// (if any) and not --exclude.
 #include "host/plan.hpp"
 
 #include <algorithm>
@@ -25,19 +26,52 @@ void validate_selection(const Selection& s) {
   if (s.min_ndim < 0) throw UsageError("--min-ndim must be >= 0");
 }
 
-bool is_selected(const h5::DatasetInfo& d, const Selection& s) {
-  if (!d.float_type) return false;
-  if (static_cast<int>(d.shape.size()) < s.min_ndim) return false;
-  if (s.include && !std::regex_search(d.path, compile(*s.include, "--include"))) return false;
-  if (s.exclude && std::regex_search(d.path, compile(*s.exclude, "--exclude"))) return false;
-  return true;
+SelectReason selection_reason(const h5::DatasetInfo& d, const Selection& s, const FileLayout& layout) {
+  if (!d.float_type) return SelectReason::dtype;
+  if (!s.include_optimizer && is_optimizer_state(layout, d.path)) return SelectReason::optimizer;
+  if (static_cast<int>(d.shape.size()) < s.min_ndim) return SelectReason::rank;
+  if (s.include && !std::regex_search(d.path, compile(*s.include, "--include"))) return SelectReason::include;
+  if (s.exclude && std::regex_search(d.path, compile(*s.exclude, "--exclude"))) return SelectReason::exclude;
+  return SelectReason::selected;
+}
+
+bool is_selected(const h5::DatasetInfo& d, const Selection& s, const FileLayout& layout) {
+  return selection_reason(d, s, layout) == SelectReason::selected;
+}
+
+const char* reason_code(SelectReason r) {
+  switch (r) {
+    case SelectReason::selected: return "selected";
+    case SelectReason::dtype: return "dtype";
+    case SelectReason::optimizer: return "optimizer";
+    case SelectReason::rank: return "rank";
+    case SelectReason::include: return "include";
+    case SelectReason::exclude: return "exclude";
+  }
+  return "selected";
+}
+
+std::string reason_text(SelectReason r, const h5::DatasetInfo& d, const Selection& s, const FileLayout& layout) {
+  switch (r) {
+    case SelectReason::selected: return "selected";
+    case SelectReason::dtype: return "not float16/32/64 (" + d.type_name + ")";
+    case SelectReason::optimizer:
+      return std::string("optimizer state (") + framework_name(layout.framework) + " " + layout.optimizer_prefix +
+             "; --include-optimizer takes it)";
+    case SelectReason::rank:
+      return "rank " + std::to_string(d.shape.size()) + " < --min-ndim " + std::to_string(s.min_ndim);
+    case SelectReason::include: return "not matched by --include";
+    case SelectReason::exclude: return "matched by --exclude";
+  }
+  return "";
 }
 
 Plan make_plan(hid_t file, const Selection& s) {
   Plan plan;
   plan.datasets = h5::list_datasets(file);
+  plan.layout = detect_layout(file, plan.datasets);
   for (const auto& d : plan.datasets) {
-    if (!is_selected(d, s)) continue;
+    if (!is_selected(d, s, plan.layout)) continue;
     plan.tensors.push_back({d.path, *d.float_type, d.shape, h5::element_count(d.shape)});
   }
   // list_datasets sorts by std::string order, which compares bytes as unsigned char.

@@ -113,6 +113,22 @@ void parse_nm(const std::string& text, Rule& rule) {
   rule.nm_group = g;
 }
 
+std::optional<int> parse_nm_axis(const std::string& text) {
+  static const std::regex form(R"(^-?[0-9]{1,2}$)");
+  if (text == "auto") return std::nullopt;
+  if (text == "last") return -1;
+  if (!std::regex_match(text, form))
+    throw UsageError("invalid value '" + text + "' for --nm-axis: expected auto, last or an axis (0, 1, -1, ...)");
+  return std::stoi(text);
+}
+
+int resolve_axis(const std::optional<int>& axis, int reduction_axis, std::size_t ndim) {
+  if (!axis) return reduction_axis;
+  const int n = static_cast<int>(ndim);
+  const int a = *axis < 0 ? n + *axis : *axis;
+  return a >= 0 && a < n ? a : -1;
+}
+
 const char* scope_name(Scope s) { return s == Scope::tensor ? "tensor" : "global"; }
 
 }  // namespace h5p

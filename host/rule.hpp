@@ -31,9 +31,18 @@ struct Rule {
   double threshold = 0.0;  // mode == threshold, >= 0, not NaN
   std::string threshold_text;
   Scope scope = Scope::tensor;
-  unsigned nm_keep = 0;    // mode == nm: keep N of every M along the last axis
+  unsigned nm_keep = 0;    // mode == nm: keep N of every M along the N:M axis
   unsigned nm_group = 0;   // M
+  std::optional<int> nm_axis;  // --nm-axis: an axis (negative counts from the end); none: the reduction axis
+  bool nm_skip_unfit = false;  // --nm-skip-unfit: leave tensors whose axis is not a multiple of M unpruned
 };
+
+// --nm-axis: "auto" (nullopt), "last" (-1) or an integer axis, negative from the end; UsageError otherwise.
+std::optional<int> parse_nm_axis(const std::string& text);
+
+// The axis a tensor of `ndim` dimensions is grouped along: the explicit axis resolved against
+// ndim, or the framework's reduction axis; -1 when the tensor has no such axis.
+int resolve_axis(const std::optional<int>& axis, int reduction_axis, std::size_t ndim);
 
 // --nm N:M with 1 <= N <= M <= 256 ("2:4"); UsageError otherwise.
 void parse_nm(const std::string& text, Rule& rule);

@@ -13,7 +13,8 @@ json rule_json(const PruneOptions& o) {
   } else if (o.rule.mode == RuleMode::nm) {
     r["mode"] = "nm";
     r["nm"] = std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group);
-    r["axis"] = "last";
+    r["axis"] = o.rule.nm_axis ? json(*o.rule.nm_axis) : json("auto");
+    r["skip_unfit"] = o.rule.nm_skip_unfit;
   } else {
     r["mode"] = "threshold";
     r["threshold"] = o.rule.threshold;
@@ -23,6 +24,7 @@ json rule_json(const PruneOptions& o) {
   r["include"] = o.selection.include ? json(*o.selection.include) : json(nullptr);
   r["exclude"] = o.selection.exclude ? json(*o.selection.exclude) : json(nullptr);
   r["min_ndim"] = o.selection.min_ndim;
+  r["include_optimizer"] = o.selection.include_optimizer;
   r["rounding"] = "half_even";
   r["ties"] = "lower_position_first";
   return r;

@@ -180,6 +180,7 @@ std::string render_sbatch(const SbatchSpec& s) {
   opt("scope", s.scope);
   opt("include", s.include);
   opt("exclude", s.exclude);
+  if (s.include_optimizer) plan["include_optimizer"] = true;
   opt("memory_limit", s.memory_limit);
   opt("registry", s.registry);
   opt("model", s.model);
@@ -199,6 +200,7 @@ std::string render_sbatch(const SbatchSpec& s) {
   if (s.scope) out << " --scope " << shell_word(*s.scope);
   if (s.include) out << " --include " << shell_word(*s.include);
   if (s.exclude) out << " --exclude " << shell_word(*s.exclude);
+  if (s.include_optimizer) out << " --include-optimizer";
   if (s.memory_limit) out << " --memory-limit " << shell_word(*s.memory_limit);
   out << " --threads " << s.cpus_per_task << " --array-task auto";
   if (s.registry) out << " --materialize --registry " << shell_word(*s.registry);

@@ -16,6 +16,7 @@ struct SbatchSpec {
   std::string list;             // as the user wrote it
   std::vector<std::string> values;  // the expanded points: task i runs values[i]
   std::optional<std::string> scope, include, exclude, memory_limit;
+  bool include_optimizer = false;  // --include-optimizer, passed through
   std::optional<std::string> registry, model, metrics_dir;
 
   // Slurm.

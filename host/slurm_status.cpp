@@ -115,6 +115,8 @@ SweepPlan read_sweep_plan(const std::string& script) {
       p.scope = opt_string(j, "scope");
       p.include = opt_string(j, "include");
       p.exclude = opt_string(j, "exclude");
+      p.include_optimizer = j.contains("include_optimizer") && j["include_optimizer"].is_boolean() &&
+                            j["include_optimizer"].get<bool>();
       p.memory_limit = opt_string(j, "memory_limit");
       p.registry = opt_string(j, "registry");
       p.model = opt_string(j, "model");

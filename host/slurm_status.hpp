@@ -15,6 +15,7 @@ struct SweepPlan {
   std::string input, list_option, log_dir, job_name;
   std::vector<std::string> values;
   std::optional<std::string> scope, include, exclude, memory_limit, registry, model, metrics_dir;
+  bool include_optimizer = false;
   std::optional<int> max_parallel;
 };
 

@@ -53,6 +53,7 @@ StatsResult run_stats(const std::string& path, const Selection& selection, std::
   const Plan plan = make_plan(file, selection);
   auto backend = make_cpu_backend(threads);
   StatsResult out;
+  out.layout = plan.layout;
   std::map<std::string, bool> layout_group;  // parent path -> is a layout group
   std::map<std::string, bool> layout_done;
   for (const h5::DatasetInfo& d : plan.datasets) {
@@ -73,7 +74,9 @@ StatsResult run_stats(const std::string& path, const Selection& selection, std::
       row.format = sparse::format_name(info.format);
       row.stored = info.nnz;
       h5::DatasetInfo as_dense{parent, info.shape, info.dtype, std::string(dtype_name(info.dtype))};
-      row.selected = is_selected(as_dense, selection);
+      row.reason = selection_reason(as_dense, selection, plan.layout);
+      row.reason_text = reason_text(row.reason, as_dense, selection, plan.layout);
+      row.selected = row.reason == SelectReason::selected;
       sparse::DenseReader reader(g, info, std::max<std::size_t>(4096, memory_limit / 4 / (dtype_size(info.dtype) + 8)),
                                  path, parent);
       scan_tensor(*backend, row, memory_limit,
@@ -85,13 +88,16 @@ StatsResult run_stats(const std::string& path, const Selection& selection, std::
     }
     if (!d.float_type) {
       ++out.other_datasets;
+      out.others.push_back({d.path, d.type_name, d.shape});
       continue;
     }
     StatsRow row;
     row.path = d.path;
     row.dtype = *d.float_type;
     row.shape = d.shape;
-    row.selected = is_selected(d, selection);
+    row.reason = selection_reason(d, selection, plan.layout);
+    row.reason_text = reason_text(row.reason, d, selection, plan.layout);
+    row.selected = row.reason == SelectReason::selected;
     row.n = h5::element_count(d.shape);
     h5::Handle ds = h5::dataset_handle(H5Dopen2(file, d.path.c_str(), H5P_DEFAULT));
     h5::require_decodable(ds, d.path, path);

@@ -10,11 +10,11 @@
 
 namespace h5p {
 
-std::size_t slab_elements(std::uint64_t memory_limit, DType dtype, unsigned nm_group) {
+std::size_t slab_elements(std::uint64_t memory_limit, DType dtype, std::size_t nm_unit) {
   // Two slabs are in memory at once (one processed, the next being read).
   const std::uint64_t budget = std::max<std::uint64_t>(memory_limit / 4, 4096);
   std::size_t elems = std::max<std::size_t>(1, budget / dtype_size(dtype));
-  if (nm_group > 1) elems = std::max<std::size_t>(nm_group, elems / nm_group * nm_group);
+  if (nm_unit > 1) elems = std::max<std::size_t>(nm_unit, elems / nm_unit * nm_unit);
   return elems;
 }
 

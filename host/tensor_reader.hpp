@@ -14,9 +14,10 @@
 
 namespace h5p {
 
-// Elements per slab when a tensor is streamed under this memory limit; a multiple of the
-// N:M group (nm_group > 0) so that no group straddles two slabs. densify writes with the same.
-std::size_t slab_elements(std::uint64_t memory_limit, DType dtype, unsigned nm_group);
+// Elements per slab when a tensor is streamed under this memory limit; a multiple of the N:M
+// unit (M * the axis stride, when > 0) so that no group straddles two slabs. densify writes
+// with the same.
+std::size_t slab_elements(std::uint64_t memory_limit, DType dtype, std::size_t nm_unit);
 
 class TensorReader {
  public:

@@ -50,8 +50,9 @@ struct ApplyResult {
 };
 
 struct NmResult {
-  std::uint64_t pruned = 0;    // positions set to +0.0 (already-zero ones included)
-  double kept_sum_sq = 0.0;    // sum of squares of what remains
+  std::uint64_t pruned = 0;       // positions set to +0.0 (already-zero ones included)
+  std::uint64_t zeros_after = 0;  // +0.0 and -0.0 after the call (pruned, and kept zeros)
+  double kept_sum_sq = 0.0;       // sum of squares of what remains
 };
 
 // Host memory from Backend::allocate_host, freed as it was allocated.
@@ -128,11 +129,16 @@ class Backend {
   // every other bit of the ceil((bit_offset + t.n) / 8) bytes is written.
   virtual void survivor_mask(ConstTensor t, unsigned bit_offset, std::uint8_t* bits) = 0;
 
-  // N:M: in every group of m consecutive elements (t.n a multiple of m) keep the `keep` largest
-  // magnitudes (ties: lower index kept) and set the others to +0.0. positions and kept (each may
-  // be null) receive, group after group, the kept in-group indices in ascending order and their
-  // values (t.n / m * keep entries; kept in t's dtype). 1 <= keep <= m <= 256.
-  virtual NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept) = 0;
+  // N:M: in every group of m elements `stride` apart keep the `keep` largest magnitudes (ties:
+  // lower index kept) and set the others to +0.0. t is runs of m * stride elements (t.n a
+  // multiple of that); run r holds groups r * stride + i (i < stride), group element j at
+  // r * m * stride + j * stride + i. stride 1 groups consecutive elements (the last axis); the
+  // stride of axis a of a row-major tensor is the product of the extents after a. positions and
+  // kept (each may be null) receive, group after group, the kept in-group indices in ascending
+  // order and their values (t.n / m * keep entries; kept in t's dtype). 1 <= keep <= m <= 256.
+  // Sums are taken in blocks of whole runs, about kSumBlock elements each.
+  virtual NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+                            void* kept) = 0;
 };
 
 // The OpenMP CPU backend; threads <= 0 means all available cores.

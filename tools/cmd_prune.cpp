@@ -36,12 +36,15 @@ po::options_description prune_options() {
       ("output,o", po::value<std::string>(), "output file (required unless --dry-run)")
       ("sparsity", po::value<std::string>(), "prune exactly round_half_even(S*n) weights per scope; S an exact decimal in [0,1]")
       ("threshold", po::value<std::string>(), "prune every weight with |w| < T (T read as float64, >= 0)")
-      ("nm", po::value<std::string>(), "N:M (e.g. 2:4): keep the N largest of every M consecutive weights along the last axis")
+      ("nm", po::value<std::string>(), "N:M (e.g. 2:4): keep the N largest of every M weights along the N:M axis")
+      ("nm-axis", po::value<std::string>(), "auto (default: the layer's reduction axis as its framework stores it, docs/RULES.md) | last | an axis (0, 1, -1, ...)")
+      ("nm-skip-unfit", po::bool_switch(), "leave tensors whose N:M axis is not a multiple of M unpruned (listed in a warning) instead of failing")
       ("format", po::value<std::string>()->default_value("dense"), "dense | csr | coo | bitmask | nm (nm needs --nm): layout of the selected tensors (docs/FORMATS.md)")
       ("compress", po::bool_switch(), "sparse formats: chunked datasets with shuffle + deflate")
       ("scope", po::value<std::string>(), "tensor (default): n per tensor; global: n over all selected tensors (with --sparsity)")
       ("include", po::value<std::string>(), "only tensors whose full HDF5 path matches this regex (ECMAScript, searched)")
       ("exclude", po::value<std::string>(), "skip tensors whose full HDF5 path matches this regex")
+      ("include-optimizer", po::bool_switch(), "also select optimizer state (Keras optimizer_weights/, optimizer/), left out by default")
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor (2: kernels and matrices, not biases)")
       ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory; larger data is streamed in slabs")
       ("backend", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda (auto: CUDA when a device is usable, else the CPU)")
@@ -61,9 +64,12 @@ po::options_description prune_options() {
 
 json tensor_json(const TensorResult& t, bool dry_run) {
   json j = {{"path", t.path}, {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape}, {"n", t.n}};
+  if (t.axis) j["axis"] = *t.axis;
   if (dry_run) return j;
   j["zeros_before"] = t.zeros_before;
   j["pruned"] = t.pruned;
+  j["newly_zeroed"] = t.newly_zeroed();
+  j["zeros_after"] = t.zeros_after;
   j["requested_sparsity"] = t.requested_sparsity ? json(*t.requested_sparsity) : json(nullptr);
   j["sparsity"] = t.sparsity();
   j["threshold"] = t.threshold;
@@ -80,9 +86,9 @@ json tensor_json(const TensorResult& t, bool dry_run) {
   return j;
 }
 
-// One line per sparse tensor that takes more bytes than its dense form.
-std::vector<std::string> size_warnings(const PruneOptions& o, const PruneResult& r) {
-  std::vector<std::string> out;
+// The run's warnings, then one line per sparse tensor that takes more bytes than its dense form.
+std::vector<std::string> run_warnings(const PruneOptions& o, const PruneResult& r) {
+  std::vector<std::string> out = r.warnings;
   if (o.format == sparse::Format::dense) return out;
   for (const auto& t : r.tensors) {
     if (t.n == 0 || t.bytes_after <= t.bytes_before) continue;  // an empty tensor has only row pointers
@@ -113,6 +119,8 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["threads"] = r.threads;
   j["dry_run"] = o.dry_run;
   j["streamed"] = r.streamed;
+  j["skipped"] = json::array();
+  for (const auto& k : r.skipped) j["skipped"].push_back({{"path", k.path}, {"reason", k.reason}});
   j["tensors"] = json::array();
   for (const auto& t : r.tensors) {
     j["tensors"].push_back(tensor_json(t, o.dry_run));
@@ -121,6 +129,9 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["total"] = {{"n", r.total.n}};
   if (!o.dry_run) {
     j["total"]["pruned"] = r.total.pruned;
+    j["total"]["zeros_before"] = r.total.zeros_before;
+    j["total"]["newly_zeroed"] = r.total.newly_zeroed();
+    j["total"]["zeros_after"] = r.total.zeros_after;
     j["total"]["sparsity"] = r.total.sparsity();
     j["total"]["retained_l2"] = r.total.retained_l2();
     std::uint64_t before = 0, after = 0;
@@ -130,7 +141,7 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
     }
     j["total"]["bytes_before"] = before;
     j["total"]["bytes_after"] = after;
-    j["warnings"] = size_warnings(o, r);
+    j["warnings"] = run_warnings(o, r);
     j["bytes_read"] = r.bytes_read;
     j["bytes_written"] = r.bytes_written;
   }
@@ -143,7 +154,8 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
 std::string rule_text(const PruneOptions& o) {
   if (o.rule.mode == RuleMode::threshold) return "threshold |w| < " + o.rule.threshold_text;
   if (o.rule.mode == RuleMode::nm)
-    return "N:M " + std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group) + " along the last axis";
+    return "N:M " + std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group) + " along " +
+           (o.rule.nm_axis ? "axis " + std::to_string(*o.rule.nm_axis) : std::string("each tensor's reduction axis"));
   return "sparsity " + o.rule.sparsity.text + " per " + (o.rule.scope == Scope::tensor ? "tensor" : "global scope");
 }
 
@@ -159,20 +171,23 @@ void print_dry_run(const PruneOptions& o, const PruneResult& r) {
 
 void print_summary(const PruneOptions& o, const PruneResult& r) {
   std::vector<std::vector<std::string>> rows{
-      {"tensor", "shape", "dtype", "n", "pruned", "requested", "achieved", "threshold", "ties pruned", "retained L2",
-       "bytes before", "bytes after"}};
+      {"tensor", "shape", "dtype", "n", "zeros before", "pruned", "newly zeroed", "zeros after", "requested",
+       "achieved", "threshold", "ties pruned", "retained L2", "bytes before", "bytes after"}};
   const bool nm = o.rule.mode == RuleMode::nm;
   std::uint64_t before = 0, after = 0;
   for (const auto& t : r.tensors) {
     rows.push_back({t.path, shape_text(t.shape), std::string(dtype_name(t.dtype)), std::to_string(t.n),
-                    std::to_string(t.pruned), t.requested_sparsity ? fmt("%.4f", *t.requested_sparsity) : "-",
+                    std::to_string(t.zeros_before), std::to_string(t.pruned), std::to_string(t.newly_zeroed()),
+                    std::to_string(t.zeros_after), t.requested_sparsity ? fmt("%.4f", *t.requested_sparsity) : "-",
                     fmt("%.4f", t.sparsity()), nm ? "-" : fmt("%.6g", t.threshold),
                     std::to_string(t.ties_pruned) + "/" + std::to_string(t.ties), fmt("%.4f", t.retained_l2()),
                     std::to_string(t.bytes_before), std::to_string(t.bytes_after)});
     before += t.bytes_before;
     after += t.bytes_after;
   }
-  rows.push_back({"total", "", "", std::to_string(r.total.n), std::to_string(r.total.pruned), "",
+  rows.push_back({"total", "", "", std::to_string(r.total.n), std::to_string(r.total.zeros_before),
+                  std::to_string(r.total.pruned), std::to_string(r.total.newly_zeroed()),
+                  std::to_string(r.total.zeros_after), "",
                   fmt("%.4f", r.total.sparsity()), "", "", fmt("%.4f", r.total.retained_l2()), std::to_string(before),
                   std::to_string(after)});
   print_table(rows);
@@ -180,7 +195,13 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
     std::printf("\n%s layout: selected tensors take %s instead of %s (%.1f%%)\n", sparse::format_name(o.format),
                 human_bytes(static_cast<double>(after)).c_str(), human_bytes(static_cast<double>(before)).c_str(),
                 before ? 100.0 * static_cast<double>(after) / static_cast<double>(before) : 0.0);
-  std::printf("\npruned %llu of %llu weights (%.2f%%) in %zu tensors with %s on %s%s\n",
+  const double n = r.total.n ? static_cast<double>(r.total.n) : 1.0;
+  std::printf("\nzeroed %llu weights this run: %llu of %llu were zero before, %llu after (%.2f%% -> %.2f%%)\n",
+              static_cast<unsigned long long>(r.total.newly_zeroed()),
+              static_cast<unsigned long long>(r.total.zeros_before), static_cast<unsigned long long>(r.total.n),
+              static_cast<unsigned long long>(r.total.zeros_after), 100.0 * static_cast<double>(r.total.zeros_before) / n,
+              100.0 * static_cast<double>(r.total.zeros_after) / n);
+  std::printf("pruned %llu of %llu weights (%.2f%%) in %zu tensors with %s on %s%s\n",
               static_cast<unsigned long long>(r.total.pruned), static_cast<unsigned long long>(r.total.n),
               100.0 * r.total.sparsity(), r.tensors.size(), rule_text(o).c_str(), r.device.c_str(),
               r.streamed ? ", streamed in slabs" : "");
@@ -236,8 +257,12 @@ PruneOptions parse(const po::variables_map& vm) {
   const bool has_s = vm.count("sparsity"), has_t = vm.count("threshold"), has_nm = vm.count("nm");
   if (has_s + has_t + has_nm != 1)
     throw UsageError("give exactly one rule: --sparsity S, --threshold T or --nm N:M");
+  if ((vm.count("nm-axis") || vm["nm-skip-unfit"].as<bool>()) && !has_nm)
+    throw UsageError("--nm-axis and --nm-skip-unfit apply to --nm N:M only");
   if (has_nm) {
     parse_nm(vm["nm"].as<std::string>(), o.rule);
+    if (vm.count("nm-axis")) o.rule.nm_axis = parse_nm_axis(vm["nm-axis"].as<std::string>());
+    o.rule.nm_skip_unfit = vm["nm-skip-unfit"].as<bool>();
   } else if (has_s) {
     o.rule.mode = RuleMode::sparsity;
     o.rule.sparsity = parse_decimal(vm["sparsity"].as<std::string>(), "--sparsity");
@@ -370,7 +395,7 @@ int cmd_prune(const std::vector<std::string>& args) {
     if (recorded && !recorded->already && !json_out)
       std::printf("recorded as %s@%d in %s\n", recorded->manifest.model.c_str(), recorded->version, registry_path.c_str());
     if (!o.dry_run)
-      for (const std::string& w : size_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str());
+      for (const std::string& w : run_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str());
     return 0;
   } catch (...) {
     if (metrics && !metrics->run.success) {

@@ -68,6 +68,7 @@ po::options_description sweep_options() {
       ("scope", po::value<std::string>(), "tensor or global, with --sparsity")
       ("include", po::value<std::string>(), "selection regex, passed through")
       ("exclude", po::value<std::string>(), "exclusion regex, passed through")
+      ("include-optimizer", po::bool_switch(), "also select optimizer state, passed through")
       ("memory-limit", po::value<std::string>(), "h5prune's --memory-limit in each task, passed through")
       ("registry", po::value<std::string>(), "registry directory: each task records its point (created now if missing)")
       ("model", po::value<std::string>(), "model name in the registry and metrics")
@@ -130,6 +131,7 @@ int slurm_sweep(const std::vector<std::string>& args) {
     throw UsageError("invalid value '" + *spec.scope + "' for --scope: expected tensor or global");
   spec.include = opt(vm, "include");
   spec.exclude = opt(vm, "exclude");
+  spec.include_optimizer = vm["include-optimizer"].as<bool>();
   spec.memory_limit = opt(vm, "memory-limit");
   spec.model = opt(vm, "model");
   const bool no_record = vm["no-record"].as<bool>();
@@ -194,6 +196,7 @@ std::vector<std::string> point_keys(const SweepPlan& plan) {
   so.values = plan.values;
   so.selection.include = plan.include;
   so.selection.exclude = plan.exclude;
+  so.selection.include_optimizer = plan.include_optimizer;
   try {
     return sweep_point_keys(so, H5PRUNE_VERSION);
   } catch (const Error& e) {

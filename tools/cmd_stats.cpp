@@ -27,6 +27,7 @@ int cmd_stats(const std::vector<std::string>& args) {
       ("include", po::value<std::string>(), "selection regex, as for prune")
       ("exclude", po::value<std::string>(), "exclusion regex, as for prune")
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor, as for prune")
+      ("include-optimizer", po::bool_switch(), "optimizer state may be selected, as for prune")
       ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory")
       ("threads", po::value<int>(), "OpenMP threads (default: all cores)");
   po::variables_map vm = parse_with_input(args, visible);
@@ -52,11 +53,18 @@ int cmd_stats(const std::vector<std::string>& args) {
       j["tensors"].push_back({{"path", t.path}, {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape},
                               {"n", t.n}, {"zeros", t.zeros}, {"sparsity", t.sparsity()}, {"nan", t.nan},
                               {"min_abs", t.min_abs}, {"max_abs", t.max_abs}, {"mean_abs", t.mean_abs},
-                              {"l2", t.l2}, {"selected", t.selected}, {"format", t.format}});
+                              {"l2", t.l2}, {"selected", t.selected}, {"reason", reason_code(t.reason)},
+                              {"reason_text", t.reason_text}, {"format", t.format}});
     for (std::size_t i = 0; i < r.tensors.size(); ++i)
       if (r.tensors[i].format != "dense") j["tensors"][i]["stored"] = r.tensors[i].stored;
     j["total"] = {{"n", r.total_n}, {"zeros", r.total_zeros}, {"sparsity", total_sparsity}};
     j["other_datasets"] = r.other_datasets;
+    j["others"] = json::array();
+    for (const auto& d : r.others)
+      j["others"].push_back({{"path", d.path}, {"type", d.type_name}, {"shape", d.shape}, {"selected", false},
+                             {"reason", reason_code(SelectReason::dtype)}});
+    j["framework"] = framework_name(r.layout.framework);
+    j["optimizer_prefix"] = r.layout.optimizer_prefix.empty() ? json(nullptr) : json(r.layout.optimizer_prefix);
     std::cout << j.dump(2) << std::endl;
     return 0;
   }
@@ -68,12 +76,16 @@ int cmd_stats(const std::vector<std::string>& args) {
     selected += t.selected;
     rows.push_back({t.path, shape_text(t.shape), std::string(dtype_name(t.dtype)), std::to_string(t.n),
                     std::to_string(t.zeros), fmt("%.4f", t.sparsity()), std::to_string(t.nan), fmt("%.4g", t.min_abs),
-                    fmt("%.4g", t.max_abs), fmt("%.4g", t.mean_abs), fmt("%.4g", t.l2), t.selected ? "yes" : "no", t.format});
+                    fmt("%.4g", t.max_abs), fmt("%.4g", t.mean_abs), fmt("%.4g", t.l2), t.selected ? "yes" : "no: " + t.reason_text, t.format});
   }
   print_table(rows);
   std::printf("\n%zu float tensors (%llu selected by this selection), %llu weights, %.2f%% zeros; %llu other datasets\n",
               r.tensors.size(), static_cast<unsigned long long>(selected), static_cast<unsigned long long>(r.total_n),
               100.0 * total_sparsity, static_cast<unsigned long long>(r.other_datasets));
+  std::printf("layout: %s%s\n", framework_name(r.layout.framework),
+              r.layout.optimizer_prefix.empty()
+                  ? ""
+                  : (", optimizer state under " + r.layout.optimizer_prefix + " (not selected without --include-optimizer)").c_str());
   return 0;
 }
 

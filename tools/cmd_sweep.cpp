@@ -43,6 +43,7 @@ po::options_description sweep_options() {
       ("include", po::value<std::string>(), "only tensors whose full HDF5 path matches this regex")
       ("exclude", po::value<std::string>(), "skip tensors whose full HDF5 path matches this regex")
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor")
+      ("include-optimizer", po::bool_switch(), "also select optimizer state (Keras optimizer_weights/, optimizer/)")
       ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory")
       ("threads", po::value<int>(), "OpenMP threads (default: all cores)")
       ("csv", po::value<std::string>(), "write one row per point and tensor to this CSV file")

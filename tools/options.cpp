@@ -24,6 +24,7 @@ Selection selection_options(const po::variables_map& vm) {
   if (vm.count("include")) s.include = vm["include"].as<std::string>();
   if (vm.count("exclude")) s.exclude = vm["exclude"].as<std::string>();
   s.min_ndim = vm["min-ndim"].as<int>();
+  if (vm.count("include-optimizer")) s.include_optimizer = vm["include-optimizer"].as<bool>();
   if (s.min_ndim < 0) throw UsageError("invalid value for --min-ndim: must be >= 0");
   return s;
 }

@@ -16,7 +16,7 @@ boost::program_options::variables_map parse_with_input(const std::vector<std::st
                                                        const boost::program_options::options_description& visible,
                                                        const boost::program_options::options_description& hidden = {});
 
-// --include, --exclude and --min-ndim (>= 0).
+// --include, --exclude, --min-ndim (>= 0) and --include-optimizer (when the command has it).
 Selection selection_options(const boost::program_options::variables_map& vm);
 
 // --threads (>= 1), or 0 (all cores) when absent.

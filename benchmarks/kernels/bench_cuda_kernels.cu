@@ -444,14 +444,14 @@ void run_dtype(const std::vector<double>& normals, const Options& o, Backend& cp
     const std::size_t nkept = n / 4 * 2;
     DeviceBuffer<std::uint8_t> positions(nkept);
     DeviceBuffer<Bits> kept(nkept);
-    const auto nm = [&] { nm_apply(work.data(), n, 2, 4, positions.data(), kept.data(), s.get()); };
+    const auto nm = [&] { nm_apply(work.data(), n, 2, 4, 1, positions.data(), kept.data(), s.get()); };
     restore();
     nm();
     s.synchronize();
     cpu_work = host;
     std::vector<std::uint8_t> cpu_positions(nkept);
     std::vector<Bits> cpu_kept(nkept);
-    cpu.nm_apply(MutTensor{t, cpu_work.data(), n}, 2, 4, cpu_positions.data(), cpu_kept.data());
+    cpu.nm_apply(MutTensor{t, cpu_work.data(), n}, 2, 4, 1, cpu_positions.data(), cpu_kept.data());
     std::string detail;
     const std::string dd = first_difference(download(work.data(), n), cpu_work);
     const std::string dp = first_difference(download(positions.data(), nkept), cpu_positions);

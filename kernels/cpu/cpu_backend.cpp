@@ -93,8 +93,9 @@ class CpuBackend final : public Backend {
   void survivor_mask(ConstTensor t, unsigned bit_offset, std::uint8_t* bits) override {
     cpu::survivor_mask(t, bit_offset, bits, threads_for(t.n));
   }
-  NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept) override {
-    return cpu::nm_apply(t, keep, m, positions, kept, threads_for(t.n));
+  NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+                    void* kept) override {
+    return cpu::nm_apply(t, keep, m, stride, positions, kept, threads_for(t.n));
   }
 
  private:

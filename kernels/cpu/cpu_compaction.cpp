@@ -121,18 +121,22 @@ void survivor_mask(ConstTensor t, unsigned bit_offset, std::uint8_t* bits, int t
   });
 }
 
-NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept, int threads) {
+NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions, void* kept,
+                  int threads) {
   if (m == 0 || m > kMaxNmGroup || keep == 0 || keep > m)
     throw std::invalid_argument("nm_apply: need 1 <= N <= M <= " + std::to_string(kMaxNmGroup));
-  if (t.n % m != 0) throw std::invalid_argument("nm_apply: tensor length is not a multiple of M");
+  if (stride == 0 || t.n % (m * stride) != 0)
+    throw std::invalid_argument("nm_apply: tensor length is not a multiple of M * stride");
   if (t.n == 0) return {};
-  const std::size_t groups = t.n / m;
+  const std::size_t run = m * stride;  // m groups' worth of elements: stride groups, interleaved
+  const std::size_t runs = t.n / run;
   const std::size_t esize = dtype_size(t.dtype);
   const KeyWidth w = native_key_width(t.dtype);
-  // Blocks of whole groups, about kSumBlock elements each.
-  const std::size_t per_block = std::max<std::size_t>(1, kSumBlock / m);
-  const std::size_t blocks = (groups + per_block - 1) / per_block;
+  // Blocks of whole runs, about kSumBlock elements each.
+  const std::size_t per_block = std::max<std::size_t>(1, kSumBlock / run);
+  const std::size_t blocks = (runs + per_block - 1) / per_block;
   std::vector<double> block_sq(blocks, 0.0);
+  std::vector<std::uint64_t> block_zeros(blocks, 0);
   auto* bytes = static_cast<unsigned char*>(t.data);
   auto* kept_bytes = static_cast<unsigned char*>(kept);
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -140,11 +144,11 @@ NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* position
     std::array<std::uint16_t, kMaxNmGroup> order{};
     std::array<std::uint64_t, kMaxNmGroup> key{};
     std::array<bool, kMaxNmGroup> keep_flag{};
-    const std::size_t g_end = std::min(groups, (b + 1) * per_block);
-    for (std::size_t g = b * per_block; g < g_end; ++g) {
-      const std::size_t first = g * m;
+    const std::size_t g_end = std::min(runs, (b + 1) * per_block) * stride;
+    for (std::size_t g = b * per_block * stride; g < g_end; ++g) {
+      const std::size_t first = g / stride * run + g % stride;  // element j at first + j * stride
       for (unsigned j = 0; j < m; ++j) {
-        key[j] = element_key(t.dtype, w, t.data, first + j);
+        key[j] = element_key(t.dtype, w, t.data, first + j * stride);
         order[j] = static_cast<std::uint16_t>(j);
         keep_flag[j] = false;
       }
@@ -154,7 +158,7 @@ NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* position
       for (unsigned j = 0; j < keep; ++j) keep_flag[order[j]] = true;
       std::size_t out = g * keep;
       for (unsigned j = 0; j < m; ++j) {
-        unsigned char* e = bytes + (first + j) * esize;
+        unsigned char* e = bytes + (first + j * stride) * esize;
         if (keep_flag[j]) {
           if (positions) positions[out] = static_cast<std::uint8_t>(j);
           if (kept_bytes) std::memcpy(kept_bytes + out * esize, e, esize);
@@ -164,16 +168,21 @@ NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* position
         }
       }
     }
+    const std::size_t begin = b * per_block * run, end = std::min(runs, (b + 1) * per_block) * run;
+    std::uint64_t zeros = 0;
+    for (std::size_t i = begin; i < end; ++i) zeros += element_key(t.dtype, w, t.data, i) == 0;
+    block_zeros[b] = zeros;
     // Pruned elements are +0.0 now: the kept sum is the block's sum, in the shared lane order.
-    block_sq[b] = lane_sum(b * per_block * m, g_end * m, [&](std::size_t i) {
+    block_sq[b] = lane_sum(begin, end, [&](std::size_t i) {
       const std::uint64_t k = element_key(t.dtype, w, t.data, i);
       const double v = key_value(w, k);
       return k > inf_key(w) ? 0.0 : v * v;
     });
   }
   NmResult r;
-  r.pruned = static_cast<std::uint64_t>(groups) * (m - keep);
+  r.pruned = static_cast<std::uint64_t>(t.n / m) * (m - keep);
   for (double s : block_sq) r.kept_sum_sq += s;
+  for (std::uint64_t z : block_zeros) r.zeros_after += z;
   return r;
 }
 

@@ -80,20 +80,23 @@ __global__ void survivor_mask_kernel(const Bits* d, std::size_t n, unsigned bit_
 }
 
 // One thread per group: element j is kept when fewer than `keep` elements of its group rank
-// above it (larger key, or the same key at a lower index).
+// above it (larger key, or the same key at a lower index). Group g's elements are `stride`
+// apart: run g / stride (m * stride elements), offset g % stride.
 template <typename Bits>
-__global__ void nm_apply_kernel(Bits* d, std::size_t groups, unsigned keep, unsigned m, std::uint8_t* positions, Bits* kept) {
+__global__ void nm_apply_kernel(Bits* d, std::size_t groups, unsigned keep, unsigned m, std::size_t stride,
+                                std::uint8_t* positions, Bits* kept) {
   const std::size_t g = global_thread();
   if (g >= groups) return;
   constexpr int W = native_width(Bits{});
-  Bits* group = d + g * m;
+  Bits* base = d + (g / stride) * m * stride + g % stride;
+  auto group = [base, stride](unsigned j) -> Bits& { return base[j * stride]; };
   std::uint64_t keep_bits[4] = {0, 0, 0, 0};  // up to 256 in-group positions
   unsigned out = 0;
   for (unsigned j = 0; j < m; ++j) {
-    const std::uint64_t kj = key_of<W>(group[j]);
+    const std::uint64_t kj = key_of<W>(group(j));
     unsigned above = 0;
     for (unsigned i = 0; i < m && above < keep; ++i) {
-      const std::uint64_t ki = key_of<W>(group[i]);
+      const std::uint64_t ki = key_of<W>(group(i));
       above += (ki > kj) || (ki == kj && i < j);
     }
     if (above < keep) keep_bits[j / 64] |= std::uint64_t{1} << (j % 64);
@@ -101,10 +104,10 @@ __global__ void nm_apply_kernel(Bits* d, std::size_t groups, unsigned keep, unsi
   for (unsigned j = 0; j < m; ++j) {
     if (keep_bits[j / 64] >> (j % 64) & 1u) {
       if (positions) positions[g * keep + out] = static_cast<std::uint8_t>(j);
-      if (kept) kept[g * keep + out] = group[j];
+      if (kept) kept[g * keep + out] = group(j);
       ++out;
     } else {
-      group[j] = Bits{0};  // +0.0
+      group(j) = Bits{0};  // +0.0
     }
   }
 }
@@ -149,12 +152,13 @@ void launch_survivor_mask(const Bits* d, std::size_t n, unsigned bit_offset, std
 }
 
 template <typename Bits>
-void launch_nm_apply(Bits* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions, Bits* kept, cudaStream_t s) {
-  H5P_EXPECTS(m >= 1 && m <= kMaxNmGroup && keep >= 1 && keep <= m && n % m == 0, std::invalid_argument,
-              "nm_apply: need 1 <= N <= M <= 256 and whole groups");
+void launch_nm_apply(Bits* d, std::size_t n, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+                     Bits* kept, cudaStream_t s) {
+  H5P_EXPECTS(m >= 1 && m <= kMaxNmGroup && keep >= 1 && keep <= m && stride >= 1 && n % (m * stride) == 0,
+              std::invalid_argument, "nm_apply: need 1 <= N <= M <= 256, stride >= 1 and whole runs of M * stride");
   if (n == 0) return;
   const std::size_t groups = n / m;
-  nm_apply_kernel<<<ctas_for(groups, 128), 128, 0, s>>>(d, groups, keep, m, positions, kept);
+  nm_apply_kernel<<<ctas_for(groups, 128), 128, 0, s>>>(d, groups, keep, m, stride, positions, kept);
   H5P_CUDA_TRY(cudaGetLastError());
 }
 
@@ -209,17 +213,17 @@ void survivor_mask(const std::uint64_t* d, std::size_t n, unsigned bit_offset, s
   launch_survivor_mask(d, n, bit_offset, kept_low, bits, s);
 }
 
-void nm_apply(std::uint16_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
-               std::uint16_t* kept, cudaStream_t s) {
-  launch_nm_apply(d, n, keep, m, positions, kept, s);
+void nm_apply(std::uint16_t* d, std::size_t n, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+              std::uint16_t* kept, cudaStream_t s) {
+  launch_nm_apply(d, n, keep, m, stride, positions, kept, s);
 }
-void nm_apply(std::uint32_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
-               std::uint32_t* kept, cudaStream_t s) {
-  launch_nm_apply(d, n, keep, m, positions, kept, s);
+void nm_apply(std::uint32_t* d, std::size_t n, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+              std::uint32_t* kept, cudaStream_t s) {
+  launch_nm_apply(d, n, keep, m, stride, positions, kept, s);
 }
-void nm_apply(std::uint64_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
-               std::uint64_t* kept, cudaStream_t s) {
-  launch_nm_apply(d, n, keep, m, positions, kept, s);
+void nm_apply(std::uint64_t* d, std::size_t n, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+              std::uint64_t* kept, cudaStream_t s) {
+  launch_nm_apply(d, n, keep, m, stride, positions, kept, s);
 }
 
 }  // namespace h5p::cuda

@@ -345,19 +345,25 @@ class CudaBackend final : public Backend {
     });
   }
 
-  NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept) override {
-    if (on_host(t.n)) return cpu_->nm_apply(t, keep, m, positions, kept);
+  NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+                    void* kept) override {
+    if (on_host(t.n)) return cpu_->nm_apply(t, keep, m, stride, positions, kept);
     if (m == 0 || m > kMaxNmGroup || keep == 0 || keep > m)
       throw std::invalid_argument("nm_apply: need 1 <= N <= M <= " + std::to_string(kMaxNmGroup));
-    if (t.n % m != 0) throw std::invalid_argument("nm_apply: tensor length is not a multiple of M");
+    if (stride == 0 || t.n % (m * stride) != 0)
+      throw std::invalid_argument("nm_apply: tensor length is not a multiple of M * stride");
     NmResult r;
     r.pruned = static_cast<std::uint64_t>(t.n / m) * (m - keep);
     const std::size_t esize = dtype_size(t.dtype);
-    // The CPU sums blocks of whole groups, about kSumBlock elements each: chunks hold whole
-    // blocks, and a chunk's kept values and positions (at most one each per element) fit its
-    // output buffer.
-    const std::size_t block = std::max<std::size_t>(1, kSumBlock / m) * m;
+    // The CPU sums blocks of whole runs (M * stride elements), about kSumBlock elements each:
+    // chunks hold whole blocks, and a chunk's kept values and positions (at most one each per
+    // element) fit its output buffer.
+    const std::size_t run = m * stride;
+    const std::size_t block = std::max<std::size_t>(1, kSumBlock / run) * run;
     const std::size_t max_elems = chunk_bytes_ / (esize + 1);
+    // A run longer than a chunk (an axis far from the last of a huge tensor) cannot be split
+    // across chunks: the host gives the same bits.
+    if (block > max_elems) return cpu_->nm_apply(t, keep, m, stride, positions, kept);
     for_each_chunk(ConstTensor{t.dtype, t.data, t.n}, t.data, block, max_elems,
                    [&](const void* dev, std::size_t begin, std::size_t n) {
       const std::size_t groups = n / m;
@@ -365,14 +371,18 @@ class CudaBackend final : public Backend {
       unsigned char* out_positions = out_kept + groups * keep * esize;
       with_bits(t.dtype, [&](auto bits) {
         using Bits = decltype(bits);
-        cuda::nm_apply(static_cast<Bits*>(const_cast<void*>(dev)), n, keep, m, positions ? out_positions : nullptr,
-                       kept ? reinterpret_cast<Bits*>(out_kept) : nullptr, compute_.get());
+        cuda::nm_apply(static_cast<Bits*>(const_cast<void*>(dev)), n, keep, m, stride,
+                       positions ? out_positions : nullptr, kept ? reinterpret_cast<Bits*>(out_kept) : nullptr,
+                       compute_.get());
       });
       const BlockStats* parts = fetch_block_stats(t.dtype, dev, n, block);
       const std::size_t out_at = begin / m * keep;
       return [this, &r, parts, blocks = blocks_of(n, block), positions, kept, groups, keep, esize, out_at, out_kept,
               out_positions] {
-        for (std::size_t b = 0; b < blocks; ++b) r.kept_sum_sq += parts[b].sum_sq;
+        for (std::size_t b = 0; b < blocks; ++b) {
+          r.kept_sum_sq += parts[b].sum_sq;
+          r.zeros_after += parts[b].zeros;
+        }
         if (positions) download(positions + out_at, out_positions, groups * keep);
         if (kept) download(static_cast<unsigned char*>(kept) + out_at * esize, out_kept, groups * keep * esize);
       };

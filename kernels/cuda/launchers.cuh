@@ -111,13 +111,14 @@ void survivor_mask(const std::uint32_t* d, std::size_t n, unsigned bit_offset, s
 void survivor_mask(const std::uint64_t* d, std::size_t n, unsigned bit_offset, std::uint8_t kept_low,
                    std::uint8_t* bits, cudaStream_t s);
 
-// N:M: in each group of m keep the `keep` largest magnitudes (ties: lower index), +0.0 the
-// rest; positions/kept (may be null) get the kept in-group indices and values, group by group.
-void nm_apply(std::uint16_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
-               std::uint16_t* kept, cudaStream_t s);
-void nm_apply(std::uint32_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
-               std::uint32_t* kept, cudaStream_t s);
-void nm_apply(std::uint64_t* d, std::size_t n, unsigned keep, unsigned m, std::uint8_t* positions,
-               std::uint64_t* kept, cudaStream_t s);
+// N:M: in each group of m elements `stride` apart (Backend::nm_apply) keep the `keep` largest
+// magnitudes (ties: lower index), +0.0 the rest; positions/kept (may be null) get the kept
+// in-group indices and values, group by group.
+void nm_apply(std::uint16_t* d, std::size_t n, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+              std::uint16_t* kept, cudaStream_t s);
+void nm_apply(std::uint32_t* d, std::size_t n, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+              std::uint32_t* kept, cudaStream_t s);
+void nm_apply(std::uint64_t* d, std::size_t n, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+              std::uint64_t* kept, cudaStream_t s);
 
 }  // namespace h5p::cuda

@@ -36,7 +36,7 @@ def check_summary(js, paths, res, tensors, ctx, sparsity=None, threshold=None, s
     got = {t["path"]: t for t in js["tensors"]}
     assert sorted(got) == sorted(paths), ("%s: summary tensors %s != selected %s"
                                           % (ctx, sorted(got), sorted(paths)))
-    tot_n = tot_pruned = 0
+    tot_n = tot_pruned = tot_zb = tot_za = 0
     for p in paths:
         t = got[p]
         x = tensors[p]
@@ -51,6 +51,12 @@ def check_summary(js, paths, res, tensors, ctx, sparsity=None, threshold=None, s
             assert t["dtype"] == DTYPE_NAMES[x.dtype.itemsize], "%s: dtype %r" % (c, t["dtype"])
         zeros = int(np.count_nonzero(x == 0))
         assert t["zeros_before"] == zeros, "%s: zeros_before=%r expected %d" % (c, t["zeros_before"], zeros)
+        zeros_after = int(np.count_nonzero(res.arrays[p] == 0))
+        newly = int(np.count_nonzero((x != 0) & (res.arrays[p] == 0)))
+        assert t["zeros_after"] == zeros_after, "%s: zeros_after=%r expected %d" % (c, t["zeros_after"], zeros_after)
+        assert t["newly_zeroed"] == newly, "%s: newly_zeroed=%r expected %d" % (c, t["newly_zeroed"], newly)
+        tot_zb += zeros
+        tot_za += zeros_after
         if n:
             assert t["sparsity"] == pytest.approx(res.k[p] / n, rel=1e-12, abs=1e-15), c
         if sparsity is not None:
@@ -81,6 +87,8 @@ def check_summary(js, paths, res, tensors, ctx, sparsity=None, threshold=None, s
     total = js["total"]
     assert total["n"] == tot_n, "%s: total.n %r expected %d" % (ctx, total["n"], tot_n)
     assert total["pruned"] == tot_pruned, "%s: total.pruned %r expected %d" % (ctx, total["pruned"], tot_pruned)
+    assert (total["zeros_before"], total["zeros_after"], total["newly_zeroed"]) == (tot_zb, tot_za, tot_za - tot_zb), (
+        "%s: total zeros %r" % (ctx, total))
     if tot_n:
         assert total["sparsity"] == pytest.approx(tot_pruned / tot_n, rel=1e-12, abs=1e-15), ctx
 

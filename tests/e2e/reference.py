@@ -3,7 +3,9 @@
 Written from the contract in DESIGN.md ("Tensors", "Rules"), in plain numpy; it shares no
 code or algorithm with the C++ implementation (no radix keys, no histograms):
 
-- selection: IEEE float datasets of 2, 4 or 8 bytes (any byte order), ndim >= min_ndim,
+- selection: IEEE float datasets of 2, 4 or 8 bytes (any byte order), not optimizer state
+  (Keras 2: under a root group 'optimizer_weights'; Keras 3: under a root group 'optimizer'
+  beside 'layers' or holding 'vars') unless include_optimizer, ndim >= min_ndim,
   re.search(include, path) and not re.search(exclude, path) on the full path ('/a/b');
 - magnitude: np.abs(x) in float64 (exact for float16/32/64, so mixed dtypes compare by
   true value);
@@ -56,8 +58,20 @@ def walk_datasets(h5file):
     return out
 
 
-def is_selected(path, dtype, ndim, include=None, exclude=None, min_ndim=2):
+def optimizer_root(h5file):
+    """The root group name that holds optimizer state in this file, or None."""
+    if "optimizer_weights" in h5file and isinstance(h5file["optimizer_weights"], h5py.Group):
+        return "optimizer_weights"
+    if "optimizer" in h5file and isinstance(h5file["optimizer"], h5py.Group):
+        if "layers" in h5file or "vars" in h5file["optimizer"]:
+            return "optimizer"
+    return None
+
+
+def is_selected(path, dtype, ndim, include=None, exclude=None, min_ndim=2, optimizer=None):
     if not is_float_dtype(dtype):
+        return False
+    if optimizer is not None and path.startswith("/" + optimizer + "/"):
         return False
     if ndim < min_ndim:
         return False
@@ -68,12 +82,13 @@ def is_selected(path, dtype, ndim, include=None, exclude=None, min_ndim=2):
     return True
 
 
-def select(h5path, include=None, exclude=None, min_ndim=2):
+def select(h5path, include=None, exclude=None, min_ndim=2, include_optimizer=False):
     """Selected tensors of a file: list of paths in byte order."""
     with h5py.File(h5path, "r") as f:
         dsets = walk_datasets(f)
+        opt = None if include_optimizer else optimizer_root(f)
         paths = [p for p, d in dsets.items()
-                 if is_selected(p, d.dtype, d.ndim, include, exclude, min_ndim)]
+                 if is_selected(p, d.dtype, d.ndim, include, exclude, min_ndim, opt)]
     return sorted(paths, key=path_key)
 
 
@@ -164,9 +179,9 @@ def prune_threshold(tensors, threshold):
 
 
 def prune_file(h5path, sparsity=None, threshold=None, scope="tensor",
-               include=None, exclude=None, min_ndim=2):
+               include=None, exclude=None, min_ndim=2, include_optimizer=False):
     """Reference result for a whole file: (selected paths, Result, original tensors)."""
-    paths = select(h5path, include, exclude, min_ndim)
+    paths = select(h5path, include, exclude, min_ndim, include_optimizer)
     tensors = read_tensors(h5path, paths)
     if sparsity is not None:
         res = prune_sparsity(tensors, sparsity, scope)

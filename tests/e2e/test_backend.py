@@ -87,7 +87,7 @@ RULES = {
     "tensor": ["--sparsity", "0.9"],
     "global_mixed": ["--sparsity", "0.35", "--scope", "global"],
     "threshold": ["--threshold", "0.05"],
-    "nm": ["--nm", "2:4", "--include", "/s[03]$"],  # last axes 8 and 16
+    "nm": ["--nm", "2:4", "--nm-axis", "last", "--include", "/s[03]$"],  # last axes 8 and 16
     "csr": ["--sparsity", "0.8", "--format", "csr", "--compress"],
     "bitmask": ["--sparsity", "0.8", "--format", "bitmask"],
     "coo_streamed": ["--sparsity", "0.7", "--format", "coo", "--memory-limit", "256K"],

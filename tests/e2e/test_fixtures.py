@@ -32,6 +32,7 @@ def test_stats(fixture_file):
                                            % (name, sorted(got), sorted(floats)))
     with h5py.File(fixture_file, "r") as f:
         n_all = len(reference.walk_datasets(f))
+        opt = reference.optimizer_root(f)
         for p, (n, dt, nd) in floats.items():
             t = got[p]
             assert t["n"] == n, "[stats %s] %s n=%r expected %d" % (name, p, t["n"], n)
@@ -39,7 +40,7 @@ def test_stats(fixture_file):
             zeros = int(np.count_nonzero(x == 0))
             assert t["zeros"] == zeros, "[stats %s] %s zeros=%r expected %d" % (name, p, t["zeros"], zeros)
             assert t["nan"] == 0, "[stats %s] %s nan=%r" % (name, p, t["nan"])
-            assert t["selected"] == reference.is_selected(p, dt, nd), (
+            assert t["selected"] == reference.is_selected(p, dt, nd, optimizer=opt), (
                 "[stats %s] %s selected=%r" % (name, p, t["selected"]))
             if n:
                 mag = np.abs(np.asarray(x, dtype=np.float64))

@@ -21,10 +21,13 @@ SUCCESS_FAMILIES = {
     "h5prune_last_run_info", "h5prune_last_run_duration_seconds", "h5prune_last_run_read_bytes",
     "h5prune_last_run_written_bytes", "h5prune_last_run_output_file_bytes", "h5prune_last_run_tensors",
     "h5prune_last_run_parameters", "h5prune_last_run_pruned_parameters", "h5prune_last_run_sparsity_ratio",
-    "h5prune_last_run_requested_sparsity_ratio",
+    "h5prune_last_run_requested_sparsity_ratio", "h5prune_last_run_zeros_before_parameters",
+    "h5prune_last_run_newly_zeroed_parameters", "h5prune_last_run_zeros_after_parameters",
+    "h5prune_last_run_retained_l2_ratio",
 }
 PER_TENSOR_FAMILIES = {"h5prune_last_run_tensor_parameters", "h5prune_last_run_tensor_pruned_parameters",
-                       "h5prune_last_run_tensor_sparsity_ratio", "h5prune_last_run_tensor_threshold"}
+                       "h5prune_last_run_tensor_sparsity_ratio", "h5prune_last_run_tensor_threshold",
+                       "h5prune_last_run_tensor_newly_zeroed_parameters"}
 
 
 def round_half_even(x):

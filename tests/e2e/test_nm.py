@@ -1,4 +1,4 @@
-"""--nm N:M against an independent numpy reference: in every group of M consecutive weights
+"""--nm N:M --nm-axis last against an independent numpy reference: in every group of M consecutive weights
 along the last axis keep the N largest magnitudes, the lower index winning ties; the rest
 become +0.0. --format dense and --format nm, float16/32/64, heavy ties, zeros and -0.0."""
 
@@ -44,7 +44,7 @@ def model(tmp_path_factory):
 def test_nm_dense_matches_reference(tmp_path, model, nm):
     keep, m = (int(v) for v in nm.split(":"))
     out = tmp_path / "out.h5"
-    js = h5util.run_json("prune", model, "-o", out, "--nm", nm)
+    js = h5util.run_json("prune", model, "-o", out, "--nm", nm, "--nm-axis", "last")
     assert js["rule"]["mode"] == "nm" and js["rule"]["nm"] == nm
     with h5py.File(model, "r") as fi, h5py.File(out, "r") as fo:
         for t in js["tensors"]:
@@ -62,8 +62,8 @@ def test_nm_dense_matches_reference(tmp_path, model, nm):
 def test_nm_format_positions_and_densify(tmp_path, model, nm):
     keep, m = (int(v) for v in nm.split(":"))
     dense, sp, back = tmp_path / "dense.h5", tmp_path / "nm.h5", tmp_path / "back.h5"
-    h5util.run_ok("prune", model, "-o", dense, "--nm", nm)
-    js = h5util.run_json("prune", model, "-o", sp, "--nm", nm, "--format", "nm")
+    h5util.run_ok("prune", model, "-o", dense, "--nm", nm, "--nm-axis", "last")
+    js = h5util.run_json("prune", model, "-o", sp, "--nm", nm, "--nm-axis", "last", "--format", "nm")
     with h5py.File(model, "r") as fi, h5py.File(sp, "r") as fs:
         for t in js["tensors"]:
             p = t["path"]
@@ -87,8 +87,8 @@ def test_nm_format_positions_and_densify(tmp_path, model, nm):
 @pytest.mark.parametrize("fmt", ["csr", "coo", "bitmask"])
 def test_nm_with_other_layouts_densify(tmp_path, model, fmt):
     dense, sp, back = tmp_path / "dense.h5", tmp_path / "sp.h5", tmp_path / "back.h5"
-    h5util.run_ok("prune", model, "-o", dense, "--nm", "2:4")
-    h5util.run_ok("prune", model, "-o", sp, "--nm", "2:4", "--format", fmt, "--compress")
+    h5util.run_ok("prune", model, "-o", dense, "--nm", "2:4", "--nm-axis", "last")
+    h5util.run_ok("prune", model, "-o", sp, "--nm", "2:4", "--nm-axis", "last", "--format", fmt, "--compress")
     h5util.run_ok("densify", sp, "-o", back)
     assert h5util.sha256(back) == h5util.sha256(dense), "[--nm 2:4 --format %s] densify" % fmt
 

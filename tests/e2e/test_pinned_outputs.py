@@ -42,7 +42,7 @@ PINS = {
         "dd6b53445039be3d4350e623dbdb0df348db1856e9523bbe46a3df0b62e04e70"),
     "threshold 0.01": (["--threshold", "0.01"],
         "96372057e4956c9933d0e584b4373d8aaacf6907c9770a2fefd4c1e4ee2bbf78"),
-    "nm 2:4": (["--nm", "2:4", "--exclude", "half|double"],
+    "nm 2:4": (["--nm", "2:4", "--nm-axis", "last", "--exclude", "half|double"],  # the pin predates the input-axis default
         "3035b2053202399631dfa941e5acf680c83c77a156876379f5d9d3f9e9616ee2"),
     "csr global 0.6": (["--sparsity", "0.6", "--scope", "global", "--format", "csr"],
         "803252533eb85729246e623cb2c65edcf97e5d4d5b5f5b40d10a7dd8e9452c81"),

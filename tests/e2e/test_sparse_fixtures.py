@@ -44,8 +44,8 @@ def test_fixture_nm_densify(tmp_path, fixture_file):
     nm, include, tensors = nm_selection(fixture_file)
     ctx = "[fixture %s --nm %s on %d tensors]" % (name, nm, len(tensors))
     dense, sp, back = tmp_path / "dense.h5", tmp_path / "sp.h5", tmp_path / "back.h5"
-    h5util.run_ok("prune", fixture_file, "-o", dense, "--nm", nm, "--include", include)
-    h5util.run_ok("prune", fixture_file, "-o", sp, "--nm", nm, "--include", include, "--format", "nm")
+    h5util.run_ok("prune", fixture_file, "-o", dense, "--nm", nm, "--nm-axis", "last", "--include", include)
+    h5util.run_ok("prune", fixture_file, "-o", sp, "--nm", nm, "--nm-axis", "last", "--include", include, "--format", "nm")
     test_sparse.check_layout_matches_dense(sp, dense, tensors, ctx)
     h5util.run_ok("densify", sp, "-o", back)
     assert h5util.sha256(back) == h5util.sha256(dense), "%s: densify != --format dense by sha256" % ctx

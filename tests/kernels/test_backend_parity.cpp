@@ -204,21 +204,24 @@ void check_nm_groups(Backend& backend, Backend& oracle, const Sizes& sizes) {
   const unsigned groups[][2] = {{2, 4}, {1, 1}, {3, 7}, {1, 8}, {5, 256}};
   for (DType t : kTypes)
     for (const auto& g : groups)
+      for (std::size_t stride : {std::size_t{1}, std::size_t{3}, std::size_t{64}})
       for (std::size_t size : sizes) {
         const unsigned keep = g[0], m = g[1];
-        const std::size_t n = size / m * m;
+        const std::size_t n = size / (m * stride) * (m * stride);
         const auto data = make_data(t, n, Kind::ties, false, kSeed + 17 * n + m);
-        const std::string ctx = where(t, n, Kind::ties) + " " + std::to_string(keep) + ":" + std::to_string(m);
+        const std::string ctx = where(t, n, Kind::ties) + " " + std::to_string(keep) + ":" + std::to_string(m) +
+                                " stride " + std::to_string(stride);
         auto got = data, want = data;
         const std::size_t out = n / m * keep;
         std::vector<std::uint8_t> gp(out + 1, 9), wp(gp);
         std::vector<unsigned char> gk(out * dtype_size(t) + 1, 3), wk(gk);
-        const NmResult a = backend.nm_apply(MutTensor{t, got.data(), n}, keep, m, gp.data(), gk.data());
-        const NmResult b = oracle.nm_apply(MutTensor{t, want.data(), n}, keep, m, wp.data(), wk.data());
+        const NmResult a = backend.nm_apply(MutTensor{t, got.data(), n}, keep, m, stride, gp.data(), gk.data());
+        const NmResult b = oracle.nm_apply(MutTensor{t, want.data(), n}, keep, m, stride, wp.data(), wk.data());
         EXPECT_EQ(got, want) << ctx;
         EXPECT_EQ(gp, wp) << ctx;
         EXPECT_EQ(gk, wk) << ctx;
         EXPECT_EQ(a.pruned, b.pruned) << ctx;
+        EXPECT_EQ(a.zeros_after, b.zeros_after) << ctx;
         EXPECT_EQ(std::memcmp(&a.kept_sum_sq, &b.kept_sum_sq, 8), 0) << ctx << " " << a.kept_sum_sq << " vs " << b.kept_sum_sq;
       }
 }
@@ -416,8 +419,9 @@ class FaultyBackend final : public Backend {
     cpu_->survivor_mask(t, bit_offset, bits);
     if (fault_ == Fault::mask_bit && t.n > 0) bits[(bit_offset + t.n - 1) / 8] ^= std::uint8_t(1u << ((bit_offset + t.n - 1) % 8));
   }
-  NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::uint8_t* positions, void* kept) override {
-    NmResult r = cpu_->nm_apply(t, keep, m, positions, kept);
+  NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
+                    void* kept) override {
+    NmResult r = cpu_->nm_apply(t, keep, m, stride, positions, kept);
     if (fault_ == Fault::nm_sum && t.n > 0) r.kept_sum_sq = std::nextafter(r.kept_sum_sq, INFINITY);
     return r;
   }
@@ -508,8 +512,8 @@ TEST(CudaSanitizerSmoke, EveryEntryPointOnce) {
     cpu->survivor_mask(wv, 3, wb.data());
     EXPECT_EQ(gb, wb) << ctx;
     std::vector<std::uint8_t> gp(n / 2, 0), wp(gp);
-    gpu->nm_apply(MutTensor{t, got.data(), n}, 2, 4, gp.data(), nullptr);
-    cpu->nm_apply(MutTensor{t, want.data(), n}, 2, 4, wp.data(), nullptr);
+    gpu->nm_apply(MutTensor{t, got.data(), n}, 2, 4, 1, gp.data(), nullptr);
+    cpu->nm_apply(MutTensor{t, want.data(), n}, 2, 4, 1, wp.data(), nullptr);
     EXPECT_EQ(gp, wp) << ctx;
     EXPECT_EQ(got, want) << ctx;
   }

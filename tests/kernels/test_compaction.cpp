@@ -183,7 +183,7 @@ TEST(Compaction, NmMatchesRankReferenceWithTies) {
           auto be = make_cpu_backend(threads);
           std::vector<std::uint8_t> pos(n / c.m * c.keep);
           std::vector<unsigned char> kept(pos.size() * es);
-          const NmResult r = be->nm_apply({t, bytes.data(), n}, c.keep, c.m, pos.data(), kept.data());
+          const NmResult r = be->nm_apply({t, bytes.data(), n}, c.keep, c.m, 1, pos.data(), kept.data());
           const std::string where = ctx(t, n, threads) + " N:M=" + std::to_string(c.keep) + ":" + std::to_string(c.m);
           EXPECT_EQ(bytes, want) << where;
           EXPECT_EQ(pos, want_pos) << where;
@@ -191,7 +191,7 @@ TEST(Compaction, NmMatchesRankReferenceWithTies) {
           EXPECT_EQ(r.pruned, groups * (c.m - c.keep)) << where;
           // Selecting again on the pruned tensor keeps the same positions and changes nothing.
           std::vector<std::uint8_t> pos2(pos.size());
-          be->nm_apply({t, bytes.data(), n}, c.keep, c.m, pos2.data(), nullptr);
+          be->nm_apply({t, bytes.data(), n}, c.keep, c.m, 1, pos2.data(), nullptr);
           EXPECT_EQ(pos2, pos) << where << " (second pass)";
           EXPECT_EQ(bytes, want) << where << " (second pass)";
         }
@@ -200,8 +200,61 @@ TEST(Compaction, NmMatchesRankReferenceWithTies) {
 TEST(Compaction, NmRejectsBadGroups) {
   auto be = make_cpu_backend(1);
   std::vector<float> x(12, 1.0f);
-  EXPECT_THROW(be->nm_apply({DType::f32, x.data(), 10}, 2, 4, nullptr, nullptr), std::invalid_argument);
-  EXPECT_THROW(be->nm_apply({DType::f32, x.data(), 12}, 5, 4, nullptr, nullptr), std::invalid_argument);
-  EXPECT_THROW(be->nm_apply({DType::f32, x.data(), 12}, 0, 4, nullptr, nullptr), std::invalid_argument);
-  EXPECT_THROW(be->nm_apply({DType::f32, x.data(), 0}, 1, 257, nullptr, nullptr), std::invalid_argument);
+  EXPECT_THROW(be->nm_apply({DType::f32, x.data(), 10}, 2, 4, 1, nullptr, nullptr), std::invalid_argument);
+  EXPECT_THROW(be->nm_apply({DType::f32, x.data(), 12}, 5, 4, 1, nullptr, nullptr), std::invalid_argument);
+  EXPECT_THROW(be->nm_apply({DType::f32, x.data(), 12}, 0, 4, 1, nullptr, nullptr), std::invalid_argument);
+  EXPECT_THROW(be->nm_apply({DType::f32, x.data(), 0}, 1, 257, 1, nullptr, nullptr), std::invalid_argument);
+  EXPECT_THROW(be->nm_apply({DType::f32, x.data(), 12}, 2, 4, 0, nullptr, nullptr), std::invalid_argument);
+  EXPECT_THROW(be->nm_apply({DType::f32, x.data(), 12}, 2, 4, 2, nullptr, nullptr), std::invalid_argument);  // 12 % 8
+}
+
+// Strided groups (an axis other than the last): gather each run's groups into consecutive
+// order, run the consecutive reference, scatter back; positions and kept come out group by group.
+TEST(Compaction, NmStridedMatchesGatheredReference) {
+  struct Case { unsigned keep, m; std::size_t stride, runs; };
+  for (int threads : {1, 2})
+    for (DType t : kTypes)
+      for (Case c : {Case{2, 4, 3, 5}, Case{1, 4, 64, 70}, Case{3, 8, 7, 1}, Case{2, 4, 16384, 3}, Case{1, 2, 1, 9},
+                     Case{2, 4, 5, 0}}) {
+        const std::size_t es = dtype_size(t), run = c.m * c.stride, n = run * c.runs;
+        std::mt19937_64 rng(kSeed + n + c.stride);
+        std::vector<unsigned char> bytes(n * es);
+        const std::uint16_t h[] = {0x0000, 0x8000, 0x3800, 0xB800, 0x3C00, 0xBC00, 0x3400, 0x7C00};
+        const double vals[] = {0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 0.25, INFINITY};
+        for (std::size_t i = 0; i < n; ++i) {
+          const unsigned pick = static_cast<unsigned>(rng() % 8);
+          if (t == DType::f64) std::memcpy(&bytes[i * 8], &vals[pick], 8);
+          else if (t == DType::f32) {
+            const float f = static_cast<float>(vals[pick]);
+            std::memcpy(&bytes[i * 4], &f, 4);
+          } else {
+            std::memcpy(&bytes[i * 2], &h[pick], 2);
+          }
+        }
+        // element (r, j, i) of the run layout -> consecutive group r * stride + i, member j
+        auto gathered_index = [&](std::size_t e) {
+          const std::size_t r = e / run, j = e % run / c.stride, i = e % c.stride;
+          return (r * c.stride + i) * c.m + j;
+        };
+        std::vector<unsigned char> gathered(n * es);
+        for (std::size_t e = 0; e < n; ++e) std::memcpy(&gathered[gathered_index(e) * es], &bytes[e * es], es);
+        std::vector<std::uint8_t> want_pos;
+        std::vector<unsigned char> want_kept;
+        nm_reference(t, gathered, n, c.keep, c.m, want_pos, want_kept);
+        std::vector<unsigned char> want(n * es);
+        for (std::size_t e = 0; e < n; ++e) std::memcpy(&want[e * es], &gathered[gathered_index(e) * es], es);
+        auto be = make_cpu_backend(threads);
+        std::vector<std::uint8_t> pos(n / c.m * c.keep);
+        std::vector<unsigned char> kept(pos.size() * es);
+        const NmResult r = be->nm_apply({t, bytes.data(), n}, c.keep, c.m, c.stride, pos.data(), kept.data());
+        const std::string where = ctx(t, n, threads) + " N:M=" + std::to_string(c.keep) + ":" + std::to_string(c.m) +
+                                  " stride=" + std::to_string(c.stride);
+        EXPECT_EQ(bytes, want) << where;
+        EXPECT_EQ(pos, want_pos) << where;
+        EXPECT_EQ(kept, want_kept) << where;
+        std::uint64_t zeros = 0;
+        for (std::size_t e = 0; e < n; ++e) zeros += element_key(t, native_key_width(t), want.data(), e) == 0;
+        EXPECT_EQ(r.zeros_after, zeros) << where;
+        EXPECT_EQ(r.pruned, n / c.m * (c.m - c.keep)) << where;
+      }
 }

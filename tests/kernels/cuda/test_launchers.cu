@@ -258,14 +258,28 @@ void check_block_kernels(DType t, std::size_t n) {
       auto dd = to_device<Bits>(want.data(), nm);
       std::vector<std::uint8_t> want_pos(groups * keep);
       std::vector<unsigned char> want_kept(groups * keep * esize);
-      cpu->nm_apply(MutTensor{t, want.data(), nm}, keep, m, want_pos.data(), want_kept.data());
+      cpu->nm_apply(MutTensor{t, want.data(), nm}, keep, m, 1, want_pos.data(), want_kept.data());
       DeviceBuffer<std::uint8_t> pos(groups * keep);
       DeviceBuffer<Bits> kept(groups * keep);
-      nm_apply(dd.data(), nm, keep, m, pos.data(), kept.data(), nullptr);
+      nm_apply(dd.data(), nm, keep, m, 1, pos.data(), kept.data(), nullptr);
       const std::string g = ctx + " " + std::to_string(keep) + ":" + std::to_string(m);
       EXPECT_EQ(to_host(reinterpret_cast<const unsigned char*>(dd.data()), nm * esize), want) << g;
       EXPECT_EQ(to_host(pos.data(), groups * keep), want_pos) << g;
       EXPECT_EQ(to_host(reinterpret_cast<const unsigned char*>(kept.data()), groups * keep * esize), want_kept) << g;
+    }
+    // Strided groups (an axis other than the last): members `stride` apart, runs of M * stride.
+    for (const auto& [m, stride] : {std::pair{4u, std::size_t{5}}, std::pair{8u, std::size_t{64}}}) {
+      const std::size_t run = m * stride, nm = n / run * run, groups = nm / m;
+      if (nm == 0) continue;
+      auto want = make_data(t, nm, Kind::ties, false, kSeed + 11 * n + run);
+      auto dd = to_device<Bits>(want.data(), nm);
+      std::vector<std::uint8_t> want_pos(groups * 2);
+      cpu->nm_apply(MutTensor{t, want.data(), nm}, 2, m, stride, want_pos.data(), nullptr);
+      DeviceBuffer<std::uint8_t> pos(groups * 2);
+      nm_apply(dd.data(), nm, 2, m, stride, pos.data(), nullptr, nullptr);
+      const std::string g = ctx + " 2:" + std::to_string(m) + " stride " + std::to_string(stride);
+      EXPECT_EQ(to_host(reinterpret_cast<const unsigned char*>(dd.data()), nm * esize), want) << g;
+      EXPECT_EQ(to_host(pos.data(), groups * 2), want_pos) << g;
     }
   });
 }
