@@ -26,9 +26,10 @@ def workspace_template(tmp_path_factory):
             "/model_weights/dense/dense/bias:0": datagen.make_values(32, "<f4", (32,), "normal"),
             "/model_weights/out/out/kernel:0": datagen.make_values(33, "<f4", (32, 8), "normal")}
     model = datagen.write_h5(d / "model.h5", data)
-    h5util.run_ok("prune", model, "-o", d / "dense.h5", "--nm", "2:4", "--quiet")
+    h5util.run_ok("prune", model, "-o", d / "dense.h5", "--nm", "2:4", "--nm-axis", "last", "--quiet")
     for fmt in ("csr", "coo", "bitmask", "nm"):
-        h5util.run_ok("prune", model, "-o", d / ("%s.h5" % fmt), "--nm", "2:4", "--format", fmt, "--quiet")
+        h5util.run_ok("prune", model, "-o", d / ("%s.h5" % fmt), "--nm", "2:4", "--nm-axis", "last", "--format", fmt,
+                      "--quiet")
     (d / "textfile").mkdir()
     return d
 
