@@ -22,8 +22,15 @@ std::string normalized_decimal(const Decimal& d) {
 
 std::string canonical_rule_text(const json& rule) {
   json r = rule;
-  if (r.contains("sparsity") && r["sparsity"].is_string())
-    r["sparsity"] = normalized_decimal(parse_decimal(r["sparsity"].get<std::string>(), "sparsity"));
+  auto normalize = [](json& rule) {
+    if (rule.contains("sparsity") && rule["sparsity"].is_string())
+      rule["sparsity"] = normalized_decimal(parse_decimal(rule["sparsity"].get<std::string>(), "sparsity"));
+    if (rule.contains("threshold_rel") && rule["threshold_rel"].is_string())
+      rule["threshold_rel"] = normalized_decimal(parse_decimal(rule["threshold_rel"].get<std::string>(), "threshold_rel"));
+  };
+  normalize(r);
+  if (r.contains("rules") && r["rules"].is_array())
+    for (json& g : r["rules"]) normalize(g);  // the order stays: the first match wins
   return r.dump();  // nlohmann orders object keys; compact separators
 }
 

@@ -14,6 +14,7 @@
 #include <thread>
 #include <limits>
 #include <map>
+#include <tuple>
 
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
@@ -21,6 +22,7 @@
 #include "formats/hdf5/copy.hpp"
 #include "formats/sha256.hpp"
 #include "host/compaction.hpp"
+#include "host/relative_threshold.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_probe.hpp"
@@ -46,10 +48,13 @@ class StageTimer {
 
 struct TensorState {
   const PlannedTensor* plan = nullptr;
+  const Rule* rule = nullptr;  // the rule this tensor takes (its group's, or the command line's)
+  std::size_t group = 0;      // index of that rule among the groups; global scope works within one
   std::size_t nm_stride = 1;  // N:M: elements between a group's members (1: the last axis)
   KeyWidth width = KeyWidth::k32;
   std::uint64_t K = 0;
   std::uint64_t quota = 0;
+  std::uint64_t max_key = 0;  // largest non-NaN magnitude key (native width), from the scan
   TensorResult result;
   std::size_t bytes() const { return plan->n * dtype_size(plan->dtype); }
 };
@@ -75,6 +80,7 @@ class PruneJob {
   Plan plan_;
   std::vector<TensorState> states_;
   std::map<std::string, std::size_t> index_;  // path -> states_ index
+  std::map<std::string, std::pair<const Rule*, std::size_t>> assigned_;  // path -> (rule, group)
   PruneResult result_;
   std::unique_ptr<TensorReader> reader_;
   Progress progress_;
@@ -109,10 +115,12 @@ class PruneJob {
   void scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist);
   RadixSelection finish_selection(std::vector<TensorState*> scope, KeyWidth w, std::uint64_t k,
                                   const std::vector<std::uint64_t>& first_digit_hist);
-  KeyWidth global_width() const;
-  void select_global(const std::vector<std::uint64_t>& first_digit_hist);
+  KeyWidth global_width(const std::vector<TensorState*>& scope) const;
+  void select_global(const std::vector<TensorState*>& scope, const std::vector<std::uint64_t>& first_digit_hist);
   void analyse_tensor(TensorState& s);
-  bool global_scope() const;
+  static bool global_scope(const TensorState& s);
+  void assign_rules();
+  void analyse_global_group(const std::vector<TensorState*>& scope);
   void prepare_tensor(TensorState& s);
   void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
   void prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record);
@@ -162,7 +170,7 @@ void PruneJob::check_filters() { require_decodable(in_file_, plan_, opt_.input);
 
 void PruneJob::for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f) {
   // N:M slabs hold whole runs of M steps along the axis (M * stride elements): whole groups.
-  const std::size_t nm_unit = opt_.rule.mode == RuleMode::nm ? opt_.rule.nm_group * s.nm_stride : 0;
+  const std::size_t nm_unit = s.rule->mode == RuleMode::nm ? s.rule->nm_group * s.nm_stride : 0;
   try {
     reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_unit), f);
   } catch (const DeviceError& e) {
@@ -187,15 +195,14 @@ void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* firs
     const TensorScan part = first_digit_hist
                                 ? backend_->scan_histogram(view, w, {d.shift, d.bits, 0}, first_digit_hist->data())
                                 : backend_->scan(view);
-    total.nan += part.nan;
-    total.zeros += part.zeros;
-    total.sum_sq += part.sum_sq;
+    total.add(part);  // part of a scan_histogram has no extremes: max stays what scan() found
   });
   if (total.nan > 0)
     throw DataError("tensor " + s.plan->path + " in '" + opt_.input + "' contains " + std::to_string(total.nan) +
                     " NaN value" + (total.nan == 1 ? "" : "s") + "; nothing was written");
   s.result.zeros_before = total.zeros;
   s.result.sum_sq_before = total.sum_sq;
+  s.max_key = total.max_abs_key;
 }
 
 // Runs the remaining radix passes over `scope` after the first digit's histogram.
@@ -217,33 +224,33 @@ RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWi
   return sel;
 }
 
-KeyWidth PruneJob::global_width() const {
+KeyWidth PruneJob::global_width(const std::vector<TensorState*>& scope) const {
   KeyWidth w = KeyWidth::k16;
-  for (const TensorState& s : states_) w = wider(w, native_key_width(s.plan->dtype));
+  for (const TensorState* s : scope) w = wider(w, native_key_width(s->plan->dtype));
   return w;
 }
 
-// Global scope: one histogram over every selected tensor (its first digit taken during the
+// Global scope: one histogram over every tensor of the scope (its first digit taken during the
 // scan), then each tensor's share of the tie quota in path order.
-void PruneJob::select_global(const std::vector<std::uint64_t>& first_digit_hist) {
-  const KeyWidth w = global_width();
+void PruneJob::select_global(const std::vector<TensorState*>& scope, const std::vector<std::uint64_t>& first_digit_hist) {
+  const KeyWidth w = global_width(scope);
+  const Rule& rule = *scope.front()->rule;
   std::uint64_t n = 0;
-  for (const TensorState& s : states_) n += s.plan->n;
-  const std::uint64_t k = sparsity_count(opt_.rule.sparsity, n);
+  for (const TensorState* s : scope) n += s->plan->n;
+  const std::uint64_t k = sparsity_count(rule.sparsity, n);
   std::uint64_t K = 0, r = 0, equal = 0;
   if (k > 0) {
-    std::vector<TensorState*> scope;
-    for (TensorState& s : states_) scope.push_back(&s);
     const RadixSelection sel = finish_selection(scope, w, k, first_digit_hist);
     K = sel.key();
     r = sel.tie_quota();
     equal = sel.equal;
   }
   std::uint64_t left = r;
-  for (TensorState& s : states_) {
+  for (TensorState* sp : scope) {
+    TensorState& s = *sp;
     s.width = w;
     s.K = K;
-    s.result.requested_sparsity = opt_.rule.sparsity.approx();
+    s.result.requested_sparsity = rule.sparsity.approx();
     s.result.threshold = key_value(w, K);
     if (r == 0 || r == equal) {
       s.quota = r == 0 ? 0 : kAllTies;
@@ -263,22 +270,30 @@ void PruneJob::select_global(const std::vector<std::uint64_t>& first_digit_hist)
 // Tensor scope and threshold rules: scan (with the first digit's histogram), then select.
 void PruneJob::analyse_tensor(TensorState& s) {
   s.width = native_key_width(s.plan->dtype);
-  if (opt_.rule.mode == RuleMode::nm) {  // N:M needs no selection, only the NaN check
+  const Rule& rule = *s.rule;
+  if (rule.mode == RuleMode::nm) {  // N:M needs no selection, only the NaN check
     scan(s, s.width, nullptr);
-    s.result.requested_sparsity = static_cast<double>(opt_.rule.nm_group - opt_.rule.nm_keep) / opt_.rule.nm_group;
+    s.result.requested_sparsity = static_cast<double>(rule.nm_group - rule.nm_keep) / rule.nm_group;
     return;
   }
-  if (opt_.rule.mode == RuleMode::threshold) {
+  if (rule.mode == RuleMode::threshold_rel) {  // full scan: it finds max|w|
     scan(s, s.width, nullptr);
-    s.K = threshold_key(s.width, opt_.rule.threshold);
+    s.K = relative_threshold_key(s.width, s.max_key, rule.threshold_rel);
     s.quota = 0;
-    s.result.threshold = opt_.rule.threshold;
+    s.result.threshold = rule.threshold_rel.approx() * key_value(s.width, s.max_key);  // for display
+    return;
+  }
+  if (rule.mode == RuleMode::threshold) {
+    scan(s, s.width, nullptr);
+    s.K = threshold_key(s.width, rule.threshold);
+    s.quota = 0;
+    s.result.threshold = rule.threshold;
     return;
   }
   std::vector<std::uint64_t> hist(std::size_t{1} << digit_layout(s.width).front().bits, 0);
   scan(s, s.width, &hist);
-  s.result.requested_sparsity = opt_.rule.sparsity.approx();
-  const std::uint64_t k = sparsity_count(opt_.rule.sparsity, s.plan->n);
+  s.result.requested_sparsity = rule.sparsity.approx();
+  const std::uint64_t k = sparsity_count(rule.sparsity, s.plan->n);
   s.K = 0;
   s.quota = 0;
   if (k > 0) {
@@ -314,10 +329,13 @@ void PruneJob::finish_tensor(TensorState& s) {
   // Threshold and sparsity prune key < K plus ties at K: with K > 0 every zero (key 0) is
   // pruned and every kept weight is nonzero, so the zeros after are exactly the pruned; with
   // K == 0 only zeros (ties) were pruned. N:M counted its zeros in the kernel.
-  if (opt_.rule.mode != RuleMode::nm) s.result.zeros_after = s.K > 0 ? s.result.pruned : s.result.zeros_before;
+  if (s.rule->mode != RuleMode::nm) s.result.zeros_after = s.K > 0 ? s.result.pruned : s.result.zeros_before;
   // With --threshold T the boundary is T itself: weights equal to the dtype's first value
   // >= T are ties only when that value is exactly T.
-  if (opt_.rule.mode == RuleMode::threshold && key_value(s.width, s.K) != opt_.rule.threshold) s.result.ties = 0;
+  if (s.rule->mode == RuleMode::threshold && key_value(s.width, s.K) != s.rule->threshold) s.result.ties = 0;
+  if (s.rule->mode == RuleMode::threshold_rel &&
+      !equals_relative_threshold(s.width, s.K, s.max_key, s.rule->threshold_rel))
+    s.result.ties = 0;
   if (reader_->resident(*s.plan)) backend_->release(reader_->resident_view(*s.plan).data);
   reader_->drop(*s.plan);
 }
@@ -326,8 +344,8 @@ void PruneJob::finish_tensor(TensorState& s) {
 // `record` adds the counts to the tensor's result (the first pass only).
 void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record) {
   StageTimer t(result_.seconds.compute);
-  if (opt_.rule.mode == RuleMode::nm) {
-    const NmResult a = backend_->nm_apply(slab, opt_.rule.nm_keep, opt_.rule.nm_group, s.nm_stride, nullptr, nullptr);
+  if (s.rule->mode == RuleMode::nm) {
+    const NmResult a = backend_->nm_apply(slab, s.rule->nm_keep, s.rule->nm_group, s.nm_stride, nullptr, nullptr);
     if (!record) return;
     s.result.pruned += a.pruned;
     s.result.zeros_after += a.zeros_after;
@@ -357,9 +375,9 @@ void PruneJob::write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, c
   job.format = opt_.format;
   job.compress = opt_.compress;
   job.limit32 = opt_.index_limit32;
-  if (opt_.rule.mode == RuleMode::nm) {
-    job.nm_keep = opt_.rule.nm_keep;
-    job.nm_group = opt_.rule.nm_group;
+  if (s.rule->mode == RuleMode::nm) {
+    job.nm_keep = s.rule->nm_keep;
+    job.nm_group = s.rule->nm_group;
   }
   // Compaction buffers (values + 64-bit indices) take at most a quarter of the memory limit.
   job.piece_elements = std::max<std::size_t>(4096, opt_.memory_limit / 4 / (dtype_size(job.dtype) + 8));
@@ -380,14 +398,41 @@ void PruneJob::write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, c
   finish_tensor(s);
 }
 
-// N:M: each tensor's axis (--nm-axis, else its framework's reduction axis) must be a multiple of
-// M; --nm-skip-unfit leaves the tensors whose axis is not unpruned (listed in one warning).
-void PruneJob::plan_nm_axes() {
-  const Rule& rule = opt_.rule;
-  if (rule.mode != RuleMode::nm) return;
-  std::vector<PlannedTensor> fit;
-  std::string listed;
+// Per-group rules: each selected tensor takes the first rule whose regex matches its path, else
+// the command line's rule; a `skip` rule, or no rule at all, leaves it unpruned (listed).
+void PruneJob::assign_rules() {
+  std::vector<PlannedTensor> kept;
   for (const PlannedTensor& t : plan_.tensors) {
+    const std::optional<std::size_t> g = first_match(opt_.rules, t.path);
+    if (g && opt_.rules[*g].skip) {
+      result_.skipped.push_back({t.path, "rule '" + opt_.rules[*g].match + "=skip'"});
+      continue;
+    }
+    if (!g && !opt_.has_base_rule) {
+      result_.skipped.push_back({t.path, "no rule matches"});
+      continue;
+    }
+    assigned_[t.path] = g ? std::make_pair(&opt_.rules[*g].rule, *g) : std::make_pair(&opt_.rule, opt_.rules.size());
+    kept.push_back(t);
+  }
+  plan_.tensors = std::move(kept);
+  if (plan_.tensors.empty())
+    throw InputError("no tensor of '" + opt_.input + "' is left to prune: the rules skip all " +
+                     std::to_string(result_.skipped.size()) + " selected");
+}
+
+// N:M: each tensor's axis (the rule's axis, else its framework's reduction axis) must be a
+// multiple of M; skip-unfit leaves the tensors whose axis is not unpruned (listed in one warning).
+void PruneJob::plan_nm_axes() {
+  std::vector<PlannedTensor> fit;
+  std::string listed, nm_text;
+  std::size_t unfit = 0;
+  for (const PlannedTensor& t : plan_.tensors) {
+    const Rule& rule = *assigned_.at(t.path).first;
+    if (rule.mode != RuleMode::nm) {
+      fit.push_back(t);
+      continue;
+    }
     const int axis = resolve_axis(rule.nm_axis, reduction_axis(plan_.layout, t.shape.size()), t.shape.size());
     if (axis >= 0 && t.shape[static_cast<std::size_t>(axis)] % rule.nm_group == 0) {
       fit.push_back(t);
@@ -404,26 +449,29 @@ void PruneJob::plan_nm_axes() {
                        " (--nm-axis chooses another axis; --nm-skip-unfit leaves such tensors unpruned)");
     result_.skipped.push_back({t.path, why});
     listed += (listed.empty() ? "" : ", ") + t.path + " (" + why + ")";
+    nm_text = std::to_string(rule.nm_keep) + ":" + std::to_string(rule.nm_group);
+    ++unfit;
   }
-  if (!result_.skipped.empty())
-    result_.warnings.push_back("--nm-skip-unfit left " + std::to_string(result_.skipped.size()) + " tensor" +
-                               (result_.skipped.size() == 1 ? "" : "s") + " unpruned: " + listed);
+  if (unfit)
+    result_.warnings.push_back("--nm-skip-unfit left " + std::to_string(unfit) + " tensor" + (unfit == 1 ? "" : "s") +
+                               " unpruned: " + listed);
   plan_.tensors = std::move(fit);
   if (plan_.tensors.empty())
-    throw InputError("no tensor of '" + opt_.input + "' can be pruned --nm " + std::to_string(rule.nm_keep) + ":" +
-                     std::to_string(rule.nm_group) + " along its axis (" + std::to_string(result_.skipped.size()) +
-                     " skipped)");
+    throw InputError("no tensor of '" + opt_.input + "' can be pruned --nm " + nm_text + " along its axis (" +
+                     std::to_string(unfit) + " skipped)");
 }
 
 // Rule and layout combinations a tensor must allow; sparse layouts need an axis.
 void PruneJob::check_layout_rules() {
-  const Rule& rule = opt_.rule;
-  if (opt_.format == sparse::Format::nm && rule.mode != RuleMode::nm)
-    throw UsageError("--format nm needs --nm N:M");
   if (opt_.compress && opt_.format == sparse::Format::dense)
     throw UsageError("--compress applies to the sparse formats (csr, coo, bitmask, nm), not to --format dense");
+  assign_rules();
   plan_nm_axes();
   for (const PlannedTensor& t : plan_.tensors) {
+    const Rule& rule = *assigned_.at(t.path).first;
+    if (opt_.format == sparse::Format::nm && rule.mode != RuleMode::nm)
+      throw UsageError("--format nm needs --nm N:M (tensor " + t.path + " takes a " +
+                       (rule.mode == RuleMode::sparsity ? "sparsity" : "threshold") + " rule)");
     if (opt_.format != sparse::Format::dense && t.shape.empty())
       throw UsageError("tensor " + t.path + " in '" + opt_.input + "' is a scalar: --format " +
                        sparse::format_name(opt_.format) + " needs at least one axis");
@@ -518,8 +566,9 @@ void PruneJob::open_and_plan() {
     s.result.dtype = s.plan->dtype;
     s.result.shape = s.plan->shape;
     s.result.n = s.plan->n;
-    if (opt_.rule.mode == RuleMode::nm) {
-      const Rule& rule = opt_.rule;
+    std::tie(s.rule, s.group) = assigned_.at(s.plan->path);
+    if (s.rule->mode == RuleMode::nm) {
+      const Rule& rule = *s.rule;
       const int axis = resolve_axis(rule.nm_axis, reduction_axis(plan_.layout, s.plan->shape.size()), s.plan->shape.size());
       s.result.axis = axis;
       s.nm_stride = 1;
@@ -532,39 +581,50 @@ void PruneJob::open_and_plan() {
 // --dry-run: what the rule would be applied to, without reading a weight.
 void PruneJob::describe_dry_run() {
   for (TensorState& s : states_) {
-    if (opt_.rule.mode == RuleMode::sparsity) s.result.requested_sparsity = opt_.rule.sparsity.approx();
-    else s.result.threshold = opt_.rule.threshold;
+    if (s.rule->mode == RuleMode::sparsity) s.result.requested_sparsity = s.rule->sparsity.approx();
+    else if (s.rule->mode == RuleMode::threshold) s.result.threshold = s.rule->threshold;
     result_.tensors.push_back(s.result);
     result_.total.n += s.plan->n;
   }
 }
 
-bool PruneJob::global_scope() const {
-  return opt_.rule.mode == RuleMode::sparsity && opt_.rule.scope == Scope::global;
+bool PruneJob::global_scope(const TensorState& s) {
+  return s.rule->mode == RuleMode::sparsity && s.rule->scope == Scope::global;
 }
 
-// Stage 2 (global scope only): every tensor scanned, then one selection over all of them.
+// Stage 2 (global scopes only): within each group whose rule is global, every tensor scanned,
+// then one selection over all of them.
 void PruneJob::analyse_global() {
-  const bool resident = plan_.total_bytes() <= opt_.memory_limit;
-  result_.streamed = !resident;
-  progress_ = {"analyse", 0, plan_.total_bytes(), ""};
-  const KeyWidth w = global_width();
+  std::map<std::size_t, std::vector<TensorState*>> groups;
+  for (TensorState& s : states_)
+    if (global_scope(s)) groups[s.group].push_back(&s);
+  std::uint64_t bytes = 0;
+  for (const auto& [g, scope] : groups)
+    for (const TensorState* s : scope) bytes += s->bytes();
+  progress_ = {"analyse", 0, bytes, ""};
+  for (const auto& [g, scope] : groups) analyse_global_group(scope);
+}
+
+void PruneJob::analyse_global_group(const std::vector<TensorState*>& scope) {
+  std::uint64_t bytes = 0;
+  for (const TensorState* s : scope) bytes += s->bytes();
+  const bool resident = bytes <= opt_.memory_limit;
+  if (!resident) result_.streamed = true;
+  const KeyWidth w = global_width(scope);
   std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
-  for (TensorState& s : states_) {
-    if (resident) keep_resident(s);
-    scan(s, w, &first);
-    report(s.plan->path, s.bytes());
+  for (TensorState* s : scope) {
+    if (resident) keep_resident(*s);
+    scan(*s, w, &first);
+    report(s->plan->path, s->bytes());
   }
-  std::vector<TensorState*> scope;
-  for (TensorState& s : states_) scope.push_back(&s);
   warn_mixed_scales(scope);
-  select_global(first);
+  select_global(scope, first);
 }
 
 // The tensor's boundary and quota, ready for apply: under global scope analyse_global()
 // already chose them; otherwise the tensor is read (kept when it fits) and analysed alone.
 void PruneJob::prepare_tensor(TensorState& s) {
-  if (global_scope()) return;
+  if (global_scope(s)) return;
   const bool resident = s.bytes() <= opt_.memory_limit;
   if (!resident) result_.streamed = true;
   if (resident) keep_resident(s);
@@ -632,7 +692,7 @@ PruneResult PruneJob::run() {
     AtomicOutput out(opt_.output, opt_.force, opt_.input);
     reader_ = std::make_unique<TensorReader>(in_file_, opt_.input);
     reader_->use_host_memory_of(*backend_);
-    if (global_scope()) analyse_global();
+    analyse_global();
     write_output(out.temp_path());
     check_interrupt();
     publish(out);

@@ -9,6 +9,7 @@
 
 #include "formats/prune_record.hpp"
 #include "formats/sparse/layout.hpp"
+#include "host/group_rules.hpp"
 #include "host/plan.hpp"
 #include "host/rule.hpp"
 #include "host/tensor_reader.hpp"
@@ -32,7 +33,9 @@ struct Progress {
 struct PruneOptions {
   std::string input;
   std::string output;
-  Rule rule;
+  Rule rule;                        // the command line's rule: tensors no group rule matches
+  bool has_base_rule = true;        // false: only --rule/--rules were given
+  std::vector<GroupRule> rules;     // --rule/--rules, first match wins
   Selection selection;
   std::uint64_t memory_limit = kDefaultMemoryLimit;
   int threads = 0;  // 0: all cores

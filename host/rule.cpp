@@ -71,6 +71,12 @@ std::uint64_t sparsity_count(const Decimal& s, std::uint64_t n) {
   return q;
 }
 
+Decimal parse_relative_threshold(const std::string& text, const std::string& option) {
+  const Decimal r = parse_decimal(text, option);
+  if (r.above_one()) throw UsageError("invalid value '" + text + "' for " + option + ": must be between 0 and 1");
+  return r;
+}
+
 double parse_threshold(const std::string& text) {
   const std::string bad = "invalid value '" + text + "' for --threshold: expected a number >= 0";
   if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) throw UsageError(bad);

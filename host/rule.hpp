@@ -22,7 +22,7 @@ Decimal parse_decimal(const std::string& text, const std::string& option);
 // k = round_half_even(S * n), in exact integer arithmetic.
 std::uint64_t sparsity_count(const Decimal& s, std::uint64_t n);
 
-enum class RuleMode { sparsity, threshold, nm };
+enum class RuleMode { sparsity, threshold, nm, threshold_rel };
 enum class Scope { tensor, global };
 
 struct Rule {
@@ -30,6 +30,7 @@ struct Rule {
   Decimal sparsity;        // mode == sparsity, 0 <= S <= 1
   double threshold = 0.0;  // mode == threshold, >= 0, not NaN
   std::string threshold_text;
+  Decimal threshold_rel;   // mode == threshold_rel: prune |w| < R x max|w| of each tensor, 0 <= R <= 1
   Scope scope = Scope::tensor;
   unsigned nm_keep = 0;    // mode == nm: keep N of every M along the N:M axis
   unsigned nm_group = 0;   // M
@@ -46,6 +47,9 @@ int resolve_axis(const std::optional<int>& axis, int reduction_axis, std::size_t
 
 // --nm N:M with 1 <= N <= M <= 256 ("2:4"); UsageError otherwise.
 void parse_nm(const std::string& text, Rule& rule);
+
+// --threshold-rel R: an exact decimal with 0 <= R <= 1; UsageError naming `option` otherwise.
+Decimal parse_relative_threshold(const std::string& text, const std::string& option);
 
 // --threshold: a float64 read with correct rounding; rejects negatives, NaN and junk.
 double parse_threshold(const std::string& text);

@@ -5,19 +5,11 @@ namespace h5p {
 using nlohmann::json;
 
 json rule_json(const PruneOptions& o) {
-  json r;
-  if (o.rule.mode == RuleMode::sparsity) {
-    r["mode"] = "sparsity";
-    r["sparsity"] = o.rule.sparsity.text;
-    r["scope"] = scope_name(o.rule.scope);
-  } else if (o.rule.mode == RuleMode::nm) {
-    r["mode"] = "nm";
-    r["nm"] = std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group);
-    r["axis"] = o.rule.nm_axis ? json(*o.rule.nm_axis) : json("auto");
-    r["skip_unfit"] = o.rule.nm_skip_unfit;
-  } else {
-    r["mode"] = "threshold";
-    r["threshold"] = o.rule.threshold;
+  // The command line's rule (mode "rules" when only group rules were given), then the groups.
+  json r = o.has_base_rule ? rule_fields_json(o.rule) : json{{"mode", "rules"}};
+  if (!o.rules.empty()) {
+    r["rules"] = json::array();
+    for (const GroupRule& g : o.rules) r["rules"].push_back(group_rule_json(g));
   }
   r["format"] = sparse::format_name(o.format);
   r["compress"] = o.compress;

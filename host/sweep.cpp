@@ -198,6 +198,16 @@ SweepResult SweepJob::run() {
   plan_ = make_plan(file_, opt_.selection);
   if (plan_.tensors.empty())
     throw InputError("no tensor selected in '" + opt_.input + "' (" + std::to_string(plan_.datasets.size()) + " datasets)");
+  // Tensors a group rule holds keep that rule at every point: only the rest is swept.
+  std::vector<PlannedTensor> swept;
+  for (const PlannedTensor& t : plan_.tensors) {
+    if (const auto g = first_match(opt_.rules, t.path)) result_.fixed.emplace_back(t.path, opt_.rules[*g].spec);
+    else swept.push_back(t);
+  }
+  plan_.tensors = std::move(swept);
+  if (plan_.tensors.empty())
+    throw InputError("no tensor of '" + opt_.input + "' is left to sweep: group rules hold all " +
+                     std::to_string(result_.fixed.size()) + " selected");
   require_decodable(file_, plan_, opt_.input);
   backend_ = make_cpu_backend(opt_.threads);
   result_.backend = backend_->name();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "host/group_rules.hpp"
 #include "host/plan.hpp"
 #include "host/rule.hpp"
 
@@ -17,6 +18,7 @@ struct SweepOptions {
   Scope scope = Scope::tensor;
   std::vector<std::string> values;  // decimal texts, as expanded
   Selection selection;
+  std::vector<GroupRule> rules;  // fixed group rules: the swept value applies to the tensors none matches
   std::uint64_t memory_limit = 512ull << 20;
   int threads = 0;
 };
@@ -42,7 +44,8 @@ struct SweepResult {
   RuleMode mode;
   Scope scope;
   std::vector<std::string> values;
-  std::vector<SweepTensor> tensors;          // path order
+  std::vector<SweepTensor> tensors;          // path order: the swept tensors (no group rule matches)
+  std::vector<std::pair<std::string, std::string>> fixed;  // (path, rule spec) of tensors a group rule holds
   std::vector<std::vector<SweepCell>> cells;  // [point][tensor]
   std::string backend, device;
   std::uint64_t bytes_read = 0;

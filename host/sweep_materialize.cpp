@@ -20,6 +20,7 @@ PruneOptions sweep_point_options(const SweepOptions& so, const std::string& valu
     po.rule.threshold = parse_threshold(value);
   }
   po.selection = so.selection;
+  po.rules = so.rules;
   po.memory_limit = so.memory_limit;
   po.threads = so.threads;
   return po;

@@ -36,8 +36,11 @@ po::options_description prune_options() {
       ("output,o", po::value<std::string>(), "output file (required unless --dry-run)")
       ("sparsity", po::value<std::string>(), "prune exactly round_half_even(S*n) weights per scope; S an exact decimal in [0,1]")
       ("threshold", po::value<std::string>(), "prune every weight with |w| < T (T read as float64, >= 0)")
+      ("threshold-rel", po::value<std::string>(), "prune every weight with |w| < R x max|w| of its tensor (R an exact decimal in [0,1], compared exactly)")
       ("nm", po::value<std::string>(), "N:M (e.g. 2:4): keep the N largest of every M weights along the N:M axis")
       ("nm-axis", po::value<std::string>(), "auto (default: the layer's reduction axis as its framework stores it, docs/RULES.md) | last | an axis (0, 1, -1, ...)")
+      ("rule", po::value<std::vector<std::string>>()->composing(), "REGEX=SPEC, repeatable: tensors whose path matches REGEX take SPEC (S, sparsity:S[,global], threshold:T, nm:N:M[,axis=A], skip); the first match wins, the rule above takes the rest (docs/RULES.md)")
+      ("rules", po::value<std::string>(), "a JSON file of group rules, {\"rules\": [{\"match\": REGEX, \"rule\": SPEC}, ...]}, taken after the --rule options")
       ("nm-skip-unfit", po::bool_switch(), "leave tensors whose N:M axis is not a multiple of M unpruned (listed in a warning) instead of failing")
       ("format", po::value<std::string>()->default_value("dense"), "dense | csr | coo | bitmask | nm (nm needs --nm): layout of the selected tensors (docs/FORMATS.md)")
       ("compress", po::bool_switch(), "sparse formats: chunked datasets with shuffle + deflate")
@@ -124,7 +127,7 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["tensors"] = json::array();
   for (const auto& t : r.tensors) {
     j["tensors"].push_back(tensor_json(t, o.dry_run));
-    if (o.rule.mode == RuleMode::nm) j["tensors"].back()["threshold"] = nullptr;  // N:M has no magnitude boundary
+    if (t.axis) j["tensors"].back()["threshold"] = nullptr;  // N:M (the tensors with an axis) has no magnitude boundary
   }
   j["total"] = {{"n", r.total.n}};
   if (!o.dry_run) {
@@ -151,8 +154,18 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   std::cout << j.dump(2) << std::endl;
 }
 
+std::string base_rule_text(const PruneOptions& o);
+
 std::string rule_text(const PruneOptions& o) {
+  if (!o.has_base_rule) return std::to_string(o.rules.size()) + " group rule" + (o.rules.size() == 1 ? "" : "s");
+  const std::string groups = o.rules.empty() ? "" : " (and " + std::to_string(o.rules.size()) + " group rule" +
+                                                     (o.rules.size() == 1 ? "" : "s") + ")";
+  return base_rule_text(o) + groups;
+}
+
+std::string base_rule_text(const PruneOptions& o) {
   if (o.rule.mode == RuleMode::threshold) return "threshold |w| < " + o.rule.threshold_text;
+  if (o.rule.mode == RuleMode::threshold_rel) return "threshold |w| < " + o.rule.threshold_rel.text + " x max|w| per tensor";
   if (o.rule.mode == RuleMode::nm)
     return "N:M " + std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group) + " along " +
            (o.rule.nm_axis ? "axis " + std::to_string(*o.rule.nm_axis) : std::string("each tensor's reduction axis"));
@@ -173,13 +186,12 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
   std::vector<std::vector<std::string>> rows{
       {"tensor", "shape", "dtype", "n", "zeros before", "pruned", "newly zeroed", "zeros after", "requested",
        "achieved", "threshold", "ties pruned", "retained L2", "bytes before", "bytes after"}};
-  const bool nm = o.rule.mode == RuleMode::nm;
   std::uint64_t before = 0, after = 0;
   for (const auto& t : r.tensors) {
     rows.push_back({t.path, shape_text(t.shape), std::string(dtype_name(t.dtype)), std::to_string(t.n),
                     std::to_string(t.zeros_before), std::to_string(t.pruned), std::to_string(t.newly_zeroed()),
                     std::to_string(t.zeros_after), t.requested_sparsity ? fmt("%.4f", *t.requested_sparsity) : "-",
-                    fmt("%.4f", t.sparsity()), nm ? "-" : fmt("%.6g", t.threshold),
+                    fmt("%.4f", t.sparsity()), t.axis ? "-" : fmt("%.6g", t.threshold),
                     std::to_string(t.ties_pruned) + "/" + std::to_string(t.ties), fmt("%.4f", t.retained_l2()),
                     std::to_string(t.bytes_before), std::to_string(t.bytes_after)});
     before += t.bytes_before;
@@ -254,9 +266,14 @@ PruneOptions parse(const po::variables_map& vm) {
   if (!vm.count("input")) throw UsageError("missing input file (usage: h5prune prune MODEL.h5 -o OUT.h5 --sparsity S)");
   o.input = vm["input"].as<std::string>();
   if (vm.count("output")) o.output = vm["output"].as<std::string>();
-  const bool has_s = vm.count("sparsity"), has_t = vm.count("threshold"), has_nm = vm.count("nm");
-  if (has_s + has_t + has_nm != 1)
-    throw UsageError("give exactly one rule: --sparsity S, --threshold T or --nm N:M");
+  const bool has_s = vm.count("sparsity"), has_nm = vm.count("nm"), has_r = vm.count("threshold-rel");
+  const bool has_t = vm.count("threshold") || has_r;  // both are thresholds: no --scope
+  o.rules = group_rules_option(vm);
+  const int given = has_s + static_cast<int>(vm.count("threshold")) + has_nm + has_r;
+  if (given > 1 || (given == 0 && o.rules.empty()))
+    throw UsageError("give exactly one rule: --sparsity S, --threshold T, --threshold-rel R or --nm N:M "
+                     "(and/or group rules: --rule, --rules)");
+  o.has_base_rule = given == 1;
   if ((vm.count("nm-axis") || vm["nm-skip-unfit"].as<bool>()) && !has_nm)
     throw UsageError("--nm-axis and --nm-skip-unfit apply to --nm N:M only");
   if (has_nm) {
@@ -269,7 +286,10 @@ PruneOptions parse(const po::variables_map& vm) {
     const Decimal& s = o.rule.sparsity;
     if (s.above_one())
       throw UsageError("invalid value '" + s.text + "' for --sparsity: must be between 0 and 1");
-  } else {
+  } else if (has_r) {
+    o.rule.mode = RuleMode::threshold_rel;
+    o.rule.threshold_rel = parse_relative_threshold(vm["threshold-rel"].as<std::string>(), "--threshold-rel");
+  } else if (has_t) {
     o.rule.mode = RuleMode::threshold;
     o.rule.threshold_text = vm["threshold"].as<std::string>();
     o.rule.threshold = parse_threshold(o.rule.threshold_text);
@@ -279,6 +299,7 @@ PruneOptions parse(const po::variables_map& vm) {
     if (scope != "tensor" && scope != "global")
       throw UsageError("invalid value '" + scope + "' for --scope: expected tensor or global");
     if (has_t) throw UsageError("--scope applies to --sparsity only (a threshold is the same in every scope)");
+    if (!o.has_base_rule) throw UsageError("--scope applies to --sparsity; a group rule gives its own (SPEC,global)");
     if (has_nm) throw UsageError("--scope applies to --sparsity only (--nm works within groups of M weights)");
     o.rule.scope = scope == "global" ? Scope::global : Scope::tensor;
   }
@@ -296,7 +317,7 @@ PruneOptions parse(const po::variables_map& vm) {
   const auto f = sparse::parse_format(format);
   if (!f) throw UsageError("invalid value '" + format + "' for --format: expected dense, csr, coo, bitmask or nm");
   o.format = *f;
-  if (o.format == sparse::Format::nm && !has_nm) throw UsageError("--format nm needs --nm N:M");
+  if (o.format == sparse::Format::nm && !has_nm && o.rules.empty()) throw UsageError("--format nm needs --nm N:M");
   o.compress = vm["compress"].as<bool>();
   if (o.compress && o.format == sparse::Format::dense)
     throw UsageError("--compress applies to the sparse formats (csr, coo, bitmask, nm), not to --format dense");
@@ -358,7 +379,7 @@ int cmd_prune(const std::vector<std::string>& args) {
   std::optional<MetricsSink> metrics = metrics_sink(vm, unix_now());
   try {
     PruneOptions o = parse(vm);
-    if (metrics) {  // N:M prunes M-N of every M weights: that is its requested sparsity
+    if (metrics && o.has_base_rule) {  // N:M prunes M-N of every M weights: that is its requested sparsity
       if (o.rule.mode == RuleMode::sparsity) metrics->run.requested_sparsity = o.rule.sparsity.approx();
       else if (o.rule.mode == RuleMode::threshold) metrics->run.threshold = o.rule.threshold;
       else if (o.rule.nm_group > 0)

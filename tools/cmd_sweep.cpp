@@ -44,6 +44,8 @@ po::options_description sweep_options() {
       ("exclude", po::value<std::string>(), "skip tensors whose full HDF5 path matches this regex")
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor")
       ("include-optimizer", po::bool_switch(), "also select optimizer state (Keras optimizer_weights/, optimizer/)")
+      ("rule", po::value<std::vector<std::string>>()->composing(), "REGEX=SPEC, repeatable: tensors matching REGEX keep SPEC at every point; the swept value applies to the rest (docs/RULES.md)")
+      ("rules", po::value<std::string>(), "a JSON file of such group rules, as for prune")
       ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory")
       ("threads", po::value<int>(), "OpenMP threads (default: all cores)")
       ("csv", po::value<std::string>(), "write one row per point and tensor to this CSV file")
@@ -64,6 +66,8 @@ json result_json(const SweepResult& r, const std::string& input) {
   j["input"] = input;
   j["mode"] = r.mode == RuleMode::sparsity ? "sparsity" : "threshold";
   j["scope"] = r.mode == RuleMode::sparsity ? json(scope_name(r.scope)) : json(nullptr);
+  j["fixed"] = json::array();
+  for (const auto& [path, spec] : r.fixed) j["fixed"].push_back({{"path", path}, {"rule", spec}});
   j["backend"] = r.backend;
   j["device"] = r.device;
   j["points"] = json::array();
@@ -177,6 +181,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
     o.scope = s == "global" ? Scope::global : Scope::tensor;
   }
   o.selection = selection_options(vm);
+  o.rules = group_rules_option(vm);
   o.memory_limit = memory_limit_option(vm);
   o.threads = threads_option(vm);
   const int top = vm["top"].as<int>();

@@ -29,6 +29,15 @@ Selection selection_options(const po::variables_map& vm) {
   return s;
 }
 
+std::vector<GroupRule> group_rules_option(const po::variables_map& vm) {
+  std::vector<GroupRule> out;
+  if (vm.count("rule"))
+    for (const std::string& r : vm["rule"].as<std::vector<std::string>>()) out.push_back(parse_rule_option(r));
+  if (vm.count("rules"))
+    for (GroupRule& g : read_rules_file(vm["rules"].as<std::string>())) out.push_back(std::move(g));
+  return out;
+}
+
 int threads_option(const po::variables_map& vm) {
   if (!vm.count("threads")) return 0;
   const int threads = vm["threads"].as<int>();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "host/group_rules.hpp"
 #include "host/plan.hpp"
 
 namespace h5p::cli {
@@ -18,6 +19,9 @@ boost::program_options::variables_map parse_with_input(const std::vector<std::st
 
 // --include, --exclude, --min-ndim (>= 0) and --include-optimizer (when the command has it).
 Selection selection_options(const boost::program_options::variables_map& vm);
+
+// --rule REGEX=SPEC (each, in order) then the entries of --rules FILE.
+std::vector<GroupRule> group_rules_option(const boost::program_options::variables_map& vm);
 
 // --threads (>= 1), or 0 (all cores) when absent.
 int threads_option(const boost::program_options::variables_map& vm);

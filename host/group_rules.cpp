@@ -1,0 +1,163 @@
+// Per-group rule specs and the JSON rules file (nlohmann-json: a library every Debian has,
+// already used for the summaries and manifests).
+#include "host/group_rules.hpp"
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "common/errors.hpp"
+
+namespace h5p {
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+std::regex compile(const std::string& pattern, const std::string& where) {
+  try {
+    return std::regex(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    throw UsageError("invalid regular expression '" + pattern + "' in " + where + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+GroupRule parse_group_spec(const std::string& match, const std::string& spec, const std::string& where) {
+  GroupRule g;
+  g.match = match;
+  g.spec = spec;
+  compile(match, where);
+  const std::string bad = "invalid rule '" + spec + "' in " + where +
+                          ": expected S, sparsity:S, threshold:T, threshold-rel:R, nm:N:M or skip, then ,global ,tensor or ,axis=A";
+  const std::vector<std::string> parts = split(spec, ',');
+  const std::string& head = parts[0];
+  if (head == "skip") {
+    if (parts.size() > 1) throw UsageError(bad);
+    g.skip = true;
+    return g;
+  }
+  Rule& r = g.rule;
+  const auto colon = head.find(':');
+  const std::string kind = colon == std::string::npos ? "sparsity" : head.substr(0, colon);
+  const std::string value = colon == std::string::npos ? head : head.substr(colon + 1);
+  if (kind == "sparsity") {
+    r.mode = RuleMode::sparsity;
+    r.sparsity = parse_decimal(value, where);
+    if (r.sparsity.above_one()) throw UsageError("invalid sparsity '" + value + "' in " + where + ": must be between 0 and 1");
+  } else if (kind == "threshold") {
+    r.mode = RuleMode::threshold;
+    r.threshold_text = value;
+    r.threshold = parse_threshold(value);
+  } else if (kind == "threshold-rel") {
+    r.mode = RuleMode::threshold_rel;
+    r.threshold_rel = parse_relative_threshold(value, where);
+  } else if (kind == "nm") {
+    parse_nm(value, r);
+  } else {
+    throw UsageError(bad);
+  }
+  bool scoped = false;
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    const std::string& p = parts[i];
+    if (p == "global" || p == "tensor" || p == "scope=global" || p == "scope=tensor") {
+      if (r.mode != RuleMode::sparsity || scoped) throw UsageError(bad + " (a scope applies to a sparsity, once)");
+      r.scope = p.find("global") != std::string::npos ? Scope::global : Scope::tensor;
+      scoped = true;
+    } else if (p.rfind("axis=", 0) == 0 && r.mode == RuleMode::nm) {
+      r.nm_axis = parse_nm_axis(p.substr(5));  // axis=auto: nullopt, the framework's axis
+    } else if (p == "skip-unfit" && r.mode == RuleMode::nm) {
+      r.nm_skip_unfit = true;
+    } else {
+      throw UsageError(bad);
+    }
+  }
+  return g;
+}
+
+GroupRule parse_rule_option(const std::string& text) {
+  // The regex may hold '=' and so may the spec (",axis=0"): split at the first '=' that a spec
+  // head follows (a digit or '.', "sparsity:", "threshold:", "threshold-rel:", "nm:", "skip").
+  static const std::regex head(R"(^([0-9.]|sparsity:|threshold:|threshold-rel:|nm:|skip(,|$)))");
+  for (std::size_t i = text.find('='); i != std::string::npos; i = text.find('=', i + 1)) {
+    if (i == 0 || !std::regex_search(text.substr(i + 1), head)) continue;
+    return parse_group_spec(text.substr(0, i), text.substr(i + 1), "--rule '" + text + "'");
+  }
+  throw UsageError("invalid value '" + text + "' for --rule: expected REGEX=SPEC (e.g. 'embedding=0.3', 'output=skip')");
+}
+
+std::vector<GroupRule> read_rules_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot read --rules file '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw UsageError("--rules file '" + path + "' is not valid JSON");
+  const json* list = &j;
+  if (j.is_object()) {
+    if (!j.contains("rules") || j.size() != 1)
+      throw UsageError("--rules file '" + path + "': expected {\"rules\": [...]} or a list");
+    list = &j["rules"];
+  }
+  if (!list->is_array()) throw UsageError("--rules file '" + path + "': \"rules\" is not a list");
+  std::vector<GroupRule> out;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const json& e = (*list)[i];
+    const std::string where = "--rules file '" + path + "' entry " + std::to_string(i);
+    if (!e.is_object() || !e.contains("match") || !e["match"].is_string() || !e.contains("rule") ||
+        !e["rule"].is_string() || e.size() != 2)
+      throw UsageError(where + ": expected {\"match\": REGEX, \"rule\": SPEC}");
+    out.push_back(parse_group_spec(e["match"].get<std::string>(), e["rule"].get<std::string>(), where));
+  }
+  return out;
+}
+
+std::optional<std::size_t> first_match(const std::vector<GroupRule>& rules, const std::string& path) {
+  for (std::size_t i = 0; i < rules.size(); ++i)
+    if (std::regex_search(path, compile(rules[i].match, "a rule"))) return i;
+  return std::nullopt;
+}
+
+json rule_fields_json(const Rule& r) {
+  json j;
+  if (r.mode == RuleMode::sparsity) {
+    j["mode"] = "sparsity";
+    j["sparsity"] = r.sparsity.text;
+    j["scope"] = scope_name(r.scope);
+  } else if (r.mode == RuleMode::nm) {
+    j["mode"] = "nm";
+    j["nm"] = std::to_string(r.nm_keep) + ":" + std::to_string(r.nm_group);
+    j["axis"] = r.nm_axis ? json(*r.nm_axis) : json("auto");
+    j["skip_unfit"] = r.nm_skip_unfit;
+  } else if (r.mode == RuleMode::threshold_rel) {
+    j["mode"] = "threshold_rel";
+    j["threshold_rel"] = r.threshold_rel.text;
+  } else {
+    j["mode"] = "threshold";
+    j["threshold"] = r.threshold;
+  }
+  return j;
+}
+
+json group_rule_json(const GroupRule& g) {
+  json j = g.skip ? json{{"mode", "skip"}} : rule_fields_json(g.rule);
+  j["match"] = g.match;
+  return j;
+}
+
+}  // namespace h5p
