@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <random>
 
+#include "common/cleanup.hpp"
 #include "common/errors.hpp"
 
 namespace h5p {
@@ -48,19 +49,30 @@ AtomicOutput::AtomicOutput(const std::string& final_path, bool replace, const st
   if (struct stat fst {}; lstat(final_.c_str(), &fst) == 0) {
     if (S_ISDIR(fst.st_mode)) throw OutputError("output '" + final_ + "' is a directory");
     if (!replace_) throw OutputError("output '" + final_ + "' exists; use --force to replace it");
+    // The rename would put a regular file in place of a device, FIFO, socket or link (-o
+    // /dev/null --force as root): never replace anything but a regular file.
+    if (!S_ISREG(fst.st_mode))
+      throw OutputError("output '" + final_ + "' is " + (S_ISLNK(fst.st_mode) ? "a symbolic link" : "not a regular file") +
+                        " (a FIFO, socket or device); h5prune replaces only regular files");
   }
   std::random_device rd;
   char suffix[32];
   std::snprintf(suffix, sizeof suffix, "%d.%08x", static_cast<int>(getpid()), rd());
   temp_ = (fs::path(dir_) / ("." + p.filename().string() + ".tmp." + suffix)).string();
+  cleanup_slot_ = arm_cleanup(temp_);
 }
 
 AtomicOutput::~AtomicOutput() {
   if (!committed_) ::unlink(temp_.c_str());
+  disarm_cleanup(cleanup_slot_);
 }
 
 void AtomicOutput::commit() {
   fsync_path(temp_);
+  if (mode_ >= 0)
+    ::chmod(temp_.c_str(), static_cast<mode_t>(mode_));
+  else if (struct stat old {}; replace_ && lstat(final_.c_str(), &old) == 0 && S_ISREG(old.st_mode))
+    ::chmod(temp_.c_str(), old.st_mode & 07777);  // --force over a 0600 file keeps it 0600
   if (replace_) {
     if (::rename(temp_.c_str(), final_.c_str()) != 0)
       throw OutputError("cannot move the output into place at '" + final_ + "': " + std::strerror(errno));

@@ -8,7 +8,8 @@ namespace h5p {
 class AtomicOutput {
  public:
   // Checks the destination (directory exists and is writable, no existing file unless
-  // replace is true, not the same file as `protect`) and picks a unique temporary name.
+  // replace is true, and then only a regular file: never a FIFO, device, directory or link;
+  // not the same file as `protect`) and picks a unique temporary name.
   // Throws OutputError naming the path.
   AtomicOutput(const std::string& final_path, bool replace, const std::string& protect = "");
   AtomicOutput(const AtomicOutput&) = delete;
@@ -18,8 +19,13 @@ class AtomicOutput {
   const std::string& temp_path() const { return temp_; }
   const std::string& final_path() const { return final_; }
 
-  // fsyncs the temporary, moves it into place and fsyncs the directory.
+  // fsyncs the temporary, moves it into place (a replaced file's permission bits carry over,
+  // unless set_mode chose them) and fsyncs the directory.
   void commit();
+
+  // Permission bits the output gets whatever the umask or the file it replaces (metrics files
+  // must be readable by node_exporter, which runs as another user).
+  void set_mode(unsigned mode) { mode_ = static_cast<int>(mode); }
 
  private:
   std::string final_;
@@ -27,6 +33,8 @@ class AtomicOutput {
   std::string dir_;
   bool replace_;
   bool committed_ = false;
+  int cleanup_slot_ = -1;
+  int mode_ = -1;  // the temporary, removed by a crash or second-signal handler
 };
 
 // Writes `content` to `path` through an AtomicOutput (temporary, fsync, rename).

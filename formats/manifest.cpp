@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/errors.hpp"
+#include "formats/json_names.hpp"
 
 namespace h5p {
 using nlohmann::json;
@@ -218,35 +219,20 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
   return m;
 }
 
+Manifest manifest_from_text(const std::string& text, const std::string& path) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw RegistryError("damaged manifest '" + path + "': not valid JSON");
+  return manifest_from_json(json_restore(std::move(j)), path);
+}
+
 Manifest read_manifest_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw RegistryError("cannot read manifest '" + path + "': " + std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw RegistryError("damaged manifest '" + path + "': not valid JSON");
-  return manifest_from_json(j, path);
+  return manifest_from_text(ss.str(), path);
 }
 
-void write_manifest_file(const std::string& path, const Manifest& m) {
-  const std::string text = manifest_to_json(m).dump(2) + "\n";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
-  if (fd < 0) throw OutputError("cannot write manifest '" + path + "': " + std::strerror(errno));
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t w = ::write(fd, text.data() + done, text.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const int err = errno;
-      ::close(fd);
-      throw OutputError("cannot write manifest '" + path + "': " + std::strerror(err));
-    }
-    done += static_cast<std::size_t>(w);
-  }
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) throw OutputError("cannot sync manifest '" + path + "': " + std::strerror(err));
-}
+std::string manifest_text(const Manifest& m) { return json_safe(manifest_to_json(m)).dump(2) + "\n"; }
 
 }  // namespace h5p

@@ -51,11 +51,13 @@ nlohmann::json json_number(double v);
 // RegistryError thrown on damage.
 Manifest manifest_from_json(const nlohmann::json& j, const std::string& where);
 
+// Parses and validates a manifest's text; `path` names it in the RegistryError thrown on damage.
+Manifest manifest_from_text(const std::string& text, const std::string& path);
+
 // Reads and validates a manifest file; RegistryError when missing, unreadable or damaged.
 Manifest read_manifest_file(const std::string& path);
 
-// Writes the manifest (pretty-printed, trailing newline) to `path` and fsyncs it; the caller
-// makes it visible atomically. OutputError on failure.
-void write_manifest_file(const std::string& path, const Manifest& m);
+// The manifest as written to disk: pretty-printed JSON with a trailing newline.
+std::string manifest_text(const Manifest& m);
 
 }  // namespace h5p

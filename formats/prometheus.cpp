@@ -154,6 +154,7 @@ void write_file_atomically(const std::string& path, const std::string& text) {
     throw;
   }
   if (::close(fd) != 0) throw OutputError("cannot write metrics file '" + path + "': " + std::strerror(errno));
+  out.set_mode(0644);  // node_exporter reads it as another user, whatever the umask
   out.commit();
 }
 

@@ -1,6 +1,7 @@
 // Canonical rule text and the idempotency key of a registry version.
 #include "host/canonical_rule.hpp"
 
+#include "formats/json_names.hpp"
 #include "formats/sha256.hpp"
 
 namespace h5p {
@@ -31,7 +32,7 @@ std::string canonical_rule_text(const json& rule) {
   normalize(r);
   if (r.contains("rules") && r["rules"].is_array())
     for (json& g : r["rules"]) normalize(g);  // the order stays: the first match wins
-  return r.dump();  // nlohmann orders object keys; compact separators
+  return json_safe(r).dump();  // nlohmann orders object keys; compact separators
 }
 
 std::string idempotency_key(const std::string& input_sha256, const std::string& canonical_rule,

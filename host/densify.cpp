@@ -21,6 +21,7 @@ DensifyResult run_densify(const DensifyOptions& o) {
   if (o.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
   DensifyResult result;
   h5::Handle in_file = h5::open_input(o.input);
+  h5::list_datasets(in_file);  // refuses damaged headers and data stored outside the file up front
   AtomicOutput out(o.output, o.force, o.input);
   h5::Handle out_file = h5::create_output_file(out.temp_path(), in_file);
 
@@ -34,6 +35,7 @@ DensifyResult run_densify(const DensifyOptions& o) {
     h5::Handle type = sparse::original_type(group, o.input, path);
     h5::Handle space = sparse::original_space(group, o.input, path);
     h5::Handle dcpl = sparse::original_dcpl(group, o.input, path);
+    h5::require_storage_inside(dcpl, path, o.input);
     H5Pset_obj_track_times(dcpl, false);
     // The same sequence as prune's dense path: create, copy the attributes, write.
     h5::Handle ds = h5::dataset_handle(H5Dcreate2(out_group, name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT));
@@ -67,6 +69,7 @@ DensifyResult run_densify(const DensifyOptions& o) {
   h5::copy_contents(in_file, out_file, o.input, out.temp_path(), callbacks);
   if (H5Fclose(out_file.release()) < 0)
     throw OutputError("cannot finish writing '" + o.output + "': " + h5::last_library_error());
+  h5::copy_userblock(o.input, out.temp_path(), in_file);  // as prune does: the dense file has it too
   check_interrupt();
   result.output_sha256 = sha256_file(out.temp_path(), &result.output_bytes);
   result.input_sha256 = sha256_file(o.input, &result.input_bytes);

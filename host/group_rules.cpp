@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/errors.hpp"
+#include "host/path_regex.hpp"
 
 namespace h5p {
 using nlohmann::json;
@@ -28,13 +29,8 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-std::regex compile(const std::string& pattern, const std::string& where) {
-  try {
-    return std::regex(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    throw UsageError("invalid regular expression '" + pattern + "' in " + where + ": " + e.what());
-  }
-}
+// RE2 like --include (host/path_regex): a hostile file's long names cannot overflow the stack.
+PathRegex compile(const std::string& pattern, const std::string& where) { return PathRegex(pattern, where); }
 
 }  // namespace
 
@@ -129,7 +125,7 @@ std::vector<GroupRule> read_rules_file(const std::string& path) {
 
 std::optional<std::size_t> first_match(const std::vector<GroupRule>& rules, const std::string& path) {
   for (std::size_t i = 0; i < rules.size(); ++i)
-    if (std::regex_search(path, compile(rules[i].match, "a rule"))) return i;
+    if (compile(rules[i].match, "a rule").search(path)) return i;
   return std::nullopt;
 }
 

@@ -4,25 +4,15 @@
 #include "host/plan.hpp"
 
 #include <algorithm>
-#include <regex>
 
 #include "common/errors.hpp"
+#include "host/path_regex.hpp"
 
 namespace h5p {
 
-namespace {
-std::regex compile(const std::string& pattern, const char* option) {
-  try {
-    return std::regex(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    throw UsageError(std::string("invalid regular expression '") + pattern + "' for " + option + ": " + e.what());
-  }
-}
-}  // namespace
-
 void validate_selection(const Selection& s) {
-  if (s.include) compile(*s.include, "--include");
-  if (s.exclude) compile(*s.exclude, "--exclude");
+  if (s.include) PathRegex(*s.include, "--include");
+  if (s.exclude) PathRegex(*s.exclude, "--exclude");
   if (s.min_ndim < 0) throw UsageError("--min-ndim must be >= 0");
 }
 
@@ -30,8 +20,8 @@ SelectReason selection_reason(const h5::DatasetInfo& d, const Selection& s, cons
   if (!d.float_type) return SelectReason::dtype;
   if (!s.include_optimizer && is_optimizer_state(layout, d.path)) return SelectReason::optimizer;
   if (static_cast<int>(d.shape.size()) < s.min_ndim) return SelectReason::rank;
-  if (s.include && !std::regex_search(d.path, compile(*s.include, "--include"))) return SelectReason::include;
-  if (s.exclude && std::regex_search(d.path, compile(*s.exclude, "--exclude"))) return SelectReason::exclude;
+  if (s.include && !PathRegex(*s.include, "--include").search(d.path)) return SelectReason::include;
+  if (s.exclude && PathRegex(*s.exclude, "--exclude").search(d.path)) return SelectReason::exclude;
   return SelectReason::selected;
 }
 

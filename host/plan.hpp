@@ -11,7 +11,7 @@
 namespace h5p {
 
 struct Selection {
-  std::optional<std::string> include;  // ECMAScript regex, searched anywhere in the path
+  std::optional<std::string> include;  // RE2 regex (host/path_regex), searched anywhere in the path
   std::optional<std::string> exclude;
   int min_ndim = 2;
   bool include_optimizer = false;  // --include-optimizer: optimizer state may be selected too

@@ -93,6 +93,7 @@ std::uint64_t parse_size(const std::string& text, const std::string& option) {
   std::smatch m;
   if (!std::regex_match(text, m, form))
     throw UsageError("invalid size '" + text + "' for " + option + ": expected e.g. 512M, 2G, 1048576");
+  if (m[1].length() > 19) throw UsageError("size '" + text + "' for " + option + " is too large");
   std::uint64_t v = std::stoull(m[1].str());
   int shift = 0;
   switch (std::tolower(m[2].str().empty() ? ' ' : m[2].str()[0])) {

@@ -1,6 +1,7 @@
 // Sweep array status from what the tasks leave behind: registry versions, metrics files, logs.
 #include "host/slurm_status.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstring>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -64,11 +66,14 @@ LogEvidence newest_log(const SweepPlan& plan, std::size_t index) {
   static const std::regex name(R"(^h5prune-sweep_([0-9]+)_([0-9]+)\.log$)");
   LogEvidence ev;
   double newest = -1;
-  for (const auto& f : registry::list_dir(plan.log_dir)) {
+  std::error_code ec;  // a missing log directory means no logs yet
+  for (const auto& entry : std::filesystem::directory_iterator(plan.log_dir, ec)) {
+    const std::string f = entry.path().filename().string();
     std::smatch m;
     if (!std::regex_match(f, m, name) || m[2].str() != std::to_string(index)) continue;
     const std::string path = plan.log_dir + "/" + f;
-    const double t = registry::newest_mtime(path);
+    struct stat st {};
+    const double t = ::stat(path.c_str(), &st) == 0 ? static_cast<double>(st.st_mtim.tv_sec) + 1e-9 * st.st_mtim.tv_nsec : 0;
     if (t > newest) newest = t, ev.path = path;
   }
   if (ev.path.empty()) return ev;
@@ -135,7 +140,7 @@ std::vector<PointStatus> sweep_status(const SweepPlan& plan, const std::vector<s
     throw UsageError("the script '" + plan.script + "' records nothing (generated with --no-record): no status to show");
   if (keys.size() != plan.values.size()) throw UsageError("internal: one key per point expected");
   std::optional<registry::Layout> layout;
-  if (registry::exists(*plan.registry)) layout = registry::Layout::open(*plan.registry);
+  if (std::filesystem::exists(*plan.registry)) layout = registry::Layout::open(*plan.registry);
   std::vector<PointStatus> out;
   for (std::size_t i = 0; i < plan.values.size(); ++i) {
     PointStatus p;
@@ -185,13 +190,24 @@ std::string rerun_command(const SweepPlan& plan, const std::vector<PointStatus>&
 std::vector<std::string> retire_task_metrics(const SweepPlan& plan, const std::vector<PointStatus>& points) {
   std::vector<std::string> removed;
   if (!plan.metrics_dir || !plan.model) return removed;
+  // Names are looked at and removed relative to the open directory, without following a link:
+  // only regular files (what the tasks wrote) go; a link planted in their place stays.
+  const int dir = ::open(plan.metrics_dir->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return removed;
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{dir};
   for (const auto& p : points) {
     if (p.state != PointState::recorded) continue;
-    const std::string path = *plan.metrics_dir + "/" + metrics_file_name(*plan.model, std::to_string(p.index));
+    const std::string name = metrics_file_name(*plan.model, std::to_string(p.index));
+    const std::string path = *plan.metrics_dir + "/" + name;
     struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (::unlink(path.c_str()) != 0)
+    if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::unlinkat(dir, name.c_str(), 0) != 0) {
+      if (errno == ENOENT) continue;
       throw OutputError("cannot remove metrics file '" + path + "': " + std::strerror(errno));
+    }
     removed.push_back(path);
   }
   return removed;

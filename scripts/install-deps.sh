@@ -12,11 +12,12 @@ for arg in "$@"; do
   esac
 done
 
-# Build: compiler, CMake, HDF5 C library, Boost.Program_options, GoogleTest, OpenSSL, JSON, OpenMP;
+# Build: compiler, CMake, HDF5 C library, Boost.Program_options, GoogleTest, OpenSSL, JSON, OpenMP,
+# RE2 (tensor selection regexes); clang for the libFuzzer build (tests/fuzz/README.md);
 # help2man (the manual page from --help), dpkg-dev and fakeroot (cpack's .deb: dpkg-shlibdeps).
 build_pkgs=(build-essential cmake git pkg-config libhdf5-dev hdf5-tools
-            libboost-program-options-dev libboost-dev libgtest-dev libssl-dev nlohmann-json3-dev libomp-dev
-            help2man dpkg-dev fakeroot)
+            libboost-program-options-dev libboost-dev libgtest-dev libssl-dev nlohmann-json3-dev libomp-dev libre2-dev
+            clang help2man dpkg-dev fakeroot)
 # The GPU bundle (benchmarks/gpu/make_bundle.sh): patchelf sets its $ORIGIN rpaths; debootstrap
 # makes the bare chroot of its opt-in self-containment check (chroot_check.sh) and the package
 # test's fresh Debian chroot (scripts/package-test.sh).

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/errors.hpp"
+#include "formats/json_names.hpp"
 #include "host/densify.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
@@ -56,7 +57,7 @@ int cmd_densify(const std::vector<std::string>& args) {
                               {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape}, {"n", t.n},
                               {"stored", t.stored}});
     j["seconds"] = r.seconds;
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
   std::vector<std::vector<std::string>> rows{{"tensor", "format", "shape", "dtype", "n", "stored"}};

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/errors.hpp"
+#include "formats/json_names.hpp"
 #include "host/metrics.hpp"
 #include "host/registry/fs_ops.hpp"
 #include "host/pipeline.hpp"
@@ -151,7 +152,7 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["seconds"] = {{"read", r.seconds.read}, {"compute", r.seconds.compute}, {"write", r.seconds.write},
                   {"publish", r.seconds.publish}, {"total", r.seconds.total}};
   if (!registry.is_null()) j["registry"] = registry;
-  std::cout << j.dump(2) << std::endl;
+  std::cout << json_safe(j).dump(2) << std::endl;
 }
 
 std::string base_rule_text(const PruneOptions& o);
@@ -257,6 +258,7 @@ json registry_json(const std::string& dir, const registry::RecordOutcome& rec) {
           {"version", rec.version},
           {"ref", rec.manifest.model + "@" + std::to_string(rec.version)},
           {"already_recorded", rec.already},
+          {"repaired_blob", rec.repaired.empty() ? json(nullptr) : json(rec.repaired)},
           {"created", rec.manifest.created},
           {"blob", rec.blob_path}};
 }
@@ -415,8 +417,11 @@ int cmd_prune(const std::vector<std::string>& args) {
     else print_summary(o, r);
     if (recorded && !recorded->already && !json_out)
       std::printf("recorded as %s@%d in %s\n", recorded->manifest.model.c_str(), recorded->version, registry_path.c_str());
+    if (recorded && !recorded->repaired.empty())
+      std::fprintf(stderr, "h5prune: warning: the blob of %s@%d was missing or damaged (%s); restored from this run's identical output\n",
+                   recorded->manifest.model.c_str(), recorded->version, recorded->repaired.c_str());
     if (!o.dry_run)
-      for (const std::string& w : run_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str());
+      for (const std::string& w : run_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", printable(w).c_str());
     return 0;
   } catch (...) {
     if (metrics && !metrics->run.success) {

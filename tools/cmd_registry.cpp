@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/errors.hpp"
+#include "formats/json_names.hpp"
 #include "formats/atomic_file.hpp"
 #include "host/registry/alias_history.hpp"
 #include "host/registry/aliases.hpp"
@@ -149,7 +150,7 @@ int log_models(const Layout& l, bool as_json) {
     rows.push_back({model, std::to_string(live.size()), live.empty() ? "-" : std::to_string(live.back()),
                     std::to_string(retired), human_bytes(static_cast<double>(bytes)), alias_text.empty() ? "-" : alias_text});
   }
-  if (as_json) std::cout << j.dump(2) << std::endl;
+  if (as_json) std::cout << json_safe(j).dump(2) << std::endl;
   else if (rows.size() == 1) std::printf("no models in registry '%s'\n", l.root().c_str());
   else print_table(rows);
   return 0;
@@ -187,7 +188,7 @@ int cmd_log(const std::vector<std::string>& args) {
   if (vm["json"].as<bool>()) {
     json j = {{"model", model}, {"versions", json::array()}};
     for (const auto& m : manifests) j["versions"].push_back(version_json(m, aliases));
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
   std::vector<std::vector<std::string>> rows{
@@ -221,8 +222,8 @@ int cmd_rm(const std::vector<std::string>& args) {
   const int v = resolve(l, ref);
   const Retired r = retire_version(l, ref.model, v, vm["force"].as<bool>(), "rm");
   if (vm["json"].as<bool>()) {
-    std::cout << json{{"model", ref.model}, {"version", v}, {"aliases_removed", r.aliases_removed},
-                      {"already_retired", r.already}}.dump(2)
+    std::cout << json_safe(json{{"model", ref.model}, {"version", v}, {"aliases_removed", r.aliases_removed},
+                                {"already_retired", r.already}}).dump(2)
               << std::endl;
   } else {
     std::printf("retired %s@%d%s%s; 'h5prune gc' frees its file when no other version uses it\n", ref.model.c_str(), v,
@@ -249,7 +250,7 @@ int cmd_show(const std::vector<std::string>& args) {
   if (vm["json"].as<bool>()) {
     json j = manifest_to_json(m);
     j["aliases"] = aliases;
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
   const auto opt = [](const std::optional<std::string>& s) { return s ? *s : std::string("-"); };
@@ -321,7 +322,7 @@ int cmd_diff(const std::vector<std::string>& args) {
       j["tensors"].push_back({{"path", p},
                               {"a", ta.count(p) ? tensor_fields(*ta[p]) : json(nullptr)},
                               {"b", tb.count(p) ? tensor_fields(*tb[p]) : json(nullptr)}});
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
   const auto val = [](const json& r, const std::string& k) {
@@ -399,7 +400,7 @@ int alias_history_command(const Layout& l, const std::string& text, bool as_json
     for (const auto& e : events)
       j["events"].push_back({{"alias", e.alias}, {"action", e.action}, {"from", opt(e.from)}, {"to", opt(e.to)},
                              {"time", e.time}, {"user", e.user}, {"host", e.host}});
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
   std::vector<std::vector<std::string>> rows{{"time", "alias", "action", "from", "to", "by"}};
@@ -468,7 +469,7 @@ int cmd_verify(const std::vector<std::string>& args) {
               {"versions", r.versions},       {"aliases", r.aliases},     {"blobs", r.blobs},
               {"bytes_hashed", r.bytes_hashed}, {"damage", findings_json(r.damage)},
               {"leftovers", findings_json(r.leftovers)}};
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
   } else {
     for (const auto& d : r.damage) std::printf("DAMAGED  %s: %s\n", d.path.c_str(), d.what.c_str());
     std::printf("checked %d model%s, %d version%s, %d alias%s, %d blob%s (%s hashed): %s\n", r.models,
@@ -516,11 +517,13 @@ int cmd_gc(const std::vector<std::string>& args) {
     json j = {{"registry", l.root()}, {"dry_run", dry}, {"grace_seconds", grace},
               {"retired", findings_json(r.retired, "reason")},
               {"removed", findings_json(r.removed, "reason")}, {"kept", findings_json(r.kept, "reason")},
+              {"left_alone", findings_json(r.left_alone, "reason")},
               {"bytes", r.bytes}, {"blobs_skipped", r.blobs_skipped}};
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
   } else {
     for (const auto& f : r.retired) std::printf("%s %s (%s)\n", dry ? "would retire" : "retired", f.path.c_str(), f.what.c_str());
     for (const auto& f : r.removed) std::printf("%s %s (%s)\n", dry ? "would remove" : "removed", f.path.c_str(), f.what.c_str());
+    for (const auto& f : r.left_alone) std::printf("left alone %s (%s)\n", f.path.c_str(), f.what.c_str());
     std::printf("%s %zu item%s, %s; kept %zu younger than the grace period\n", dry ? "would remove" : "removed",
                 r.removed.size(), r.removed.size() == 1 ? "" : "s", human_bytes(static_cast<double>(r.bytes)).c_str(),
                 r.kept.size());

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/errors.hpp"
+#include "formats/json_names.hpp"
 #include "host/pipeline.hpp"
 #include "host/stats.hpp"
 #include "tools/commands.hpp"
@@ -65,7 +66,7 @@ int cmd_stats(const std::vector<std::string>& args) {
                              {"reason", reason_code(SelectReason::dtype)}});
     j["framework"] = framework_name(r.layout.framework);
     j["optimizer_prefix"] = r.layout.optimizer_prefix.empty() ? json(nullptr) : json(r.layout.optimizer_prefix);
-    std::cout << j.dump(2) << std::endl;
+    std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
   std::vector<std::vector<std::string>> rows{

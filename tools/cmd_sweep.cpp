@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/errors.hpp"
+#include "formats/json_names.hpp"
 #include "common/interrupt.hpp"
 #include "formats/atomic_file.hpp"
 #include "host/metrics.hpp"
@@ -256,7 +257,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
     write_file_atomically(report, svg ? sweep_report_svg(r) : sweep_report_html(r, o.input, static_cast<std::size_t>(top)),
                           true);
   }
-  if (vm["json"].as<bool>()) std::cout << result_json(r, o.input).dump(2) << std::endl;
+  if (vm["json"].as<bool>()) std::cout << json_safe(result_json(r, o.input)).dump(2) << std::endl;
   else print_table_summary(r, o.input);
   return 0;
 }

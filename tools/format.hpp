@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "formats/json_names.hpp"
+
 namespace h5p::cli {
 
 inline std::string shape_text(const std::vector<hsize_t>& shape) {
@@ -36,9 +38,12 @@ inline std::string human_bytes(double b) {
   return buf;
 }
 
-// Left-aligned first column, right-aligned others.
-inline void print_table(const std::vector<std::vector<std::string>>& rows) {
+// Left-aligned first column, right-aligned others. Cells (tensor names from files) are printed
+// with control characters and bytes that are not UTF-8 as \xHH.
+inline void print_table(std::vector<std::vector<std::string>> rows) {
   if (rows.empty()) return;
+  for (auto& r : rows)
+    for (auto& cell : r) cell = printable(cell);
   std::vector<std::size_t> width(rows[0].size(), 0);
   for (const auto& r : rows)
     for (std::size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());

@@ -11,6 +11,7 @@
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
 #include "formats/hdf5/file.hpp"
+#include "formats/json_names.hpp"
 #include "tools/commands.hpp"
 
 namespace {
@@ -99,13 +100,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "h5prune: error: interrupted by signal %d; temporaries removed, no output written\n", sig);
       exit_after_failure(128 + sig);
     }
-    std::fprintf(stderr, "h5prune: error: %s\n", e.what());
+    // Names from files may hold terminal escapes or bytes that are not UTF-8: printed as \xHH.
+    std::fprintf(stderr, "h5prune: error: %s\n", h5p::printable(e.what()).c_str());
     exit_after_failure(e.exit_code());
   } catch (const boost::program_options::error& e) {
-    std::fprintf(stderr, "h5prune: error: %s (see --help)\n", e.what());
+    std::fprintf(stderr, "h5prune: error: %s (see --help)\n", h5p::printable(e.what()).c_str());
     exit_after_failure(2);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "h5prune: error: internal error: %s\n", e.what());
+    std::fprintf(stderr, "h5prune: error: internal error: %s\n", h5p::printable(e.what()).c_str());
     exit_after_failure(1);
   }
 }

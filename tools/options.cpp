@@ -1,6 +1,10 @@
 // Shared option parsing and validation for the subcommands.
 #include "tools/options.hpp"
 
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
 #include "common/errors.hpp"
 #include "host/rule.hpp"
 
@@ -42,6 +46,12 @@ int threads_option(const po::variables_map& vm) {
   if (!vm.count("threads")) return 0;
   const int threads = vm["threads"].as<int>();
   if (threads < 1) throw UsageError("invalid value for --threads: must be >= 1");
+  // Each thread has its own stack and histograms; thousands of them only cost memory.
+  const int cap = 4 * std::max(1u, std::thread::hardware_concurrency());
+  if (threads > cap) {
+    std::fprintf(stderr, "h5prune: warning: --threads %d is more than 4 per core; using %d\n", threads, cap);
+    return cap;
+  }
   return threads;
 }
 

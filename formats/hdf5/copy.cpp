@@ -220,6 +220,8 @@ struct Walker {
     s.space = space_handle(H5Dget_space(s.in));
     s.dcpl = plist_handle(H5Dget_create_plist(s.in));
     if (!s.type.valid() || !s.space.valid() || !s.dcpl.valid()) fail_read("cannot read dataset " + path);
+    // Never re-create storage that points outside the output (it would write into other files).
+    require_storage_inside(s.dcpl, path, in_name);
     return s;
   }
 

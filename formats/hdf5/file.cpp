@@ -44,6 +44,8 @@ Handle open_input(const std::string& path) {
   if (stat(path.c_str(), &st) != 0)
     throw InputError("cannot open '" + path + "': " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw InputError("cannot open '" + path + "': is a directory");
+  // A FIFO would block the open forever, a device could be read without end.
+  if (!S_ISREG(st.st_mode)) throw InputError("cannot open '" + path + "': not a regular file (a FIFO, socket or device)");
   {
     std::ifstream probe(path, std::ios::binary);
     if (!probe) throw InputError("cannot open '" + path + "': " + std::strerror(errno));
@@ -65,6 +67,12 @@ std::optional<DType> classify_float(hid_t type) {
   if (H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) < 0) return std::nullopt;
   const size_t size = H5Tget_size(type);
   const size_t ebias = H5Tget_ebias(type);
+  // Every bit used, no padding, the implied leading 1 and a plain byte order: anything else
+  // (a precision that exceeds the size, say) sends HDF5's float conversion out of its buffers.
+  const H5T_order_t order = H5Tget_order(type);
+  if (H5Tget_precision(type) != size * 8 || H5Tget_offset(type) != 0 || H5Tget_norm(type) != H5T_NORM_IMPLIED ||
+      (order != H5T_ORDER_LE && order != H5T_ORDER_BE))
+    return std::nullopt;
   const auto is = [&](size_t sz, size_t sp, size_t ep, size_t es, size_t ms, size_t eb) {
     return size == sz && spos == sp && epos == ep && esize == es && mpos == 0 && msize == ms && ebias == eb;
   };
@@ -107,7 +115,8 @@ std::string type_name(hid_t type) {
 
 struct VisitState {
   std::vector<DatasetInfo>* out;
-  std::string damage;  // set when a dataset's header contradicts its storage
+  std::string damage;   // set when a dataset's header contradicts its storage
+  std::string refused;  // set when a dataset's data live outside the file
 };
 
 // A damaged header can claim far more elements than the file stores (or shapes HDF5 itself
@@ -138,6 +147,11 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
   if (!d.valid()) return -1;
   Handle space = space_handle(H5Dget_space(d));
   Handle type = type_handle(H5Dget_type(d));
+  if (Handle dcpl = plist_handle(H5Dget_create_plist(d)); dcpl.valid())
+    if (auto why = storage_outside_file(dcpl)) {
+      state->refused = "dataset /" + std::string(name) + " " + *why;
+      return 1;  // stop the walk; reported by list_datasets
+    }
   DatasetInfo info_out;
   info_out.path = std::string("/") + name;
   const int rank = H5Sget_simple_extent_ndims(space);
@@ -146,6 +160,10 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* 
   if (H5Sget_simple_extent_type(space) == H5S_NULL) info_out.shape = {0};
   info_out.float_type = classify_float(type);
   info_out.type_name = type_name(type);
+  if (std::string why = implausible_size(info_out.shape, H5Tget_size(type)); !why.empty()) {
+    state->refused = "dataset " + info_out.path + " " + why;
+    return 1;
+  }
   state->damage = storage_damage(d, space, type, info_out.path);
   if (!state->damage.empty()) return 1;  // stop the walk; reported by list_datasets
   state->out->push_back(std::move(info_out));
@@ -166,13 +184,14 @@ hid_t memory_type(DType t) {
 
 std::vector<DatasetInfo> list_datasets(hid_t file) {
   std::vector<DatasetInfo> out;
-  VisitState state{&out, {}};
+  VisitState state{&out, {}, {}};
   const herr_t rc = H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit_object, &state, H5O_INFO_BASIC);
-  if (!state.damage.empty() || rc < 0) {
+  if (!state.damage.empty() || !state.refused.empty() || rc < 0) {
     const ssize_t len = H5Fget_name(file, nullptr, 0);
     std::string name(static_cast<size_t>(len > 0 ? len : 0), '\0');
     if (len > 0) H5Fget_name(file, name.data(), name.size() + 1);
     if (!state.damage.empty()) throw InputError(state.damage + " in '" + name + "' (the file is damaged)");
+    if (!state.refused.empty()) throw InputError(state.refused + " in '" + name + "'; h5prune refuses such files");
     throw InputError("cannot walk the objects of '" + name + "': " + last_library_error());
   }
   std::sort(out.begin(), out.end(), [](const DatasetInfo& a, const DatasetInfo& b) { return a.path < b.path; });
@@ -195,6 +214,23 @@ std::optional<std::string> unusable_filter(hid_t dcpl) {
       return label;
   }
   return std::nullopt;
+}
+
+std::optional<std::string> storage_outside_file(hid_t dcpl) {
+  if (H5Pget_layout(dcpl) == H5D_VIRTUAL) return "is a virtual dataset (its data live in other files)";
+  const int n = H5Pget_external_count(dcpl);
+  if (n == 0) return std::nullopt;
+  char name[256] = {0};
+  off_t offset = 0;
+  hsize_t size = 0;
+  if (n < 0 || H5Pget_external(dcpl, 0, sizeof name - 1, name, &offset, &size) < 0)
+    return "has external raw storage (its data live in other files)";
+  return "has external raw storage (its data live in another file, '" + std::string(name) + "')";
+}
+
+void require_storage_inside(hid_t dcpl, const std::string& path, const std::string& file) {
+  if (auto why = storage_outside_file(dcpl))
+    throw InputError("dataset " + path + " in '" + file + "' " + *why + "; h5prune refuses such files");
 }
 
 void require_decodable(hid_t dataset, const std::string& path, const std::string& file) {

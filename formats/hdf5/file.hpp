@@ -44,6 +44,14 @@ hid_t memory_type(DType t);
 // "name (id N)" of the first filter in the pipeline that cannot decode or encode here.
 std::optional<std::string> unusable_filter(hid_t dcpl);
 
+// Why a dataset with these creation properties keeps its data outside the file (external raw
+// storage, a virtual dataset), or nullopt. Reading such a dataset reads other files, and
+// re-creating it in an output would write into them, so h5prune refuses it.
+std::optional<std::string> storage_outside_file(hid_t dcpl);
+
+// Throws InputError naming the dataset and the file when storage_outside_file says why.
+void require_storage_inside(hid_t dcpl, const std::string& path, const std::string& file);
+
 // Throws InputError naming the dataset and the file when its filters cannot be decoded here
 // (e.g. LZF or Blosc chunks written through h5py plugins).
 void require_decodable(hid_t dataset, const std::string& path, const std::string& file);

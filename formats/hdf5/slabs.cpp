@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
+
+#include "common/errors.hpp"
 
 namespace h5p::h5 {
 
@@ -10,6 +13,31 @@ std::size_t element_count(const std::vector<hsize_t>& shape) {
   std::size_t n = 1;
   for (hsize_t d : shape) n *= static_cast<std::size_t>(d);
   return n;
+}
+
+std::optional<std::uint64_t> checked_element_count(const std::vector<hsize_t>& shape) {
+  std::uint64_t n = 1;
+  for (hsize_t d : shape)
+    if (__builtin_mul_overflow(n, static_cast<std::uint64_t>(d), &n)) return std::nullopt;
+  return n;
+}
+
+namespace {
+std::string shape_text(const std::vector<hsize_t>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + ")";
+}
+}  // namespace
+
+std::string implausible_size(const std::vector<hsize_t>& shape, std::size_t esize) {
+  const auto n = checked_element_count(shape);
+  std::uint64_t bytes = 0;
+  if (!n || __builtin_mul_overflow(*n, static_cast<std::uint64_t>(esize), &bytes))
+    return "declares shape " + shape_text(shape) + ", more elements than fit in 64 bits";
+  if (bytes > kMaxDatasetBytes)
+    return "declares shape " + shape_text(shape) + ", " + std::to_string(bytes) + " bytes, more than the 1 PiB h5prune handles";
+  return "";
 }
 
 std::vector<Slab> plan_slabs(const std::vector<hsize_t>& shape, std::size_t max_elems) {
@@ -28,6 +56,12 @@ std::vector<Slab> plan_slabs(const std::vector<hsize_t>& shape, std::size_t max_
   std::size_t axis = 0;
   while (inner[axis] > max_elems) ++axis;  // inner[rank-1] == 1 <= max_elems ends the loop
   const hsize_t step = std::min<hsize_t>(shape[axis], max_elems / inner[axis]);
+  // Count before building: the plan itself must not be what exhausts memory.
+  long double count = static_cast<long double>((shape[axis] + step - 1) / step);
+  for (std::size_t j = 0; j < axis; ++j) count *= static_cast<long double>(shape[j]);
+  if (count > static_cast<long double>(kMaxSlabs))
+    throw InputError("a dataset of shape " + shape_text(shape) + " would need more than " + std::to_string(kMaxSlabs) +
+                     " slabs of " + std::to_string(max_elems) + " elements; raise --memory-limit");
 
   std::vector<hsize_t> index(axis, 0);  // current position on the axes before `axis`
   std::size_t flat = 0;

@@ -2,6 +2,8 @@
 // a cursor over the stored entries (every layout stores them in position order).
 #include "formats/sparse/reader.hpp"
 
+#include "formats/hdf5/slabs.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -83,8 +85,9 @@ LayoutInfo read_layout(hid_t group, const std::string& file, const std::string& 
   if (version.size() != 1 || version[0] != static_cast<std::uint64_t>(kLayoutVersion))
     malformed(file, path, "unsupported layout version");
   for (std::uint64_t d : read_u64_attr(group, kDenseShapeAttr, file, path)) info.shape.push_back(d);
-  info.n = 1;
-  for (hsize_t d : info.shape) info.n *= d;
+  // Checked before anything is sized from it (a row pointer array, a slab plan).
+  if (std::string why = h5::implausible_size(info.shape, 8); !why.empty()) malformed(file, path, "h5prune_dense_shape " + why);
+  info.n = h5::element_count(info.shape);
   info.matrix = matrix_shape(info.shape);
   const auto nnz = read_u64_attr(group, kNnzAttr, file, path);
   if (nnz.size() != 1) malformed(file, path, "bad h5prune_nnz");
@@ -99,12 +102,21 @@ LayoutInfo read_layout(hid_t group, const std::string& file, const std::string& 
   const auto dt = h5::classify_float(type);
   if (!dt) malformed(file, path, "'data' is not an IEEE float dataset");
   info.dtype = *dt;
+  {
+    h5::Handle space = original_space(group, file, path);
+    const int rank = H5Sget_simple_extent_ndims(space);
+    std::vector<hsize_t> dims(rank > 0 ? static_cast<std::size_t>(rank) : 0);
+    if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+    if (rank < 0 || dims != info.shape) malformed(file, path, "h5prune_dense_shape differs from the recorded dataspace");
+  }
   if (dataset_length(group, "data", file, path) != info.nnz) malformed(file, path, "'data' length differs from h5prune_nnz");
   if (info.nnz > info.n) malformed(file, path, "more stored values than elements");
   switch (info.format) {
     case Format::csr:
       if (dataset_length(group, "indices", file, path) != info.nnz) malformed(file, path, "'indices' length");
       if (dataset_length(group, "indptr", file, path) != info.matrix.rows + 1) malformed(file, path, "'indptr' length");
+      // The row pointers are held whole: a weight matrix never has billions of rows.
+      if (info.matrix.rows >= (std::uint64_t{1} << 27)) malformed(file, path, "more than 2^27 rows");
       break;
     case Format::coo:
       if (dataset_length(group, "indices", file, path) != info.nnz) malformed(file, path, "'indices' length");

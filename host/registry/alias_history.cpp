@@ -17,7 +17,7 @@ std::string history_dir(const Layout& l, const std::string& model) { return l.mo
 
 void record_alias_event(const Layout& l, const std::string& model, const AliasEvent& e) {
   const std::string dir = history_dir(l, model);
-  make_dir(dir);
+  make_dir(l, dir);
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   char stamp[32];
   std::snprintf(stamp, sizeof stamp, "%020lld", static_cast<long long>(ns));
@@ -28,18 +28,18 @@ void record_alias_event(const Layout& l, const std::string& model, const AliasEv
                             {"time", e.time},
                             {"user", e.user},
                             {"host", e.host}};
-  write_file_atomic(dir + "/" + stamp + "." + unique_token() + ".json", j.dump() + "\n", /*replace=*/false);
+  write_file_atomic(l, dir + "/" + stamp + "." + unique_token() + ".json", j.dump() + "\n", /*replace=*/false);
 }
 
 std::vector<AliasEvent> alias_history(const Layout& l, const std::string& model, const std::string& alias) {
   const std::string dir = history_dir(l, model);
   std::vector<std::string> names;
-  for (const auto& n : list_dir(dir))
+  for (const auto& n : list_dir(l, dir))
     if (!n.empty() && n[0] != '.' && n.size() > 5 && n.substr(n.size() - 5) == ".json") names.push_back(n);
   std::sort(names.begin(), names.end());
   std::vector<AliasEvent> out;
   for (const auto& n : names) {
-    const auto text = read_small_file(dir + "/" + n);
+    const auto text = read_small_file(l, dir + "/" + n);
     if (!text) continue;
     try {
       const auto j = nlohmann::json::parse(*text);

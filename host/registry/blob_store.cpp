@@ -11,7 +11,6 @@
 
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
-#include "formats/atomic_file.hpp"
 #include "formats/sha256.hpp"
 #include "host/registry/crash_hook.hpp"
 #include "host/registry/fs_ops.hpp"
@@ -27,56 +26,75 @@ struct FdCloser {
   }
 };
 
+// Hashes an open file from its start; sets *bytes. Interruptible.
+std::string hash_fd(int fd, const std::string& path, std::uint64_t* bytes) {
+  Sha256 hash;
+  std::vector<char> buf(4 << 20);
+  std::uint64_t total = 0;
+  for (;;) {
+    const ssize_t r = ::read(fd, buf.data(), buf.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw RegistryError("cannot read blob '" + path + "': " + std::strerror(errno));
+    if (r == 0) break;
+    hash.update(buf.data(), static_cast<std::size_t>(r));
+    total += static_cast<std::uint64_t>(r);
+    check_interrupt();
+  }
+  *bytes = total;
+  return hash.hex_digest();
+}
+
 }  // namespace
 
 std::string store_blob(const Layout& l, const std::string& staged_file, const std::string& sha256,
                        std::uint64_t bytes) {
-  if (::chmod(staged_file.c_str(), 0444) != 0)
-    throw OutputError("cannot make '" + staged_file + "' read-only: " + std::strerror(errno));
-  make_dir(l.blob_dir(sha256));
+  chmod_file(l, staged_file, 0444);
+  make_dir(l, l.blob_dir(sha256));
   const std::string blob = l.blob_path(sha256);
   crash_point("blob-before-link");
-  if (::link(staged_file.c_str(), blob.c_str()) == 0) {
-    fsync_path(l.blob_dir(sha256));
+  const int err = link_entry(l, staged_file, blob);
+  if (err == 0) {
+    fsync_dir(l, l.blob_dir(sha256));
     crash_point("blob-linked");
     return blob;
   }
-  const int err = errno;
   if (err != EEXIST) {
     if (err != EPERM && err != ENOTSUP && err != EMLINK)
       throw RegistryError("cannot store blob '" + blob + "': " + std::strerror(err));
     // Filesystems without hard links: rename instead (replacing an equal blob is harmless).
-    if (!exists(blob)) {
-      if (::rename(staged_file.c_str(), blob.c_str()) != 0)
-        throw RegistryError("cannot store blob '" + blob + "': " + std::strerror(errno));
-      fsync_path(l.blob_dir(sha256));
+    if (!exists(l, blob)) {
+      if (const int e = rename_entry(l, staged_file, blob); e != 0)
+        throw RegistryError("cannot store blob '" + blob + "': " + std::strerror(e));
+      fsync_dir(l, l.blob_dir(sha256));
       return blob;
     }
   }
-  // Already stored (deduplicated). Check it: a damaged copy is replaced by ours (same name,
-  // same content, so the rename is harmless to every reader).
+  // Already stored (deduplicated). Check it: a damaged copy (or anything that is not a regular
+  // file, such as a planted link) is replaced by ours: same name, same content, so the rename
+  // is harmless to every reader, and rename replaces a link itself, never its target.
   if (!check_blob(l, sha256, bytes).empty()) {
-    if (::rename(staged_file.c_str(), blob.c_str()) != 0)
-      throw RegistryError("damaged blob '" + blob + "' could not be replaced: " + std::strerror(errno));
-    fsync_path(l.blob_dir(sha256));
+    if (const int e = rename_entry(l, staged_file, blob); e != 0)
+      throw RegistryError("damaged blob '" + blob + "' could not be replaced: " + std::strerror(e));
+    fsync_dir(l, l.blob_dir(sha256));
     return blob;
   }
   // Refresh its time so that gc's grace period starts again (best effort: needs ownership).
-  ::utimensat(AT_FDCWD, blob.c_str(), nullptr, 0);
+  touch_entry(l, blob);
   return blob;
 }
 
 void copy_blob_verified(const Layout& l, const std::string& sha256, std::uint64_t bytes, const std::string& dest) {
   const std::string blob = l.blob_path(sha256);
-  FdCloser in{::open(blob.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (in.fd < 0) throw RegistryError("missing blob '" + blob + "': " + std::strerror(errno));
-  FdCloser out{::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+  if (entry_kind(l, blob) == EntryKind::missing) throw RegistryError("missing blob '" + blob + "'");
+  OpenFile in(l, blob);
+  // dest is the temporary of an AtomicOutput: a fresh name that nothing else may take.
+  FdCloser out{::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)};
   if (out.fd < 0) throw OutputError("cannot write '" + dest + "': " + std::strerror(errno));
   Sha256 hash;
   std::vector<char> buf(4 << 20);
   std::uint64_t total = 0;
   for (;;) {
-    const ssize_t r = ::read(in.fd, buf.data(), buf.size());
+    const ssize_t r = ::read(in.fd(), buf.data(), buf.size());
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) throw RegistryError("cannot read blob '" + blob + "': " + std::strerror(errno));
     if (r == 0) break;
@@ -99,12 +117,15 @@ void copy_blob_verified(const Layout& l, const std::string& sha256, std::uint64_
 
 std::string check_blob(const Layout& l, const std::string& sha256, std::uint64_t expected_bytes) {
   const std::string blob = l.blob_path(sha256);
-  if (!exists(blob)) return "missing";
+  const EntryKind kind = entry_kind(l, blob);
+  if (kind == EntryKind::missing) return "missing";
+  if (kind != EntryKind::file) return "it is " + describe(kind) + ", not a regular file";
   std::uint64_t bytes = 0;
   std::string got;
   try {
-    got = sha256_file(blob, &bytes);
-  } catch (const Error& e) {
+    OpenFile f(l, blob);
+    got = hash_fd(f.fd(), blob, &bytes);
+  } catch (const RegistryError& e) {
     return std::string("unreadable: ") + e.what();
   }
   if (got != sha256) return "sha256 is " + got;

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <sys/stat.h>
 
 #include "common/errors.hpp"
 #include "host/registry/fs_ops.hpp"
@@ -47,32 +50,74 @@ VersionRef parse_ref(const std::string& text) {
   return r;
 }
 
+namespace {
+
+// Without a marker, a directory becomes a registry only when it holds nothing but what
+// concurrent creators make before the marker appears: empty `objects/` (with at most an
+// empty `sha256/`), `staging/` and `models/`, and marker temporaries. Every h5prune version
+// wrote the marker at creation, so anything else was not made by h5prune.
+std::string foreign_content(const Layout& l) {
+  const std::string& dir = l.root();
+  for (const auto& name : list_dir(l, dir)) {
+    const std::string path = dir + "/" + name;
+    const EntryKind kind = entry_kind(l, path);
+    if (kind == EntryKind::missing) continue;  // a concurrent creator's temporary, gone already
+    if (name.rfind(".h5prune-registry.json.tmp.", 0) == 0 && kind == EntryKind::file) continue;
+    if (name != "objects" && name != "staging" && name != "models") return name;
+    if (kind != EntryKind::dir) return name + " (" + describe(kind) + ")";
+    for (const auto& inner : list_dir(l, path)) {
+      if (name != "objects" || inner != "sha256" || entry_kind(l, path + "/sha256") != EntryKind::dir ||
+          !list_dir(l, path + "/sha256").empty())
+        return name + "/" + inner;
+    }
+  }
+  return "";
+}
+
+void check_marker(const Layout& l) {
+  std::optional<std::string> text;
+  try {
+    text = read_small_file(l, l.marker());
+  } catch (const RegistryError&) {
+    throw RegistryError("'" + l.root() + "' is not an h5prune registry (h5prune-registry.json is not a regular file)");
+  }
+  if (!text) throw RegistryError("'" + l.root() + "' is not an h5prune registry (no h5prune-registry.json)");
+  if (*text != kMarkerText)
+    throw RegistryError("'" + l.root() + "' is not an h5prune registry this version can use (h5prune-registry.json is not " +
+                        "{\"format\": \"h5prune-registry\", \"layout\": 1})");
+}
+
+}  // namespace
+
 Layout Layout::open(const std::string& dir) {
   if (dir.empty()) throw RegistryError("no registry given (use --registry DIR or set H5PRUNE_REGISTRY)");
   Layout l(dir);
-  if (!is_dir(dir)) throw RegistryError("registry '" + dir + "' does not exist");
-  if (!exists(l.marker()))
-    throw RegistryError("'" + dir + "' is not an h5prune registry (no h5prune-registry.json)");
+  if (!is_dir(l, dir)) throw RegistryError("registry '" + dir + "' does not exist");
+  check_marker(l);
   return l;
 }
 
 Layout Layout::create(const std::string& dir) {
   if (dir.empty()) throw RegistryError("no registry given (use --registry DIR or set H5PRUNE_REGISTRY)");
   Layout l(dir);
-  make_dir(dir);
+  if (::mkdir(dir.c_str(), 0775) != 0 && errno != EEXIST)
+    throw RegistryError("cannot create registry directory '" + dir + "': " + std::strerror(errno));
+  if (!is_dir(l, dir)) throw RegistryError("registry '" + dir + "' exists and is not a directory");
   // Never turn a directory with other contents into a registry (a mistyped --registry $HOME):
   // only an empty one, or one that other writers are creating right now.
-  if (!exists(l.marker()))
-    for (const auto& name : list_dir(dir))
-      if (name != "objects" && name != "staging" && name != "models" &&
-          name.rfind(".h5prune-registry.json.tmp.", 0) != 0 && name != "h5prune-registry.json")
-        throw RegistryError("'" + dir + "' is not an h5prune registry and not empty (it holds '" + name +
-                            "'); give a new or empty directory");
-  make_dir(dir + "/objects");
-  make_dir(l.objects());
-  make_dir(l.staging());
-  make_dir(l.models());
-  if (!exists(l.marker())) write_file_atomic(l.marker(), kMarkerText, /*replace=*/false);
+  const bool marked = exists(l, l.marker());
+  if (!marked)
+    // (A concurrent creator may have finished meanwhile: then its marker settles it.)
+    if (const std::string what = foreign_content(l); !what.empty() && !exists(l, l.marker()))
+      throw RegistryError("'" + dir + "' is not an h5prune registry and not empty (it holds '" + what +
+                          "'); give a new or empty directory");
+  // make_dir refuses a link or file in place of a directory: the structure is always real.
+  make_dir(l, dir + "/objects");
+  make_dir(l, l.objects());
+  make_dir(l, l.staging());
+  make_dir(l, l.models());
+  if (!marked) write_file_atomic(l, l.marker(), kMarkerText, /*replace=*/false);
+  check_marker(l);
   return l;
 }
 

@@ -26,17 +26,27 @@ bool is_sha_part(const std::string& s, std::size_t len) {
   return s.size() == len && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
-// Every complete blob name in the store (sha256), and the temporaries beside them.
-void walk_objects(const Layout& l, std::vector<std::string>& blobs, std::vector<std::string>& others) {
-  for (const auto& dir : list_dir(l.objects())) {
+// Every complete blob name in the store (sha256), the temporaries beside them, and what
+// h5prune never creates there (links, FIFOs, devices), which is never followed or removed.
+void walk_objects(const Layout& l, std::vector<std::string>& blobs, std::vector<std::string>& others,
+                  std::vector<Finding>& foreign) {
+  for (const auto& dir : list_dir(l, l.objects())) {
     const std::string d = l.objects() + "/" + dir;
-    if (!is_sha_part(dir, 2)) {
+    const EntryKind dk = entry_kind(l, d);
+    if (dk != EntryKind::dir && dk != EntryKind::file) {
+      foreign.push_back({d, describe(dk) + " in objects/ (never followed or removed)"});
+      continue;
+    }
+    if (!is_sha_part(dir, 2) || dk != EntryKind::dir) {
       others.push_back(d);
       continue;
     }
-    for (const auto& f : list_dir(d)) {
-      if (is_sha_part(f, 62)) blobs.push_back(dir + f);
-      else others.push_back(d + "/" + f);
+    for (const auto& f : list_dir(l, d)) {
+      const std::string path = d + "/" + f;
+      const EntryKind k = entry_kind(l, path);
+      if (k != EntryKind::dir && k != EntryKind::file) foreign.push_back({path, describe(k) + " in objects/ (never followed or removed)"});
+      else if (is_sha_part(f, 62) && k == EntryKind::file) blobs.push_back(dir + f);
+      else others.push_back(path);
     }
   }
 }
@@ -59,10 +69,15 @@ std::map<std::string, std::uint64_t> referenced_blobs(const Layout& l, bool& ok,
   return refs;
 }
 
-double mtime(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return 0;
-  return static_cast<double>(st.st_mtim.tv_sec) + 1e-9 * static_cast<double>(st.st_mtim.tv_nsec);
+
+std::uint64_t file_size(const Layout& l, const std::string& path) {
+  try {
+    OpenFile f(l, path);
+    struct stat st {};
+    return ::fstat(f.fd(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  } catch (const RegistryError&) {
+    return 0;
+  }
 }
 
 }  // namespace
@@ -85,7 +100,7 @@ VerifyReport verify_registry(const Layout& l, const std::optional<std::string>& 
       ++rep.versions;
       try {
         const Manifest m = load_manifest(l, name, v);
-        const auto key = read_small_file(l.key_path(name, v));
+        const auto key = read_small_file(l, l.key_path(name, v));
         if (key && *key != m.key + "\n")
           rep.damage.push_back({l.key_path(name, v), "key file differs from the manifest's key"});
         auto [it, fresh] = refs.emplace(m.output_sha256, m.output_bytes);
@@ -97,7 +112,7 @@ VerifyReport verify_registry(const Layout& l, const std::optional<std::string>& 
         rep.damage.push_back({l.manifest_path(name, v), e.what()});
       }
     }
-    for (const auto& alias : list_dir(l.aliases_dir(name))) {
+    for (const auto& alias : list_dir(l, l.aliases_dir(name))) {
       const std::string path = l.alias_path(name, alias);
       if (!valid_name(alias)) {
         rep.leftovers.push_back({path, "temporary alias file"});
@@ -117,20 +132,23 @@ VerifyReport verify_registry(const Layout& l, const std::optional<std::string>& 
   for (const auto& [sha, bytes] : refs) to_hash.insert(sha);
   if (!model) {
     std::vector<std::string> blobs, others;
-    walk_objects(l, blobs, others);
+    walk_objects(l, blobs, others, rep.damage);
     for (const auto& sha : blobs) {
       to_hash.insert(sha);
       if (!refs.count(sha)) rep.leftovers.push_back({l.blob_path(sha), "blob no version refers to"});
     }
     for (const auto& o : others) rep.leftovers.push_back({o, "temporary or foreign file in objects/"});
-    for (const auto& s : list_dir(l.staging())) rep.leftovers.push_back({l.staging() + "/" + s, "staging (a writer's work area)"});
+    for (const auto& s : list_dir(l, l.staging())) {
+      const std::string path = l.staging() + "/" + s;
+      if (const EntryKind k = entry_kind(l, path); k == EntryKind::dir) rep.leftovers.push_back({path, "staging (a writer's work area)"});
+      else rep.damage.push_back({path, describe(k) + " in staging/ (h5prune makes only directories there)"});
+    }
   }
   for (const auto& sha : to_hash) {
     auto it = refs.find(sha);
     const std::string problem = check_blob(l, sha, it == refs.end() ? kUnknownBytes : it->second);
     ++rep.blobs;
-    struct stat st {};
-    if (::stat(l.blob_path(sha).c_str(), &st) == 0) rep.bytes_hashed += static_cast<std::uint64_t>(st.st_size);
+    if (problem.empty()) rep.bytes_hashed += file_size(l, l.blob_path(sha));
     if (!problem.empty()) rep.damage.push_back({l.blob_path(sha), "damaged blob: " + problem});
   }
   return rep;
@@ -141,11 +159,13 @@ namespace {
 // A killed gc may have set blobs aside (staging/gc-*/SHA) that a version still needs: put back
 // every one whose place in the store is free. Harmless for unreferenced ones (gc sees them again).
 void restore_set_aside(const Layout& l) {
-  for (const auto& s : list_dir(l.staging())) {
-    if (s.rfind("gc-", 0) != 0) continue;
-    for (const auto& f : list_dir(l.staging() + "/" + s))
-      if (is_sha_part(f, 64) && !exists(l.blob_path(f)))
-        (void)::link((l.staging() + "/" + s + "/" + f).c_str(), l.blob_path(f).c_str());
+  for (const auto& s : list_dir(l, l.staging())) {
+    const std::string dir = l.staging() + "/" + s;
+    if (s.rfind("gc-", 0) != 0 || entry_kind(l, dir) != EntryKind::dir) continue;
+    for (const auto& f : list_dir(l, dir))
+      // Only regular files gc itself set aside; a link planted there is never put in the store.
+      if (is_sha_part(f, 64) && entry_kind(l, dir + "/" + f) == EntryKind::file && !exists(l, l.blob_path(f)))
+        (void)link_entry(l, dir + "/" + f, l.blob_path(f));
   }
 }
 
@@ -163,24 +183,33 @@ GcReport collect_garbage(const Layout& l, double grace_seconds, bool dry_run, co
         rep.retired.push_back({model + "@" + std::to_string(v), "retired by " + policy.text()});
       }
   crash_point("gc-retired");
+  // Only regular files and real directories are ever removed (remove_entry checks again at
+  // the moment it removes); links and special files are kept, whatever they point at.
   auto remove = [&](const std::string& path, const std::string& why) {
-    struct stat st {};
-    const std::uint64_t size = ::lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) ? st.st_size : 0;
-    if (dry_run) rep.bytes += size;
-    else rep.bytes += remove_tree(path);
-    rep.removed.push_back({path, why});
+    const EntryKind kind = entry_kind(l, path);
+    if (kind != EntryKind::file && kind != EntryKind::dir) {
+      rep.left_alone.push_back({path, describe(kind) + ": h5prune never follows or removes what it did not create"});
+      return;
+    }
+    try {
+      rep.bytes += dry_run ? (kind == EntryKind::file ? file_size(l, path) : 0) : remove_entry(l, path);
+      rep.removed.push_back({path, why});
+    } catch (const RegistryError& e) {
+      rep.left_alone.push_back({path, e.what()});
+    }
   };
+  auto mtime = [&](const std::string& path) { return newest_mtime(l, path); };
   // Abandoned work areas: nothing inside changed for the grace period.
-  for (const auto& s : list_dir(l.staging())) {
+  for (const auto& s : list_dir(l, l.staging())) {
     const std::string path = l.staging() + "/" + s;
-    if (newest_mtime(path) < cutoff) remove(path, "abandoned staging");
+    if (mtime(path) < cutoff) remove(path, "abandoned staging");
     else rep.kept.push_back({path, "staging younger than the grace period (a writer may be using it)"});
   }
   // Temporaries of alias and marker writes.
   for (const auto& model : list_models(l))
-    for (const auto& a : list_dir(l.aliases_dir(model)))
+    for (const auto& a : list_dir(l, l.aliases_dir(model)))
       if (!valid_name(a) && mtime(l.alias_path(model, a)) < cutoff) remove(l.alias_path(model, a), "alias temporary");
-  for (const auto& f : list_dir(l.root()))
+  for (const auto& f : list_dir(l, l.root()))
     if (f.rfind(".h5prune-registry.json.tmp.", 0) == 0 && mtime(l.root() + "/" + f) < cutoff)
       remove(l.root() + "/" + f, "marker temporary");
   // Blobs no version refers to. A version published after the first listing is caught by the
@@ -195,7 +224,9 @@ GcReport collect_garbage(const Layout& l, double grace_seconds, bool dry_run, co
     return rep;
   }
   std::vector<std::string> blobs, others;
-  walk_objects(l, blobs, others);
+  std::vector<Finding> foreign;
+  walk_objects(l, blobs, others, foreign);
+  for (auto& f : foreign) rep.left_alone.push_back(std::move(f));
   std::vector<std::string> candidates;
   for (const auto& sha : blobs) {
     if (refs.count(sha)) continue;
@@ -203,7 +234,7 @@ GcReport collect_garbage(const Layout& l, double grace_seconds, bool dry_run, co
     else rep.kept.push_back({l.blob_path(sha), "unreferenced blob younger than the grace period"});
   }
   for (const auto& o : others)
-    if (newest_mtime(o) < cutoff) remove(o, "temporary in objects/");
+    if (mtime(o) < cutoff) remove(o, "temporary in objects/");
   if (candidates.empty()) return rep;
   const auto refs_again = referenced_blobs(l, ok, would_retire);
   if (!ok) {
@@ -222,27 +253,35 @@ GcReport collect_garbage(const Layout& l, double grace_seconds, bool dry_run, co
   // refers to, and only then delete. A writer that finds its blob gone after publishing links
   // it back from its staged copy (record.cpp), so neither order of events loses a blob.
   const std::string aside = l.staging() + "/gc-" + unique_token();
-  make_dir(aside);
+  make_dir(l, aside);
   std::vector<std::string> moved;
-  for (const auto& sha : chosen)
-    if (::rename(l.blob_path(sha).c_str(), (aside + "/" + sha).c_str()) == 0) {
-      moved.push_back(sha);
-      crash_point("gc-blob-set-aside");
+  for (const auto& sha : chosen) {
+    // rename moves a link itself, never its target; one that replaced the blob since the
+    // listing goes straight back and is left alone.
+    if (entry_kind(l, l.blob_path(sha)) != EntryKind::file) continue;
+    if (rename_entry(l, l.blob_path(sha), aside + "/" + sha) != 0) continue;
+    if (entry_kind(l, aside + "/" + sha) != EntryKind::file) {
+      (void)rename_entry(l, aside + "/" + sha, l.blob_path(sha));
+      rep.left_alone.push_back({l.blob_path(sha), "replaced by something that is not a regular file while gc ran"});
+      continue;
     }
+    moved.push_back(sha);
+    crash_point("gc-blob-set-aside");
+  }
   const auto refs_last = referenced_blobs(l, ok);
   for (const auto& sha : moved) {
     const std::string kept = aside + "/" + sha;
     if (!ok || refs_last.count(sha)) {
-      if (::link(kept.c_str(), l.blob_path(sha).c_str()) != 0 && errno != EEXIST)
-        throw RegistryError("cannot put blob '" + l.blob_path(sha) + "' back from '" + kept + "': " + std::strerror(errno));
+      if (const int e = link_entry(l, kept, l.blob_path(sha)); e != 0 && e != EEXIST)
+        throw RegistryError("cannot put blob '" + l.blob_path(sha) + "' back from '" + kept + "': " + std::strerror(e));
       rep.kept.push_back({l.blob_path(sha), "a version started to use it while gc ran"});
-      remove_tree(kept);
+      remove_entry(l, kept);
     } else {
-      rep.bytes += remove_tree(kept);
+      rep.bytes += remove_entry(l, kept);
       rep.removed.push_back({l.blob_path(sha), "unreferenced blob"});
     }
   }
-  remove_tree(aside);
+  remove_entry(l, aside);
   return rep;
 }
 

@@ -34,6 +34,7 @@ struct GcReport {
   std::vector<Finding> retired;  // NAME@N retired by the retention policy (or would be)
   std::vector<Finding> removed;  // or, with dry_run, what would be
   std::vector<Finding> kept;     // unreferenced but younger than the grace period
+  std::vector<Finding> left_alone;  // links, FIFOs, devices: never followed or removed
   std::uint64_t bytes = 0;
   bool blobs_skipped = false;    // a manifest could not be read: no blob was considered garbage
 };

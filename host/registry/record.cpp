@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/cleanup.hpp"
 #include "common/errors.hpp"
 #include "formats/atomic_file.hpp"
 #include "formats/sha256.hpp"
@@ -22,24 +23,38 @@ namespace h5p::registry {
 namespace {
 
 // A private directory under staging/, removed on every way out (kill -9 aside: gc's job).
+// It is held open: the pipeline writes through pinned(), so it writes into this very directory
+// even if someone replaces its name with a link meanwhile.
 class StagingDir {
  public:
-  explicit StagingDir(const Layout& l) : path_(l.staging() + "/" + unique_token()) {
-    if (::mkdir(path_.c_str(), 0775) != 0) throw RegistryError("cannot create staging directory '" + path_ + "'");
+  explicit StagingDir(const Layout& l) : l_(l), path_(make(l, l.staging() + "/" + unique_token())), pin_(l, path_) {
+    // A crash removes the staged output (the pipeline's own temporary arms itself).
+    slots_[0] = arm_cleanup(pin_.path() + "/output.h5");
+    slots_[1] = arm_cleanup(path_, /*directory=*/true);
   }
   StagingDir(const StagingDir&) = delete;
   StagingDir& operator=(const StagingDir&) = delete;
   ~StagingDir() {
+    for (int s : slots_) disarm_cleanup(s);
     try {
-      remove_tree(path_);
+      remove_entry(l_, path_);
     } catch (...) {
     }
   }
   const std::string& path() const { return path_; }
+  std::string pinned() const { return pin_.path(); }
   std::string token() const { return path_.substr(path_.rfind('/') + 1); }
 
  private:
+  static std::string make(const Layout& l, const std::string& path) {
+    if (exists(l, path)) throw RegistryError("cannot create staging directory '" + path + "': it exists");
+    make_dir(l, path);
+    return path;
+  }
+  const Layout& l_;
   std::string path_;
+  PinnedDir pin_;
+  int slots_[2] = {-1, -1};
 };
 
 std::optional<std::string> env(const char* name) {
@@ -114,44 +129,57 @@ RecordOutcome record_prune(const RecordRequest& q) {
   const std::string canonical = canonical_rule_text(q.rule);
   std::string input_sha;
   try {
-    input_sha = sha256_file(q.prune.input);
+    struct stat st {};
+    // Hash only a regular file (a FIFO would block); the pipeline reports anything else.
+    if (::stat(q.prune.input.c_str(), &st) == 0 && S_ISREG(st.st_mode)) input_sha = sha256_file(q.prune.input);
   } catch (const Error&) {
     // Unreadable input: the pipeline reports it with the right exit code below.
   }
   RecordOutcome out;
   if (!input_sha.empty()) {
     if (auto v = find_by_key(l, q.model, idempotency_key(input_sha, canonical, q.tool.version))) {
-      out.version = *v;
-      out.already = true;
-      out.manifest = load_manifest(l, q.model, *v, /*even_retired=*/true);
-      out.result = result_from_manifest(out.manifest);
-      out.blob_path = l.blob_path(out.manifest.output_sha256);
-      place_copy(l, out.manifest, copy);
-      return out;
+      const Manifest m = load_manifest(l, q.model, *v, /*even_retired=*/true);
+      // "Already recorded" only when the blob is really there: otherwise prune again below (the
+      // same input and rule give the same bytes) and put it back.
+      out.repaired = check_blob(l, m.output_sha256, m.output_bytes);
+      if (out.repaired.empty()) {
+        out.version = *v;
+        out.already = true;
+        out.manifest = m;
+        out.result = result_from_manifest(out.manifest);
+        out.blob_path = l.blob_path(out.manifest.output_sha256);
+        place_copy(l, out.manifest, copy);
+        return out;
+      }
     }
   }
 
   StagingDir stage(l);
   PruneOptions opts = q.prune;
-  opts.output = stage.path() + "/output.h5";
+  opts.output = stage.pinned() + "/output.h5";
   opts.force = false;
   out.result = run_prune(opts);
+  const std::string staged = stage.path() + "/output.h5";
   crash_point("pruned");
   const double publish_start = now_seconds();
   if (!input_sha.empty() && out.result.input_sha256 != input_sha)
     throw InputError("input '" + q.prune.input + "' changed while it was being pruned; nothing recorded");
   const std::string key = idempotency_key(out.result.input_sha256, canonical, q.tool.version);
 
-  out.blob_path = store_blob(l, opts.output, out.result.output_sha256, out.result.output_bytes);
+  out.blob_path = store_blob(l, staged, out.result.output_sha256, out.result.output_bytes);
   Manifest m = make_manifest(q, out.result, key, started, l);
   m.publish_id = stage.token();
   const Published p = publish_version(l, m, stage.path() + "/version");
   out.version = p.version;
   out.already = p.already;
   out.manifest = load_manifest(l, q.model, p.version, /*even_retired=*/true);
+  if (out.manifest.output_sha256 != out.result.output_sha256)
+    throw RegistryError(q.model + "@" + std::to_string(p.version) + " records output sha256 " + out.manifest.output_sha256 +
+                        " but this run of the same input and rule gave " + out.result.output_sha256 +
+                        (out.repaired.empty() ? "" : "; its blob (" + out.repaired + ") was not repaired"));
   // A gc that listed references before this version appeared may have removed the blob as
   // unreferenced: put it back from the staged copy, which is still here.
-  if (!exists(out.blob_path) && ::link(opts.output.c_str(), out.blob_path.c_str()) != 0 && !exists(out.blob_path))
+  if (!exists(l, out.blob_path) && link_entry(l, staged, out.blob_path) != 0 && !exists(l, out.blob_path))
     throw RegistryError("blob '" + out.blob_path + "' vanished while publishing " + q.model + "@" +
                         std::to_string(p.version));
   crash_point("published");

@@ -34,6 +34,9 @@ struct RecordOutcome {
   Manifest manifest;
   PruneResult result;    // the run's result, or one rebuilt from the manifest when `already`
   std::string blob_path;
+  // Set when the version existed but its blob was missing or damaged (what was wrong): the
+  // input was pruned again and the identical output put back, so a requeue repairs the store.
+  std::string repaired;
 };
 
 RecordOutcome record_prune(const RecordRequest& request);

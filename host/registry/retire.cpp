@@ -33,7 +33,7 @@ std::optional<double> iso_seconds(const std::string& s) {
 }  // namespace
 
 bool is_retired(const Layout& l, const std::string& model, int version) {
-  return exists(marker_path(l, model, version));
+  return exists(l, marker_path(l, model, version));
 }
 
 std::string RetentionPolicy::text() const {
@@ -49,7 +49,7 @@ Retired retire_version(const Layout& l, const std::string& model, int version, b
   Retired out;
   out.version = version;
   if (!std::binary_search(live.begin(), live.end(), version)) {
-    if (is_dir(l.version_dir(model, version)) && is_retired(l, model, version)) {
+    if (is_dir(l, l.version_dir(model, version)) && is_retired(l, model, version)) {
       out.already = true;
       return out;
     }
@@ -72,7 +72,7 @@ Retired retire_version(const Layout& l, const std::string& model, int version, b
   const nlohmann::json marker = {{"retired", iso8601_utc(now_seconds())}, {"reason", reason}, {"user", user_name()},
                                  {"host", host_name()}};
   // The commit point: after this link the version is retired, before it it is whole.
-  if (!write_file_atomic(marker_path(l, model, version), marker.dump() + "\n", /*replace=*/false)) out.already = true;
+  if (!write_file_atomic(l, marker_path(l, model, version), marker.dump() + "\n", /*replace=*/false)) out.already = true;
   crash_point("retire-marked");
   return out;
 }

@@ -11,7 +11,6 @@
 #include <thread>
 
 #include "common/errors.hpp"
-#include "formats/atomic_file.hpp"
 #include "host/registry/aliases.hpp"
 #include "host/registry/crash_hook.hpp"
 #include "host/registry/fs_ops.hpp"
@@ -34,7 +33,7 @@ bool is_hex(const std::string& s) {
 // (damage is reported by verify, not here).
 std::string key_of(const Layout& l, const std::string& model, int v) {
   try {
-    if (auto k = read_small_file(l.key_path(model, v)); k && k->size() == 65 && k->back() == '\n')
+    if (auto k = read_small_file(l, l.key_path(model, v)); k && k->size() == 65 && k->back() == '\n')
       return k->substr(0, 64);
     return load_manifest(l, model, v).key;
   } catch (const RegistryError&) {
@@ -46,15 +45,15 @@ std::string key_of(const Layout& l, const std::string& model, int v) {
 
 std::vector<std::string> list_models(const Layout& l) {
   std::vector<std::string> out;
-  for (const auto& name : list_dir(l.models()))
-    if (valid_name(name) && is_dir(l.versions_dir(name))) out.push_back(name);
+  for (const auto& name : list_dir(l, l.models()))
+    if (valid_name(name) && is_dir(l, l.versions_dir(name))) out.push_back(name);
   std::sort(out.begin(), out.end());
   return out;
 }
 
 std::vector<int> version_numbers(const Layout& l, const std::string& model) {
   std::vector<int> out;
-  for (const auto& name : list_dir(l.versions_dir(model)))
+  for (const auto& name : list_dir(l, l.versions_dir(model)))
     if (all_digits(name) && name.size() <= 9 && name[0] != '0') out.push_back(std::stoi(name));
   std::sort(out.begin(), out.end());
   return out;
@@ -68,11 +67,18 @@ std::vector<int> list_versions(const Layout& l, const std::string& model) {
 
 Manifest load_manifest(const Layout& l, const std::string& model, int version, bool even_retired) {
   const std::string path = l.manifest_path(model, version);
-  if (!is_dir(l.version_dir(model, version)))
+  if (!is_dir(l, l.version_dir(model, version)))
     throw RegistryError("no version " + model + "@" + std::to_string(version) + " in registry '" + l.root() + "'");
   if (!even_retired && is_retired(l, model, version))
     throw RegistryError("version " + model + "@" + std::to_string(version) + " was retired (h5prune rm or gc --keep-last)");
-  Manifest m = read_manifest_file(path);
+  std::optional<std::string> text;
+  try {
+    text = read_small_file(l, path);
+  } catch (const RegistryError& e) {
+    throw RegistryError(std::string("damaged manifest: ") + e.what());
+  }
+  if (!text) throw RegistryError("damaged version: manifest '" + path + "' is missing");
+  Manifest m = manifest_from_text(*text, path);
   if (m.model != model || m.version != version)
     throw RegistryError("damaged manifest '" + path + "': it records " + m.model + "@" + std::to_string(m.version));
   return m;
@@ -85,7 +91,7 @@ int resolve(const Layout& l, const VersionRef& ref) {
   if (all_digits(ref.ref)) {
     const int v = ref.ref.size() <= 9 ? std::stoi(ref.ref) : -1;
     if (!std::binary_search(versions.begin(), versions.end(), v)) {
-      if (v > 0 && is_dir(l.version_dir(ref.model, v)) && is_retired(l, ref.model, v))
+      if (v > 0 && is_dir(l, l.version_dir(ref.model, v)) && is_retired(l, ref.model, v))
         throw RegistryError("version " + ref.text() + " was retired (h5prune rm or gc --keep-last)");
       throw RegistryError("no version " + ref.text() + " in registry '" + l.root() + "'");
     }
@@ -121,7 +127,7 @@ std::optional<int> find_by_key(const Layout& l, const std::string& model, const 
 }
 
 std::optional<Located> find_by_output(const Layout& l, const std::string& sha256) {
-  if (sha256.size() != 64 || !exists(l.blob_path(sha256))) return std::nullopt;
+  if (sha256.size() != 64 || !exists(l, l.blob_path(sha256))) return std::nullopt;
   for (const auto& model : list_models(l))
     for (int v : list_versions(l, model)) {
       try {
@@ -133,13 +139,13 @@ std::optional<Located> find_by_output(const Layout& l, const std::string& sha256
 }
 
 Published publish_version(const Layout& l, Manifest m, const std::string& stage_dir) {
-  make_dir(l.model_dir(m.model));
-  make_dir(l.versions_dir(m.model));
-  make_dir(l.aliases_dir(m.model));
+  make_dir(l, l.model_dir(m.model));
+  make_dir(l, l.versions_dir(m.model));
+  make_dir(l, l.aliases_dir(m.model));
   const std::vector<int> existing = list_versions(l, m.model);
   for (int v : existing)
     if (key_of(l, m.model, v) == m.key) return {v, true};
-  make_dir(stage_dir);
+  make_dir(l, stage_dir);
   const std::string manifest = stage_dir + "/manifest.json";
   // Retired numbers stay taken: the next number follows every directory, retired or not.
   const std::vector<int> taken = version_numbers(l, m.model);
@@ -147,23 +153,22 @@ Published publish_version(const Layout& l, Manifest m, const std::string& stage_
   for (;;) {
     m.version = n;
     m.finished = iso8601_utc(now_seconds());
-    ::unlink(manifest.c_str());  // manifests are read-only; a retry writes a new file
     if (crash_requested("manifest-partial")) {
       // Simulates a writer killed in the middle of writing its manifest.
-      write_file_atomic(manifest, manifest_to_json(m).dump(2).substr(0, 100), true);
+      write_file_atomic(l, manifest, manifest_text(m).substr(0, 100), true);
       crash_point("manifest-partial");
     }
-    write_manifest_file(manifest, m);
-    if (!exists(stage_dir + "/key")) write_file_atomic(stage_dir + "/key", m.key + "\n", true);
-    fsync_path(stage_dir);
+    write_file_atomic(l, manifest, manifest_text(m), /*replace=*/true, 0444);  // a retry replaces it
+    if (!exists(l, stage_dir + "/key")) write_file_atomic(l, stage_dir + "/key", m.key + "\n", true);
+    fsync_dir(l, stage_dir);
     crash_point("manifest-written");
     const std::string target = l.version_dir(m.model, n);
-    if (::rename(stage_dir.c_str(), target.c_str()) == 0) {
+    const int err = rename_entry(l, stage_dir, target);
+    if (err == 0) {
       crash_point("renamed");
-      fsync_path(l.versions_dir(m.model));
+      fsync_dir(l, l.versions_dir(m.model));
       return {n, false};
     }
-    const int err = errno;
     if (err == EEXIST || err == ENOTEMPTY) {
       // Another writer took n. If it recorded the same key, that version is ours too. A client
       // cache (NFS) may not show the new directory's files yet: ask again briefly before

@@ -212,7 +212,10 @@ class CudaBackend final : public Backend {
     ApplyResult r;
     const std::uint64_t quota = tie_quota >= t.n ? kAllTies : tie_quota;
     const bool partial = quota > 0 && quota != kAllTies;
-    if (partial) H5P_CUDA_TRY(cudaMemsetAsync(ties_before_.data(), 0, sizeof(std::uint64_t), compute_.get()));
+    if (partial) {
+      ensure_buffers();
+      H5P_CUDA_TRY(cudaMemsetAsync(ties_before_.data(), 0, sizeof(std::uint64_t), compute_.get()));
+    }
     for_each_chunk(ConstTensor{t.dtype, t.data, t.n}, t.data, kSumBlock, 0, [&](const void* dev, std::size_t, std::size_t n) {
       const std::size_t blocks = blocks_of(n, kSumBlock);
       with_bits(t.dtype, [&](auto bits) {
@@ -423,8 +426,9 @@ class CudaBackend final : public Backend {
   // synchronise the device, so nothing is re-allocated as tensors grow).
   void ensure_buffers() {
     if (buffers_ready_) return;
-    // Blocks of a chunk: kSumBlock elements, or N:M's whole groups (> kSumBlock - 256).
-    const std::size_t max_blocks = chunk_bytes_ / 2 / (kSumBlock - kMaxNmGroup) + 2;
+    // Blocks of a chunk: kSumBlock elements, or N:M's whole runs of M * stride elements, which
+    // are never shorter than kSumBlock / 2 (floor(kSumBlock / run) * run, or the run itself).
+    const std::size_t max_blocks = chunk_bytes_ / 2 / (kSumBlock / 2) + 2;
     for (ChunkSlot& s : slots_) {
       s.data.grow(chunk_bytes_);
       s.out.grow(chunk_bytes_);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -32,7 +33,7 @@ class RegistryTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
   }
-  void TearDown() override { remove_tree(dir_); }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   Layout layout() { return Layout::create(dir_ + "/reg"); }
 
@@ -186,7 +187,7 @@ TEST_F(RegistryTest, OpenNeedsARegistry) {
   EXPECT_NO_THROW(Layout::create(dir_ + "/reg"));  // again: it is a registry
   std::ofstream(dir_ + "/notes.txt") << "mine";
   EXPECT_THROW(Layout::create(dir_), RegistryError);  // holds other files
-  EXPECT_FALSE(exists(dir_ + "/objects"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/objects"));
 }
 
 TEST_F(RegistryTest, PublishNumbersAndIdempotency) {
@@ -205,7 +206,7 @@ TEST_F(RegistryTest, PublishNumbersAndIdempotency) {
   EXPECT_EQ(find_by_key(l, "bert", "k2"), 2);
   EXPECT_FALSE(find_by_key(l, "bert", "k3").has_value());
   // No staging left behind by a successful publish.
-  EXPECT_TRUE(list_dir(l.staging()).empty());
+  EXPECT_TRUE(list_dir(l, l.staging()).empty());
 }
 
 TEST_F(RegistryTest, KeyFileMatchesManifestAndIsChecked) {
@@ -213,7 +214,7 @@ TEST_F(RegistryTest, KeyFileMatchesManifestAndIsChecked) {
   const std::string sha = put_blob(l, "x");
   const std::string key(64, 'e');
   ASSERT_EQ(publish(l, manifest("m", key, sha, 1)).version, 1);
-  EXPECT_EQ(read_small_file(l.key_path("m", 1)), key + "\n");
+  EXPECT_EQ(read_small_file(l, l.key_path("m", 1)), key + "\n");
   EXPECT_EQ(find_by_key(l, "m", key), 1);
   EXPECT_TRUE(verify_registry(l, std::nullopt).damage.empty());
   ::chmod(l.key_path("m", 1).c_str(), 0644);
@@ -318,7 +319,7 @@ TEST_F(RegistryTest, BlobsAreDeduplicatedReadOnlyAndChecked) {
     f.seekp(3);
     f.put('X');
   }
-  EXPECT_THROW(copy_blob_verified(l, sha, 7, out), RegistryError);
+  EXPECT_THROW(copy_blob_verified(l, sha, 7, out + "2"), RegistryError);
   EXPECT_NE(check_blob(l, sha, 7), "");
   EXPECT_EQ(check_blob(l, std::string(64, 'f'), 1), "missing");
   // Storing the same content again replaces the damaged copy.
@@ -340,16 +341,16 @@ TEST_F(RegistryTest, VerifyFindsDamageAndGcKeepsReferences) {
   // Young garbage survives the grace period; with grace 0 it goes, references stay.
   GcReport g = collect_garbage(l, 3600, false);
   EXPECT_TRUE(g.removed.empty());
-  EXPECT_TRUE(exists(l.blob_path(unused)));
-  make_dir(l.staging() + "/abandoned");
+  EXPECT_TRUE(exists(l, l.blob_path(unused)));
+  make_dir(l, l.staging() + "/abandoned");
   g = collect_garbage(l, 0, /*dry_run=*/true);
   EXPECT_EQ(g.removed.size(), 2u);
-  EXPECT_TRUE(exists(l.blob_path(unused)));
+  EXPECT_TRUE(exists(l, l.blob_path(unused)));
   g = collect_garbage(l, 0, false);
   EXPECT_EQ(g.removed.size(), 2u);
-  EXPECT_FALSE(exists(l.blob_path(unused)));
-  EXPECT_FALSE(exists(l.staging() + "/abandoned"));
-  EXPECT_TRUE(exists(l.blob_path(used)));
+  EXPECT_FALSE(exists(l, l.blob_path(unused)));
+  EXPECT_FALSE(exists(l, l.staging() + "/abandoned"));
+  EXPECT_TRUE(exists(l, l.blob_path(used)));
   EXPECT_TRUE(verify_registry(l, std::nullopt).damage.empty());
 
   // A manifest that does not parse is damage, and then gc removes no blob at all.
@@ -362,7 +363,81 @@ TEST_F(RegistryTest, VerifyFindsDamageAndGcKeepsReferences) {
   EXPECT_EQ(r.damage[0].path, mpath);
   g = collect_garbage(l, 0, false);
   EXPECT_TRUE(g.blobs_skipped);
-  EXPECT_TRUE(exists(l.blob_path(orphan)));
+  EXPECT_TRUE(exists(l, l.blob_path(orphan)));
+}
+
+// Links planted in a shared registry are never followed: listing, reading, writing and
+// removing stop at them, and gc keeps them (and their targets) as they are.
+TEST_F(RegistryTest, PlantedLinksAreNeverFollowed) {
+  const Layout l = layout();
+  const std::string victim = dir_ + "/victim";
+  ::mkdir(victim.c_str(), 0755);
+  std::ofstream(victim + "/notes.txt") << "mine";
+  const std::string sha = put_blob(l, "x");
+  publish(l, manifest("m", std::string(64, 'e'), sha, 1));
+
+  // A link in place of a two-digit blob directory, of a blob, of a staging area.
+  ASSERT_EQ(::symlink(victim.c_str(), (l.objects() + "/ab").c_str()), 0);
+  const std::string fake_blob = l.blob_dir(sha) + "/" + std::string(62, 'c');
+  ASSERT_EQ(::symlink((victim + "/notes.txt").c_str(), fake_blob.c_str()), 0);
+  ASSERT_EQ(::symlink(victim.c_str(), (l.staging() + "/evil").c_str()), 0);
+  EXPECT_EQ(entry_kind(l, l.objects() + "/ab"), EntryKind::symlink);
+  EXPECT_EQ(entry_kind(l, l.objects() + "/ab/notes.txt"), EntryKind::blocked);
+  EXPECT_THROW(list_dir(l, l.objects() + "/ab"), RegistryError);
+  EXPECT_THROW(read_small_file(l, fake_blob), RegistryError);
+  EXPECT_THROW(remove_entry(l, fake_blob), RegistryError);
+  EXPECT_THROW(remove_entry(l, l.objects() + "/ab/notes.txt"), RegistryError);
+
+  const GcReport g = collect_garbage(l, 0, false);
+  for (const auto& r : g.removed) EXPECT_EQ(r.path.find("evil"), std::string::npos) << r.path;
+  EXPECT_TRUE(std::filesystem::exists(victim + "/notes.txt"));
+  EXPECT_TRUE(std::filesystem::is_symlink(l.objects() + "/ab"));
+  EXPECT_TRUE(std::filesystem::is_symlink(fake_blob));
+  EXPECT_TRUE(std::filesystem::is_symlink(l.staging() + "/evil"));
+  EXPECT_EQ(g.left_alone.size(), 3u);
+  // verify reports them as damage.
+  EXPECT_GE(verify_registry(l, std::nullopt).damage.size(), 3u);
+
+  // A link in place of a model's aliases directory: alias writes and deletes refuse it.
+  ASSERT_EQ(::rmdir(l.aliases_dir("m").c_str()), 0);
+  ASSERT_EQ(::symlink(victim.c_str(), l.aliases_dir("m").c_str()), 0);
+  EXPECT_THROW(set_alias(l, "m", "notes.txt", 1), RegistryError);
+  EXPECT_THROW(delete_alias(l, "m", "notes.txt"), RegistryError);
+  EXPECT_EQ(std::filesystem::file_size(victim + "/notes.txt"), 4u);
+}
+
+TEST_F(RegistryTest, OnlyAFreshOrMarkedDirectoryBecomesARegistry) {
+  const std::string d = dir_ + "/looks_like_one";
+  std::filesystem::create_directories(d + "/staging");
+  std::ofstream(d + "/staging/notes.txt") << "mine";
+  EXPECT_THROW(Layout::create(d), RegistryError);
+  EXPECT_TRUE(std::filesystem::exists(d + "/staging/notes.txt"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/h5prune-registry.json"));
+  // What concurrent creators leave before the marker appears is adopted.
+  const std::string e = dir_ + "/half_made";
+  std::filesystem::create_directories(e + "/objects/sha256");
+  std::filesystem::create_directories(e + "/models");
+  EXPECT_NO_THROW(Layout::create(e));
+  EXPECT_NO_THROW(Layout::open(e));
+  // A marker with other contents is not this format.
+  const std::string f = dir_ + "/other_format";
+  Layout::create(f);
+  ::chmod((f + "/h5prune-registry.json").c_str(), 0644);
+  std::ofstream(f + "/h5prune-registry.json", std::ios::trunc) << "{\"format\": \"h5prune-registry\", \"layout\": 2}\n";
+  EXPECT_THROW(Layout::open(f), RegistryError);
+  // The marker as a link is refused too.
+  const std::string g = dir_ + "/linked_marker";
+  std::filesystem::create_directories(g);
+  ASSERT_EQ(::symlink((e + "/h5prune-registry.json").c_str(), (g + "/h5prune-registry.json").c_str()), 0);
+  EXPECT_THROW(Layout::open(g), RegistryError);
+}
+
+TEST_F(RegistryTest, ReadingAFifoDoesNotBlock) {
+  const Layout l = layout();
+  const std::string fifo = l.models() + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  EXPECT_THROW(read_small_file(l, fifo), RegistryError);
+  EXPECT_EQ(entry_kind(l, fifo), EntryKind::other);
 }
 
 TEST(RegistryDurations, Parse) {

@@ -1,0 +1,109 @@
+// libFuzzer target: arbitrary bytes as an input file through stats (the metadata walk, tensor
+// selection, sparse layout groups read back) and densify (the sparse-layout reader and the
+// faithful copy). h5prune's own errors are expected; a crash, hang or leak is a finding.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "common/errors.hpp"
+#include "formats/hdf5/file.hpp"
+#include "formats/hdf5/slabs.hpp"
+#include "formats/sparse/reader.hpp"
+#include "host/densify.hpp"
+#include "host/stats.hpp"
+
+namespace {
+
+// A per-process scratch directory (in memory when /dev/shm exists), removed at exit. Plain
+// char arrays: they outlive every static destructor, which run before this atexit handler.
+char g_dir[256];
+char g_input[300];
+char g_output[300];
+
+void remove_scratch() {
+  ::unlink(g_input);
+  ::unlink(g_output);
+  ::rmdir(g_dir);
+}
+
+std::string scratch() {
+  if (!g_dir[0]) {
+    const char* base = std::getenv("H5PRUNE_FUZZ_TMP");
+    std::snprintf(g_dir, sizeof g_dir, "%s/h5prune_fuzz.XXXXXX",
+                  base ? base : (::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"));
+    if (!::mkdtemp(g_dir)) std::abort();
+    std::snprintf(g_input, sizeof g_input, "%s/in.h5", g_dir);
+    std::snprintf(g_output, sizeof g_output, "%s/out.h5", g_dir);
+    std::atexit(remove_scratch);
+  }
+  return g_dir;
+}
+
+bool write_all(const std::string& path, const std::uint8_t* data, std::size_t size) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t w = ::write(fd, data + done, size - done);
+    if (w <= 0) break;
+    done += static_cast<std::size_t>(w);
+  }
+  ::close(fd);
+  return done == size;
+}
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  h5p::h5::silence_library_errors();
+  return 0;
+}
+
+// Work is proportional to declared sizes, which are legitimate up to 1 PiB: inputs declaring
+// more than 16 MiB of tensor data (plain or as a sparse layout's dense shape) are walked but
+// not processed, so that time goes to the parsing paths rather than to writing zeros.
+bool small_enough(const std::string& path) {
+  constexpr std::uint64_t kBudget = std::uint64_t{16} << 20;
+  try {
+    h5p::h5::Handle file = h5p::h5::open_input(path);
+    std::uint64_t total = 0;
+    for (const auto& d : h5p::h5::list_datasets(file)) {
+      total += h5p::h5::element_count(d.shape) * 8;
+      const std::string parent = d.path.substr(0, d.path.rfind('/'));
+      if (!parent.empty() && h5p::sparse::is_layout_group(file, parent)) {
+        h5p::h5::Handle g = h5p::h5::group_handle(H5Gopen2(file, parent.c_str(), H5P_DEFAULT));
+        if (g.valid()) total += h5p::sparse::read_layout(g, path, parent).n * 8;
+      }
+      if (total > kBudget) return false;
+    }
+  } catch (const h5p::Error&) {
+  }
+  return true;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string in = scratch() + "/in.h5";
+  if (!write_all(in, data, size)) return 0;
+  if (!small_enough(in)) return 0;
+  try {
+    h5p::Selection all;
+    all.min_ndim = 0;
+    h5p::run_stats(in, all, std::uint64_t{1} << 20, 1);
+  } catch (const h5p::Error&) {
+  }
+  try {
+    h5p::DensifyOptions o;
+    o.input = in;
+    o.output = scratch() + "/out.h5";
+    o.memory_limit = std::uint64_t{1} << 20;
+    o.force = true;
+    h5p::run_densify(o);
+    ::unlink(o.output.c_str());
+  } catch (const h5p::Error&) {
+  }
+  return 0;
+}
