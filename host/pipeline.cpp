@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -537,8 +538,8 @@ void PruneJob::open_and_plan() {
   if (opt_.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
 
   in_file_ = h5::open_input(opt_.input);
-  // The input's hash (for the summary and lineage) runs beside the pipeline.
-  if (!opt_.dry_run) input_hash_ = std::async(std::launch::async, [path = opt_.input] { return sha256_file(path); });
+  // The input's hash (for lineage and --json) runs beside the pipeline.
+  if (!opt_.dry_run && opt_.hash) input_hash_ = std::async(std::launch::async, [path = opt_.input] { return sha256_file(path); });
   {
     struct stat st {};
     if (stat(opt_.input.c_str(), &st) == 0) result_.input_bytes = static_cast<std::uint64_t>(st.st_size);
@@ -665,11 +666,18 @@ void PruneJob::write_output(const std::string& temp_path) {
   result_.seconds.write += std::chrono::duration<double>(Clock::now() - copy_start).count() - inner;
 }
 
-// Stage 4: hashes, then the temporary moved into place.
+// Stage 4: hashes (when asked for), then the temporary moved into place.
 void PruneJob::publish(AtomicOutput& out) {
   StageTimer t(result_.seconds.publish);
-  result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
-  result_.input_sha256 = input_hash_.get();
+  if (opt_.hash) {
+    result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
+    result_.input_sha256 = input_hash_.get();
+  } else {
+    struct stat st {};
+    if (stat(out.temp_path().c_str(), &st) != 0)
+      throw OutputError("cannot stat the finished output for '" + opt_.output + "': " + std::strerror(errno));
+    result_.output_bytes = static_cast<std::uint64_t>(st.st_size);
+  }
   out.commit();
 }
 

@@ -37,12 +37,16 @@ struct PruneOptions {
   bool has_base_rule = true;        // false: only --rule/--rules were given
   std::vector<GroupRule> rules;     // --rule/--rules, first match wins
   Selection selection;
-  std::uint64_t memory_limit = kDefaultMemoryLimit;
+  std::uint64_t memory_limit = kDefaultMemoryLimit;  // the CLI's default is auto (host/memory_budget)
+  std::string memory_limit_source;                   // how an auto limit was found ("" when given)
   int threads = 0;  // 0: all cores
   std::string backend = "auto";          // auto | cpu | cuda
   std::uint64_t device_memory_limit = 0;  // --device-memory-limit; 0: half of the device's free memory
   bool force = false;
   bool dry_run = false;
+  // SHA-256 of input and output: needed for lineage (--registry) and the --json summary
+  // (which users compare with sha256sum); a plain run skips both (docs/CLI.md "Hashes").
+  bool hash = true;
   sparse::Format format = sparse::Format::dense;  // --format: selected tensors' output layout
   bool compress = false;                           // --compress: shuffle + deflate on sparse datasets
   std::uint64_t index_limit32 = sparse::kNoLimit;  // test hook: largest value a 32-bit index holds

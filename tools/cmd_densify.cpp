@@ -8,6 +8,7 @@
 #include "common/errors.hpp"
 #include "formats/json_names.hpp"
 #include "host/densify.hpp"
+#include "host/memory_budget.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
 #include "tools/format.hpp"
@@ -26,7 +27,7 @@ int cmd_densify(const std::vector<std::string>& args) {
   visible.add_options()
       ("help,h", "this help")
       ("output,o", po::value<std::string>(), "output file (written as a temporary, then renamed)")
-      ("memory-limit", po::value<std::string>()->default_value("512M"),
+      ("memory-limit", po::value<std::string>()->default_value("auto"),
        "bound on weight bytes held in memory; use the prune run's value for a byte-identical result")
       ("json", po::bool_switch(), "print the summary as one JSON object on stdout")
       ("force", po::bool_switch(), "replace an existing output file");
@@ -42,7 +43,7 @@ int cmd_densify(const std::vector<std::string>& args) {
   o.input = vm["input"].as<std::string>();
   if (!vm.count("output")) throw UsageError("missing --output (-o) for densify");
   o.output = vm["output"].as<std::string>();
-  o.memory_limit = parse_size(vm["memory-limit"].as<std::string>(), "--memory-limit");
+  o.memory_limit = memory_limit_from_text(vm["memory-limit"].as<std::string>(), "--memory-limit");
   o.force = vm["force"].as<bool>();
 
   const DensifyResult r = run_densify(o);

@@ -9,6 +9,7 @@
 
 #include "common/errors.hpp"
 #include "formats/json_names.hpp"
+#include "host/memory_budget.hpp"
 #include "host/metrics.hpp"
 #include "host/registry/fs_ops.hpp"
 #include "host/pipeline.hpp"
@@ -50,7 +51,8 @@ po::options_description prune_options() {
       ("exclude", po::value<std::string>(), "skip tensors whose full HDF5 path matches this regex")
       ("include-optimizer", po::bool_switch(), "also select optimizer state (Keras optimizer_weights/, optimizer/), left out by default")
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor (2: kernels and matrices, not biases)")
-      ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory; larger data is streamed in slabs")
+      ("memory-limit", po::value<std::string>()->default_value("auto"),
+       "bound on weight bytes held in memory; larger data is streamed in slabs (auto: half of what the cgroup or the machine has free)")
       ("backend", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda (auto: CUDA when a device is usable, else the CPU)")
       ("device-memory-limit", po::value<std::string>(), "bound on device memory for --backend cuda (default: half of the free memory); larger tensors go through in chunks")
       ("threads", po::value<int>(), "OpenMP threads (default: all cores); results do not depend on it")
@@ -123,6 +125,8 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["threads"] = r.threads;
   j["dry_run"] = o.dry_run;
   j["streamed"] = r.streamed;
+  j["memory_limit"] = {{"bytes", o.memory_limit},
+                       {"auto", o.memory_limit_source.empty() ? json(nullptr) : json(o.memory_limit_source)}};
   j["skipped"] = json::array();
   for (const auto& k : r.skipped) j["skipped"].push_back({{"path", k.path}, {"reason", k.reason}});
   j["tensors"] = json::array();
@@ -219,8 +223,9 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
               100.0 * r.total.sparsity(), r.tensors.size(), rule_text(o).c_str(), r.device.c_str(),
               r.streamed ? ", streamed in slabs" : "");
   if (!r.backend_note.empty()) std::printf("backend: %s\n", r.backend_note.c_str());
-  std::printf("wrote %s (%s, sha256 %s) in %.2f s (read %.2f, compute %.2f, write %.2f)\n", o.output.c_str(),
-              human_bytes(static_cast<double>(r.output_bytes)).c_str(), r.output_sha256.c_str(), r.seconds.total,
+  const std::string sha = r.output_sha256.empty() ? "" : ", sha256 " + r.output_sha256;
+  std::printf("wrote %s (%s%s) in %.2f s (read %.2f, compute %.2f, write %.2f)\n", o.output.c_str(),
+              human_bytes(static_cast<double>(r.output_bytes)).c_str(), sha.c_str(), r.seconds.total,
               r.seconds.read, r.seconds.compute, r.seconds.write);
 }
 
@@ -306,7 +311,14 @@ PruneOptions parse(const po::variables_map& vm) {
     o.rule.scope = scope == "global" ? Scope::global : Scope::tensor;
   }
   o.selection = selection_options(vm);
-  o.memory_limit = parse_size(vm["memory-limit"].as<std::string>(), "--memory-limit");
+  const std::string memory = vm["memory-limit"].as<std::string>();
+  if (memory == "auto") {
+    const MemoryBudget b = auto_memory_budget();
+    o.memory_limit = b.limit;
+    o.memory_limit_source = "auto: half of " + std::to_string(b.free) + " bytes free (" + b.source + ")";
+  } else {
+    o.memory_limit = parse_size(memory, "--memory-limit");
+  }
   o.backend = vm["backend"].as<std::string>();
   if (o.backend != "auto" && o.backend != "cpu" && o.backend != "cuda")
     throw UsageError("invalid value '" + o.backend + "' for --backend: expected auto, cpu or cuda");
@@ -395,6 +407,7 @@ int cmd_prune(const std::vector<std::string>& args) {
       if (!vm["quiet"].as<bool>()) std::fprintf(stderr, "h5prune: note: %s\n", note.c_str());
     };
     const std::string registry_path = registry_dir(vm);
+    o.hash = json_out || !registry_path.empty();  // where the hashes are used (docs/CLI.md "Hashes")
     std::optional<registry::RecordOutcome> recorded;
     if (!registry_path.empty()) {
       recorded = record_in_registry(vm, o, registry_path, args);

@@ -10,6 +10,7 @@
 
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
+#include "common/openmp_wait.hpp"
 #include "formats/hdf5/file.hpp"
 #include "formats/json_names.hpp"
 #include "tools/commands.hpp"
@@ -88,6 +89,7 @@ int run(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
+  h5p::prefer_passive_openmp_wait(argv);  // first: it may re-execute the program
   h5p::install_interrupt_handlers();
   h5p::h5::silence_library_errors();
   try {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/errors.hpp"
+#include "host/memory_budget.hpp"
 #include "host/rule.hpp"
 
 namespace po = boost::program_options;
@@ -56,7 +57,7 @@ int threads_option(const po::variables_map& vm) {
 }
 
 std::uint64_t memory_limit_option(const po::variables_map& vm) {
-  const std::uint64_t limit = parse_size(vm["memory-limit"].as<std::string>(), "--memory-limit");
+  const std::uint64_t limit = memory_limit_from_text(vm["memory-limit"].as<std::string>(), "--memory-limit");
   if (limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
   return limit;
 }

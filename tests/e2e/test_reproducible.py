@@ -144,3 +144,18 @@ def test_streaming_chunked(tmp_path, chunked_model, rule):
     with h5py.File(chunked_model, "r") as fa, h5py.File(tmp_path / "mem64K.h5", "r") as fb:
         for p in paths:
             h5util.assert_dataset_props_equal(fa[p], fb[p], "%s %s" % (ctx, p))
+
+
+def test_plain_run_hashes_nothing(tmp_path, model):
+    """SHA-256 is computed only for --json and --registry (docs/CLI.md "Hashes"): the plain
+    summary names the output and its size, no hash; --json on the same rule gives the file's."""
+    out = tmp_path / "plain.h5"
+    res = h5util.run_ok("prune", model, "-o", out, "--sparsity", "0.5")
+    wrote = [ln for ln in res.stdout.splitlines() if ln.startswith("wrote ")]
+    assert len(wrote) == 1, "one 'wrote' line expected\n" + h5util.describe(res)
+    assert "sha256" not in wrote[0], "a plain run printed a hash: %r" % wrote[0]
+    assert str(out) in wrote[0], wrote[0]
+    out_json = tmp_path / "json.h5"
+    js = h5util.run_json("prune", model, "-o", out_json, "--sparsity", "0.5")
+    assert js["output"]["sha256"] == h5util.sha256(out_json) == h5util.sha256(out), "same bytes, hash in --json"
+    assert js["input"]["sha256"] == h5util.sha256(model), "input.sha256"
