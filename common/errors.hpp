@@ -13,6 +13,7 @@ enum class ExitCode : int {
   output = 5,
   registry = 6,
   device = 7,
+  evaluation = 8,
 };
 
 // Base of every error h5prune reports; the message is the one line the user sees.
@@ -44,6 +45,12 @@ struct RegistryError : Error {
 // Device: a CUDA call failed during the run (out of device memory, device lost) (exit 7).
 struct DeviceError : Error {
   explicit DeviceError(const std::string& m) : Error(ExitCode::device, m) {}
+};
+
+// Evaluation: the user's --eval command failed (non-zero exit, timeout, no metrics line) (exit 8).
+// The pruned output and its registry version stay: they are valid.
+struct EvalError : Error {
+  explicit EvalError(const std::string& m) : Error(ExitCode::evaluation, m) {}
 };
 
 // Raised at the next checkpoint after SIGINT/SIGTERM/SIGUSR1; exit code is 128 + signal.

@@ -21,7 +21,10 @@ struct TensorResult {
   std::uint64_t pruned = 0;        // positions the rule set to +0.0 (already-zero ones included)
   std::uint64_t zeros_after = 0;   // +0.0 and -0.0 in the output
   std::optional<double> requested_sparsity;
-  std::optional<int> axis;  // N:M: the axis the groups of M run along
+  std::optional<int> axis;  // N:M: the axis the groups of M run along; structured: the axis cut into slices
+  int norm_p = 0;           // structured: 1 or 2 (L1, L2); 0 for the other rules
+  std::uint64_t slices = 0;                    // structured: slices along the axis
+  std::vector<std::uint64_t> removed_slices;   // structured: the zeroed slices, ascending
   double threshold = 0.0;  // magnitude boundary K as a float64
   std::uint64_t ties = 0;  // elements with |w| == K
   std::uint64_t ties_pruned = 0;

@@ -1,9 +1,10 @@
-// SVG line charts: linear axes, 5 ticks each, a colour per series from a fixed palette.
+// SVG line charts: linear axes with ticks at round values, a colour per series from a fixed palette.
 #include "formats/svg_chart.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 namespace h5p {
 
@@ -34,6 +35,23 @@ std::string tick_label(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4g", v);
   return buf;
+}
+
+// Ticks at round values: a step of 1, 2 or 5 x 10^k giving about four intervals over [lo, hi],
+// from the first multiple of the step at or above lo.
+std::vector<double> round_ticks(double lo, double hi) {
+  const double raw = (hi - lo) / 4.0;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (raw <= m * mag * 1.0000001) {
+      step = m * mag;
+      break;
+    }
+  std::vector<double> ticks;
+  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  return ticks;
 }
 
 const char* kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -68,12 +86,13 @@ std::string render_svg(const Chart& c, int width, int height) {
          num(top + ph) + "\"/>\n";
   svg += "<line x1=\"" + num(left) + "\" y1=\"" + num(top) + "\" x2=\"" + num(left) + "\" y2=\"" + num(top + ph) + "\"/>\n";
   svg += "</g>\n<g class=\"ticks\" fill=\"#333\">\n";
-  for (int i = 0; i <= 4; ++i) {
-    const double xv = x_min + (x_max - x_min) * i / 4.0, yv = y_min + (y_max - y_min) * i / 4.0;
+  for (const double xv : round_ticks(x_min, x_max)) {
     svg += "<line x1=\"" + num(px(xv)) + "\" y1=\"" + num(top + ph) + "\" x2=\"" + num(px(xv)) + "\" y2=\"" +
            num(top + ph + 5) + "\" stroke=\"#333\"/>";
     svg += "<text x=\"" + num(px(xv)) + "\" y=\"" + num(top + ph + 18) + "\" text-anchor=\"middle\">" + tick_label(xv) +
            "</text>\n";
+  }
+  for (const double yv : round_ticks(y_min, y_max)) {
     svg += "<line x1=\"" + num(left) + "\" y1=\"" + num(py(yv)) + "\" x2=\"" + num(left + pw) + "\" y2=\"" +
            num(py(yv)) + "\" stroke=\"#eee\"/>";
     svg += "<text x=\"" + num(left - 8) + "\" y=\"" + num(py(yv) + 4) + "\" text-anchor=\"end\">" + tick_label(yv) +

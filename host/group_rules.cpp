@@ -40,7 +40,7 @@ GroupRule parse_group_spec(const std::string& match, const std::string& spec, co
   g.spec = spec;
   compile(match, where);
   const std::string bad = "invalid rule '" + spec + "' in " + where +
-                          ": expected S, sparsity:S, threshold:T, threshold-rel:R, nm:N:M or skip, then ,global ,tensor or ,axis=A";
+                          ": expected S, sparsity:S, threshold:T, threshold-rel:R, nm:N:M, structured:l1|l2:S or skip, then ,global ,tensor or ,axis=A";
   const std::vector<std::string> parts = split(spec, ',');
   const std::string& head = parts[0];
   if (head == "skip") {
@@ -65,6 +65,14 @@ GroupRule parse_group_spec(const std::string& match, const std::string& spec, co
     r.threshold_rel = parse_relative_threshold(value, where);
   } else if (kind == "nm") {
     parse_nm(value, r);
+  } else if (kind == "structured") {  // structured:l1:0.25
+    const auto c = value.find(':');
+    if (c == std::string::npos) throw UsageError(bad);
+    r.mode = RuleMode::structured;
+    r.structured_p = parse_structured_norm(value.substr(0, c), where);
+    r.sparsity = parse_decimal(value.substr(c + 1), where);
+    if (r.sparsity.above_one())
+      throw UsageError("invalid sparsity '" + value.substr(c + 1) + "' in " + where + ": must be between 0 and 1");
   } else {
     throw UsageError(bad);
   }
@@ -77,6 +85,8 @@ GroupRule parse_group_spec(const std::string& match, const std::string& spec, co
       scoped = true;
     } else if (p.rfind("axis=", 0) == 0 && r.mode == RuleMode::nm) {
       r.nm_axis = parse_nm_axis(p.substr(5));  // axis=auto: nullopt, the framework's axis
+    } else if (p.rfind("axis=", 0) == 0 && r.mode == RuleMode::structured) {
+      r.structured_axis = parse_structured_axis(p.substr(5));
     } else if (p == "skip-unfit" && r.mode == RuleMode::nm) {
       r.nm_skip_unfit = true;
     } else {
@@ -89,7 +99,7 @@ GroupRule parse_group_spec(const std::string& match, const std::string& spec, co
 GroupRule parse_rule_option(const std::string& text) {
   // The regex may hold '=' and so may the spec (",axis=0"): split at the first '=' that a spec
   // head follows (a digit or '.', "sparsity:", "threshold:", "threshold-rel:", "nm:", "skip").
-  static const std::regex head(R"(^([0-9.]|sparsity:|threshold:|threshold-rel:|nm:|skip(,|$)))");
+  static const std::regex head(R"(^([0-9.]|sparsity:|threshold:|threshold-rel:|nm:|structured:|skip(,|$)))");
   for (std::size_t i = text.find('='); i != std::string::npos; i = text.find('=', i + 1)) {
     if (i == 0 || !std::regex_search(text.substr(i + 1), head)) continue;
     return parse_group_spec(text.substr(0, i), text.substr(i + 1), "--rule '" + text + "'");
@@ -140,6 +150,11 @@ json rule_fields_json(const Rule& r) {
     j["nm"] = std::to_string(r.nm_keep) + ":" + std::to_string(r.nm_group);
     j["axis"] = r.nm_axis ? json(*r.nm_axis) : json("auto");
     j["skip_unfit"] = r.nm_skip_unfit;
+  } else if (r.mode == RuleMode::structured) {
+    j["mode"] = "structured";
+    j["norm"] = r.structured_p == 1 ? "l1" : "l2";
+    j["sparsity"] = r.sparsity.text;
+    j["axis"] = r.structured_axis ? json(*r.structured_axis) : json("auto");
   } else if (r.mode == RuleMode::threshold_rel) {
     j["mode"] = "threshold_rel";
     j["threshold_rel"] = r.threshold_rel.text;

@@ -18,7 +18,8 @@ struct GroupRule {
   Rule rule;          // the rule otherwise
 };
 
-// "0.3", "sparsity:0.3,global", "threshold:1e-3", "nm:2:4,axis=0", "skip"; `where` names the
+// "0.3", "sparsity:0.3,global", "threshold:1e-3", "nm:2:4,axis=0", "structured:l2:0.25,axis=0",
+// "skip"; `where` names the
 // option or file in the UsageError.
 GroupRule parse_group_spec(const std::string& match, const std::string& spec, const std::string& where);
 
@@ -34,7 +35,7 @@ std::optional<std::size_t> first_match(const std::vector<GroupRule>& rules, cons
 // The rule's recorded form (part of the canonical rule): match, spec normalised to its fields.
 nlohmann::json group_rule_json(const GroupRule& g);
 
-// The recorded form of one rule's mode fields (mode, sparsity/threshold/nm, scope, axis).
+// The recorded form of one rule's mode fields (mode, sparsity/threshold/nm/norm, scope, axis).
 nlohmann::json rule_fields_json(const Rule& r);
 
 }  // namespace h5p

@@ -41,6 +41,7 @@ FailureReason exit_code_reason(int code) {
     case ExitCode::data: return FailureReason::data;
     case ExitCode::output: return FailureReason::output;
     case ExitCode::registry: return FailureReason::registry;
+    case ExitCode::evaluation: return FailureReason::evaluation;
     default: return FailureReason::internal;
   }
 }
@@ -88,6 +89,7 @@ const char* failure_reason_name(FailureReason r) {
     case FailureReason::data: return "data";
     case FailureReason::output: return "output";
     case FailureReason::registry: return "registry";
+    case FailureReason::evaluation: return "evaluation";
     case FailureReason::sigint: return "sigint";
     case FailureReason::sigterm: return "sigterm";
     case FailureReason::sigusr1: return "sigusr1";
@@ -119,8 +121,14 @@ void read_slurm_identity(RunMetrics& m) {
   if (const char* job = std::getenv("SLURM_JOB_ID")) m.slurm_job_id = job;
 }
 
+void record_eval_failure(RunMetrics& m) {
+  m.success = false;
+  m.failure = {FailureReason::evaluation, static_cast<int>(ExitCode::evaluation)};
+}
+
 void record_success(RunMetrics& m, const PruneResult& r) {
   m.success = true;
+  m.output_written = true;
   m.failure = {FailureReason::none, 0};
   m.backend = r.backend;
   m.device = r.device;
@@ -169,7 +177,8 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
     if (value) f.samples.push_back({id, *value});
     return f;
   };
-  const auto ok = [&](double v) { return m.success ? std::optional<double>(v) : std::nullopt; };
+  const bool wrote = m.success || m.output_written;  // an evaluation failure keeps its output's families
+  const auto ok = [&](double v) { return wrote ? std::optional<double>(v) : std::nullopt; };
   const auto u = [](std::uint64_t v) { return static_cast<double>(v); };
 
   std::vector<Family> fs;
@@ -179,7 +188,7 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
                      "Unix time the last successful run ended (kept across failed runs).",
                      m.success ? std::optional<double>(m.end_time) : last_success));
   fs.push_back(gauge("h5prune_last_run_success", "1 if the last run succeeded, 0 if it failed.", m.success ? 1 : 0));
-  fs.push_back(gauge("h5prune_last_run_exit_code", "Exit code of the last run (0 ok, 2-6 errors, 128+N signal N).",
+  fs.push_back(gauge("h5prune_last_run_exit_code", "Exit code of the last run (0 ok, 2-8 errors, 128+N signal N).",
                      m.failure.exit_code));
   {
     Family f{"h5prune_last_run_failure_info", "Why the last run failed (present only after a failure).", "gauge", {}};
@@ -199,7 +208,7 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
     Family f{"h5prune_last_run_duration_seconds",
              "Seconds the last run spent per stage (read, compute, write, publish; total is the whole command).",
              "gauge", {}};
-    if (m.success) {
+    if (wrote) {
       f.samples.push_back({with({{"stage", "read"}}), m.seconds.read});
       f.samples.push_back({with({{"stage", "compute"}}), m.seconds.compute});
       f.samples.push_back({with({{"stage", "write"}}), m.seconds.write});
@@ -234,8 +243,8 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
                      m.expected_interval_seconds));
   fs.push_back(gauge("h5prune_last_run_threshold", "Magnitude threshold requested with --threshold.", m.threshold));
   fs.push_back(gauge("h5prune_last_run_registry_version", "Registry version the last run's output was recorded as.",
-                     m.success ? m.registry_version : std::nullopt));
-  if (m.per_tensor && m.success) {
+                     wrote ? m.registry_version : std::nullopt));
+  if (m.per_tensor && wrote) {
     Family n{"h5prune_last_run_tensor_parameters", "Weights in one selected tensor.", "gauge", {}};
     Family p{"h5prune_last_run_tensor_pruned_parameters", "Weights pruned in one tensor.", "gauge", {}};
     Family z{"h5prune_last_run_tensor_newly_zeroed_parameters", "Weights this run zeroed in one tensor.", "gauge", {}};
@@ -251,6 +260,19 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
       if (m.has_boundary) k.samples.push_back({l, t.threshold});
     }
     fs.insert(fs.end(), {n, p, z, s, k});
+  }
+  // Evaluation families: present only when the run evaluated its output (--eval).
+  if (m.eval) {
+    const std::string version = m.registry_version ? std::to_string(*m.registry_version) : "";
+    fs.push_back(gauge("h5prune_eval_success", "1 if the evaluation of the last run's output succeeded, 0 if it failed.",
+                       m.eval->ok ? 1 : 0));
+    fs.push_back(gauge("h5prune_eval_duration_seconds", "Wall time of the evaluation command.", m.eval->seconds));
+    Family v{"h5prune_eval_value", "A metric the evaluation command reported for the last run's output.", "gauge", {}};
+    for (const auto& [name, value] : m.eval->values)
+      v.samples.push_back({with({{"version", version}, {"metric", name}}), value});
+    Family b{"h5prune_eval_baseline_value", "The same metric of the model's unpruned input (its baseline).", "gauge", {}};
+    for (const auto& [name, value] : m.eval->baseline) b.samples.push_back({with({{"metric", name}}), value});
+    fs.insert(fs.end(), {v, b});
   }
   return fs;
 }
@@ -276,6 +298,7 @@ std::optional<std::string> write_failure_metrics(const std::string& dir, RunMetr
   try {
     m.success = false;
     m.failure = classify_failure(error);
+    if (m.failure.reason != FailureReason::evaluation) m.output_written = false;  // an earlier point's output
     m.end_time = unix_now();
     write_run_metrics(dir, m);
     return std::nullopt;

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,7 +14,9 @@
 namespace h5p {
 
 // Why a run failed; a bounded set, written as the `reason` label.
-enum class FailureReason { none, usage, input, data, output, registry, sigint, sigterm, sigusr1, signal, internal };
+enum class FailureReason {
+  none, usage, input, data, output, registry, evaluation, sigint, sigterm, sigusr1, signal, internal
+};
 
 const char* failure_reason_name(FailureReason r);
 
@@ -57,8 +60,10 @@ struct RunMetrics {
   // runs leave it unset, so the no-recent-success alert never fires for them.
   std::optional<double> expected_interval_seconds;
 
-  // Outcome; the rest is filled only by a successful run.
+  // Outcome; the rest is filled only by a run that wrote its output (record_success), and
+  // kept when the evaluation that followed failed.
   bool success = false;
+  bool output_written = false;
   RunFailure failure;
   std::string backend, device, tool_version;
   StageSeconds seconds;  // read, compute, write, publish (total is end_time - start_time)
@@ -67,6 +72,15 @@ struct RunMetrics {
   double retained_l2 = 1;  // of the selected weights: sqrt(sum of squares after / before)
   std::uint64_t zeros_before = 0, zeros_after = 0;  // newly zeroed = after - before
   std::vector<TensorMetrics> tensor_results;
+
+  // The evaluation of the output (--eval), when one ran; docs/METRICS.md h5prune_eval_*.
+  struct Eval {
+    bool ok = false;
+    double seconds = 0;
+    std::map<std::string, double> values;    // empty when it failed
+    std::map<std::string, double> baseline;  // the model's baseline, when recorded
+  };
+  std::optional<Eval> eval;
 };
 
 // Wall-clock time now, Unix seconds with sub-second precision.
@@ -77,6 +91,9 @@ void read_slurm_identity(RunMetrics& m);
 
 // Copies what a finished run produced into m and marks it successful.
 void record_success(RunMetrics& m, const PruneResult& r);
+
+// Marks m as failed by its evaluation (reason "evaluation", exit 8); the output's families stay.
+void record_eval_failure(RunMetrics& m);
 
 // The file name for an identity: h5prune_<model>[_<task>].prom with every byte outside
 // [A-Za-z0-9._-] (runs of them) replaced by one '_', at most 120 bytes of the name; when that

@@ -24,6 +24,7 @@
 #include "formats/sha256.hpp"
 #include "host/compaction.hpp"
 #include "host/relative_threshold.hpp"
+#include "host/structured.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_probe.hpp"
@@ -52,6 +53,8 @@ struct TensorState {
   const Rule* rule = nullptr;  // the rule this tensor takes (its group's, or the command line's)
   std::size_t group = 0;      // index of that rule among the groups; global scope works within one
   std::size_t nm_stride = 1;  // N:M: elements between a group's members (1: the last axis)
+  SliceAxis slice_axis;       // structured: the slices of the chosen axis
+  std::vector<std::uint8_t> drop;  // structured: 1 for each slice to zero
   KeyWidth width = KeyWidth::k32;
   std::uint64_t K = 0;
   std::uint64_t quota = 0;
@@ -124,7 +127,8 @@ class PruneJob {
   void analyse_global_group(const std::vector<TensorState*>& scope);
   void prepare_tensor(TensorState& s);
   void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
-  void prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record);
+  void prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, std::uint64_t& quota, bool record);
+  void choose_slices(TensorState& s);
   void write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, const std::string& name, hid_t lcpl);
   void finish_tensor(TensorState& s);
   void check_layout_rules();
@@ -277,6 +281,11 @@ void PruneJob::analyse_tensor(TensorState& s) {
     s.result.requested_sparsity = static_cast<double>(rule.nm_group - rule.nm_keep) / rule.nm_group;
     return;
   }
+  if (rule.mode == RuleMode::structured) {
+    scan(s, s.width, nullptr);  // the NaN check and the counts before
+    choose_slices(s);
+    return;
+  }
   if (rule.mode == RuleMode::threshold_rel) {  // full scan: it finds max|w|
     scan(s, s.width, nullptr);
     s.K = relative_threshold_key(s.width, s.max_key, rule.threshold_rel);
@@ -306,12 +315,27 @@ void PruneJob::analyse_tensor(TensorState& s) {
   s.result.threshold = key_value(s.width, s.K);
 }
 
+// Structured: exact slice norms over every slab, then the k smallest (ties: lower index).
+void PruneJob::choose_slices(TensorState& s) {
+  const Rule& rule = *s.rule;
+  SliceNorms norms(s.plan->dtype, rule.structured_p, s.slice_axis.slices);
+  for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
+    StageTimer t(result_.seconds.compute);
+    backend_->slice_norms(ConstTensor{slab.dtype, slab.data, slab.n}, where.flat_begin, s.slice_axis, norms);
+  });
+  const std::uint64_t k = sparsity_count(rule.sparsity, s.slice_axis.slices);
+  s.result.removed_slices = smallest_slices(norms, k);
+  s.drop.assign(s.slice_axis.slices, 0);
+  for (const std::uint64_t i : s.result.removed_slices) s.drop[i] = 1;
+  s.result.requested_sparsity = rule.sparsity.approx();
+}
+
 void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_dataset) {
   std::uint64_t quota = s.quota;
   const hid_t mem_type = h5::memory_type(s.plan->dtype);
   const std::string out_name = opt_.output;
   for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
-    prune_slab(s, slab, quota, true);
+    prune_slab(s, slab, where.flat_begin, quota, true);
     if (slab.n > 0) {  // timed as part of the copy in run()
       if (resident(s)) {
         if (H5Dwrite(out_dataset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, slab.data) < 0)
@@ -330,7 +354,8 @@ void PruneJob::finish_tensor(TensorState& s) {
   // Threshold and sparsity prune key < K plus ties at K: with K > 0 every zero (key 0) is
   // pruned and every kept weight is nonzero, so the zeros after are exactly the pruned; with
   // K == 0 only zeros (ties) were pruned. N:M counted its zeros in the kernel.
-  if (s.rule->mode != RuleMode::nm) s.result.zeros_after = s.K > 0 ? s.result.pruned : s.result.zeros_before;
+  if (s.rule->mode != RuleMode::nm && s.rule->mode != RuleMode::structured)
+    s.result.zeros_after = s.K > 0 ? s.result.pruned : s.result.zeros_before;
   // With --threshold T the boundary is T itself: weights equal to the dtype's first value
   // >= T are ties only when that value is exactly T.
   if (s.rule->mode == RuleMode::threshold && key_value(s.width, s.K) != s.rule->threshold) s.result.ties = 0;
@@ -343,10 +368,12 @@ void PruneJob::finish_tensor(TensorState& s) {
 
 // Prunes one slab in place (threshold/sparsity: apply with the tie quota left; N:M: groups);
 // `record` adds the counts to the tensor's result (the first pass only).
-void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t& quota, bool record) {
+void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, std::uint64_t& quota, bool record) {
   StageTimer t(result_.seconds.compute);
-  if (s.rule->mode == RuleMode::nm) {
-    const NmResult a = backend_->nm_apply(slab, s.rule->nm_keep, s.rule->nm_group, s.nm_stride, nullptr, nullptr);
+  if (s.rule->mode == RuleMode::nm || s.rule->mode == RuleMode::structured) {
+    const NmResult a = s.rule->mode == RuleMode::nm
+                           ? backend_->nm_apply(slab, s.rule->nm_keep, s.rule->nm_group, s.nm_stride, nullptr, nullptr)
+                           : backend_->zero_slices(slab, begin, s.slice_axis, s.drop.data());
     if (!record) return;
     s.result.pruned += a.pruned;
     s.result.zeros_after += a.zeros_after;
@@ -388,7 +415,7 @@ void PruneJob::write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, c
     first = false;
     std::uint64_t quota = s.quota;
     for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
-      if (record || !resident(s)) prune_slab(s, slab, quota, record);
+      if (record || !resident(s)) prune_slab(s, slab, where.flat_begin, quota, record);
       visit(slab, where.flat_begin);
       if (record) report(s.plan->path, slab.n * dtype_size(slab.dtype));
     });
@@ -472,7 +499,17 @@ void PruneJob::check_layout_rules() {
     const Rule& rule = *assigned_.at(t.path).first;
     if (opt_.format == sparse::Format::nm && rule.mode != RuleMode::nm)
       throw UsageError("--format nm needs --nm N:M (tensor " + t.path + " takes a " +
-                       (rule.mode == RuleMode::sparsity ? "sparsity" : "threshold") + " rule)");
+                       (rule.mode == RuleMode::sparsity     ? "sparsity"
+                        : rule.mode == RuleMode::structured ? "structured"
+                                                            : "threshold") +
+                       " rule)");
+    if (rule.mode == RuleMode::structured &&
+        resolve_axis(rule.structured_axis, output_axis(plan_.layout, t.shape.size()), t.shape.size()) < 0)
+      throw UsageError("tensor " + t.path + " in '" + opt_.input + "' cannot be pruned --structured: " +
+                       (t.shape.empty() ? std::string("a scalar has no axis")
+                                        : "it has no axis " + std::to_string(*rule.structured_axis) + " (rank " +
+                                              std::to_string(t.shape.size()) + ")") +
+                       " (--structured-axis chooses another axis)");
     if (opt_.format != sparse::Format::dense && t.shape.empty())
       throw UsageError("tensor " + t.path + " in '" + opt_.input + "' is a scalar: --format " +
                        sparse::format_name(opt_.format) + " needs at least one axis");
@@ -575,6 +612,16 @@ void PruneJob::open_and_plan() {
       s.nm_stride = 1;
       for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < s.plan->shape.size(); ++d) s.nm_stride *= s.plan->shape[d];
     }
+    if (s.rule->mode == RuleMode::structured) {
+      const std::size_t nd = s.plan->shape.size();
+      const int axis = resolve_axis(s.rule->structured_axis, output_axis(plan_.layout, nd), nd);
+      s.result.axis = axis;
+      s.result.norm_p = s.rule->structured_p;
+      s.slice_axis.slices = s.plan->shape[static_cast<std::size_t>(axis)];
+      s.slice_axis.inner = 1;
+      for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < nd; ++d) s.slice_axis.inner *= s.plan->shape[d];
+      s.result.slices = s.slice_axis.slices;
+    }
     index_[s.plan->path] = i;
   }
 }
@@ -582,7 +629,8 @@ void PruneJob::open_and_plan() {
 // --dry-run: what the rule would be applied to, without reading a weight.
 void PruneJob::describe_dry_run() {
   for (TensorState& s : states_) {
-    if (s.rule->mode == RuleMode::sparsity) s.result.requested_sparsity = s.rule->sparsity.approx();
+    if (s.rule->mode == RuleMode::sparsity || s.rule->mode == RuleMode::structured)
+      s.result.requested_sparsity = s.rule->sparsity.approx();
     else if (s.rule->mode == RuleMode::threshold) s.result.threshold = s.rule->threshold;
     result_.tensors.push_back(s.result);
     result_.total.n += s.plan->n;
@@ -669,6 +717,10 @@ void PruneJob::write_output(const std::string& temp_path) {
 // Stage 4: hashes (when asked for), then the temporary moved into place.
 void PruneJob::publish(AtomicOutput& out) {
   StageTimer t(result_.seconds.publish);
+  // The slow part of committing (flushing the file to disk) comes before the last checkpoint, so
+  // a signal that arrives while the output is not yet in place stops the run (exit 128+N).
+  fsync_path(out.temp_path());
+  check_interrupt();
   if (opt_.hash) {
     result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
     result_.input_sha256 = input_hash_.get();
@@ -678,6 +730,7 @@ void PruneJob::publish(AtomicOutput& out) {
       throw OutputError("cannot stat the finished output for '" + opt_.output + "': " + std::strerror(errno));
     result_.output_bytes = static_cast<std::uint64_t>(st.st_size);
   }
+  check_interrupt();
   out.commit();
 }
 

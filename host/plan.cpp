@@ -1,6 +1,6 @@
 // Tensor selection. A dataset is a tensor when it is an IEEE float of 2, 4 or 8 bytes, not
-// optimizer state (unless --include-optimizer), its rank is >= min_ndim, it matches --include
-// (if any) and not --exclude.
+// optimizer state (unless --include-optimizer), its rank is >= min_ndim, it is not a bias
+// (unless --include names it), it matches --include (if any) and not --exclude.
 #include "host/plan.hpp"
 
 #include <algorithm>
@@ -20,6 +20,8 @@ SelectReason selection_reason(const h5::DatasetInfo& d, const Selection& s, cons
   if (!d.float_type) return SelectReason::dtype;
   if (!s.include_optimizer && is_optimizer_state(layout, d.path)) return SelectReason::optimizer;
   if (static_cast<int>(d.shape.size()) < s.min_ndim) return SelectReason::rank;
+  // A bias is taken only when --include names it: an explicit choice of paths, recorded in the rule.
+  if (!s.include && !bias_reason(layout, d.path).empty()) return SelectReason::bias;
   if (s.include && !PathRegex(*s.include, "--include").search(d.path)) return SelectReason::include;
   if (s.exclude && PathRegex(*s.exclude, "--exclude").search(d.path)) return SelectReason::exclude;
   return SelectReason::selected;
@@ -35,6 +37,7 @@ const char* reason_code(SelectReason r) {
     case SelectReason::dtype: return "dtype";
     case SelectReason::optimizer: return "optimizer";
     case SelectReason::rank: return "rank";
+    case SelectReason::bias: return "bias";
     case SelectReason::include: return "include";
     case SelectReason::exclude: return "exclude";
   }
@@ -50,6 +53,7 @@ std::string reason_text(SelectReason r, const h5::DatasetInfo& d, const Selectio
              "; --include-optimizer takes it)";
     case SelectReason::rank:
       return "rank " + std::to_string(d.shape.size()) + " < --min-ndim " + std::to_string(s.min_ndim);
+    case SelectReason::bias: return bias_reason(layout, d.path);
     case SelectReason::include: return "not matched by --include";
     case SelectReason::exclude: return "matched by --exclude";
   }

@@ -18,9 +18,9 @@ struct Selection {
 };
 
 // Why a dataset is or is not a tensor of the run, checked in this order.
-enum class SelectReason { selected, dtype, optimizer, rank, include, exclude };
+enum class SelectReason { selected, dtype, optimizer, rank, bias, include, exclude };
 
-// "selected", "dtype", "optimizer", "rank", "include", "exclude" (stats --json `reason`).
+// "selected", "dtype", "optimizer", "rank", "bias", "include", "exclude" (stats --json `reason`).
 const char* reason_code(SelectReason r);
 
 // One line for people: "not float16/32/64 (int64)", "optimizer state (keras2)", ...

@@ -129,6 +129,21 @@ std::optional<int> parse_nm_axis(const std::string& text) {
   return std::stoi(text);
 }
 
+int parse_structured_norm(const std::string& text, const std::string& option) {
+  if (text == "l1" || text == "L1") return 1;
+  if (text == "l2" || text == "L2") return 2;
+  throw UsageError("invalid value '" + text + "' for " + option + ": expected l1 or l2");
+}
+
+std::optional<int> parse_structured_axis(const std::string& text) {
+  static const std::regex form(R"(^-?[0-9]{1,2}$)");
+  if (text == "auto") return std::nullopt;
+  if (text == "last") return -1;
+  if (!std::regex_match(text, form))
+    throw UsageError("invalid value '" + text + "' for --structured-axis: expected auto, last or an axis (0, 1, -1, ...)");
+  return std::stoi(text);
+}
+
 int resolve_axis(const std::optional<int>& axis, int reduction_axis, std::size_t ndim) {
   if (!axis) return reduction_axis;
   const int n = static_cast<int>(ndim);

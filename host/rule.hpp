@@ -22,7 +22,7 @@ Decimal parse_decimal(const std::string& text, const std::string& option);
 // k = round_half_even(S * n), in exact integer arithmetic.
 std::uint64_t sparsity_count(const Decimal& s, std::uint64_t n);
 
-enum class RuleMode { sparsity, threshold, nm, threshold_rel };
+enum class RuleMode { sparsity, threshold, nm, threshold_rel, structured };
 enum class Scope { tensor, global };
 
 struct Rule {
@@ -36,6 +36,8 @@ struct Rule {
   unsigned nm_group = 0;   // M
   std::optional<int> nm_axis;  // --nm-axis: an axis (negative counts from the end); none: the reduction axis
   bool nm_skip_unfit = false;  // --nm-skip-unfit: leave tensors whose axis is not a multiple of M unpruned
+  int structured_p = 0;        // mode == structured: 1 or 2 (L1, L2 slice norms); `sparsity` is the fraction of slices
+  std::optional<int> structured_axis;  // --structured-axis: as nm_axis; none: the framework's output axis
 };
 
 // --nm-axis: "auto" (nullopt), "last" (-1) or an integer axis, negative from the end; UsageError otherwise.
@@ -47,6 +49,12 @@ int resolve_axis(const std::optional<int>& axis, int reduction_axis, std::size_t
 
 // --nm N:M with 1 <= N <= M <= 256 ("2:4"); UsageError otherwise.
 void parse_nm(const std::string& text, Rule& rule);
+
+// --structured l1|l2 -> 1 or 2; UsageError naming `option` otherwise.
+int parse_structured_norm(const std::string& text, const std::string& option);
+
+// --structured-axis: as --nm-axis ("auto", "last", an integer); UsageError otherwise.
+std::optional<int> parse_structured_axis(const std::string& text);
 
 // --threshold-rel R: an exact decimal with 0 <= R <= 1; UsageError naming `option` otherwise.
 Decimal parse_relative_threshold(const std::string& text, const std::string& option);

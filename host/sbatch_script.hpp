@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "host/shell_word.hpp"
+
 namespace h5p {
 
 struct SbatchSpec {
@@ -18,6 +20,10 @@ struct SbatchSpec {
   std::optional<std::string> scope, include, exclude, memory_limit;
   bool include_optimizer = false;  // --include-optimizer, passed through
   std::optional<std::string> registry, model, metrics_dir;
+  std::optional<std::string> eval, eval_timeout;  // --eval CMD (as given) and --eval-timeout, passed on
+  // --per-tensor: the number of selected tensors; the array has tensors x points tasks, task i
+  // running the pair (tensor i / points, point i % points) (host/sensitivity).
+  std::optional<std::size_t> per_tensor_tensors;
 
   // Slurm.
   std::string job_name = "h5prune-sweep";
@@ -53,8 +59,5 @@ std::optional<long> slurm_time_seconds(const std::string& text);
 // A value for an #SBATCH line: as is when it is a plain word, else in double quotes with \ and "
 // escaped (sbatch's own parser reads it back). UsageError for control characters.
 std::string sbatch_word(const std::string& value, const std::string& option);
-
-// A word for bash: single-quoted, ' written as '\''.
-std::string shell_word(const std::string& value);
 
 }  // namespace h5p

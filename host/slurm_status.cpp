@@ -114,6 +114,9 @@ SweepPlan read_sweep_plan(const std::string& script) {
       p.script = script;
       p.input = j.at("input").get<std::string>();
       p.list_option = j.at("list_option").get<std::string>();
+      if (j.contains("per_tensor_tensors"))
+        throw UsageError("'" + script + "' is a per-tensor sensitivity script: slurm status covers point sweeps; "
+                         "list its recorded cells with 'h5prune log MODEL'");
       p.values = j.at("values").get<std::vector<std::string>>();
       p.log_dir = j.at("log_dir").get<std::string>();
       p.job_name = j.at("job_name").get<std::string>();

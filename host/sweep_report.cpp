@@ -29,8 +29,8 @@ std::string swept_label(const SweepResult& r) {
                                       : "threshold |w| <";
 }
 
-Chart overall_chart(const SweepResult& r) {
-  Chart c{"Achieved sparsity and retained L2, all selected tensors", swept_label(r), "fraction", 0, 1, {}};
+Chart overall_chart(const SweepResult& r, const std::string& model) {
+  Chart c{model + ": achieved sparsity and retained L2, all selected tensors", swept_label(r), "fraction", 0, 1, {}};
   const auto xs = swept_values(r);
   ChartSeries sparsity{"achieved sparsity", xs, {}}, l2{"retained L2", xs, {}};
   const double n = static_cast<double>(r.total_n());
@@ -43,8 +43,8 @@ Chart overall_chart(const SweepResult& r) {
 }
 
 // Per-tensor curves for the `top` largest tensors; the rest folded into one "other" curve.
-Chart per_tensor_chart(const SweepResult& r, std::size_t top, bool l2) {
-  Chart c{l2 ? "Retained L2 per tensor" : "Achieved sparsity per tensor", swept_label(r),
+Chart per_tensor_chart(const SweepResult& r, const std::string& model, std::size_t top, bool l2) {
+  Chart c{model + (l2 ? ": retained L2 per tensor" : ": achieved sparsity per tensor"), swept_label(r),
           l2 ? "retained L2" : "achieved sparsity", 0, 1, {}};
   std::vector<std::size_t> order(r.tensors.size());
   std::iota(order.begin(), order.end(), 0);
@@ -75,9 +75,10 @@ Chart per_tensor_chart(const SweepResult& r, std::size_t top, bool l2) {
 
 }  // namespace
 
-std::string sweep_report_svg(const SweepResult& r) { return render_svg(overall_chart(r)); }
+std::string sweep_report_svg(const SweepResult& r, const std::string& model) { return render_svg(overall_chart(r, model)); }
 
-std::string sweep_report_html(const SweepResult& r, const std::string& input, std::size_t top_tensors) {
+std::string sweep_report_html(const SweepResult& r, const std::string& input, const std::string& model,
+                              std::size_t top_tensors) {
   std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>h5prune sweep: " +
                   xml_escape(input) + "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222}"
                   "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
@@ -86,9 +87,9 @@ std::string sweep_report_html(const SweepResult& r, const std::string& input, st
        std::to_string(r.tensors.size()) + " tensors, " + std::to_string(r.total_n()) + " weights; rule: " +
        (r.mode == RuleMode::sparsity ? std::string("sparsity, ") + scope_name(r.scope) + " scope" : "threshold") +
        ". Every point equals what <code>h5prune prune</code> does at that value.</p>\n";
-  h += "<section id=\"overall\">" + render_svg(overall_chart(r)) + "</section>\n";
-  h += "<section id=\"per-tensor-l2\">" + render_svg(per_tensor_chart(r, top_tensors, true)) + "</section>\n";
-  h += "<section id=\"per-tensor-sparsity\">" + render_svg(per_tensor_chart(r, top_tensors, false)) + "</section>\n";
+  h += "<section id=\"overall\">" + render_svg(overall_chart(r, model)) + "</section>\n";
+  h += "<section id=\"per-tensor-l2\">" + render_svg(per_tensor_chart(r, model, top_tensors, true)) + "</section>\n";
+  h += "<section id=\"per-tensor-sparsity\">" + render_svg(per_tensor_chart(r, model, top_tensors, false)) + "</section>\n";
   h += "<h2>Points</h2>\n<table id=\"points\"><thead><tr><th>" +
        std::string(r.mode == RuleMode::sparsity ? "sparsity" : "threshold") +
        "</th><th>pruned</th><th>of</th><th>achieved sparsity</th><th>retained L2</th></tr></thead><tbody>\n";

@@ -8,7 +8,9 @@
 
 namespace h5p {
 
-std::string sweep_report_html(const SweepResult& r, const std::string& input, std::size_t top_tensors);
-std::string sweep_report_svg(const SweepResult& r);
+// `model` names every chart (the standalone SVG too): --model, or the input file's stem.
+std::string sweep_report_html(const SweepResult& r, const std::string& input, const std::string& model,
+                              std::size_t top_tensors);
+std::string sweep_report_svg(const SweepResult& r, const std::string& model);
 
 }  // namespace h5p

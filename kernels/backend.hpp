@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/dtype.hpp"
+#include "kernels/slice_norms.hpp"
 
 namespace h5p {
 
@@ -49,6 +50,7 @@ struct ApplyResult {
   double kept_sum_sq = 0.0;       // sum of squares of what remains (NaN adds nothing)
 };
 
+// N:M and structured zeroing (zero_slices) report the same counts.
 struct NmResult {
   std::uint64_t pruned = 0;       // positions set to +0.0 (already-zero ones included)
   std::uint64_t zeros_after = 0;  // +0.0 and -0.0 after the call (pruned, and kept zeros)
@@ -139,6 +141,18 @@ class Backend {
   // Sums are taken in blocks of whole runs, about kSumBlock elements each.
   virtual NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
                             void* kept) = 0;
+
+  // ---- Structured pruning. t is a slab of a tensor starting at the tensor's flat position
+  // `begin`; element i lies in slice ((begin + i) / axis.inner) % axis.slices.
+
+  // Adds every element of t to its slice's exact norm (norms holds axis.slices slices). Exact
+  // integer sums: the result does not depend on the order, so no backend can differ.
+  virtual void slice_norms(ConstTensor t, std::uint64_t begin, SliceAxis axis, SliceNorms& norms) = 0;
+
+  // Sets to +0.0 every element whose slice s has drop[s] != 0; pruned counts them (already-zero
+  // ones included), zeros_after counts +0.0 and -0.0 after the call, kept_sum_sq is summed in
+  // blocks of kSumBlock elements from t's start (lane_sum order), added in block order.
+  virtual NmResult zero_slices(MutTensor t, std::uint64_t begin, SliceAxis axis, const std::uint8_t* drop) = 0;
 };
 
 // The OpenMP CPU backend; threads <= 0 means all available cores.

@@ -16,6 +16,7 @@
 #include "host/registry/record.hpp"
 #include "host/rule_json.hpp"
 #include "tools/commands.hpp"
+#include "tools/eval_options.hpp"
 #include "tools/options.hpp"
 #include "tools/format.hpp"
 #include "tools/progress.hpp"
@@ -29,7 +30,7 @@ namespace {
 
 po::options_description prune_options() {
   po::options_description o(
-      "usage: h5prune prune MODEL.h5 -o OUT.h5 (--sparsity S | --threshold T | --nm N:M) [options]\n\n"
+      "usage: h5prune prune MODEL.h5 -o OUT.h5 (--sparsity S [--structured l1|l2] | --threshold T | --nm N:M) [options]\n\n"
       "Writes a copy of MODEL.h5 with the smallest-magnitude weights of the selected tensors set to\n"
       "+0.0; everything else is copied unchanged. Ties in magnitude are pruned in the byte order of\n"
       "the tensors' paths, then row-major position, so every run gives the same bytes.\n\noptions");
@@ -41,8 +42,10 @@ po::options_description prune_options() {
       ("threshold-rel", po::value<std::string>(), "prune every weight with |w| < R x max|w| of its tensor (R an exact decimal in [0,1], compared exactly)")
       ("nm", po::value<std::string>(), "N:M (e.g. 2:4): keep the N largest of every M weights along the N:M axis")
       ("nm-axis", po::value<std::string>(), "auto (default: the layer's reduction axis as its framework stores it, docs/RULES.md) | last | an axis (0, 1, -1, ...)")
-      ("rule", po::value<std::vector<std::string>>()->composing(), "REGEX=SPEC, repeatable: tensors whose path matches REGEX take SPEC (S, sparsity:S[,global], threshold:T, nm:N:M[,axis=A], skip); the first match wins, the rule above takes the rest (docs/RULES.md)")
+      ("rule", po::value<std::vector<std::string>>()->composing(), "REGEX=SPEC, repeatable: tensors whose path matches REGEX take SPEC (S, sparsity:S[,global], threshold:T, nm:N:M[,axis=A], structured:l1|l2:S[,axis=A], skip); the first match wins, the rule above takes the rest (docs/RULES.md)")
       ("rules", po::value<std::string>(), "a JSON file of group rules, {\"rules\": [{\"match\": REGEX, \"rule\": SPEC}, ...]}, taken after the --rule options")
+      ("structured", po::value<std::string>(), "l1 | l2: with --sparsity S, zero the round_half_even(S x slices) whole slices along --structured-axis with the smallest L1/L2 norms (exact; ties: lower index)")
+      ("structured-axis", po::value<std::string>(), "auto (default: the layer's output axis as its framework stores it: units, filters; docs/RULES.md) | last | an axis (0, 1, -1, ...)")
       ("nm-skip-unfit", po::bool_switch(), "leave tensors whose N:M axis is not a multiple of M unpruned (listed in a warning) instead of failing")
       ("format", po::value<std::string>()->default_value("dense"), "dense | csr | coo | bitmask | nm (nm needs --nm): layout of the selected tensors (docs/FORMATS.md)")
       ("compress", po::bool_switch(), "sparse formats: chunked datasets with shuffle + deflate")
@@ -65,12 +68,20 @@ po::options_description prune_options() {
       ("model", po::value<std::string>(), "model name in the registry and the metrics (default: the input file's name without extension)")
       ("metrics-per-tensor", po::bool_switch(), "also write per-tensor series (one series per tensor and family)")
       ("metrics-expect-every", po::value<std::string>(), "a periodic job: alert when no success for this long (e.g. 26h); one-off runs leave it out");
+  add_eval_options(o);
   return o;
 }
 
 json tensor_json(const TensorResult& t, bool dry_run) {
   json j = {{"path", t.path}, {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape}, {"n", t.n}};
   if (t.axis) j["axis"] = *t.axis;
+  if (t.norm_p) {  // structured: which slices went, so a user can shrink the layer
+    j["structured"] = {{"norm", t.norm_p == 1 ? "l1" : "l2"}, {"axis", *t.axis}, {"slices", t.slices}};
+    if (!dry_run) {
+      j["structured"]["removed"] = t.removed_slices;
+      j["structured"]["kept"] = t.slices - t.removed_slices.size();
+    }
+  }
   if (dry_run) return j;
   j["zeros_before"] = t.zeros_before;
   j["pruned"] = t.pruned;
@@ -110,7 +121,8 @@ std::vector<std::string> run_warnings(const PruneOptions& o, const PruneResult& 
 }
 
 // `registry` (null without one): where the output was recorded, added as "registry".
-void print_json(const PruneOptions& o, const PruneResult& r, const json& registry = nullptr) {
+void print_json(const PruneOptions& o, const PruneResult& r, const json& registry,
+                const std::optional<EvaluatedOutput>& evaluated) {
   json j;
   j["command"] = "prune";
   j["tool"] = {{"version", H5PRUNE_VERSION}, {"git", H5PRUNE_GIT_REVISION}, {"cuda", built_with_cuda()}};
@@ -156,6 +168,7 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
   j["seconds"] = {{"read", r.seconds.read}, {"compute", r.seconds.compute}, {"write", r.seconds.write},
                   {"publish", r.seconds.publish}, {"total", r.seconds.total}};
   if (!registry.is_null()) j["registry"] = registry;
+  if (evaluated) j["evaluation"] = evaluation_json(evaluated->record, evaluated->baseline);
   std::cout << json_safe(j).dump(2) << std::endl;
 }
 
@@ -171,6 +184,9 @@ std::string rule_text(const PruneOptions& o) {
 std::string base_rule_text(const PruneOptions& o) {
   if (o.rule.mode == RuleMode::threshold) return "threshold |w| < " + o.rule.threshold_text;
   if (o.rule.mode == RuleMode::threshold_rel) return "threshold |w| < " + o.rule.threshold_rel.text + " x max|w| per tensor";
+  if (o.rule.mode == RuleMode::structured)
+    return "structured L" + std::to_string(o.rule.structured_p) + " sparsity " + o.rule.sparsity.text + " of slices along " +
+           (o.rule.structured_axis ? "axis " + std::to_string(*o.rule.structured_axis) : std::string("each tensor's output axis"));
   if (o.rule.mode == RuleMode::nm)
     return "N:M " + std::to_string(o.rule.nm_keep) + ":" + std::to_string(o.rule.nm_group) + " along " +
            (o.rule.nm_axis ? "axis " + std::to_string(*o.rule.nm_axis) : std::string("each tensor's reduction axis"));
@@ -208,6 +224,16 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
                   fmt("%.4f", r.total.sparsity()), "", "", fmt("%.4f", r.total.retained_l2()), std::to_string(before),
                   std::to_string(after)});
   print_table(rows);
+  for (const auto& t : r.tensors) {
+    if (!t.norm_p) continue;
+    std::string list;
+    for (const std::uint64_t i : t.removed_slices) {
+      if (!list.empty()) list += ',';
+      list += std::to_string(i);
+    }
+    std::printf("%s: zeroed %zu of %llu slices along axis %d (L%d): [%s]\n", t.path.c_str(), t.removed_slices.size(),
+                static_cast<unsigned long long>(t.slices), *t.axis, t.norm_p, list.c_str());
+  }
   if (o.format != sparse::Format::dense)
     std::printf("\n%s layout: selected tensors take %s instead of %s (%.1f%%)\n", sparse::format_name(o.format),
                 human_bytes(static_cast<double>(after)).c_str(), human_bytes(static_cast<double>(before)).c_str(),
@@ -241,12 +267,16 @@ std::string registry_dir(const po::variables_map& vm) {
   return env ? env : "";
 }
 
+std::string model_name(const po::variables_map& vm, const PruneOptions& o) {
+  return vm.count("model") ? vm["model"].as<std::string>() : std::filesystem::path(o.input).stem().string();
+}
+
 // Prunes into the registry (or finds the version that already holds this input + rule).
 registry::RecordOutcome record_in_registry(const po::variables_map& vm, const PruneOptions& o, const std::string& dir,
                                            const std::vector<std::string>& args) {
   registry::RecordRequest q;
   q.registry = dir;
-  q.model = vm.count("model") ? vm["model"].as<std::string>() : std::filesystem::path(o.input).stem().string();
+  q.model = model_name(vm, o);
   q.prune = o;
   q.rule = rule_json(o);
   q.copy_to = o.output;
@@ -276,6 +306,11 @@ PruneOptions parse(const po::variables_map& vm) {
   const bool has_s = vm.count("sparsity"), has_nm = vm.count("nm"), has_r = vm.count("threshold-rel");
   const bool has_t = vm.count("threshold") || has_r;  // both are thresholds: no --scope
   o.rules = group_rules_option(vm);
+  const bool has_structured = vm.count("structured");
+  if ((has_structured || vm.count("structured-axis")) && !has_s)
+    throw UsageError("--structured and --structured-axis need --sparsity S (the fraction of slices to zero)");
+  if (vm.count("structured-axis") && !has_structured)
+    throw UsageError("--structured-axis applies to --structured l1|l2 only");
   const int given = has_s + static_cast<int>(vm.count("threshold")) + has_nm + has_r;
   if (given > 1 || (given == 0 && o.rules.empty()))
     throw UsageError("give exactly one rule: --sparsity S, --threshold T, --threshold-rel R or --nm N:M "
@@ -283,6 +318,7 @@ PruneOptions parse(const po::variables_map& vm) {
   o.has_base_rule = given == 1;
   if ((vm.count("nm-axis") || vm["nm-skip-unfit"].as<bool>()) && !has_nm)
     throw UsageError("--nm-axis and --nm-skip-unfit apply to --nm N:M only");
+
   if (has_nm) {
     parse_nm(vm["nm"].as<std::string>(), o.rule);
     if (vm.count("nm-axis")) o.rule.nm_axis = parse_nm_axis(vm["nm-axis"].as<std::string>());
@@ -293,6 +329,11 @@ PruneOptions parse(const po::variables_map& vm) {
     const Decimal& s = o.rule.sparsity;
     if (s.above_one())
       throw UsageError("invalid value '" + s.text + "' for --sparsity: must be between 0 and 1");
+    if (has_structured) {
+      o.rule.mode = RuleMode::structured;
+      o.rule.structured_p = parse_structured_norm(vm["structured"].as<std::string>(), "--structured");
+      if (vm.count("structured-axis")) o.rule.structured_axis = parse_structured_axis(vm["structured-axis"].as<std::string>());
+    }
   } else if (has_r) {
     o.rule.mode = RuleMode::threshold_rel;
     o.rule.threshold_rel = parse_relative_threshold(vm["threshold-rel"].as<std::string>(), "--threshold-rel");
@@ -308,6 +349,7 @@ PruneOptions parse(const po::variables_map& vm) {
     if (has_t) throw UsageError("--scope applies to --sparsity only (a threshold is the same in every scope)");
     if (!o.has_base_rule) throw UsageError("--scope applies to --sparsity; a group rule gives its own (SPEC,global)");
     if (has_nm) throw UsageError("--scope applies to --sparsity only (--nm works within groups of M weights)");
+    if (has_structured) throw UsageError("--scope applies to magnitude --sparsity only (--structured ranks the slices of each tensor)");
     o.rule.scope = scope == "global" ? Scope::global : Scope::tensor;
   }
   o.selection = selection_options(vm);
@@ -385,20 +427,24 @@ int cmd_prune(const std::vector<std::string>& args) {
   po::variables_map vm = parse_with_input(args, visible, hidden);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN in a selected tensor, 5 output,\n"
-              << "6 registry, 7 CUDA device failure, 128+N interrupted by signal N (temporaries removed).\n"
-              << "See docs/CLI.md.\n";
+              << "6 registry, 7 CUDA device failure, 8 evaluation (--eval), 128+N interrupted by signal N\n"
+              << "(temporaries removed). See docs/CLI.md and docs/EVAL.md.\n";
     return 0;
   }
   po::notify(vm);
   std::optional<MetricsSink> metrics = metrics_sink(vm, unix_now());
+  bool metrics_written = false;
   try {
     PruneOptions o = parse(vm);
+    const std::optional<EvalSettings> eval = eval_settings(vm);
+    if (eval && o.dry_run) throw UsageError("--eval needs an output to evaluate (not --dry-run)");
     if (metrics && o.has_base_rule) {  // N:M prunes M-N of every M weights: that is its requested sparsity
-      if (o.rule.mode == RuleMode::sparsity) metrics->run.requested_sparsity = o.rule.sparsity.approx();
+      if (o.rule.mode == RuleMode::sparsity || o.rule.mode == RuleMode::structured)
+        metrics->run.requested_sparsity = o.rule.sparsity.approx();
       else if (o.rule.mode == RuleMode::threshold) metrics->run.threshold = o.rule.threshold;
       else if (o.rule.nm_group > 0)
         metrics->run.requested_sparsity = static_cast<double>(o.rule.nm_group - o.rule.nm_keep) / o.rule.nm_group;
-      metrics->run.has_boundary = o.rule.mode != RuleMode::nm;
+      metrics->run.has_boundary = o.rule.mode != RuleMode::nm && o.rule.mode != RuleMode::structured;
     }
     const bool json_out = vm["json"].as<bool>();
     ProgressPrinter progress(!vm["quiet"].as<bool>() && !o.dry_run);
@@ -415,13 +461,33 @@ int cmd_prune(const std::vector<std::string>& args) {
     }
     const PruneResult r = recorded ? recorded->result : run_prune(o);
     progress.finish();
+    std::optional<EvaluatedOutput> evaluated;
+    if (eval && !o.dry_run) {
+      std::optional<registry::Layout> layout;
+      if (recorded) layout = registry::Layout::open(registry_path);
+      EvalTarget t;
+      t.file = o.output;
+      t.format = o.format;
+      t.sha256 = r.output_sha256;
+      t.input = o.input;
+      t.model = model_name(vm, o);
+      if (recorded) t.version = recorded->version;
+      if (o.has_base_rule) t.rule_env = rule_env(o.rule);  // --rule groups only: no single rule to name
+      evaluated = evaluate_output(*eval, t, layout ? &*layout : nullptr, recorded ? &recorded->manifest : nullptr);
+    }
     if (metrics) {  // the last step of a run: its end time, then the file
       record_success(metrics->run, r);
       if (recorded) metrics->run.registry_version = static_cast<std::uint64_t>(recorded->version);
+      if (evaluated) {
+        metrics->run.eval = eval_metrics(*evaluated);
+        if (!evaluated->record.ok) record_eval_failure(metrics->run);
+      }
       metrics->run.end_time = unix_now();
       write_run_metrics(metrics->dir, metrics->run);
+      metrics_written = true;
     }
-    if (json_out) print_json(o, r, recorded ? registry_json(registry_path, *recorded) : json(nullptr));
+    json registry_info = recorded ? registry_json(registry_path, *recorded) : json(nullptr);
+    if (json_out) print_json(o, r, registry_info, evaluated);
     else if (o.dry_run) print_dry_run(o, r);
     else if (recorded && recorded->already)
       std::printf("already recorded as %s@%d (sha256 %s, sparsity %.4f); nothing pruned%s%s\n",
@@ -430,14 +496,20 @@ int cmd_prune(const std::vector<std::string>& args) {
     else print_summary(o, r);
     if (recorded && !recorded->already && !json_out)
       std::printf("recorded as %s@%d in %s\n", recorded->manifest.model.c_str(), recorded->version, registry_path.c_str());
+    if (evaluated && !json_out) std::printf("evaluation: %s\n", evaluation_text(evaluated->record, evaluated->baseline).c_str());
     if (recorded && !recorded->repaired.empty())
       std::fprintf(stderr, "h5prune: warning: the blob of %s@%d was missing or damaged (%s); restored from this run's identical output\n",
                    recorded->manifest.model.c_str(), recorded->version, recorded->repaired.c_str());
     if (!o.dry_run)
       for (const std::string& w : run_warnings(o, r)) std::fprintf(stderr, "h5prune: warning: %s\n", printable(w).c_str());
+    if (evaluated && !evaluated->record.ok)
+      throw EvalError(eval_failure_message(evaluated->record, recorded ? recorded->manifest.model + "@" +
+                                                                              std::to_string(recorded->version)
+                                                                        : "'" + o.output + "'") +
+                      (recorded ? " (the version is kept; the failure is recorded)" : " (the output is kept)"));
     return 0;
   } catch (...) {
-    if (metrics && !metrics->run.success) {
+    if (metrics && !metrics_written) {
       if (auto warning = write_failure_metrics(metrics->dir, metrics->run, std::current_exception()))
         std::fprintf(stderr, "h5prune: warning: failure metrics not written: %s\n", warning->c_str());
     }

@@ -15,12 +15,14 @@
 #include "host/registry/alias_history.hpp"
 #include "host/registry/aliases.hpp"
 #include "host/registry/blob_store.hpp"
+#include "host/registry/evaluations.hpp"
 #include "host/registry/fs_ops.hpp"
 #include "host/registry/maintenance.hpp"
 #include "host/registry/retire.hpp"
 #include "host/registry/version_query.hpp"
 #include "host/registry/versions.hpp"
 #include "tools/commands.hpp"
+#include "tools/eval_options.hpp"
 #include "tools/format.hpp"
 
 namespace po = boost::program_options;
@@ -104,6 +106,38 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return s;
 }
 
+// A version's evaluations as log, show and diff print them.
+struct VersionEvaluation {
+  std::optional<Evaluation> newest;    // the newest record, successful or not
+  std::optional<Evaluation> baseline;  // the model's baseline for the version's input
+  std::size_t count = 0;
+};
+
+std::vector<VersionEvaluation> version_evaluations(const Layout& l, const std::vector<Manifest>& manifests) {
+  std::vector<VersionEvaluation> out;
+  for (const Manifest& m : manifests) {
+    const std::vector<Evaluation> records = list_evaluations(l, m.model, m.version);
+    VersionEvaluation v;
+    v.newest = newest(records, /*ok_only=*/false);
+    v.baseline = baseline_of(l, m);
+    v.count = records.size();
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+// "0.9731", "0.9731 (-0.0052)" below a baseline, "failed", or "-" without an evaluation.
+std::string metric_cell(const VersionEvaluation& e, const std::string& name) {
+  if (!e.newest) return "-";
+  if (!e.newest->ok) return "failed";
+  const auto it = e.newest->metrics.find(name);
+  if (it == e.newest->metrics.end()) return "-";
+  std::string cell = fmt("%.4g", it->second);
+  if (e.baseline && e.baseline->metrics.count(name))
+    cell += " (" + fmt("%+.3g", it->second - e.baseline->metrics.at(name)) + ")";
+  return cell;
+}
+
 // ----------------------------------------------------------------------------- log
 
 json version_json(const Manifest& m, const std::map<std::string, int>& aliases) {
@@ -157,16 +191,21 @@ int log_models(const Layout& l, bool as_json) {
 }
 
 int cmd_log(const std::vector<std::string>& args) {
-  const std::string usage = "h5prune log [NAME] [--sort version|sparsity|time] [--rule FIELD=VALUE]... [--json] [--registry DIR]";
+  const std::string usage = "h5prune log [NAME] [--sort version|sparsity|time] [--rule FIELD=VALUE]... "
+                            "[--where 'METRIC>=X']... [--json] [--registry DIR]";
   auto o = base_options("usage: " + usage +
                         "\n\nWithout NAME: every model (live versions, latest, retired, bytes, aliases). With NAME: its\n"
-                        "versions, newest first, or in the --sort order, only those whose rule matches every --rule.");
+                        "versions, newest first, or in the --sort order, only those whose rule matches every --rule\n"
+                        "and whose newest evaluation satisfies every --where. Evaluated metrics are columns.\n"
+                        "'log NAME --where \"accuracy>=0.97\" --sort sparsity': the last row is the highest sparsity\n"
+                        "that keeps the accuracy.");
   o.add_options()("json", po::bool_switch(), "print {\"model\", \"versions\": [...]} (or {\"models\": [...]}) on stdout")(
       "limit", po::value<int>(), "show only the first N versions of the order")(
       "sort", po::value<std::string>()->default_value("version"),
       "version (newest first), sparsity (achieved, lowest first) or time (created, newest first)")(
       "reverse", po::bool_switch(), "the opposite order")(
-      "rule", po::value<std::vector<std::string>>(), "only versions whose rule has FIELD=VALUE (repeatable): sparsity=0.9, scope=global, mode=threshold");
+      "rule", po::value<std::vector<std::string>>(), "only versions whose rule has FIELD=VALUE (repeatable): sparsity=0.9, scope=global, mode=threshold")(
+      "where", po::value<std::vector<std::string>>(), "only versions whose newest evaluation has METRIC OP X (repeatable; OP >= <= > < == !=), e.g. 'accuracy>=0.97'");
   po::variables_map vm;
   if (!parse_args(args, o, {"name"}, vm)) return 0;
   const Layout l = open_registry(vm);
@@ -179,24 +218,43 @@ int cmd_log(const std::vector<std::string>& args) {
   q.reverse = vm["reverse"].as<bool>();
   if (vm.count("rule"))
     for (const auto& r : vm["rule"].as<std::vector<std::string>>()) q.rule_equals.push_back(parse_rule_filter(r));
+  if (vm.count("where"))
+    for (const auto& w : vm["where"].as<std::vector<std::string>>()) q.metric_where.push_back(parse_metric_condition(w));
   if (vm.count("limit")) {
     if (vm["limit"].as<int>() < 0) throw UsageError("invalid value for --limit: must be >= 0");
     q.limit = static_cast<std::size_t>(vm["limit"].as<int>());
   }
   const auto aliases = list_aliases(l, model);
   const std::vector<Manifest> manifests = query_versions(l, model, q);
+  const std::vector<VersionEvaluation> evals = version_evaluations(l, manifests);
   if (vm["json"].as<bool>()) {
     json j = {{"model", model}, {"versions", json::array()}};
-    for (const auto& m : manifests) j["versions"].push_back(version_json(m, aliases));
+    for (std::size_t i = 0; i < manifests.size(); ++i) {
+      json v = version_json(manifests[i], aliases);
+      const VersionEvaluation& e = evals[i];
+      v["evaluation"] = e.newest ? evaluation_json(*e.newest, e.baseline) : json(nullptr);
+      v["evaluations"] = e.count;
+      j["versions"].push_back(std::move(v));
+    }
     std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
-  std::vector<std::vector<std::string>> rows{
-      {"version", "created", "rule", "sparsity", "retained L2", "sha256", "parent", "aliases"}};
-  for (const auto& m : manifests)
-    rows.push_back({std::to_string(m.version), m.created, rule_text(m.rule), fmt("%.4f", m.total.sparsity()),
-                    fmt("%.4f", m.total.retained_l2()), m.output_sha256.substr(0, 12), parent_text(m),
-                    join(aliases_of(aliases, m.version), ",")});
+  // One column per metric any listed version reports (its newest evaluation).
+  std::set<std::string> metric_names;
+  for (const auto& e : evals)
+    if (e.newest)
+      for (const auto& [name, value] : e.newest->metrics) metric_names.insert(name);
+  std::vector<std::vector<std::string>> rows{{"version", "created", "rule", "sparsity", "retained L2"}};
+  for (const auto& name : metric_names) rows[0].push_back(name);
+  rows[0].insert(rows[0].end(), {"sha256", "parent", "aliases"});
+  for (std::size_t i = 0; i < manifests.size(); ++i) {
+    const Manifest& m = manifests[i];
+    std::vector<std::string> row{std::to_string(m.version), m.created, rule_text(m.rule), fmt("%.4f", m.total.sparsity()),
+                                 fmt("%.4f", m.total.retained_l2())};
+    for (const auto& name : metric_names) row.push_back(metric_cell(evals[i], name));
+    row.insert(row.end(), {m.output_sha256.substr(0, 12), parent_text(m), join(aliases_of(aliases, m.version), ",")});
+    rows.push_back(row);
+  }
   if (manifests.empty()) std::printf("no version of '%s' matches\n", model.c_str());
   else print_table(rows);
   return 0;
@@ -208,8 +266,9 @@ int cmd_rm(const std::vector<std::string>& args) {
   const std::string usage = "h5prune rm NAME@REF [--force] [--json] [--registry DIR]";
   auto o = base_options("usage: " + usage +
                         "\n\nRetires a version: it leaves every listing and lookup at once (one atomic link), its number\n"
-                        "is never reused, its manifest stays as the record, and 'h5prune gc' removes its file once no\n"
-                        "other version has the same output. Refused while an alias points at it, unless --force.");
+                        "is never reused, its manifest and evaluation records stay as the record, and 'h5prune gc'\n"
+                        "removes its file once no other version has the same output. Refused while an alias points at\n"
+                        "it, unless --force.");
   o.add_options()("force", po::bool_switch(), "also remove the aliases that point at it")(
       "json", po::bool_switch(), "print {\"model\", \"version\", \"aliases_removed\", \"already_retired\"}");
   po::variables_map vm;
@@ -247,9 +306,14 @@ int cmd_show(const std::vector<std::string>& args) {
   const Layout l = open_registry(vm);
   const Manifest m = load_manifest(l, ref.model, resolve(l, ref));
   const auto aliases = aliases_of(list_aliases(l, ref.model), m.version);
+  const std::vector<Evaluation> records = list_evaluations(l, m.model, m.version);
+  const std::optional<Evaluation> baseline = baseline_of(l, m);
   if (vm["json"].as<bool>()) {
     json j = manifest_to_json(m);
     j["aliases"] = aliases;
+    j["evaluations"] = json::array();
+    for (const auto& e : records) j["evaluations"].push_back(evaluation_to_json(e));
+    j["baseline"] = baseline ? evaluation_to_json(*baseline) : json(nullptr);
     std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
   }
@@ -277,6 +341,17 @@ int cmd_show(const std::vector<std::string>& args) {
     rows.push_back({t.path, std::string(dtype_name(t.dtype)), std::to_string(t.n), std::to_string(t.pruned), fmt("%.4f", t.sparsity()),
                     fmt("%.6g", t.threshold), fmt("%.4f", t.retained_l2())});
   print_table(rows);
+  std::printf("\nbaseline  %s\n", baseline ? (evaluation_text(*baseline, std::nullopt) + " (evaluation " + baseline->id + ")").c_str()
+                                          : "- (h5prune eval INPUT.h5 --registry DIR --model NAME --eval CMD records one)");
+  if (records.empty()) {
+    std::printf("evaluations: none\n");
+    return 0;
+  }
+  std::printf("evaluations (%zu, oldest first):\n", records.size());
+  std::vector<std::vector<std::string>> erows{{"id", "started", "result", "seconds", "command"}};
+  for (const auto& e : records)
+    erows.push_back({e.id, e.started, evaluation_text(e, baseline), fmt("%.3f", e.seconds), e.command});
+  print_table(erows);
   return 0;
 }
 
@@ -303,6 +378,15 @@ int cmd_diff(const std::vector<std::string>& args) {
   std::set<std::string> keys;
   for (const auto& [k, v] : a.rule.items()) keys.insert(k);
   for (const auto& [k, v] : b.rule.items()) keys.insert(k);
+  // Metrics of each side's newest successful evaluation.
+  const auto metrics_of = [&](const Manifest& m) {
+    const auto e = newest(list_evaluations(l, m.model, m.version), /*ok_only=*/true);
+    return e ? e->metrics : std::map<std::string, double>{};
+  };
+  const std::map<std::string, double> ma = metrics_of(a), mb = metrics_of(b);
+  std::set<std::string> metric_names;
+  for (const auto& [k, v] : ma) metric_names.insert(k);
+  for (const auto& [k, v] : mb) metric_names.insert(k);
   std::map<std::string, const TensorResult*> ta, tb;
   std::set<std::string> paths;
   for (const auto& t : a.tensors) ta[t.path] = &t, paths.insert(t.path);
@@ -318,6 +402,11 @@ int cmd_diff(const std::vector<std::string>& args) {
     j["parent"] = {{"a", a.parent_sha256}, {"b", b.parent_sha256}, {"same", a.parent_sha256 == b.parent_sha256}};
     j["total"] = {{"a", {{"pruned", a.total.pruned}, {"sparsity", json_number(a.total.sparsity())}, {"retained_l2", json_number(a.total.retained_l2())}}},
                   {"b", {{"pruned", b.total.pruned}, {"sparsity", json_number(b.total.sparsity())}, {"retained_l2", json_number(b.total.retained_l2())}}}};
+    j["metrics"] = json::object();
+    for (const auto& k : metric_names) {
+      const json va = ma.count(k) ? json(ma.at(k)) : json(nullptr), vb = mb.count(k) ? json(mb.at(k)) : json(nullptr);
+      j["metrics"][k] = {{"a", va}, {"b", vb}, {"same", va == vb}};
+    }
     for (const auto& p : paths)
       j["tensors"].push_back({{"path", p},
                               {"a", ta.count(p) ? tensor_fields(*ta[p]) : json(nullptr)},
@@ -342,6 +431,10 @@ int cmd_diff(const std::vector<std::string>& args) {
                   a.total.pruned == b.total.pruned ? "" : "*"});
   rows.push_back({"retained L2", fmt("%.4f", a.total.retained_l2()), fmt("%.4f", b.total.retained_l2()),
                   a.total.sum_sq_after == b.total.sum_sq_after && a.total.sum_sq_before == b.total.sum_sq_before ? "" : "*"});
+  for (const auto& k : metric_names) {
+    const std::string va = ma.count(k) ? fmt("%.6g", ma.at(k)) : "-", vb = mb.count(k) ? fmt("%.6g", mb.at(k)) : "-";
+    rows.push_back({"metric." + k, va, vb, ma.count(k) && mb.count(k) && ma.at(k) == mb.at(k) ? "" : "*"});
+  }
   print_table(rows);
   std::printf("\n");
   std::vector<std::vector<std::string>> trows{

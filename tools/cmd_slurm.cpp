@@ -9,9 +9,11 @@
 
 #include "common/errors.hpp"
 #include "host/metrics.hpp"
+#include "host/registry/fs_ops.hpp"
 #include "host/registry/layout.hpp"
 #include "host/registry/versions.hpp"
 #include "host/sbatch_script.hpp"
+#include "host/sensitivity.hpp"
 #include "host/slurm_status.hpp"
 #include "host/sweep.hpp"
 #include "host/sweep_materialize.hpp"
@@ -73,6 +75,9 @@ po::options_description sweep_options() {
       ("registry", po::value<std::string>(), "registry directory: each task records its point (created now if missing)")
       ("model", po::value<std::string>(), "model name in the registry and metrics")
       ("metrics-dir", po::value<std::string>(), "node_exporter textfile directory for per-task metrics (must exist)")
+      ("eval", po::value<std::string>(), "each task evaluates its recorded point with this command (sweep --eval, docs/EVAL.md)")
+      ("eval-timeout", po::value<std::string>(), "sweep --eval-timeout, passed through")
+      ("per-tensor", po::bool_switch(), "sensitivity analysis: one (tensor, point) pair per array task (needs --eval)")
       ("no-record", po::bool_switch(), "generate a script without --registry anyway: each task only prints an analysis");
   po::options_description s("Slurm");
   s.add_options()
@@ -142,6 +147,13 @@ int slurm_sweep(const std::vector<std::string>& args) {
                      "give --registry DIR --model NAME, or --no-record to generate such a script anyway");
   if (vm.count("metrics-dir") && !vm.count("registry"))
     throw UsageError("--metrics-dir needs --registry: only recorded points write metrics");
+  spec.eval = opt(vm, "eval");
+  spec.eval_timeout = opt(vm, "eval-timeout");
+  if (spec.eval && !vm.count("registry")) throw UsageError("--eval needs --registry: each task evaluates its recorded point");
+  if (spec.eval_timeout && !spec.eval) throw UsageError("--eval-timeout applies to --eval");
+  if (spec.eval_timeout) registry::parse_duration(*spec.eval_timeout, "--eval-timeout");
+  const bool per_tensor = vm["per-tensor"].as<bool>();
+  if (per_tensor && !spec.eval) throw UsageError("--per-tensor needs --eval CMD");
 
   spec.job_name = vm["job-name"].as<std::string>();
   spec.time = vm["time"].as<std::string>();
@@ -169,6 +181,13 @@ int slurm_sweep(const std::vector<std::string>& args) {
   if (vm.count("metrics-dir")) spec.metrics_dir = absolute(vm["metrics-dir"].as<std::string>());
   const std::string exe = vm.count("h5prune") ? vm["h5prune"].as<std::string>() : self_path();
   spec.h5prune = exe.find('/') == std::string::npos ? exe : absolute(exe);
+  if (per_tensor) {  // the array's size is known only from the file's selected tensors
+    SweepOptions so;
+    so.input = spec.input;
+    so.selection.include = spec.include;
+    so.selection.exclude = spec.exclude;
+    spec.per_tensor_tensors = selected_tensors(so).size();
+  }
   validate_sbatch_spec(spec);  // every value, before anything is created on disk
 
   std::error_code ec;

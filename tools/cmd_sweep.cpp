@@ -6,6 +6,7 @@
 #include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "common/errors.hpp"
@@ -14,11 +15,14 @@
 #include "formats/atomic_file.hpp"
 #include "host/metrics.hpp"
 #include "host/slurm_array.hpp"
+#include "host/sensitivity.hpp"
+#include "host/sensitivity_report.hpp"
 #include "host/sweep.hpp"
 #include "host/sweep_materialize.hpp"
 #include "host/sweep_report.hpp"
 #include "host/sweep_values.hpp"
 #include "tools/commands.hpp"
+#include "tools/eval_options.hpp"
 #include "tools/options.hpp"
 #include "tools/format.hpp"
 #include "tools/version.hpp"
@@ -57,7 +61,10 @@ po::options_description sweep_options() {
       ("registry", po::value<std::string>(), "registry directory for --materialize (default: $H5PRUNE_REGISTRY)")
       ("model", po::value<std::string>(), "model name in the registry and the metrics (default: the input file's stem)")
       ("metrics-dir", po::value<std::string>(), "with --materialize: write h5prune_<model>[_<array task>].prom here (default: $H5PRUNE_METRICS_DIR)")
-      ("json", po::bool_switch(), "print the result as one JSON object on stdout");
+      ("json", po::bool_switch(), "print the result as one JSON object on stdout")
+      ("per-tensor", po::bool_switch(), "sensitivity: prune each selected tensor alone at each point and evaluate it (needs --eval; docs/EVAL.md)")
+      ("metric", po::value<std::string>(), "with --per-tensor: the metric of the table and heatmap (default: the first reported)");
+  add_eval_options(o);
   return o;
 }
 
@@ -152,7 +159,99 @@ json materialized_json(const std::vector<MaterializedPoint>& points, const std::
                    {"pruned", m.outcome.result.total.pruned},
                    {"sparsity", m.outcome.result.total.sparsity()},
                    {"registry", registry_dir}});
+  for (std::size_t i = 0; i < points.size(); ++i)
+    if (points[i].evaluation)
+      arr[i]["evaluation"] = evaluation_json(points[i].evaluation->record, points[i].evaluation->baseline);
   return arr;
+}
+
+std::string metric_of(const SensitivityResult& r, const po::variables_map& vm) {
+  if (vm.count("metric")) return vm["metric"].as<std::string>();
+  for (const auto& c : r.cells)
+    if (c.evaluation.ok && !c.evaluation.metrics.empty()) return c.evaluation.metrics.begin()->first;
+  return "";
+}
+
+std::string sensitivity_csv(const SensitivityResult& r) {
+  std::set<std::string> names;
+  for (const auto& c : r.cells)
+    for (const auto& [k, v] : c.evaluation.metrics) names.insert(k);
+  std::ostringstream out;
+  out << "tensor,requested,achieved_sparsity,version,sha256,ok";
+  for (const auto& n : names) out << "," << csv_field(n);
+  out << "\n";
+  char buf[64];
+  for (const auto& c : r.cells) {
+    std::snprintf(buf, sizeof buf, "%.17g", c.achieved);
+    out << csv_field(r.tensors[c.tensor]) << "," << r.values[c.point] << "," << buf << ","
+        << (c.version ? std::to_string(*c.version) : "") << "," << c.sha256 << "," << (c.evaluation.ok ? "true" : "false");
+    for (const auto& n : names) {
+      out << ",";
+      if (c.evaluation.metrics.count(n)) {
+        std::snprintf(buf, sizeof buf, "%.17g", c.evaluation.metrics.at(n));
+        out << buf;
+      }
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+// --per-tensor: the tensor x point table of one metric (and every metric in --json / --csv).
+int per_tensor_sweep(const po::variables_map& vm, SweepOptions o, const std::vector<std::string>& args,
+                     const std::string& report) {
+  const std::optional<EvalSettings> eval = eval_settings(vm);
+  if (!eval) throw UsageError("--per-tensor needs --eval CMD: each (tensor, point) output is evaluated");
+  if (vm.count("metrics-dir")) throw UsageError("--metrics-dir does not apply to --per-tensor");
+  SensitivityRequest q;
+  q.sweep = o;
+  q.eval = *eval;
+  if (vm.count("registry")) q.registry = vm["registry"].as<std::string>();
+  else if (const char* env = std::getenv("H5PRUNE_REGISTRY"); env && *env) q.registry = env;
+  if (vm["materialize"].as<bool>() && q.registry.empty())
+    throw UsageError("--materialize needs --registry DIR (or H5PRUNE_REGISTRY)");  // cells are recorded with a registry anyway
+  q.model = vm.count("model") ? vm["model"].as<std::string>() : std::filesystem::path(o.input).stem().string();
+  q.tool = {H5PRUNE_VERSION, H5PRUNE_GIT_REVISION, built_with_cuda()};
+  q.command = {"h5prune", "sweep"};
+  q.command.insert(q.command.end(), args.begin(), args.end());
+  // In a Slurm array, task i runs pair i: tensor i / points, point i % points.
+  if (vm.count("array-task")) q.only_pair = array_task_point(vm["array-task"].as<std::string>(), sensitivity_pairs(o));
+  const bool json_out = vm["json"].as<bool>();
+  const SensitivityResult r = run_sensitivity(q, [&](const SensitivityResult& res, const SensitivityCell& c) {
+    if (json_out) return;
+    std::printf("%s at %s: %s%s\n", res.tensors[c.tensor].c_str(), res.values[c.point].c_str(),
+                evaluation_text(c.evaluation, std::nullopt).c_str(), c.reused ? " (recorded before)" : "");
+    std::fflush(stdout);
+  });
+  const std::string metric = metric_of(r, vm);
+  if (vm.count("csv")) write_file_atomically(vm["csv"].as<std::string>(), sensitivity_csv(r), true);
+  if (!report.empty()) {
+    const bool svg = report.substr(report.size() - 4) == ".svg";
+    write_file_atomically(report, svg ? sensitivity_report_svg(r, metric, q.model) : sensitivity_report_html(r, metric, o.input, q.model), true);
+  }
+  if (json_out) {
+    json j = {{"command", "sweep"}, {"per_tensor", true}, {"input", o.input}, {"model", q.model},
+              {"tensors", r.tensors}, {"values", r.values}, {"cells", json::array()}};
+    for (const auto& c : r.cells)
+      j["cells"].push_back({{"tensor", r.tensors[c.tensor]}, {"value", r.values[c.point]},
+                            {"version", c.version ? json(*c.version) : json(nullptr)}, {"sha256", c.sha256},
+                            {"achieved_sparsity", c.achieved}, {"reused", c.reused},
+                            {"evaluation", evaluation_json(c.evaluation, std::nullopt)}});
+    std::cout << j.dump(2) << std::endl;
+  } else if (!metric.empty() && !q.only_pair) {
+    std::printf("\n%s by tensor (rows) and %s (columns):\n", metric.c_str(), o.mode == RuleMode::sparsity ? "sparsity" : "threshold");
+    std::vector<std::vector<std::string>> rows{{"tensor"}};
+    for (const auto& v : r.values) rows[0].push_back(v);
+    for (std::size_t t = 0; t < r.tensors.size(); ++t) rows.push_back({r.tensors[t]});
+    for (const auto& c : r.cells)
+      rows[c.tensor + 1].push_back(c.evaluation.ok && c.evaluation.metrics.count(metric)
+                                       ? fmt("%.4g", c.evaluation.metrics.at(metric)) : "failed");
+    print_table(rows);
+  }
+  std::size_t failed = 0;
+  for (const auto& c : r.cells) failed += c.evaluation.ok ? 0 : 1;
+  if (failed) throw EvalError(std::to_string(failed) + " of " + std::to_string(r.cells.size()) + " per-tensor evaluations failed (see above)");
+  return 0;
 }
 
 }  // namespace
@@ -162,7 +261,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
   po::variables_map vm = parse_with_input(args, visible);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN, 5 output, 6 registry (--materialize),\n"
-              << "7 CUDA device failure, 128+N interrupted by signal N. See docs/CLI.md and docs/SLURM.md.\n";
+              << "7 CUDA device failure, 8 evaluation, 128+N interrupted by signal N. See docs/CLI.md and docs/SLURM.md.\n";
     return 0;
   }
   po::notify(vm);
@@ -194,6 +293,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
     const bool svg = report.size() > 4 && report.substr(report.size() - 4) == ".svg";
     if (!html && !svg) throw UsageError("--report '" + report + "' must end in .html or .svg");
   }
+  if (vm["per-tensor"].as<bool>()) return per_tensor_sweep(vm, o, args, report);
   if (vm.count("array-task")) {
     const std::size_t i = array_task_point(vm["array-task"].as<std::string>(), o.values.size());
     o.values = {o.values[i]};
@@ -205,6 +305,9 @@ int cmd_sweep(const std::vector<std::string>& args) {
   else if (const char* env = std::getenv("H5PRUNE_REGISTRY"); env && *env) registry_path = env;
   if (materialize_points && registry_path.empty())
     throw UsageError("--materialize needs --registry DIR (or H5PRUNE_REGISTRY)");
+  const std::optional<EvalSettings> eval = eval_settings(vm);
+  if (eval && !materialize_points)
+    throw UsageError("--eval applies to --materialize (each recorded point is evaluated) or --per-tensor");
   if (!materialize_points && vm.count("metrics-dir"))
     throw UsageError("--metrics-dir applies to --materialize (a sweep without it writes nothing to record)");
   if (materialize_points) {
@@ -221,6 +324,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
     q.command = {"h5prune", "sweep"};
     q.command.insert(q.command.end(), args.begin(), args.end());
     q.metrics_dir = metrics_dir;
+    q.eval = eval;
     if (!metrics_dir.empty()) {
       check_metrics_dir(metrics_dir);
       q.metrics.model = model;
@@ -238,6 +342,9 @@ int cmd_sweep(const std::vector<std::string>& args) {
         std::printf("%s %s: %s %s@%d (sha256 %.12s, sparsity %.4f)\n", o.mode == RuleMode::sparsity ? "sparsity" : "threshold",
                     p.value.c_str(), p.outcome.already ? "already recorded as" : "recorded as", model.c_str(),
                     p.outcome.version, p.outcome.manifest.output_sha256.c_str(), p.outcome.result.total.sparsity());
+      if (!json_out && p.evaluation)
+        std::printf("  evaluation%s: %s\n", p.evaluation->reused ? " (recorded before)" : "",
+                    evaluation_text(p.evaluation->record, p.evaluation->baseline).c_str());
       std::fflush(stdout);
     };
     cb.on_warning = [](const std::string& w) { std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str()); };
@@ -247,6 +354,14 @@ int cmd_sweep(const std::vector<std::string>& args) {
                                                                                       materialized_json(points, registry_path)}}
                        .dump(2)
                 << std::endl;
+    std::size_t failed = 0;
+    const MaterializedPoint* first = nullptr;
+    for (const auto& p : points)
+      if (p.evaluation && !p.evaluation->record.ok && failed++ == 0) first = &p;
+    if (first)
+      throw EvalError(std::to_string(failed) + " of " + std::to_string(points.size()) + " evaluations failed, the first " +
+                      eval_failure_message(first->evaluation->record, model + "@" + std::to_string(first->outcome.version)) +
+                      " (the versions are kept; the failures are recorded)");
     return 0;
   }
 
@@ -254,7 +369,10 @@ int cmd_sweep(const std::vector<std::string>& args) {
   if (vm.count("csv")) write_file_atomically(vm["csv"].as<std::string>(), result_csv(r), true);
   if (!report.empty()) {
     const bool svg = report.substr(report.size() - 4) == ".svg";
-    write_file_atomically(report, svg ? sweep_report_svg(r) : sweep_report_html(r, o.input, static_cast<std::size_t>(top)),
+    const std::string model = vm.count("model") ? vm["model"].as<std::string>()
+                                                : std::filesystem::path(o.input).stem().string();
+    write_file_atomically(report, svg ? sweep_report_svg(r, model)
+                                      : sweep_report_html(r, o.input, model, static_cast<std::size_t>(top)),
                           true);
   }
   if (vm["json"].as<bool>()) std::cout << json_safe(result_json(r, o.input)).dump(2) << std::endl;

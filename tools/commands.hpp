@@ -19,6 +19,9 @@ int cmd_densify(const std::vector<std::string>& args);
 // Sweeps (tools/cmd_sweep.cpp) and the sbatch script generator (tools/cmd_slurm.cpp).
 int cmd_sweep(const std::vector<std::string>& args);
 int cmd_slurm(const std::vector<std::string>& args);
+// Evaluation of a file or version (tools/cmd_eval.cpp) and the sparsity search (tools/cmd_search.cpp).
+int cmd_eval(const std::vector<std::string>& args);
+int cmd_search(const std::vector<std::string>& args);
 
 // "0.1.0 (git abc1234, CUDA yes)" style build description.
 std::string build_description();

@@ -31,6 +31,8 @@ const char* kUsage =
     "                                                              print an sbatch job-array script (task i runs point i)\n"
     "  slurm status|collect SCRIPT.sbatch                          recorded / failed / missing points and the rerun line;\n"
     "                                                              collect also retires the recorded tasks' metrics files\n"
+    "  eval (MODEL.h5 | NAME@REF) --eval CMD                       run an evaluation command, record its metrics\n"
+    "  search MODEL.h5 --eval CMD --metric M --max-drop D          highest sparsity within D of the baseline\n"
     "\n"
     "registry (--registry DIR or H5PRUNE_REGISTRY; prune --registry DIR --model NAME records a version):\n"
     "  log [NAME]                  models, or a model's versions (--sort, --rule FIELD=VALUE)\n"
@@ -48,7 +50,7 @@ const char* kUsage =
     "  --version       version and build (git revision, CUDA support)\n"
     "\n"
     "exit codes: 0 ok, 2 usage, 3 input, 4 data (NaN), 5 output, 6 registry, 7 CUDA device,\n"
-    "            128+N interrupted by signal N\n";
+    "            8 evaluation failed, 128+N interrupted by signal N\n";
 
 int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -72,8 +74,10 @@ int run(int argc, char** argv) {
   if (command == "densify") return h5p::cli::cmd_densify(rest);
   if (command == "sweep") return h5p::cli::cmd_sweep(rest);
   if (command == "slurm") return h5p::cli::cmd_slurm(rest);
+  if (command == "eval") return h5p::cli::cmd_eval(rest);
+  if (command == "search") return h5p::cli::cmd_search(rest);
   throw h5p::UsageError("unknown command '" + command +
-                        "' (expected prune, stats, densify, sweep, slurm, log, show, diff, get, alias, rm, verify or gc; "
+                        "' (expected prune, stats, densify, sweep, slurm, eval, search, log, show, diff, get, alias, rm, verify or gc; "
                         "see h5prune --help)");
 }
 

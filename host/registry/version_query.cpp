@@ -2,11 +2,14 @@
 #include "host/registry/version_query.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <regex>
 #include <set>
 
 #include "common/errors.hpp"
 #include "host/canonical_rule.hpp"
+#include "host/registry/evaluations.hpp"
 #include "host/registry/versions.hpp"
 #include "host/rule.hpp"
 
@@ -17,6 +20,33 @@ std::pair<std::string, std::string> parse_rule_filter(const std::string& text) {
   if (eq == std::string::npos || eq == 0)
     throw UsageError("invalid value '" + text + "' for --rule: expected FIELD=VALUE, e.g. sparsity=0.9 or scope=global");
   return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
+bool MetricCondition::holds(double v) const {
+  if (op == ">=") return v >= value;
+  if (op == "<=") return v <= value;
+  if (op == ">") return v > value;
+  if (op == "<") return v < value;
+  if (op == "==") return v == value;
+  return v != value;
+}
+
+MetricCondition parse_metric_condition(const std::string& text) {
+  static const std::regex form(R"(^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$)");
+  std::smatch m;
+  MetricCondition c;
+  if (std::regex_match(text, m, form)) {
+    char* end = nullptr;
+    const std::string number = m[3].str();
+    c.value = std::strtod(number.c_str(), &end);
+    if (*end == '\0' && std::isfinite(c.value)) {
+      c.metric = m[1].str();
+      c.op = m[2].str();
+      return c;
+    }
+  }
+  throw UsageError("invalid value '" + text + "' for --where: expected METRIC OP NUMBER, e.g. 'accuracy>=0.97' "
+                   "(OP: >= <= > < == !=)");
 }
 
 VersionQuery::Sort parse_sort_key(const std::string& text) {
@@ -58,6 +88,11 @@ std::vector<Manifest> query_versions(const Layout& l, const std::string& model, 
     for (const auto& [k, value] : m.rule.items()) fields.insert(k);
     bool ok = true;
     for (const auto& [field, value] : q.rule_equals) ok = ok && rule_matches(m.rule, field, value);
+    if (ok && !q.metric_where.empty()) {
+      const std::optional<Evaluation> e = newest(list_evaluations(l, model, v), /*ok_only=*/false);
+      for (const MetricCondition& c : q.metric_where)
+        ok = ok && e && e->ok && e->metrics.count(c.metric) && c.holds(e->metrics.at(c.metric));
+    }
     if (ok) out.push_back(std::move(m));
   }
   for (const auto& [field, value] : q.rule_equals)

@@ -11,6 +11,7 @@
 
 #include "kernels/backend.hpp"
 #include "kernels/cpu/cpu_compaction.hpp"
+#include "kernels/cpu/cpu_structured.hpp"
 #include "kernels/cpu/cpu_sweep.hpp"
 #include "kernels/cpu/typed_keys.hpp"
 #include "kernels/keys.hpp"
@@ -96,6 +97,12 @@ class CpuBackend final : public Backend {
   NmResult nm_apply(MutTensor t, unsigned keep, unsigned m, std::size_t stride, std::uint8_t* positions,
                     void* kept) override {
     return cpu::nm_apply(t, keep, m, stride, positions, kept, threads_for(t.n));
+  }
+  void slice_norms(ConstTensor t, std::uint64_t begin, SliceAxis axis, SliceNorms& norms) override {
+    cpu::slice_norms(t, begin, axis, norms, threads_for(t.n));
+  }
+  NmResult zero_slices(MutTensor t, std::uint64_t begin, SliceAxis axis, const std::uint8_t* drop) override {
+    return cpu::zero_slices(t, begin, axis, drop, threads_for(t.n));
   }
 
  private:

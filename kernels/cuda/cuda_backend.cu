@@ -394,6 +394,17 @@ class CudaBackend final : public Backend {
     return r;
   }
 
+  // Structured pruning runs on the host inside this backend (no device kernel yet): the
+  // norms are exact integers, so the host gives the bytes a kernel would. A retained device
+  // copy is dropped first, as the host changes the tensor's bytes and later calls re-upload.
+  void slice_norms(ConstTensor t, std::uint64_t begin, SliceAxis axis, SliceNorms& norms) override {
+    cpu_->slice_norms(t, begin, axis, norms);
+  }
+  NmResult zero_slices(MutTensor t, std::uint64_t begin, SliceAxis axis, const std::uint8_t* drop) override {
+    release(t.data);
+    return cpu_->zero_slices(t, begin, axis, drop);
+  }
+
  private:
   struct Resident {
     DType dtype;

@@ -5,7 +5,8 @@ code or algorithm with the C++ implementation (no radix keys, no histograms):
 
 - selection: IEEE float datasets of 2, 4 or 8 bytes (any byte order), not optimizer state
   (Keras 2: under a root group 'optimizer_weights'; Keras 3: under a root group 'optimizer'
-  beside 'layers' or holding 'vars') unless include_optimizer, ndim >= min_ndim,
+  beside 'layers' or holding 'vars') unless include_optimizer, ndim >= min_ndim, not a bias
+  (see bias_paths) unless include is given,
   re.search(include, path) and not re.search(exclude, path) on the full path ('/a/b');
 - magnitude: np.abs(x) in float64 (exact for float16/32/64, so mixed dtypes compare by
   true value);
@@ -68,12 +69,47 @@ def optimizer_root(h5file):
     return None
 
 
-def is_selected(path, dtype, ndim, include=None, exclude=None, min_ndim=2, optimizer=None):
+def bias_paths(h5file):
+    """Datasets that are biases (DESIGN.md: not selected by default), as a set of paths:
+    - named: the last path component is 'bias', 'bias:<digits>' (Keras) or ends in '.bias' (PyTorch);
+    - Keras 3 (a root group 'layers'): a GRU cell with reset_after, '<...>/cell/vars' holding
+      exactly 0 (in, 3u), 1 (u, 3u), 2 (2, 3u): vars/2 is the bias;
+    - Caffe (every dataset '/data/<layer>/<digits>'): blob 1 holding as many values as blob 0's
+      first axis when blob 0 has rank >= 2."""
+    dsets = walk_datasets(h5file)
+    out = set()
+    for p in dsets:
+        name = p.split("/")[-1]
+        if name == "bias" or re.fullmatch(r"bias:[0-9]+", name) or name.endswith(".bias"):
+            out.add(p)
+    if "layers" in h5file:
+        cells = {}
+        for p, d in dsets.items():
+            group, _, name = p.rpartition("/")
+            if group.endswith("/cell/vars"):
+                cells.setdefault(group, {})[name] = d.shape
+        for group, v in cells.items():
+            if sorted(v) != ["0", "1", "2"] or not all(len(v[n]) == 2 for n in v):
+                continue
+            (_, w), (u, w1), b = v["0"], v["1"], v["2"]
+            if w1 == w and w == 3 * u and b == (2, w):
+                out.add(group + "/2")
+    if dsets and all(re.fullmatch(r"/data/[^/]+/[0-9]+", p) for p in dsets):
+        for p, d in dsets.items():
+            w = p[:-1] + "0"
+            if p.endswith("/1") and w in dsets and dsets[w].ndim >= 2 and d.size == dsets[w].shape[0]:
+                out.add(p)
+    return out
+
+
+def is_selected(path, dtype, ndim, include=None, exclude=None, min_ndim=2, optimizer=None, biases=frozenset()):
     if not is_float_dtype(dtype):
         return False
     if optimizer is not None and path.startswith("/" + optimizer + "/"):
         return False
     if ndim < min_ndim:
+        return False
+    if include is None and path in biases:
         return False
     if include is not None and re.search(include, path) is None:
         return False
@@ -87,8 +123,9 @@ def select(h5path, include=None, exclude=None, min_ndim=2, include_optimizer=Fal
     with h5py.File(h5path, "r") as f:
         dsets = walk_datasets(f)
         opt = None if include_optimizer else optimizer_root(f)
+        biases = bias_paths(f)
         paths = [p for p, d in dsets.items()
-                 if is_selected(p, d.dtype, d.ndim, include, exclude, min_ndim, opt)]
+                 if is_selected(p, d.dtype, d.ndim, include, exclude, min_ndim, opt, biases)]
     return sorted(paths, key=path_key)
 
 

@@ -33,6 +33,7 @@ def test_stats(fixture_file):
     with h5py.File(fixture_file, "r") as f:
         n_all = len(reference.walk_datasets(f))
         opt = reference.optimizer_root(f)
+        biases = reference.bias_paths(f)
         for p, (n, dt, nd) in floats.items():
             t = got[p]
             assert t["n"] == n, "[stats %s] %s n=%r expected %d" % (name, p, t["n"], n)
@@ -40,7 +41,7 @@ def test_stats(fixture_file):
             zeros = int(np.count_nonzero(x == 0))
             assert t["zeros"] == zeros, "[stats %s] %s zeros=%r expected %d" % (name, p, t["zeros"], zeros)
             assert t["nan"] == 0, "[stats %s] %s nan=%r" % (name, p, t["nan"])
-            assert t["selected"] == reference.is_selected(p, dt, nd, optimizer=opt), (
+            assert t["selected"] == reference.is_selected(p, dt, nd, optimizer=opt, biases=biases), (
                 "[stats %s] %s selected=%r" % (name, p, t["selected"]))
             if n:
                 mag = np.abs(np.asarray(x, dtype=np.float64))

@@ -39,6 +39,10 @@ def written_families(tmp_path_factory):
                   "--metrics-expect-every", "26h", *base)
     assert h5util.run("prune", d / "bad.h5", "-o", d / "c.h5", "--sparsity", "0.5", "--model", "c",
                       *base).returncode == 4
+    # Evaluated (docs/EVAL.md): with a recorded baseline, so that every h5prune_eval_* family appears.
+    h5util.run_ok("eval", d / "m.h5", "--registry", d / "registry", "--model", "e", "--eval", "echo '{\"m\": 2}'")
+    h5util.run_ok("prune", d / "m.h5", "--registry", d / "registry", "--sparsity", "0.5", "--model", "e",
+                  "--eval", "echo '{\"m\": 1}'", *base)
     fams = {}
     for name in os.listdir(mdir):
         fams.update(help_type_lines(read_text(mdir / name)))
@@ -48,7 +52,7 @@ def written_families(tmp_path_factory):
 def test_promtool_check_rules():
     code, out = promtool("check", "rules", os.path.join(MON, "alerts.yml"))
     assert code == 0, out
-    assert "SUCCESS: 4 rules found" in out, out
+    assert "SUCCESS: 6 rules found" in out, out
 
 
 def test_promtool_test_rules():
@@ -59,7 +63,8 @@ def test_promtool_test_rules():
 def test_alert_rules_cover_the_issue_and_use_written_families(written_families):
     text = read_text(os.path.join(MON, "alerts.yml"))
     alerts = set(re.findall(r"^\s*- alert: (\S+)", text, re.M))
-    assert alerts == {"H5pruneRunFailed", "H5pruneNoRecentSuccess", "H5pruneSparsityBelowRequested"}
+    assert alerts == {"H5pruneRunFailed", "H5pruneNoRecentSuccess", "H5pruneSparsityBelowRequested",
+                      "H5pruneEvalBelowBaseline"}
     used = set(FAMILY.findall(text))
     assert used and used <= set(written_families), "alerts use unknown families: %s" % (used - set(written_families))
 
@@ -94,7 +99,7 @@ def test_grafana_dashboard_queries_parse(tmp_path, written_families):
         assert used <= set(written_families), "%s: unknown families %s" % (title, used - set(written_families))
     all_used = set().union(*(FAMILY.findall(e) for _, e in exprs))
     for needed in ("h5prune_last_run_sparsity_ratio", "h5prune_last_run_duration_seconds",
-                   "h5prune_last_run_failure_info"):
+                   "h5prune_last_run_failure_info", "h5prune_eval_value", "h5prune_eval_baseline_value"):
         assert needed in all_used, "the dashboard has no panel over %s" % needed
 
 
@@ -127,9 +132,14 @@ def test_dashboard_queries_return_data_from_a_real_prometheus(tmp_path):
     mdir = tmp_path / "metrics"
     mdir.mkdir()
 
+    # The good job is evaluated against a recorded baseline, so the evaluation panel has data.
+    h5util.run_ok("eval", tmp_path / "m.h5", "--registry", tmp_path / "reg", "--model", "good",
+                  "--eval", "echo '{\"accuracy\": 0.95}'")
+
     def runs():
         h5util.run_ok("prune", tmp_path / "m.h5", "--registry", tmp_path / "reg", "--sparsity", "0.5", "--model", "good",
-                      "--metrics-dir", mdir, "--metrics-expect-every", "26h", "--quiet")
+                      "--metrics-dir", mdir, "--metrics-expect-every", "26h", "--quiet",
+                      "--eval", "echo '{\"accuracy\": 0.9}'")
         assert h5util.run("prune", tmp_path / "bad.h5", "-o", tmp_path / "x.h5", "--sparsity", "0.5", "--model", "bad",
                           "--metrics-dir", mdir, "--quiet").returncode == 4
 
@@ -168,6 +178,10 @@ def test_dashboard_queries_return_data_from_a_real_prometheus(tmp_path):
             assert failed["bad"] >= 1 and failed["good"] == 0, failed
             assert values("Achieved and requested sparsity", "B") == {"good": 0.5, "bad": 0.5}  # also on failure
             assert set(values("Achieved and requested sparsity", "A")) == {"good"}
+            evaluated = "Evaluated metric vs sparsity per model"
+            assert values(evaluated, "A") == {"good": 0.9}
+            assert values(evaluated, "B")["good"] == pytest.approx(0.5, abs=0.01)  # achieved, per-tensor rounding
+            assert values(evaluated, "C") == {"good": 0.95}
             l2 = values("Retained L2")["good"]
             assert 0 < l2 < 1, l2
             assert values("Time since last success", "B") == {"good": 93600.0}

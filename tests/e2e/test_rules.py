@@ -283,11 +283,12 @@ def test_zeros_count_as_smallest_and_become_positive_zero(tmp_path):
     ([], ["/conv/kernel:0", "/dense/kernel:0", "/opt/m"]),
     (["--include", "kernel"], ["/conv/kernel:0", "/dense/kernel:0"]),
     (["--exclude", "^/opt"], ["/conv/kernel:0", "/dense/kernel:0"]),
-    (["--min-ndim", "1"], ["/conv/kernel:0", "/dense/bias:0", "/dense/kernel:0", "/opt/m", "/opt/v"]),
+    (["--min-ndim", "1"], ["/conv/kernel:0", "/dense/kernel:0", "/opt/m", "/opt/v"]),
+    (["--include", "bias", "--min-ndim", "1"], ["/dense/bias:0"]),
     (["--min-ndim", "3"], ["/conv/kernel:0"]),
     (["--include", "dense", "--exclude", "bias", "--min-ndim", "1"], ["/dense/kernel:0"]),
     (["--include", "^/opt/m$"], ["/opt/m"]),
-    (["--min-ndim", "0", "--threshold", "0.01"], ["/conv/kernel:0", "/dense/bias:0", "/dense/kernel:0",
+    (["--min-ndim", "0", "--threshold", "0.01"], ["/conv/kernel:0", "/dense/kernel:0",
                                                   "/opt/lr", "/opt/m", "/opt/v"]),
 ])
 def test_selection(tmp_path, opts, expect):

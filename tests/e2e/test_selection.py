@@ -135,3 +135,80 @@ def test_scale_warning_on_generated_files(tmp_path, small, warns):
     # Tensor scope never warns: each tensor is its own scope.
     jt = h5util.run_json("prune", src, "-o", tmp_path / "t.h5", "--sparsity", "0.3")
     assert jt["warnings"] == [], ctx
+
+
+GRU = "Soorya-Kumar__RNN-CongestionControl__grumodel.weights.h5"
+CAFFE = "scrambleegg7__caffe__prescript_quick_iter_4000.caffemodel.h5"
+
+
+def test_keras3_gru_biases_left_out(tmp_path, fixtures_dir):
+    """reset_after GRU cells store a 2-D bias (2, 3u) as vars/2; it is a bias, not a matrix."""
+    src = fixture(fixtures_dir, GRU)
+    biases = ["/layers/gru%s/cell/vars/2" % s for s in ("", "_1", "_2", "_3", "_4")]
+    with h5py.File(src, "r") as f:
+        # Independently of reference.bias_paths: the rule's premise on this file.
+        for b in biases:
+            cell = b[:-2]
+            w = f[cell + "/0"].shape[1]
+            assert f[b].shape == (2, w) and f[cell + "/1"].shape == (w // 3, w), b
+        assert reference.bias_paths(f) >= set(biases)
+    rows = {t["path"]: t for t in h5util.run_json("stats", src)["tensors"]}
+    for b in biases:
+        assert rows[b]["reason"] == "bias" and not rows[b]["selected"], rows[b]
+        assert rows[b[:-1] + "0"]["selected"] and rows[b[:-1] + "1"]["selected"], b
+    text = h5util.run_ok("stats", src).stdout
+    assert "no: bias (keras3 GRU cell, reset_after: vars/2 (2, 210)" in text, text[-3000:]
+    out = tmp_path / "out.h5"
+    js = h5util.run_json("prune", src, "-o", out, "--sparsity", "0.5")
+    got = [t["path"] for t in js["tensors"]]
+    assert not set(got) & set(biases), got
+    paths, res, tensors = reference.prune_file(src, sparsity="0.5")
+    assert got == paths, (got, paths)
+    checks.check_summary(js, paths, res, tensors, "[%s]" % GRU, sparsity="0.5")
+    checks.check_output_tensors(out, paths, res, "[%s]" % GRU)
+    with h5py.File(src, "r") as fa, h5py.File(out, "r") as fb:
+        for b in biases:
+            h5util.assert_dataset_identical(fa[b], fb[b], "[%s] bias %s" % (GRU, b))
+    # --include names a bias explicitly: it is taken back.
+    js2 = h5util.run_json("prune", src, "-o", tmp_path / "o2.h5", "--sparsity", "0.5", "--include", "^/layers/gru/")
+    assert [t["path"] for t in js2["tensors"]] == ["/layers/gru/cell/vars/0", "/layers/gru/cell/vars/1",
+                                                   "/layers/gru/cell/vars/2"], js2["tensors"]
+
+
+def test_caffe_blob1_is_bias(fixtures_dir):
+    src = fixture(fixtures_dir, CAFFE)
+    js = h5util.run_json("stats", src, "--min-ndim", "1")
+    rows = {t["path"]: t["reason"] for t in js["tensors"]}
+    with h5py.File(src, "r") as f:
+        for p in reference.walk_datasets(f):
+            assert rows[p] == ("bias" if p.endswith("/1") else "selected"), (p, rows[p])
+            assert (p in reference.bias_paths(f)) == p.endswith("/1"), p
+    assert rows["/data/conv1/1"] == "bias"
+
+
+@pytest.mark.parametrize("layout", ["keras2", "keras3", "keras3_not_gru", "caffe_old", "torch"])
+def test_generated_biases(tmp_path, layout):
+    """2-D and 4-D biases the fixtures do not have: a Keras 2 GRU `bias:0` (2, 3u), a Keras 3 cell
+    whose vars do not have the GRU shapes (kept selected: the rule is conservative), an old Caffe
+    snapshot's (1, 1, 1, out) bias, a PyTorch-style `fc.bias`."""
+    g = lambda i, shape: datagen.make_values(SEED + i, "<f4", shape, "normal")
+    files = {
+        "keras2": ({"/model_weights/gru/gru/kernel:0": g(0, (4, 12)), "/model_weights/gru/gru/recurrent_kernel:0": g(1, (4, 12)),
+                    "/model_weights/gru/gru/bias:0": g(2, (2, 12))}, {"/model_weights/gru/gru/bias:0"}),
+        "keras3": ({"/layers/gru/cell/vars/0": g(0, (5, 12)), "/layers/gru/cell/vars/1": g(1, (4, 12)),
+                    "/layers/gru/cell/vars/2": g(2, (2, 12))}, {"/layers/gru/cell/vars/2"}),
+        "keras3_not_gru": ({"/layers/x/cell/vars/0": g(0, (5, 12)), "/layers/x/cell/vars/1": g(1, (6, 12)),
+                            "/layers/x/cell/vars/2": g(2, (2, 12))}, set()),
+        "caffe_old": ({"/data/ip/0": g(0, (6, 9)), "/data/ip/1": g(1, (1, 1, 1, 6)), "/data/c/0": g(2, (3, 2, 2, 2)),
+                       "/data/c/1": g(3, (3, 1))}, {"/data/ip/1", "/data/c/1"}),
+        "torch": ({"/fc.weight": g(0, (6, 9)), "/fc.bias": g(1, (1, 6)), "/biasnet.weight": g(2, (3, 3))}, {"/fc.bias"}),
+    }
+    data, want = files[layout]
+    src = datagen.write_h5(tmp_path / "in.h5", data)
+    with h5py.File(src, "r") as f:
+        assert reference.bias_paths(f) == want, layout
+    rows = {t["path"]: t["reason"] for t in h5util.run_json("stats", src)["tensors"]}
+    assert {p for p, r in rows.items() if r == "bias"} == want, (layout, rows)
+    js = h5util.run_json("prune", src, "-o", tmp_path / "o.h5", "--sparsity", "0.5")
+    assert [t["path"] for t in js["tensors"]] == reference.select(src), (layout, js["tensors"])
+    assert {t["path"] for t in js["tensors"]} == set(data) - want, layout

@@ -35,7 +35,9 @@ def test_signal_stops_cleanly(tmp_path, big_model, sig, rule):
     d_out = tmp_path / "out"
     d_out.mkdir()
     out = d_out / "pruned.h5"
-    cmd = [h5util.binary(), "prune", str(src), "-o", str(out), "--memory-limit", "16M"] + rule
+    # --json asks for the output's SHA-256, so the run has a publish stage to be caught in too
+    # (a plain run hashes nothing and can finish within a fraction of a second of writing).
+    cmd = [h5util.binary(), "prune", str(src), "-o", str(out), "--memory-limit", "16M", "--json"] + rule
     ctx = "[%s during: %s]" % (sig.name, " ".join(cmd))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True)
@@ -46,7 +48,7 @@ def test_signal_stops_cleanly(tmp_path, big_model, sig, rule):
         while time.monotonic() - t0 < 2.0 and proc.poll() is None:
             seen = os.listdir(d_out)
             if seen:
-                time.sleep(0.2)
+                time.sleep(0.05)
                 break
             time.sleep(0.02)
         if proc.poll() is not None:

@@ -195,3 +195,31 @@ TEST(Metrics, MetricsDirectoryChecks) {
   EXPECT_THROW(check_metrics_dir((d.path / "file").string()), OutputError);
   EXPECT_THROW(check_metrics_dir(""), OutputError);
 }
+
+// --eval: the evaluation families, and an evaluation failure that keeps the output's families.
+TEST(Metrics, EvaluationFamilies) {
+  RunMetrics m = finished_run();
+  EXPECT_EQ(find(run_families(m, std::nullopt), "h5prune_eval_value"), nullptr) << "no --eval, no eval families";
+  m.registry_version = 4;
+  m.output_written = true;
+  m.eval = RunMetrics::Eval{true, 2.5, {{"accuracy", 0.97}, {"loss", 0.1}}, {{"accuracy", 0.98}}};
+  auto fs = run_families(m, std::nullopt);
+  EXPECT_EQ(find(fs, "h5prune_eval_success")->samples.at(0).value, 1);
+  EXPECT_EQ(find(fs, "h5prune_eval_duration_seconds")->samples.at(0).value, 2.5);
+  const auto& v = find(fs, "h5prune_eval_value")->samples;
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].labels.at(2), (std::pair<std::string, std::string>{"version", "4"}));
+  EXPECT_EQ(v[0].labels.at(3), (std::pair<std::string, std::string>{"metric", "accuracy"}));
+  EXPECT_EQ(v[0].value, 0.97);
+  EXPECT_EQ(find(fs, "h5prune_eval_baseline_value")->samples.at(0).value, 0.98);
+
+  m.eval = RunMetrics::Eval{false, 1.0, {}, {{"accuracy", 0.98}}};
+  record_eval_failure(m);
+  fs = run_families(m, std::nullopt);
+  EXPECT_EQ(find(fs, "h5prune_last_run_success")->samples.at(0).value, 0);
+  EXPECT_EQ(find(fs, "h5prune_last_run_exit_code")->samples.at(0).value, 8);
+  EXPECT_EQ(find(fs, "h5prune_last_run_failure_info")->samples.at(0).labels.at(2).second, "evaluation");
+  EXPECT_EQ(find(fs, "h5prune_eval_success")->samples.at(0).value, 0);
+  EXPECT_EQ(samples(fs, "h5prune_eval_value"), 0u);
+  EXPECT_EQ(find(fs, "h5prune_last_run_sparsity_ratio")->samples.at(0).value, 0.9) << "the output was written";
+}

@@ -226,6 +226,40 @@ void check_nm_groups(Backend& backend, Backend& oracle, const Sizes& sizes) {
       }
 }
 
+// Structured: slabs that start mid-slice, several geometries; the norms must order the slices
+// alike (compared pairwise with the oracle's) and zero_slices must give the same bytes and sums.
+// A retained tensor's host bytes must change too.
+void check_structured(Backend& backend, Backend& oracle, const Sizes& sizes) {
+  const SliceAxis axes[] = {{7, 1}, {3, 5}, {64, 3}, {1, 16}};
+  for (DType t : kTypes)
+    for (const SliceAxis& a : axes)
+      for (std::size_t n : sizes)
+        for (int p : {1, 2}) {
+          const std::uint64_t begin = n % 11;
+          const std::string ctx = where(t, n, Kind::ties) + " slices " + std::to_string(a.slices) + " inner " +
+                                  std::to_string(a.inner) + " L" + std::to_string(p);
+          // Ties and specials (Inf, subnormals, -0.0); no NaN: the pipeline rejects it first.
+          auto got = make_data(t, n, p == 1 ? Kind::ties : Kind::specials, false, kSeed + 29 * n + a.slices);
+          auto want = got;
+          SliceNorms gn(t, p, a.slices), wn(t, p, a.slices);
+          backend.slice_norms(ConstTensor{t, got.data(), n}, begin, a, gn);
+          oracle.slice_norms(ConstTensor{t, want.data(), n}, begin, a, wn);
+          std::vector<std::uint8_t> drop(a.slices, 0);
+          for (std::size_t i = 0; i < a.slices; ++i) {
+            for (std::size_t j = 0; j < a.slices; ++j) EXPECT_EQ(gn.compare(i, j), wn.compare(i, j)) << ctx;
+            drop[i] = wn.compare(i, 0) <= 0;  // some slices go, the rest stay
+          }
+          backend.retain(ConstTensor{t, got.data(), n});
+          const NmResult x = backend.zero_slices(MutTensor{t, got.data(), n}, begin, a, drop.data());
+          backend.release(got.data());
+          const NmResult y = oracle.zero_slices(MutTensor{t, want.data(), n}, begin, a, drop.data());
+          EXPECT_EQ(got, want) << ctx;
+          EXPECT_EQ(x.pruned, y.pruned) << ctx;
+          EXPECT_EQ(x.zeros_after, y.zeros_after) << ctx;
+          EXPECT_EQ(std::memcmp(&x.kept_sum_sq, &y.kept_sum_sq, 8), 0) << ctx;
+        }
+}
+
 void check_sweep_kernels(Backend& backend, Backend& oracle) {
   for (DType t : kTypes)
     for (std::size_t n : {std::size_t{257}, std::size_t{200003}}) {
@@ -349,7 +383,7 @@ void run_harness(Backend& backend, Backend& oracle, const Sizes& sizes) {
   using Check = void (*)(Backend&, Backend&, const Sizes&);
   for (Check check : {check_scan_and_first_digit, check_later_digits_and_count_equal, check_apply_with_tie_quota,
                       check_exact_selection, check_compaction_and_masks, check_nm_groups, check_retained_tensors,
-                      check_pinned_buffers}) {
+                      check_pinned_buffers, check_structured}) {
     try {
       check(backend, oracle, sizes);
     } catch (const std::exception& e) {
@@ -375,6 +409,7 @@ TEST_P(BackendParity, ApplyWithTieQuotaInPositionOrder) { check_apply_with_tie_q
 TEST_P(BackendParity, ExactSelectionEndToEnd) { check_exact_selection(*backend_, *oracle_, sizes()); }
 TEST_P(BackendParity, SurvivorCountsCompactionAndMasks) { check_compaction_and_masks(*backend_, *oracle_, sizes()); }
 TEST_P(BackendParity, NmGroupsPositionsAndSums) { check_nm_groups(*backend_, *oracle_, sizes()); }
+TEST_P(BackendParity, StructuredNormsAndZeroedSlices) { check_structured(*backend_, *oracle_, sizes()); }
 TEST_P(BackendParity, RetainedTensorsMatchTheOracle) { check_retained_tensors(*backend_, *oracle_, sizes()); }
 TEST_P(BackendParity, PinnedHostBuffers) { check_pinned_buffers(*backend_, *oracle_, sizes()); }
 
@@ -394,7 +429,7 @@ TEST(CpuParity, SweepKernels) {
 // ---- The harness must be able to fail: a CPU backend with one planted fault at a time.
 
 enum class Fault { none, scan_sum, histogram_count, count_equal, apply_extra_tie, survivor_count, compact_index,
-                   mask_bit, nm_sum };
+                   mask_bit, nm_sum, slice_zero };
 const char* fault_name(Fault f) {
   switch (f) {
     case Fault::none: return "none";
@@ -405,6 +440,7 @@ const char* fault_name(Fault f) {
     case Fault::survivor_count: return "survivor_count";
     case Fault::compact_index: return "compact_index";
     case Fault::mask_bit: return "mask_bit";
+    case Fault::slice_zero: return "slice_zero";
     case Fault::nm_sum: return "nm_sum";
   }
   return "?";
@@ -445,6 +481,18 @@ class FaultyBackend final : public Backend {
   void tally(ConstTensor t, KeyWidth w, const std::vector<std::uint64_t>& bounds, std::uint64_t* bucket_count,
              double* bucket_sum_sq, std::uint64_t* equal) override {
     cpu_->tally(t, w, bounds, bucket_count, bucket_sum_sq, equal);
+  }
+  void slice_norms(ConstTensor t, std::uint64_t begin, SliceAxis axis, SliceNorms& norms) override {
+    cpu_->slice_norms(t, begin, axis, norms);
+  }
+  NmResult zero_slices(MutTensor t, std::uint64_t begin, SliceAxis axis, const std::uint8_t* drop) override {
+    // The last element's slice taken for its neighbour's (an off-by-one in the slice walk).
+    NmResult r = cpu_->zero_slices(t, begin, axis, drop);
+    if (fault_ == Fault::slice_zero && t.n > 0 && axis.slices > 1) {
+      const std::size_t s = ((begin + t.n - 1) / axis.inner + 1) % axis.slices;
+      if (drop[s]) std::memset(static_cast<unsigned char*>(t.data) + (t.n - 1) * dtype_size(t.dtype), 0, dtype_size(t.dtype));
+    }
+    return r;
   }
   std::uint64_t count_survivors(ConstTensor t, std::size_t row_len, std::size_t phase,
                                 std::uint64_t* row_counts) override {
@@ -492,7 +540,7 @@ TEST(ParityHarness, CatchesEveryPlantedFault) {
   FaultyBackend exact(Fault::none);
   EXPECT_EQ(harness_failures(exact, sizes), 0u) << "the fault-free wrapper must pass";
   for (Fault f : {Fault::scan_sum, Fault::histogram_count, Fault::count_equal, Fault::apply_extra_tie,
-                  Fault::survivor_count, Fault::compact_index, Fault::mask_bit, Fault::nm_sum}) {
+                  Fault::survivor_count, Fault::compact_index, Fault::mask_bit, Fault::nm_sum, Fault::slice_zero}) {
     FaultyBackend faulty(f);
     EXPECT_GT(harness_failures(faulty, sizes), 0u) << "the parity harness missed the planted fault " << fault_name(f);
   }
