@@ -39,8 +39,22 @@ json tensor_to_json(const TensorResult& t) {
           {"sum_sq_after", json_number(t.sum_sq_after)},
           {"retained_l2", json_number(t.retained_l2())}};
   if (t.axis) j["axis"] = *t.axis;
+  if (t.norm_p) j["structured"] = structured_json(t);
   return j;
 }
+
+}  // namespace
+
+json structured_json(const TensorResult& t, bool planned_only) {
+  if (!t.norm_p) return nullptr;
+  json j = {{"norm", t.norm_p == 1 ? "l1" : "l2"}, {"axis", t.axis.value_or(0)}, {"slices", t.slices}};
+  if (planned_only) return j;
+  j["removed"] = t.removed_slices;
+  j["kept"] = t.slices - t.removed_slices.size();
+  return j;
+}
+
+namespace {
 
 // Typed field access that names the manifest and the field when either is wrong.
 class Reader {
@@ -85,6 +99,25 @@ class Reader {
  private:
   std::string where_;
 };
+
+// The structured record: removed slices ascending, each below the slice count.
+void read_structured(const Reader& r, const json& st, TensorResult& t) {
+  const std::string c = "tensors[].structured.";
+  const std::string norm = r.str(st, "norm", c);
+  if (norm != "l1" && norm != "l2") r.fail("tensors[].structured.norm '" + norm + "' is not l1 or l2");
+  t.norm_p = norm == "l1" ? 1 : 2;
+  t.axis = static_cast<int>(r.u64(st, "axis", c));
+  t.slices = r.u64(st, "slices", c);
+  for (const json& i : r.field(st, "removed", json::value_t::array, c)) {
+    const bool index = i.is_number_unsigned() || (i.is_number_integer() && i.get<std::int64_t>() >= 0);
+    const bool ascending = index && (t.removed_slices.empty() || i.get<std::uint64_t>() > t.removed_slices.back());
+    if (!ascending || i.get<std::uint64_t>() >= t.slices)
+      r.fail("tensors[].structured.removed is not an ascending list of slice indices below slices");
+    t.removed_slices.push_back(i.get<std::uint64_t>());
+  }
+  if (r.u64(st, "kept", c) != t.slices - t.removed_slices.size())
+    r.fail("tensors[].structured.kept is not slices minus the removed slices");
+}
 
 }  // namespace
 
@@ -188,6 +221,7 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
     mt.ties_pruned = r.u64(t, "ties_pruned", c);
     mt.sum_sq_before = r.num(t, "sum_sq_before", c);
     mt.sum_sq_after = r.num(t, "sum_sq_after", c);
+    if (t.contains("structured")) read_structured(r, t["structured"], mt);
     m.tensors.push_back(std::move(mt));
   }
   const json& total = r.field(j, "total", vt::object);

@@ -44,6 +44,10 @@ struct Manifest {
 
 nlohmann::json manifest_to_json(const Manifest& m);
 
+// A structured tensor's slices (norm, axis, slices, and unless planned only: removed, kept), as
+// the manifest and `prune --json` both record them; null for a tensor not pruned structured.
+nlohmann::json structured_json(const TensorResult& t, bool planned_only = false);
+
 // A double as manifests write it: a number, or "Infinity", "-Infinity", "NaN" (JSON has none).
 nlohmann::json json_number(double v);
 

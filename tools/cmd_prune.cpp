@@ -9,6 +9,7 @@
 
 #include "common/errors.hpp"
 #include "formats/json_names.hpp"
+#include "formats/manifest.hpp"
 #include "host/memory_budget.hpp"
 #include "host/metrics.hpp"
 #include "host/registry/fs_ops.hpp"
@@ -75,13 +76,7 @@ po::options_description prune_options() {
 json tensor_json(const TensorResult& t, bool dry_run) {
   json j = {{"path", t.path}, {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape}, {"n", t.n}};
   if (t.axis) j["axis"] = *t.axis;
-  if (t.norm_p) {  // structured: which slices went, so a user can shrink the layer
-    j["structured"] = {{"norm", t.norm_p == 1 ? "l1" : "l2"}, {"axis", *t.axis}, {"slices", t.slices}};
-    if (!dry_run) {
-      j["structured"]["removed"] = t.removed_slices;
-      j["structured"]["kept"] = t.slices - t.removed_slices.size();
-    }
-  }
+  if (t.norm_p) j["structured"] = structured_json(t, dry_run);  // which slices went, so a user can shrink the layer
   if (dry_run) return j;
   j["zeros_before"] = t.zeros_before;
   j["pruned"] = t.pruned;
@@ -224,16 +219,8 @@ void print_summary(const PruneOptions& o, const PruneResult& r) {
                   fmt("%.4f", r.total.sparsity()), "", "", fmt("%.4f", r.total.retained_l2()), std::to_string(before),
                   std::to_string(after)});
   print_table(rows);
-  for (const auto& t : r.tensors) {
-    if (!t.norm_p) continue;
-    std::string list;
-    for (const std::uint64_t i : t.removed_slices) {
-      if (!list.empty()) list += ',';
-      list += std::to_string(i);
-    }
-    std::printf("%s: zeroed %zu of %llu slices along axis %d (L%d): [%s]\n", t.path.c_str(), t.removed_slices.size(),
-                static_cast<unsigned long long>(t.slices), *t.axis, t.norm_p, list.c_str());
-  }
+  for (const auto& t : r.tensors)
+    if (t.norm_p) std::printf("%s\n", removed_slices_line(t).c_str());
   if (o.format != sparse::Format::dense)
     std::printf("\n%s layout: selected tensors take %s instead of %s (%.1f%%)\n", sparse::format_name(o.format),
                 human_bytes(static_cast<double>(after)).c_str(), human_bytes(static_cast<double>(before)).c_str(),

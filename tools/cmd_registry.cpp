@@ -341,6 +341,8 @@ int cmd_show(const std::vector<std::string>& args) {
     rows.push_back({t.path, std::string(dtype_name(t.dtype)), std::to_string(t.n), std::to_string(t.pruned), fmt("%.4f", t.sparsity()),
                     fmt("%.6g", t.threshold), fmt("%.4f", t.retained_l2())});
   print_table(rows);
+  for (const auto& t : m.tensors)
+    if (t.norm_p) std::printf("%s\n", removed_slices_line(t).c_str());
   std::printf("\nbaseline  %s\n", baseline ? (evaluation_text(*baseline, std::nullopt) + " (evaluation " + baseline->id + ")").c_str()
                                           : "- (h5prune eval INPUT.h5 --registry DIR --model NAME --eval CMD records one)");
   if (records.empty()) {

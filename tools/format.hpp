@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "formats/json_names.hpp"
+#include "formats/prune_record.hpp"
 
 namespace h5p::cli {
 
@@ -36,6 +37,20 @@ inline std::string human_bytes(double b) {
   char buf[32];
   std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
   return buf;
+}
+
+// A structured tensor's removed slices, one line: "PATH: zeroed 2 of 8 slices along axis 1 (L2): [0,5]".
+inline std::string removed_slices_line(const TensorResult& t) {
+  std::string line = printable(t.path);
+  line.append(": zeroed ").append(std::to_string(t.removed_slices.size())).append(" of ").append(std::to_string(t.slices));
+  line.append(" slices along axis ").append(std::to_string(t.axis.value_or(0))).append(" (L").append(std::to_string(t.norm_p));
+  line.append("): [");
+  for (std::size_t i = 0; i < t.removed_slices.size(); ++i) {
+    if (i) line.push_back(',');
+    line.append(std::to_string(t.removed_slices[i]));
+  }
+  line.push_back(']');
+  return line;
 }
 
 // Left-aligned first column, right-aligned others. Cells (tensor names from files) are printed

@@ -4,6 +4,7 @@ k = round_half_even(S x slices), ties by lower slice index, shape kept, the remo
 reported. Checked against a reference written here: each slice's norm summed exactly in Python
 integers from the float64 value of every weight (as_integer_ratio), then a stable sort."""
 
+import json
 import os
 
 import h5py
@@ -197,3 +198,46 @@ def test_usage_errors(tmp_path, args, needle):
     res = h5util.run("prune", src, "-o", out, *args)
     assert res.returncode == 2 and needle in res.stderr, h5util.describe(res)
     assert not out.exists()
+
+
+def test_removed_slices_shrink_the_layer(tmp_path, fixtures_dir):
+    """The recorded slices are enough to build the smaller model: on the hls4ml Dense fixture, fc1's
+    units chosen by the reference are the ones the JSON, the manifest on disk and `registry show`
+    name; dropping them (kernel columns, bias entries, fc2's input rows) from the pruned file gives
+    a network whose output equals the pruned full-size one once those units' biases are zero."""
+    src = os.path.join(fixtures_dir, FIXTURES[3])
+    if not os.path.isfile(src):
+        pytest.skip("fixture missing: %s" % src)
+    k1, b1, k2 = ("/fc1_relu/fc1_relu/kernel:0", "/fc1_relu/fc1_relu/bias:0", "/fc2_relu/fc2_relu/kernel:0")
+    reg = tmp_path / "reg"
+    js = h5util.run_json("prune", src, "--registry", reg, "--model", "jet", "--rule", "^/fc1_relu/=structured:l2:0.25",
+                         "--rule", ".=skip")
+    with h5py.File(src, "r") as f:
+        x1, bias1, x2 = f[k1][()], f[b1][()], f[k2][()]
+    rem = removed_slices(x1, 1, 2, "0.25")
+    assert len(rem) == 16, rem  # round_half_even(0.25 x 64)
+    st = {"norm": "l2", "axis": 1, "slices": 64, "removed": rem, "kept": 48}
+    assert {t["path"]: t.get("structured") for t in js["tensors"]}[k1] == st, js["tensors"]
+    vdir = reg / "models" / "jet" / "versions" / "1"
+    with open(vdir / "manifest.json") as fh:
+        man = json.load(fh)
+    assert {t["path"]: t.get("structured") for t in man["tensors"]}[k1] == st, man["tensors"]
+    shown = json.loads(h5util.run_ok("show", "jet@1", "--registry", reg, "--json").stdout)
+    assert {t["path"]: t.get("structured") for t in shown["tensors"]}[k1] == st
+    text = h5util.run_ok("show", "jet@1", "--registry", reg).stdout
+    assert "%s: zeroed 16 of 64 slices along axis 1 (L2): [%s]" % (k1, ",".join(map(str, rem))) in text, text
+
+    out = tmp_path / "pruned.h5"
+    h5util.run_ok("get", "jet@1", "-o", out, "--registry", reg)
+    with h5py.File(out, "r") as f:
+        p1, p2 = f[k1][()], f[k2][()]
+    assert not np.any(p1[:, rem]) and np.array_equal(np.delete(p1, rem, axis=1), np.delete(x1, rem, axis=1))
+    assert np.array_equal(p2, x2)  # skipped
+    small1, smallb, small2 = np.delete(p1, rem, axis=1), np.delete(bias1, rem), np.delete(p2, rem, axis=0)
+    zb = bias1.copy()
+    zb[rem] = 0
+    rng = np.random.default_rng(SEED)
+    inp = rng.standard_normal((50, 16))
+    full = np.maximum(inp @ p1.astype(np.float64) + zb, 0) @ p2.astype(np.float64)
+    small = np.maximum(inp @ small1.astype(np.float64) + smallb, 0) @ small2.astype(np.float64)
+    assert small.shape == full.shape and np.allclose(small, full, rtol=1e-12, atol=1e-12), np.abs(small - full).max()

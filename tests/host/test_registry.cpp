@@ -179,6 +179,37 @@ TEST_F(RegistryTest, ManifestRoundTripAndDamage) {
   EXPECT_THROW(read_manifest_file(dir_ + "/missing.json"), RegistryError);
 }
 
+// A structured tensor's removed slices come back as written; a list a user could not shrink
+// a layer with (unsorted, out of range, kept count off) is damage.
+TEST_F(RegistryTest, ManifestStructuredSlices) {
+  Manifest m = manifest("bert", "k", std::string(64, 'c'), 42);
+  TensorResult& t = m.tensors.at(0);
+  t.norm_p = 2;
+  t.axis = 1;
+  t.slices = 8;
+  t.removed_slices = {0, 3, 7};
+  m.version = 1;
+  const Manifest back = manifest_from_json(manifest_to_json(m), "x");
+  EXPECT_EQ(back.tensors.at(0).removed_slices, t.removed_slices);
+  EXPECT_EQ(back.tensors.at(0).norm_p, 2);
+  EXPECT_EQ(manifest_to_json(back), manifest_to_json(m));
+  EXPECT_EQ(manifest_from_text(manifest_text(m), "x").tensors.at(0).removed_slices, t.removed_slices);
+  EXPECT_EQ(manifest_to_json(m)["tensors"][0]["structured"]["kept"], 5);
+  for (const char* text : {"[3, 0]", "[0, 8]", "[3, 3]", "[-1]", "[1.5]"}) {
+    const nlohmann::json bad = nlohmann::json::parse(text);  // as read from a file: unsigned numbers
+    nlohmann::json j = manifest_to_json(m);
+    j["tensors"][0]["structured"]["removed"] = bad;
+    j["tensors"][0]["structured"]["kept"] = 8 - bad.size();
+    EXPECT_THROW(manifest_from_json(j, "x"), RegistryError) << bad.dump();
+  }
+  nlohmann::json j = manifest_to_json(m);
+  j["tensors"][0]["structured"]["kept"] = 4;
+  EXPECT_THROW(manifest_from_json(j, "x"), RegistryError);
+  j = manifest_to_json(m);
+  j["tensors"][0]["structured"]["norm"] = "l3";
+  EXPECT_THROW(manifest_from_json(j, "x"), RegistryError);
+}
+
 TEST_F(RegistryTest, OpenNeedsARegistry) {
   EXPECT_THROW(Layout::open(dir_ + "/nothing"), RegistryError);
   EXPECT_THROW(Layout::open(dir_), RegistryError);  // exists, but no marker
