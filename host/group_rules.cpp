@@ -1,9 +1,9 @@
 // Per-group rule specs and the JSON rules file (nlohmann-json: a library every Debian has,
 // already used for the summaries and manifests).
+#include "host/fixed_regex.hpp"
 #include "host/group_rules.hpp"
 
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "common/errors.hpp"
@@ -99,9 +99,9 @@ GroupRule parse_group_spec(const std::string& match, const std::string& spec, co
 GroupRule parse_rule_option(const std::string& text) {
   // The regex may hold '=' and so may the spec (",axis=0"): split at the first '=' that a spec
   // head follows (a digit or '.', "sparsity:", "threshold:", "threshold-rel:", "nm:", "skip").
-  static const std::regex head(R"(^([0-9.]|sparsity:|threshold:|threshold-rel:|nm:|structured:|skip(,|$)))");
+  static const FixedRegex head(R"(^([0-9.]|sparsity:|threshold:|threshold-rel:|nm:|structured:|skip(,|$)))");
   for (std::size_t i = text.find('='); i != std::string::npos; i = text.find('=', i + 1)) {
-    if (i == 0 || !std::regex_search(text.substr(i + 1), head)) continue;
+    if (i == 0 || !head.matches_prefix(std::string_view(text).substr(i + 1))) continue;
     return parse_group_spec(text.substr(0, i), text.substr(i + 1), "--rule '" + text + "'");
   }
   throw UsageError("invalid value '" + text + "' for --rule: expected REGEX=SPEC (e.g. 'embedding=0.3', 'output=skip')");

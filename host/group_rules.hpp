@@ -12,7 +12,7 @@
 namespace h5p {
 
 struct GroupRule {
-  std::string match;  // ECMAScript regex, searched in the full path
+  std::string match;  // RE2 regex, searched in the full path
   std::string spec;   // as written
   bool skip = false;  // `skip`: the group's tensors are copied unchanged
   Rule rule;          // the rule otherwise
@@ -23,7 +23,7 @@ struct GroupRule {
 // option or file in the UsageError.
 GroupRule parse_group_spec(const std::string& match, const std::string& spec, const std::string& where);
 
-// --rule REGEX=SPEC (the last '=' splits, so a regex may contain '=').
+// --rule REGEX=SPEC (split at the first '=' that a spec follows, so a regex may contain '=').
 GroupRule parse_rule_option(const std::string& text);
 
 // --rules FILE: {"rules": [{"match": REGEX, "rule": SPEC}, ...]} (or the bare list).

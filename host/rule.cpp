@@ -1,11 +1,11 @@
 // Exact decimal parsing and round-half-even counts; no float ever decides how many to prune.
+#include "host/fixed_regex.hpp"
 #include "host/rule.hpp"
 
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <regex>
 #include <vector>
 
 #include "common/errors.hpp"
@@ -24,14 +24,14 @@ bool Decimal::above_one() const {
 }
 
 Decimal parse_decimal(const std::string& text, const std::string& option) {
-  static const std::regex form(R"(^\+?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]{1,3}))?$)");
-  std::smatch m;
+  static const FixedRegex form(R"(^\+?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]{1,3}))?$)");
   const std::string bad = "invalid value '" + text + "' for " + option + ": expected a decimal number";
-  if (text.size() > 200 || !std::regex_match(text, m, form) || (m[1].length() == 0 && m[2].length() == 0))
-    throw UsageError(bad);
-  std::string digits = m[1].str() + m[2].str();
-  int scale = static_cast<int>(m[2].length());
-  if (m[3].matched) scale -= std::stoi(m[3].str());
+  const auto m = text.size() > 200 ? std::nullopt : form.match(text);
+  const std::string whole = m ? (*m)[0].value_or("") : "", frac = m ? (*m)[1].value_or("") : "";
+  if (!m || (whole.empty() && frac.empty())) throw UsageError(bad);
+  std::string digits = whole + frac;
+  int scale = static_cast<int>(frac.size());
+  if ((*m)[2]) scale -= std::stoi(*(*m)[2]);
   while (scale < 0) {  // 5e2 -> 500
     digits += '0';
     ++scale;
@@ -89,14 +89,14 @@ double parse_threshold(const std::string& text) {
 }
 
 std::uint64_t parse_size(const std::string& text, const std::string& option) {
-  static const std::regex form(R"(^([0-9]+)\s*([kKmMgGtT]?)(i?[bB])?$)");
-  std::smatch m;
-  if (!std::regex_match(text, m, form))
-    throw UsageError("invalid size '" + text + "' for " + option + ": expected e.g. 512M, 2G, 1048576");
-  if (m[1].length() > 19) throw UsageError("size '" + text + "' for " + option + " is too large");
-  std::uint64_t v = std::stoull(m[1].str());
+  static const FixedRegex form(R"(^([0-9]+)\s*([kKmMgGtT]?)(i?[bB])?$)");
+  const auto m = form.match(text);
+  if (!m) throw UsageError("invalid size '" + text + "' for " + option + ": expected e.g. 512M, 2G, 1048576");
+  const std::string number = *(*m)[0], unit = *(*m)[1];
+  if (number.size() > 19) throw UsageError("size '" + text + "' for " + option + " is too large");
+  std::uint64_t v = std::stoull(number);
   int shift = 0;
-  switch (std::tolower(m[2].str().empty() ? ' ' : m[2].str()[0])) {
+  switch (std::tolower(unit.empty() ? ' ' : unit[0])) {
     case 'k': shift = 10; break;
     case 'm': shift = 20; break;
     case 'g': shift = 30; break;
@@ -108,12 +108,12 @@ std::uint64_t parse_size(const std::string& text, const std::string& option) {
 }
 
 void parse_nm(const std::string& text, Rule& rule) {
-  static const std::regex form(R"(^([0-9]{1,3}):([0-9]{1,3})$)");
-  std::smatch m;
+  static const FixedRegex form(R"(^([0-9]{1,3}):([0-9]{1,3})$)");
   const std::string bad = "invalid value '" + text + "' for --nm: expected N:M with 1 <= N <= M <= 256 (e.g. 2:4)";
-  if (!std::regex_match(text, m, form)) throw UsageError(bad);
-  const unsigned n = static_cast<unsigned>(std::stoul(m[1].str()));
-  const unsigned g = static_cast<unsigned>(std::stoul(m[2].str()));
+  const auto m = form.match(text);
+  if (!m) throw UsageError(bad);
+  const unsigned n = static_cast<unsigned>(std::stoul(*(*m)[0]));
+  const unsigned g = static_cast<unsigned>(std::stoul(*(*m)[1]));
   if (n < 1 || n > g || g > 256) throw UsageError(bad);
   rule.mode = RuleMode::nm;
   rule.nm_keep = n;
@@ -121,10 +121,10 @@ void parse_nm(const std::string& text, Rule& rule) {
 }
 
 std::optional<int> parse_nm_axis(const std::string& text) {
-  static const std::regex form(R"(^-?[0-9]{1,2}$)");
+  static const FixedRegex form(R"(^-?[0-9]{1,2}$)");
   if (text == "auto") return std::nullopt;
   if (text == "last") return -1;
-  if (!std::regex_match(text, form))
+  if (!form.matches(text))
     throw UsageError("invalid value '" + text + "' for --nm-axis: expected auto, last or an axis (0, 1, -1, ...)");
   return std::stoi(text);
 }
@@ -136,10 +136,10 @@ int parse_structured_norm(const std::string& text, const std::string& option) {
 }
 
 std::optional<int> parse_structured_axis(const std::string& text) {
-  static const std::regex form(R"(^-?[0-9]{1,2}$)");
+  static const FixedRegex form(R"(^-?[0-9]{1,2}$)");
   if (text == "auto") return std::nullopt;
   if (text == "last") return -1;
-  if (!std::regex_match(text, form))
+  if (!form.matches(text))
     throw UsageError("invalid value '" + text + "' for --structured-axis: expected auto, last or an axis (0, 1, -1, ...)");
   return std::stoi(text);
 }

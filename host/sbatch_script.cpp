@@ -1,9 +1,9 @@
 // Renders the sweep's sbatch script; every user value is checked or quoted for where it lands.
+#include "host/fixed_regex.hpp"
 #include "host/sbatch_script.hpp"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -23,9 +23,9 @@ void no_control(const std::string& value, const std::string& option, bool allow_
                        "), which would end the line it is written on");
 }
 
-void matches(const std::string& value, const std::regex& form, const std::string& option, const std::string& expected) {
+void matches(const std::string& value, const FixedRegex& form, const std::string& option, const std::string& expected) {
   no_control(value, option);
-  if (!std::regex_match(value, form)) throw UsageError("invalid value '" + value + "' for " + option + ": expected " + expected);
+  if (!form.matches(value)) throw UsageError("invalid value '" + value + "' for " + option + ": expected " + expected);
 }
 
 // Options the script sets itself (or through its own flags): a passthrough may not change them.
@@ -64,24 +64,24 @@ std::string sbatch_word(const std::string& value, const std::string& option) {
 
 std::optional<long> slurm_time_seconds(const std::string& text) {
   if (text == "UNLIMITED" || text == "INFINITE" || text == "unlimited" || text == "infinite") return std::nullopt;
-  static const std::regex form(R"(^(?:([0-9]{1,5})-([0-9]{1,5})(?::([0-9]{1,5})(?::([0-9]{1,5}))?)?|([0-9]{1,7})(?::([0-9]{1,5})(?::([0-9]{1,5}))?)?)$)");
-  std::smatch m;
+  static const FixedRegex form(R"(^(?:([0-9]{1,5})-([0-9]{1,5})(?::([0-9]{1,5})(?::([0-9]{1,5}))?)?|([0-9]{1,7})(?::([0-9]{1,5})(?::([0-9]{1,5}))?)?)$)");
   no_control(text, "--time");
-  if (!std::regex_match(text, m, form))
+  const auto m = form.match(text);
+  if (!m)
     throw UsageError("invalid value '" + text + "' for --time: expected a Slurm time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)");
-  const auto num = [&](int i) { return m[i].matched ? std::stol(m[i].str()) : 0L; };
-  if (m[1].matched) return ((num(1) * 24 + num(2)) * 60 + num(3)) * 60 + num(4);
-  if (m[7].matched) return (num(5) * 60 + num(6)) * 60 + num(7);  // H:M:S
+  const auto num = [&](int i) { return (*m)[i - 1] ? std::stol(*(*m)[i - 1]) : 0L; };
+  if ((*m)[0]) return ((num(1) * 24 + num(2)) * 60 + num(3)) * 60 + num(4);
+  if ((*m)[6]) return (num(5) * 60 + num(6)) * 60 + num(7);  // H:M:S
   return num(5) * 60 + num(6);                                     // M or M:S
 }
 
 void validate_sbatch_spec(const SbatchSpec& s) {
-  static const std::regex slurm_name(R"(^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$)");
-  static const std::regex gpu_count(R"(^([A-Za-z0-9_.-]+:)?[0-9]+$)");
-  static const std::regex gres(R"(^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*)*$)");
-  static const std::regex mem(R"(^[0-9]+[KMGT]?$)");
-  static const std::regex constraint(R"(^[A-Za-z0-9_.,&|!*:\[\]()-]+$)");
-  static const std::regex passthrough(R"(^--([a-z][a-z0-9-]*)(=.*)?$)");
+  static const FixedRegex slurm_name(R"(^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$)");
+  static const FixedRegex gpu_count(R"(^([A-Za-z0-9_.-]+:)?[0-9]+$)");
+  static const FixedRegex gres(R"(^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*)*$)");
+  static const FixedRegex mem(R"(^[0-9]+[KMGT]?$)");
+  static const FixedRegex constraint(R"(^[A-Za-z0-9_.,&|!*:\[\]()-]+$)");
+  static const FixedRegex passthrough(R"(^--([a-z][a-z0-9-]*)(=.*)?$)");
 
   no_control(s.job_name, "--job-name");
   if (s.job_name.empty()) throw UsageError("invalid value '' for --job-name: must not be empty");
@@ -111,11 +111,11 @@ void validate_sbatch_spec(const SbatchSpec& s) {
   if (s.gpus_per_task) matches(*s.gpus_per_task, gpu_count, "--gpus-per-task", "[TYPE:]COUNT, like 1 or a100:1");
   for (const auto& o : s.sbatch_options) {
     no_control(o, "--sbatch-option");
-    std::smatch m;
-    if (!std::regex_match(o, m, passthrough))
+    const auto m = passthrough.match(o);
+    if (!m)
       throw UsageError("invalid value '" + o + "' for --sbatch-option: expected --NAME or --NAME=VALUE (long sbatch options only)");
-    if (owned_options().count(m[1].str()))
-      throw UsageError("--sbatch-option '" + o + "': the script sets --" + m[1].str() +
+    if (owned_options().count(*(*m)[0]))
+      throw UsageError("--sbatch-option '" + o + "': the script sets --" + *(*m)[0] +
                        " itself (use the generator's own option if it has one; see h5prune slurm sweep --help)");
   }
   for (const auto& line : s.setup) {

@@ -1,4 +1,5 @@
 // Sweep array status from what the tasks leave behind: registry versions, metrics files, logs.
+#include "host/fixed_regex.hpp"
 #include "host/slurm_status.hpp"
 
 #include <fcntl.h>
@@ -13,7 +14,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 
 #include "common/errors.hpp"
@@ -63,14 +63,14 @@ struct LogEvidence {
 };
 
 LogEvidence newest_log(const SweepPlan& plan, std::size_t index) {
-  static const std::regex name(R"(^h5prune-sweep_([0-9]+)_([0-9]+)\.log$)");
+  static const FixedRegex name(R"(^h5prune-sweep_([0-9]+)_([0-9]+)\.log$)");
   LogEvidence ev;
   double newest = -1;
   std::error_code ec;  // a missing log directory means no logs yet
   for (const auto& entry : std::filesystem::directory_iterator(plan.log_dir, ec)) {
     const std::string f = entry.path().filename().string();
-    std::smatch m;
-    if (!std::regex_match(f, m, name) || m[2].str() != std::to_string(index)) continue;
+    const auto m = name.match(f);
+    if (!m || *(*m)[1] != std::to_string(index)) continue;
     const std::string path = plan.log_dir + "/" + f;
     struct stat st {};
     const double t = ::stat(path.c_str(), &st) == 0 ? static_cast<double>(st.st_mtim.tv_sec) + 1e-9 * st.st_mtim.tv_nsec : 0;

@@ -1,5 +1,6 @@
 // POSIX building blocks of the registry (mkdir, rename, link, fsync), each reached from the
 // registry directory without following links; see fs_ops.hpp.
+#include "host/fixed_regex.hpp"
 #include "host/registry/fs_ops.hpp"
 
 #include <dirent.h>
@@ -8,13 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
 #include <random>
 #include <utility>
-#include <regex>
 
 #include "common/errors.hpp"
 #include "host/registry/layout.hpp"
@@ -455,13 +457,17 @@ std::string unique_token() {
 }
 
 double parse_duration(const std::string& text, const std::string& option) {
-  static const std::regex form(R"(^([0-9]+(?:\.[0-9]+)?)([smhd]?)$)");
-  std::smatch m;
-  if (!std::regex_match(text, m, form))
+  static const FixedRegex form(R"(^([0-9]+(?:\.[0-9]+)?)([smhd]?)$)");
+  const auto m = form.match(text);
+  if (!m)
     throw UsageError("invalid value '" + text + "' for " + option + ": expected a duration like 0, 90s, 15m, 2h, 7d");
-  const double v = std::stod(m[1].str());
-  const std::string u = m[2].str();
-  return v * (u == "m" ? 60 : u == "h" ? 3600 : u == "d" ? 86400 : 1);
+  // strtod, not stod: a value too large for a double is a usage error, not an exception.
+  const double v = std::strtod((*m)[0]->c_str(), nullptr);
+  const std::string u = *(*m)[1];
+  const double seconds = v * (u == "m" ? 60 : u == "h" ? 3600 : u == "d" ? 86400 : 1);
+  if (!std::isfinite(seconds) || seconds > 1e15)
+    throw UsageError("invalid value '" + text + "' for " + option + ": duration too long");
+  return seconds;
 }
 
 }  // namespace h5p::registry

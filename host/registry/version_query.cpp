@@ -1,10 +1,10 @@
 // Filtering and ordering a model's versions for `log`.
+#include "host/fixed_regex.hpp"
 #include "host/registry/version_query.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <regex>
 #include <set>
 
 #include "common/errors.hpp"
@@ -32,16 +32,15 @@ bool MetricCondition::holds(double v) const {
 }
 
 MetricCondition parse_metric_condition(const std::string& text) {
-  static const std::regex form(R"(^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$)");
-  std::smatch m;
+  static const FixedRegex form(R"(^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$)");
   MetricCondition c;
-  if (std::regex_match(text, m, form)) {
+  if (const auto m = form.match(text)) {
     char* end = nullptr;
-    const std::string number = m[3].str();
+    const std::string number = *(*m)[2];
     c.value = std::strtod(number.c_str(), &end);
     if (*end == '\0' && std::isfinite(c.value)) {
-      c.metric = m[1].str();
-      c.op = m[2].str();
+      c.metric = *(*m)[0];
+      c.op = *(*m)[1];
       return c;
     }
   }

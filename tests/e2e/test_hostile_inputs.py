@@ -143,6 +143,30 @@ def test_long_name_regex_does_not_crash(tmp_path):
     assert res.returncode == 2 and "--include" in res.stderr, h5util.describe(res)
 
 
+@pytest.mark.parametrize("args", [
+    ["prune", "m.h5", "-o", "out.h5", "--sparsity", "0.5", "--memory-limit", "1" * 60000 + "G"],
+    ["prune", "m.h5", "-o", "out.h5", "--nm", "2:" + "4" * 60000],
+    ["prune", "m.h5", "-o", "out.h5", "--sparsity", "0." + "5" * 60000],
+    ["prune", "m.h5", "-o", "out.h5", "--rule", "dense=nm:2:4,axis=" + "1" * 60000],
+    ["slurm", "sweep", "m.h5", "--sparsity", "0.5", "--registry", "reg", "--model", "m", "--time", "1" * 60000],
+    ["slurm", "sweep", "m.h5", "--sparsity", "0.5", "--registry", "reg", "--model", "m",
+     "--partition", "p" * 60000 + "$"],
+    ["gc", "--registry", "reg", "--grace", "1" * 60000 + "s"],
+], ids=["memory-limit", "nm", "sparsity", "rule-axis", "time", "partition", "grace"])
+def test_sixty_thousand_character_option_values(tmp_path, args):
+    # The fixed patterns that check option values ran through std::regex, which recursed once per
+    # character; now RE2: a usage error (exit 2), one line, no crash, nothing written.
+    with h5py.File(tmp_path / "m.h5", "w") as f:
+        f.create_dataset("/dense/kernel", data=datagen.make_values(SEED, "<f4", (8, 8), "normal"))
+    listing = h5util.listdir_all(tmp_path)
+    res = h5util.run(*args, cwd=tmp_path, timeout=60)
+    ctx = h5util.describe(res)[:2000]
+    assert res.returncode == 2, ctx
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("h5prune: error:"), ctx
+    assert h5util.listdir_all(tmp_path) == listing, ctx
+
+
 def limited_memory(limit=2 << 30):
     import resource
 

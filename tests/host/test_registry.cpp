@@ -20,6 +20,7 @@
 #include "host/registry/fs_ops.hpp"
 #include "host/registry/layout.hpp"
 #include "host/registry/maintenance.hpp"
+#include "host/registry/version_query.hpp"
 #include "host/registry/versions.hpp"
 
 namespace h5p::registry {
@@ -479,6 +480,18 @@ TEST(RegistryDurations, Parse) {
   EXPECT_EQ(parse_duration("7d", "--grace"), 7 * 86400);
   EXPECT_THROW(parse_duration("-1", "--grace"), UsageError);
   EXPECT_THROW(parse_duration("1w", "--grace"), UsageError);
+  // 60,000 characters: a usage error (not std::stod's out_of_range), and no stack overflow.
+  const std::string digits(60000, '1');
+  EXPECT_THROW(parse_duration(digits + "s", "--grace"), UsageError);
+  EXPECT_THROW(parse_duration(digits + "x", "--grace"), UsageError);
+  EXPECT_THROW(parse_duration("1e400", "--grace"), UsageError);
+}
+
+TEST(RegistryMetricConditions, SixtyThousandCharacterMetricName) {
+  const std::string name(60000, 'a');
+  EXPECT_EQ(parse_metric_condition(name + ">=0.5").metric.size(), 60000u);
+  EXPECT_THROW(parse_metric_condition(name + ">=x"), UsageError);
+  EXPECT_THROW(parse_metric_condition(name + "?0.5"), UsageError);
 }
 
 }  // namespace
