@@ -550,7 +550,7 @@ json findings_json(const std::vector<Finding>& f, const char* what = "problem") 
 int cmd_verify(const std::vector<std::string>& args) {
   const std::string usage = "h5prune verify [NAME] [--json] [--registry DIR]";
   auto o = base_options("usage: " + usage +
-                        "\n\nRe-hashes every blob and checks every manifest and alias (of NAME, or of the whole\n"
+                        "\n\nRe-hashes every blob and checks every manifest, alias and evaluation record (of NAME, or of the whole\n"
                         "registry); exits 6 when anything is damaged.");
   o.add_options()("json", po::bool_switch(), "print the report as JSON");
   po::variables_map vm;
@@ -562,13 +562,15 @@ int cmd_verify(const std::vector<std::string>& args) {
   if (vm["json"].as<bool>()) {
     json j = {{"registry", l.root()},        {"ok", r.damage.empty()},   {"models", r.models},
               {"versions", r.versions},       {"aliases", r.aliases},     {"blobs", r.blobs},
+              {"evaluations", r.evaluations},
               {"bytes_hashed", r.bytes_hashed}, {"damage", findings_json(r.damage)},
               {"leftovers", findings_json(r.leftovers)}};
     std::cout << json_safe(j).dump(2) << std::endl;
   } else {
     for (const auto& d : r.damage) std::printf("DAMAGED  %s: %s\n", d.path.c_str(), d.what.c_str());
-    std::printf("checked %d model%s, %d version%s, %d alias%s, %d blob%s (%s hashed): %s\n", r.models,
-                r.models == 1 ? "" : "s", r.versions, r.versions == 1 ? "" : "s", r.aliases, r.aliases == 1 ? "" : "es",
+    std::printf("checked %d model%s, %d version%s, %d alias%s, %d evaluation record%s, %d blob%s (%s hashed): %s\n",
+                r.models, r.models == 1 ? "" : "s", r.versions, r.versions == 1 ? "" : "s", r.aliases,
+                r.aliases == 1 ? "" : "es", r.evaluations, r.evaluations == 1 ? "" : "s",
                 r.blobs, r.blobs == 1 ? "" : "s", human_bytes(static_cast<double>(r.bytes_hashed)).c_str(),
                 r.damage.empty() ? "ok" : (std::to_string(r.damage.size()) + " damaged").c_str());
     if (!r.leftovers.empty())

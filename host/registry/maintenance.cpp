@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include <map>
@@ -15,6 +17,7 @@
 #include "host/registry/aliases.hpp"
 #include "host/registry/blob_store.hpp"
 #include "host/registry/crash_hook.hpp"
+#include "host/registry/evaluations.hpp"
 #include "host/registry/fs_ops.hpp"
 #include "host/registry/versions.hpp"
 
@@ -80,6 +83,44 @@ std::uint64_t file_size(const Layout& l, const std::string& path) {
   }
 }
 
+// Every evaluation and baseline record of a model parses and belongs where it lies: a version
+// that exists (retired ones keep their records) or the input its directory names.
+void verify_evaluations(const Layout& l, const std::string& model, VerifyReport& rep) {
+  const std::vector<int> numbers = version_numbers(l, model);
+  for (const std::string& dir : record_dirs(l, model)) {
+    const std::string name = dir.substr(dir.rfind('/') + 1);
+    const bool baseline = dir.find("/baselines/") != std::string::npos;
+    if (const EntryKind k = entry_kind(l, dir); k != EntryKind::dir) {
+      rep.damage.push_back({dir, describe(k) + " where a directory of evaluation records belongs"});
+      continue;
+    }
+    if (!baseline && !std::binary_search(numbers.begin(), numbers.end(), std::atoi(name.c_str()))) {
+      rep.damage.push_back({dir, "evaluations of version " + name + ", which was never recorded"});
+      continue;
+    }
+    for (const std::string& f : list_dir(l, dir)) {
+      const std::string path = dir + "/" + f;
+      if (is_record_temporary(f)) {
+        rep.leftovers.push_back({path, "temporary evaluation record"});
+        continue;
+      }
+      if (const EntryKind k = entry_kind(l, path); k != EntryKind::file) {
+        rep.damage.push_back({path, describe(k) + " among evaluation records"});
+        continue;
+      }
+      try {
+        const Evaluation e = read_record(l, path);
+        ++rep.evaluations;
+        if (e.model != model) rep.damage.push_back({path, "record of model '" + e.model + "' under '" + model + "'"});
+        else if (baseline ? (e.version || e.sha256 != name) : (!e.version || std::to_string(*e.version) != name))
+          rep.damage.push_back({path, baseline ? "not a baseline of input " + name : "not a record of version " + name});
+      } catch (const RegistryError& e) {
+        rep.damage.push_back({path, e.what()});
+      }
+    }
+  }
+}
+
 }  // namespace
 
 VerifyReport verify_registry(const Layout& l, const std::optional<std::string>& model) {
@@ -127,6 +168,7 @@ VerifyReport verify_registry(const Layout& l, const std::optional<std::string>& 
         rep.damage.push_back({path, e.what()});
       }
     }
+    verify_evaluations(l, name, rep);
   }
   std::set<std::string> to_hash;
   for (const auto& [sha, bytes] : refs) to_hash.insert(sha);
@@ -209,6 +251,10 @@ GcReport collect_garbage(const Layout& l, double grace_seconds, bool dry_run, co
   for (const auto& model : list_models(l))
     for (const auto& a : list_dir(l, l.aliases_dir(model)))
       if (!valid_name(a) && mtime(l.alias_path(model, a)) < cutoff) remove(l.alias_path(model, a), "alias temporary");
+  for (const auto& model : list_models(l))
+    for (const auto& dir : record_dirs(l, model))
+      for (const auto& f : entry_kind(l, dir) == EntryKind::dir ? list_dir(l, dir) : std::vector<std::string>{})
+        if (is_record_temporary(f) && mtime(dir + "/" + f) < cutoff) remove(dir + "/" + f, "evaluation record temporary");
   for (const auto& f : list_dir(l, l.root()))
     if (f.rfind(".h5prune-registry.json.tmp.", 0) == 0 && mtime(l.root() + "/" + f) < cutoff)
       remove(l.root() + "/" + f, "marker temporary");

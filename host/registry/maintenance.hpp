@@ -21,12 +21,13 @@ struct VerifyReport {
   int versions = 0;
   int aliases = 0;
   int blobs = 0;                   // blobs re-hashed
+  int evaluations = 0;             // evaluation and baseline records read
   std::uint64_t bytes_hashed = 0;
   std::vector<Finding> damage;     // exit 6 when not empty
   std::vector<Finding> leftovers;  // not damage: what gc would collect
 };
 
-// Checks one model (its manifests, aliases and blobs) or, without a model, the whole registry
+// Checks one model (its manifests, aliases, evaluation records and blobs) or, without a model, the whole registry
 // including blobs no manifest refers to.
 VerifyReport verify_registry(const Layout& l, const std::optional<std::string>& model);
 

@@ -142,13 +142,14 @@ Published publish_version(const Layout& l, Manifest m, const std::string& stage_
   make_dir(l, l.model_dir(m.model));
   make_dir(l, l.versions_dir(m.model));
   make_dir(l, l.aliases_dir(m.model));
-  const std::vector<int> existing = list_versions(l, m.model);
-  for (int v : existing)
-    if (key_of(l, m.model, v) == m.key) return {v, true};
-  make_dir(l, stage_dir);
-  const std::string manifest = stage_dir + "/manifest.json";
+  // One listing serves both the key check and the next number: with two listings, a version
+  // published between them by a writer of the same key would be skipped and duplicated.
   // Retired numbers stay taken: the next number follows every directory, retired or not.
   const std::vector<int> taken = version_numbers(l, m.model);
+  for (int v : taken)
+    if (key_of(l, m.model, v) == m.key && !is_retired(l, m.model, v)) return {v, true};
+  make_dir(l, stage_dir);
+  const std::string manifest = stage_dir + "/manifest.json";
   int n = taken.empty() ? 1 : taken.back() + 1;
   for (;;) {
     m.version = n;

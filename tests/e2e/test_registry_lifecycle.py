@@ -277,3 +277,43 @@ def test_rm_and_retention_beside_concurrent_writers(tmp_path, model):
     h5util.run_json("gc", "--grace", "0", "--registry", reg)
     report = verify_ok(reg)
     assert report["leftovers"] == [], report["leftovers"]
+
+
+def test_evaluation_records_survive_rm_and_are_verified(tmp_path, model):
+    """Evaluation records stay with a retired version (they are its history, like its manifest);
+    verify reads every record and reports a damaged or misplaced one (exit 6, naming the file);
+    a killed record writer's temporary is a leftover that gc removes."""
+    reg = tmp_path / "reg"
+    h5util.run_ok("eval", model, "--registry", reg, "--model", "m", "--eval", "echo '{\"acc\": 0.9}'")
+    out = h5util.run_json("prune", model, "--sparsity", "0.5", "--registry", reg, "--model", "m",
+                          "--eval", "echo '{\"acc\": 0.8}'")
+    v = out["registry"]["version"]
+    h5util.run_ok("prune", model, "--sparsity", "0.6", "--registry", reg, "--model", "m")
+    h5util.run_ok("rm", "m@%d" % v, "--registry", reg)
+    report = h5util.run_json("verify", "--registry", reg)
+    assert report["ok"] and report["evaluations"] == 2, report  # the baseline and the retired version's record
+    records = os.path.join(str(reg), "models", "m", "evaluations", str(v))
+    assert len([f for f in os.listdir(records) if f.endswith(".json")]) == 1
+
+    # A killed writer's temporary: a leftover, removed by gc once older than the grace period.
+    temp = os.path.join(records, ".20261129T000000.000Z-host.1.abc.json.tmp.def")
+    with open(temp, "w") as f:
+        f.write("{")
+    os.utime(temp, (time.time() - 60, time.time() - 60))
+    report = h5util.run_json("verify", "--registry", reg)
+    assert report["ok"] and temp in [x["path"] for x in report["leftovers"]], report
+    gc = h5util.run_json("gc", "--grace", "30s", "--registry", reg)
+    assert temp in [x["path"] for x in gc["removed"]] and not os.path.exists(temp), gc
+
+    # A damaged record, and records of a version that was never recorded: damage, exit 6.
+    bad = os.path.join(records, "20261129T000000.000Z-host.1.abc.json")
+    with open(bad, "w") as f:
+        f.write("{\"schema\": ")
+    stray = os.path.join(str(reg), "models", "m", "evaluations", "99")
+    os.makedirs(stray)
+    r = h5util.run("verify", "--json", "--registry", reg)
+    assert r.returncode == 6, r.stderr
+    damage = {x["path"]: x["problem"] for x in json.loads(r.stdout)["damage"]}
+    assert bad in damage and "not valid JSON" in damage[bad], damage
+    assert stray in damage and "never recorded" in damage[stray], damage
+    assert len(r.stderr.strip().splitlines()) == 1 and "damaged" in r.stderr, r.stderr
