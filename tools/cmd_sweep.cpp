@@ -294,7 +294,10 @@ int cmd_sweep(const std::vector<std::string>& args) {
     const bool svg = report.size() > 4 && report.substr(report.size() - 4) == ".svg";
     if (!html && !svg) throw UsageError("--report '" + report + "' must end in .html or .svg");
   }
-  if (vm["per-tensor"].as<bool>()) return per_tensor_sweep(vm, o, args, report);
+  if (vm["per-tensor"].as<bool>()) {
+    if (!o.rules.empty()) throw UsageError("--per-tensor prunes each tensor alone: it takes no group rules (--rule, --rules)");
+    return per_tensor_sweep(vm, o, args, report);
+  }
   if (vm.count("array-task")) {
     const std::size_t i = array_task_point(vm["array-task"].as<std::string>(), o.values.size());
     o.values = {o.values[i]};
