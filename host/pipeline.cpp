@@ -23,6 +23,7 @@
 #include "formats/hdf5/copy.hpp"
 #include "formats/sha256.hpp"
 #include "host/compaction.hpp"
+#include "host/input_check.hpp"
 #include "host/relative_threshold.hpp"
 #include "host/structured.hpp"
 #include "kernels/backend.hpp"
@@ -574,7 +575,7 @@ void PruneJob::open_and_plan() {
   validate_selection(opt_.selection);
   if (opt_.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
 
-  in_file_ = h5::open_input(opt_.input);
+  in_file_ = open_checked_input(opt_.input);
   // The input's hash (for lineage and --json) runs beside the pipeline.
   if (!opt_.dry_run && opt_.hash) input_hash_ = std::async(std::launch::async, [path = opt_.input] { return sha256_file(path); });
   {

@@ -2,6 +2,7 @@
 // and turns every error into one line on stderr and its documented exit code.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "common/openmp_wait.hpp"
 #include "formats/hdf5/file.hpp"
 #include "formats/json_names.hpp"
+#include "host/input_check.hpp"
 #include "tools/commands.hpp"
 
 namespace {
@@ -90,9 +92,12 @@ int run(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
-  h5p::prefer_passive_openmp_wait(argv);  // first: it may re-execute the program
+  // The isolated check of an input file (host/input_check.hpp), started by this program itself.
+  if (argc > 1 && std::strcmp(argv[1], h5p::kInputCheckCommand) == 0) h5p::run_input_check(argc, argv);
+  h5p::prefer_passive_openmp_wait(argv);  // it may re-execute the program
   h5p::install_interrupt_handlers();
   h5p::h5::silence_library_errors();
+  h5p::enable_isolated_input_check();
   try {
     return run(argc, argv);
   } catch (const h5p::Interrupted& e) {
