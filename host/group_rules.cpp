@@ -139,6 +139,22 @@ std::optional<std::size_t> first_match(const std::vector<GroupRule>& rules, cons
   return std::nullopt;
 }
 
+std::vector<std::string> idle_rule_warnings(const std::vector<GroupRule>& rules, const std::vector<std::string>& selected) {
+  std::vector<bool> takes(rules.size(), false), matches(rules.size(), false);
+  for (const std::string& path : selected) {
+    if (const auto g = first_match(rules, path)) takes[*g] = true;
+    for (std::size_t i = 0; i < rules.size(); ++i)
+      if (!matches[i] && compile(rules[i].match, "a rule").search(path)) matches[i] = true;
+  }
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < rules.size(); ++i)
+    if (!takes[i])
+      out.push_back("rule '" + rules[i].match + "=" + rules[i].spec + "' takes no tensor: " +
+                    (matches[i] ? "every selected tensor it matches takes an earlier rule"
+                                : "its regex matches none of the " + std::to_string(selected.size()) + " selected tensors"));
+  return out;
+}
+
 json rule_fields_json(const Rule& r) {
   json j;
   if (r.mode == RuleMode::sparsity) {

@@ -32,6 +32,10 @@ std::vector<GroupRule> read_rules_file(const std::string& path);
 // The index of the first rule matching path, or nullopt.
 std::optional<std::size_t> first_match(const std::vector<GroupRule>& rules, const std::string& path);
 
+// One line per rule that takes none of the selected tensors (paths): a misspelt regex, or one
+// whose every match an earlier rule takes, would otherwise change nothing without a word.
+std::vector<std::string> idle_rule_warnings(const std::vector<GroupRule>& rules, const std::vector<std::string>& selected);
+
 // The rule's recorded form (part of the canonical rule): match, spec normalised to its fields.
 nlohmann::json group_rule_json(const GroupRule& g);
 

@@ -430,6 +430,9 @@ void PruneJob::write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, c
 // Per-group rules: each selected tensor takes the first rule whose regex matches its path, else
 // the command line's rule; a `skip` rule, or no rule at all, leaves it unpruned (listed).
 void PruneJob::assign_rules() {
+  std::vector<std::string> selected;
+  for (const PlannedTensor& t : plan_.tensors) selected.push_back(t.path);
+  for (std::string& w : idle_rule_warnings(opt_.rules, selected)) result_.warnings.push_back(std::move(w));
   std::vector<PlannedTensor> kept;
   for (const PlannedTensor& t : plan_.tensors) {
     const std::optional<std::size_t> g = first_match(opt_.rules, t.path);

@@ -201,6 +201,9 @@ SweepResult SweepJob::run() {
     throw InputError("no tensor selected in '" + opt_.input + "' (" + std::to_string(plan_.datasets.size()) + " datasets)");
   // Tensors a group rule holds keep that rule at every point: only the rest is swept.
   std::vector<PlannedTensor> swept;
+  std::vector<std::string> selected;
+  for (const PlannedTensor& t : plan_.tensors) selected.push_back(t.path);
+  result_.warnings = idle_rule_warnings(opt_.rules, selected);
   for (const PlannedTensor& t : plan_.tensors) {
     if (const auto g = first_match(opt_.rules, t.path)) result_.fixed.emplace_back(t.path, opt_.rules[*g].spec);
     else swept.push_back(t);

@@ -46,6 +46,7 @@ struct SweepResult {
   std::vector<std::string> values;
   std::vector<SweepTensor> tensors;          // path order: the swept tensors (no group rule matches)
   std::vector<std::pair<std::string, std::string>> fixed;  // (path, rule spec) of tensors a group rule holds
+  std::vector<std::string> warnings;         // one line each (a group rule that takes no tensor)
   std::vector<std::vector<SweepCell>> cells;  // [point][tensor]
   std::string backend, device;
   std::uint64_t bytes_read = 0;

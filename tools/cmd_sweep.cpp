@@ -76,6 +76,7 @@ json result_json(const SweepResult& r, const std::string& input) {
   j["scope"] = r.mode == RuleMode::sparsity ? json(scope_name(r.scope)) : json(nullptr);
   j["fixed"] = json::array();
   for (const auto& [path, spec] : r.fixed) j["fixed"].push_back({{"path", path}, {"rule", spec}});
+  j["warnings"] = r.warnings;
   j["backend"] = r.backend;
   j["device"] = r.device;
   j["points"] = json::array();
@@ -366,6 +367,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
   }
 
   const SweepResult r = run_sweep(o);
+  for (const std::string& w : r.warnings) std::fprintf(stderr, "h5prune: warning: %s\n", printable(w).c_str());
   if (vm.count("csv")) write_file_atomically(vm["csv"].as<std::string>(), result_csv(r), true);
   if (!report.empty()) {
     const bool svg = report.substr(report.size() - 4) == ".svg";

@@ -197,3 +197,26 @@ def test_sweep_keeps_groups_fixed(tmp_path, model):
                   "--registry", reg, "--model", "s")
     ms = test_registry.manifests(str(reg), "s")
     assert sorted(ms) == [1, 2] and all(m["rule"]["rules"][0]["match"] == "embedding" for m in ms.values())
+
+
+def test_a_rule_that_takes_no_tensor_is_named(tmp_path, model):
+    """A misspelt regex, or one whose every match an earlier rule takes, changes nothing: the run
+    still succeeds (one rules file may serve many models) but says so, on stderr and in --json,
+    for prune and sweep alike; a rule that takes a tensor is not named."""
+    rules = ["--rule", "embeding=0.3", "--rule", "dense=0.5", "--rule", "dense_1=0.9", "--rule", "output=skip"]
+    want = ["rule 'embeding=0.3' takes no tensor: its regex matches none of the 4 selected tensors",
+            "rule 'dense_1=0.9' takes no tensor: every selected tensor it matches takes an earlier rule"]
+    res = h5util.run("prune", model, "-o", tmp_path / "o.h5", "--sparsity", "0.2", "--quiet", *rules)
+    assert res.returncode == 0, h5util.describe(res)
+    assert [ln for ln in res.stderr.splitlines() if "takes no tensor" in ln] == ["h5prune: warning: " + w for w in want]
+    js = h5util.run_json("prune", model, "-o", tmp_path / "j.h5", "--sparsity", "0.2", *rules)
+    assert [w for w in js["warnings"] if "takes no tensor" in w] == want, js["warnings"]
+    with h5py.File(model, "r") as f, h5py.File(tmp_path / "j.h5", "r") as g:  # dense_1 took dense=0.5, not 0.9
+        x = f["/dense_1/kernel"][()]
+        assert int(np.count_nonzero(g["/dense_1/kernel"][()] == 0)) == reference.k_for("0.5", x.size)
+    res = h5util.run("sweep", model, "--sparsity", "0.4,0.6", "--json", *rules)
+    assert res.returncode == 0, h5util.describe(res)
+    assert json.loads(res.stdout)["warnings"] == want
+    assert [ln for ln in res.stderr.splitlines() if "takes no tensor" in ln] == ["h5prune: warning: " + w for w in want]
+    js = h5util.run_json("prune", model, "-o", tmp_path / "k.h5", "--sparsity", "0.2", "--rule", "dense=0.5")
+    assert not [w for w in js["warnings"] if "takes no tensor" in w], js["warnings"]
