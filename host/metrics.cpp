@@ -176,7 +176,9 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
     if (value) f.samples.push_back({id, *value});
     return f;
   };
-  const bool wrote = m.success || m.output_written;  // an evaluation failure keeps its output's families
+  // Output families: a run that wrote an output, also when its evaluation failed after; not `eval`
+  // or `search`, which write none of their own.
+  const bool wrote = m.output_written;
   const auto ok = [&](double v) { return wrote ? std::optional<double>(v) : std::nullopt; };
   const auto u = [](std::uint64_t v) { return static_cast<double>(v); };
 
@@ -266,6 +268,16 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
     Family b{"h5prune_eval_baseline_value", "The same metric of the model's unpruned input (its baseline).", "gauge", {}};
     for (const auto& [name, value] : m.eval->baseline) b.samples.push_back({with({{"metric", name}}), value});
     fs.insert(fs.end(), {v, b});
+  }
+  if (m.search) {
+    fs.push_back(gauge("h5prune_search_probes", "Probes the last search made (recorded ones found again included).",
+                       u(m.search->probes)));
+    fs.push_back(gauge("h5prune_search_failed_probes",
+                       "Probes of the last search whose evaluation failed (counted as beyond the drop).",
+                       u(m.search->failed_probes)));
+    fs.push_back(gauge("h5prune_search_answer_sparsity_ratio",
+                       "The highest sparsity (a grid point) within the drop the last search found; absent when none.",
+                       m.search->answer));
   }
   return fs;
 }

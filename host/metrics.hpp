@@ -76,6 +76,14 @@ struct RunMetrics {
     std::map<std::string, double> baseline;  // the model's baseline, when recorded
   };
   std::optional<Eval> eval;
+
+  // What a `search` found (docs/METRICS.md h5prune_search_*), when the run was one.
+  struct Search {
+    std::uint64_t probes = 0;
+    std::uint64_t failed_probes = 0;  // evaluations that failed (counted as beyond the drop)
+    std::optional<double> answer;     // the answer (a grid point of --sparsity); none found: absent
+  };
+  std::optional<Search> search;
 };
 
 // Wall-clock time now, Unix seconds with sub-second precision.

@@ -6,7 +6,6 @@
 
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
-#include "formats/sha256.hpp"
 #include "host/pipeline.hpp"
 #include "host/registry/evaluations.hpp"
 #include "host/scratch_dir.hpp"
@@ -65,16 +64,9 @@ SearchResult run_search(const SearchRequest& q, const SearchCallbacks& cb) {
   SearchResult out;
 
   // The baseline: the unpruned input, recorded (and found again on a rerun) with a registry.
-  EvalTarget base;
-  base.file = q.base.input;
-  base.input = q.base.input;
-  base.sha256 = sha256_file(q.base.input);
-  base.model = q.model;
-  base.baseline = true;
-  if (layout)
-    for (const Evaluation& e : registry::list_baselines(*layout, q.model, base.sha256))
-      if (e.ok && e.command == q.eval.command) out.baseline = e, out.baseline_reused = true;
-  if (!out.baseline_reused) out.baseline = evaluate(q.eval, base, layout ? &*layout : nullptr);
+  const EvaluatedOutput base = evaluate_baseline(q.eval, q.base.input, q.model, layout ? &*layout : nullptr);
+  out.baseline = base.record;
+  out.baseline_reused = base.reused;
   if (!out.baseline.ok) throw EvalError(eval_failure_message(out.baseline, "the baseline ('" + q.base.input + "')"));
   if (!has_metric(out.baseline, q.metric)) {
     std::string names;
@@ -136,6 +128,28 @@ SearchResult run_search(const SearchRequest& q, const SearchCallbacks& cb) {
   for (std::size_t k = 0; k < grid.size(); ++k)
     if (probed[k] && out.probes[*probed[k]].feasible) out.best = *probed[k];
   return out;
+}
+
+void record_search(RunMetrics& m, const SearchResult& r) {
+  m.success = true;
+  m.failure = {FailureReason::none, 0};
+  RunMetrics::Search s;
+  s.probes = r.probes.size();
+  for (const SearchProbe& p : r.probes) s.failed_probes += p.evaluation.ok ? 0 : 1;
+  RunMetrics::Eval e;
+  e.ok = s.failed_probes == 0;
+  e.baseline = r.baseline.metrics;
+  if (r.best) {
+    const SearchProbe& best = r.probes[*r.best];
+    e.values = best.evaluation.metrics;
+    e.seconds = best.evaluation.seconds;
+    m.requested_sparsity = s.answer = parse_decimal(best.sparsity, "sparsity").approx();
+    if (best.version) m.registry_version = static_cast<std::uint64_t>(*best.version);
+  } else {
+    e.seconds = r.baseline.seconds;
+  }
+  m.eval = e;
+  m.search = s;
 }
 
 }  // namespace h5p

@@ -9,6 +9,7 @@
 
 #include "formats/evaluation.hpp"
 #include "host/eval/evaluate.hpp"
+#include "host/metrics.hpp"
 #include "host/registry/record.hpp"
 #include "host/sweep.hpp"
 
@@ -63,5 +64,11 @@ double metric_drop(double baseline, double value, bool maximize);
 // sparsity may exist beyond an infeasible stretch (sweep the range to see the whole curve).
 // A failed evaluation of a probe counts as infeasible (it is recorded).
 SearchResult run_search(const SearchRequest& request, const SearchCallbacks& callbacks);
+
+// A finished search's metrics: a successful run (a failed probe is beyond the drop, not a
+// failure) with h5prune_search_*; the evaluation families are the answer's (its version and
+// metrics; the baseline's alone when there is no answer), and h5prune_eval_success is 0 when
+// any evaluation of the search failed.
+void record_search(RunMetrics& m, const SearchResult& result);
 
 }  // namespace h5p

@@ -48,7 +48,8 @@ po::options_description search_options() {
       ("registry", po::value<std::string>(), "record every probe (and the baseline) here; resumable (default: $H5PRUNE_REGISTRY)")
       ("model", po::value<std::string>(), "model name in the registry (default: the input file's stem)")
       ("alias", po::value<std::string>(), "with a registry: point this alias at the answer's version")
-      ("json", po::bool_switch(), "print the probes and the answer as one JSON object on stdout");
+      ("json", po::bool_switch(), "print the probes and the answer as one JSON object on stdout")
+      ("metrics-dir", po::value<std::string>(), "write h5prune_<model>[_<array task>].prom here, on success and failure (default: $H5PRUNE_METRICS_DIR)");
   add_eval_options(o);
   return o;
 }
@@ -128,11 +129,27 @@ int cmd_search(const std::vector<std::string>& args) {
                 p.feasible ? "within the drop" : "beyond the drop");
     std::fflush(stdout);
   };
-  const SearchResult r = run_search(q, cb);
+  const std::string metrics_dir = metrics_dir_option(vm);
+  std::optional<RunMetrics> metrics;
+  if (!metrics_dir.empty()) metrics = start_run_metrics(metrics_dir, q.model, unix_now());
+  SearchResult r;
+  try {
+    r = run_search(q, cb);
+    if (r.best && vm.count("alias"))
+      registry::set_alias(registry::Layout::open(q.registry), q.model, vm["alias"].as<std::string>(), *r.probes[*r.best].version);
+  } catch (...) {
+    if (metrics)
+      if (auto warning = write_failure_metrics(metrics_dir, *metrics, std::current_exception()))
+        std::fprintf(stderr, "h5prune: warning: failure metrics not written: %s\n", warning->c_str());
+    throw;
+  }
+  if (metrics) {
+    record_search(*metrics, r);
+    metrics->end_time = unix_now();
+    write_run_metrics(metrics_dir, *metrics);
+  }
   const double base = r.baseline.metrics.at(q.metric);
   const SearchProbe* best = r.best ? &r.probes[*r.best] : nullptr;
-  if (best && vm.count("alias"))
-    registry::set_alias(registry::Layout::open(q.registry), q.model, vm["alias"].as<std::string>(), *best->version);
 
   if (json_out) {
     json j = {{"command", "search"},

@@ -1,5 +1,6 @@
 // `h5prune sweep`: many sparsities or thresholds from one analysis; table, CSV, JSON, report.
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -55,7 +56,10 @@ po::options_description sweep_options() {
       ("threads", po::value<int>(), "OpenMP threads (default: all cores)")
       ("csv", po::value<std::string>(), "write one row per point and tensor to this CSV file")
       ("report", po::value<std::string>(), "write a self-contained report: .html (charts + table) or .svg (main chart)")
-      ("top", po::value<int>()->default_value(8), "tensors drawn separately in the report (largest first; the rest folded)")
+      ("top", po::value<int>()->default_value(8), "distinct per-tensor curves drawn in the report (largest tensors first, alike curves drawn once; the rest folded)")
+      ("report-axis", po::value<std::string>()->default_value("linear"), "linear, or log-density: sparsity placed by log10(1 - s), so 0.9, 0.99, 0.999 are spread out")
+      ("max-drop", po::value<double>(), "with --materialize --eval --report: the tolerance band below the baseline, in the metric's units (default 0.01)")
+      ("minimize", po::bool_switch(), "with --max-drop: lower is better (a loss): the band lies above the baseline")
       ("array-task", po::value<std::string>(), "auto: run point SLURM_ARRAY_TASK_ID (task i runs point i, whatever subset was submitted); or an index")
       ("materialize", po::bool_switch(), "write every point through prune into the registry (points already recorded are skipped)")
       ("registry", po::value<std::string>(), "registry directory for --materialize (default: $H5PRUNE_REGISTRY)")
@@ -63,7 +67,7 @@ po::options_description sweep_options() {
       ("metrics-dir", po::value<std::string>(), "with --materialize: write h5prune_<model>[_<array task>].prom here (default: $H5PRUNE_METRICS_DIR)")
       ("json", po::bool_switch(), "print the result as one JSON object on stdout")
       ("per-tensor", po::bool_switch(), "sensitivity: prune each selected tensor alone at each point and evaluate it (needs --eval; docs/EVAL.md)")
-      ("metric", po::value<std::string>(), "with --per-tensor: the metric of the table and heatmap (default: the first reported)");
+      ("metric", po::value<std::string>(), "with --per-tensor: the metric of the table and heatmap; with --materialize --eval --report: the metric whose band and best point are drawn (default: the first reported)");
   add_eval_options(o);
   return o;
 }
@@ -166,6 +170,27 @@ json materialized_json(const std::vector<MaterializedPoint>& points, const std::
   return arr;
 }
 
+bool is_svg(const std::string& report) { return report.size() > 4 && report.substr(report.size() - 4) == ".svg"; }
+
+// The report of a materialised sweep: what was recorded at each point and, with --eval, the
+// evaluations against the baseline.
+void write_materialized_report(const std::string& report, const SweepOptions& o, const std::vector<MaterializedPoint>& points,
+                               ReportEvaluations* re, ReportOptions ro, const po::variables_map& vm) {
+  std::vector<const PruneResult*> results;
+  for (const auto& p : points) results.push_back(&p.outcome.result);
+  const SweepResult r = sweep_result_of(o.mode, o.scope, o.values, results);
+  if (re) {
+    for (const auto& p : points) {
+      re->points.push_back(p.evaluation ? std::optional<Evaluation>(p.evaluation->record) : std::nullopt);
+      re->versions.push_back(p.outcome.version);
+    }
+    if (vm.count("metric")) re->metric = vm["metric"].as<std::string>();
+    else if (re->baseline && !re->baseline->metrics.empty()) re->metric = re->baseline->metrics.begin()->first;
+    ro.evaluations = re;
+  }
+  write_file_atomically(report, is_svg(report) ? sweep_report_svg(r, ro) : sweep_report_html(r, ro), true);
+}
+
 std::string metric_of(const SensitivityResult& r, const po::variables_map& vm) {
   if (vm.count("metric")) return vm["metric"].as<std::string>();
   for (const auto& c : r.cells)
@@ -227,8 +252,7 @@ int per_tensor_sweep(const po::variables_map& vm, SweepOptions o, const std::vec
   const std::string metric = metric_of(r, vm);
   if (vm.count("csv")) write_file_atomically(vm["csv"].as<std::string>(), sensitivity_csv(r), true);
   if (!report.empty()) {
-    const bool svg = report.substr(report.size() - 4) == ".svg";
-    write_file_atomically(report, svg ? sensitivity_report_svg(r, metric, q.model) : sensitivity_report_html(r, metric, o.input, q.model), true);
+    write_file_atomically(report, is_svg(report) ? sensitivity_report_svg(r, metric, q.model) : sensitivity_report_html(r, metric, o.input, q.model), true);
   }
   if (json_out) {
     json j = {{"command", "sweep"}, {"per_tensor", true}, {"input", o.input}, {"model", q.model},
@@ -294,6 +318,22 @@ int cmd_sweep(const std::vector<std::string>& args) {
     const bool svg = report.size() > 4 && report.substr(report.size() - 4) == ".svg";
     if (!html && !svg) throw UsageError("--report '" + report + "' must end in .html or .svg");
   }
+  ReportOptions ro;
+  ro.input = o.input;
+  ro.model = vm.count("model") ? vm["model"].as<std::string>() : std::filesystem::path(o.input).stem().string();
+  ro.top = static_cast<std::size_t>(top);
+  const std::string axis = vm["report-axis"].as<std::string>();
+  if (axis != "linear" && axis != "log-density")
+    throw UsageError("invalid value '" + axis + "' for --report-axis: expected linear or log-density");
+  ro.axis = axis == "log-density" ? ReportAxis::log_density : ReportAxis::linear;
+  if (ro.axis == ReportAxis::log_density && o.mode != RuleMode::sparsity)
+    throw UsageError("--report-axis log-density needs --sparsity (the x axis is the requested sparsity)");
+  ReportEvaluations re;
+  if (vm.count("max-drop")) {
+    re.max_drop = vm["max-drop"].as<double>();
+    if (!(re.max_drop >= 0) || !std::isfinite(re.max_drop)) throw UsageError("--max-drop must be a finite number, 0 or more");
+  }
+  re.maximize = !vm["minimize"].as<bool>();
   if (vm["per-tensor"].as<bool>()) return per_tensor_sweep(vm, o, args, report);
   if (vm.count("array-task")) {
     const std::size_t i = array_task_point(vm["array-task"].as<std::string>(), o.values.size());
@@ -312,8 +352,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
   if (!materialize_points && vm.count("metrics-dir"))
     throw UsageError("--metrics-dir applies to --materialize (a sweep without it writes nothing to record)");
   if (materialize_points) {
-    const std::string model = vm.count("model") ? vm["model"].as<std::string>()
-                                                : std::filesystem::path(o.input).stem().string();
+    const std::string model = ro.model;
     std::string metrics_dir;
     if (vm.count("metrics-dir")) metrics_dir = vm["metrics-dir"].as<std::string>();
     else if (const char* env = std::getenv("H5PRUNE_METRICS_DIR"); env && *env) metrics_dir = env;
@@ -337,6 +376,16 @@ int cmd_sweep(const std::vector<std::string>& args) {
       std::fprintf(stderr, "h5prune: note: requeued task (SLURM_RESTART_COUNT=%s): points already recorded are skipped\n",
                    restarts);
     const bool json_out = vm["json"].as<bool>();
+    // The report draws each metric's drop from the baseline: evaluate the unpruned input first
+    // (recorded as the model's baseline, found again on reruns).
+    if (eval && !report.empty()) {
+      const auto layout = registry::Layout::create(registry_path);
+      const EvaluatedOutput base = evaluate_baseline(*eval, o.input, model, &layout);
+      if (!base.record.ok) throw EvalError(eval_failure_message(base.record, "the baseline ('" + o.input + "')"));
+      re.baseline = base.record;
+      if (!json_out)
+        std::printf("baseline%s: %s\n", base.reused ? " (recorded before)" : "", evaluation_text(base.record, std::nullopt).c_str());
+    }
     MaterializeCallbacks cb;
     cb.on_point = [&](const MaterializedPoint& p) {
       if (!json_out)
@@ -350,6 +399,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
     };
     cb.on_warning = [](const std::string& w) { std::fprintf(stderr, "h5prune: warning: %s\n", w.c_str()); };
     const auto points = materialize_sweep(q, cb);
+    if (!report.empty()) write_materialized_report(report, o, points, eval ? &re : nullptr, ro, vm);
     if (json_out)
       std::cout << json{{"command", "sweep"}, {"input", o.input}, {"model", model}, {"materialized",
                                                                                       materialized_json(points, registry_path)}}
@@ -369,14 +419,7 @@ int cmd_sweep(const std::vector<std::string>& args) {
   const SweepResult r = run_sweep(o);
   for (const std::string& w : r.warnings) std::fprintf(stderr, "h5prune: warning: %s\n", printable(w).c_str());
   if (vm.count("csv")) write_file_atomically(vm["csv"].as<std::string>(), result_csv(r), true);
-  if (!report.empty()) {
-    const bool svg = report.substr(report.size() - 4) == ".svg";
-    const std::string model = vm.count("model") ? vm["model"].as<std::string>()
-                                                : std::filesystem::path(o.input).stem().string();
-    write_file_atomically(report, svg ? sweep_report_svg(r, model)
-                                      : sweep_report_html(r, o.input, model, static_cast<std::size_t>(top)),
-                          true);
-  }
+  if (!report.empty()) write_file_atomically(report, is_svg(report) ? sweep_report_svg(r, ro) : sweep_report_html(r, ro), true);
   if (vm["json"].as<bool>()) std::cout << json_safe(result_json(r, o.input)).dump(2) << std::endl;
   else print_table_summary(r, o.input);
   return 0;

@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "common/errors.hpp"
 #include "host/memory_budget.hpp"
 #include "host/rule.hpp"
+#include "tools/version.hpp"
 
 namespace po = boost::program_options;
 
@@ -60,6 +62,22 @@ std::uint64_t memory_limit_option(const po::variables_map& vm) {
   const std::uint64_t limit = memory_limit_from_text(vm["memory-limit"].as<std::string>(), "--memory-limit");
   if (limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
   return limit;
+}
+
+std::string metrics_dir_option(const po::variables_map& vm) {
+  if (vm.count("metrics-dir")) return vm["metrics-dir"].as<std::string>();
+  const char* env = std::getenv("H5PRUNE_METRICS_DIR");
+  return env ? env : "";
+}
+
+RunMetrics start_run_metrics(const std::string& dir, const std::string& model, double start_time) {
+  check_metrics_dir(dir);
+  RunMetrics m;
+  m.model = model;
+  m.start_time = start_time;
+  m.tool_version = std::string(H5PRUNE_VERSION) + "+" + H5PRUNE_GIT_REVISION;
+  read_slurm_identity(m);
+  return m;
 }
 
 }  // namespace h5p::cli

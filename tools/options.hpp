@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "host/group_rules.hpp"
+#include "host/metrics.hpp"
 #include "host/plan.hpp"
 
 namespace h5p::cli {
@@ -28,5 +29,12 @@ int threads_option(const boost::program_options::variables_map& vm);
 
 // --memory-limit, at least 64K.
 std::uint64_t memory_limit_option(const boost::program_options::variables_map& vm);
+
+// --metrics-dir DIR, else $H5PRUNE_METRICS_DIR; "" for none.
+std::string metrics_dir_option(const boost::program_options::variables_map& vm);
+
+// The identity of a run whose metrics go to `dir` (checked: an existing writable directory):
+// the model, Slurm ids from the environment, the tool version and the start time.
+RunMetrics start_run_metrics(const std::string& dir, const std::string& model, double start_time);
 
 }  // namespace h5p::cli

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/errors.hpp"
+#include "formats/sha256.hpp"
 #include "host/densify.hpp"
 #include "host/scratch_dir.hpp"
 #include "host/registry/evaluations.hpp"
@@ -67,6 +68,22 @@ Evaluation evaluate(const EvalSettings& s, const EvalTarget& t, const registry::
   return e;
 }
 
+EvaluatedOutput evaluate_baseline(const EvalSettings& s, const std::string& input, const std::string& model,
+                                  const registry::Layout* registry) {
+  EvalTarget base;
+  base.file = input;
+  base.input = input;
+  base.sha256 = sha256_file(input);
+  base.model = model;
+  base.baseline = true;
+  EvaluatedOutput out;
+  if (registry)
+    for (const Evaluation& e : registry::list_baselines(*registry, model, base.sha256))
+      if (e.ok && e.command == s.command) out.record = e, out.reused = true;
+  if (!out.reused) out.record = evaluate(s, base, registry);
+  return out;
+}
+
 EvaluatedOutput evaluate_output(const EvalSettings& s, const EvalTarget& t, const registry::Layout* registry,
                                 const Manifest* manifest) {
   EvaluatedOutput out;
@@ -89,6 +106,14 @@ RunMetrics::Eval eval_metrics(const EvaluatedOutput& e) {
   m.values = e.record.metrics;
   if (e.baseline) m.baseline = e.baseline->metrics;
   return m;
+}
+
+void record_evaluation(RunMetrics& m, const EvaluatedOutput& e, std::optional<int> version) {
+  m.eval = eval_metrics(e);
+  if (version) m.registry_version = static_cast<std::uint64_t>(*version);
+  m.success = e.record.ok;
+  if (e.record.ok) m.failure = {FailureReason::none, 0};
+  else record_eval_failure(m);
 }
 
 EvalTarget version_target(const registry::Layout& l, const Manifest& m) {

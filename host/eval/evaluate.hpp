@@ -55,8 +55,18 @@ struct EvaluatedOutput {
 EvaluatedOutput evaluate_output(const EvalSettings& settings, const EvalTarget& target, const registry::Layout* registry,
                                 const Manifest* manifest);
 
+// The model's baseline: the unpruned `input` evaluated and, with a registry, recorded as its
+// baseline; a successful baseline recorded before by the same command is returned instead
+// (reused), so reruns and resumed searches do not evaluate it again.
+EvaluatedOutput evaluate_baseline(const EvalSettings& settings, const std::string& input, const std::string& model,
+                                  const registry::Layout* registry);
+
 // What the metrics file says about it (docs/METRICS.md h5prune_eval_*).
 RunMetrics::Eval eval_metrics(const EvaluatedOutput& e);
+
+// An `eval` run's metrics: it succeeded when the evaluation did (else reason `evaluation`, exit
+// 8); the evaluation families (a baseline's values are its own baseline), no output families.
+void record_evaluation(RunMetrics& m, const EvaluatedOutput& e, std::optional<int> version);
 
 // The target for a recorded version: its blob, format, input and rule from its manifest.
 EvalTarget version_target(const registry::Layout& l, const Manifest& m);

@@ -40,6 +40,9 @@ def written_families(tmp_path_factory):
     h5util.run_ok("eval", d / "m.h5", "--registry", d / "registry", "--model", "e", "--eval", "echo '{\"m\": 2}'")
     h5util.run_ok("prune", d / "m.h5", "--registry", d / "registry", "--sparsity", "0.5", "--model", "e",
                   "--eval", "echo '{\"m\": 1}'", *base)
+    # A search (its h5prune_search_* families).
+    h5util.run_ok("search", d / "m.h5", "--eval", "echo '{\"m\": 1}'", "--metric", "m", "--max-drop", "0.5",
+                  "--model", "s", "--metrics-dir", mdir)
     fams = {}
     for name in os.listdir(mdir):
         fams.update(help_type_lines(read_text(mdir / name)))

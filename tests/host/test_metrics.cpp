@@ -40,6 +40,7 @@ RunMetrics finished_run() {
   m.end_time = 1010.75;
   m.requested_sparsity = 0.9;
   m.success = true;
+  m.output_written = true;
   m.failure = {FailureReason::none, 0};
   m.backend = "cpu";
   m.device = "cpu (2 threads)";
