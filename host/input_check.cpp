@@ -33,6 +33,7 @@ namespace h5p {
 namespace {
 
 bool g_enabled = false;
+std::string g_last_input;
 
 // Files already checked by this process: search and sweep open their input more than once.
 using FileKey = std::tuple<dev_t, ino_t, off_t, long, long>;
@@ -166,8 +167,11 @@ h5::Handle open_checked_input(const std::string& path) {
       }
     }
   }
+  g_last_input = path;
   return h5::open_input(path);
 }
+
+const std::string& last_opened_input() { return g_last_input; }
 
 void run_input_check(int argc, char** argv) {
   // Die with the parent, whatever kills it; and if it is already gone, do nothing.

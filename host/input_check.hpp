@@ -24,6 +24,10 @@ unsigned input_check_timeout();
 // Interrupted when a stop signal arrives meanwhile.
 h5::Handle open_checked_input(const std::string& path);
 
+// The input last opened by open_checked_input ("" before any): names the file in the one line
+// a run prints when it runs out of memory outside the places that name their tensor.
+const std::string& last_opened_input();
+
 // The check process: h5prune __check-input PATH PARENT_PID. Walks PATH and exits 0 once the walk
 // ends (an h5prune error found on the way is the run's to report); crashes and hangs are the
 // parent's to see.

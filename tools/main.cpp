@@ -4,7 +4,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <new>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <boost/program_options/errors.hpp>
@@ -117,6 +119,21 @@ int main(int argc, char** argv) {
   } catch (const boost::program_options::error& e) {
     std::fprintf(stderr, "h5prune: error: %s (see --help)\n", h5p::printable(e.what()).c_str());
     exit_after_failure(2);
+  } catch (const std::bad_alloc&) {
+    // Where the tensor is known the error names it (host/tensor_reader); here, at least the file.
+    const std::string& in = h5p::last_opened_input();
+    std::fprintf(stderr, "h5prune: error: out of memory%s; lower --memory-limit or give the job more memory\n",
+                 in.empty() ? "" : (" while processing '" + h5p::printable(in) + "'").c_str());
+    exit_after_failure(3);
+  } catch (const std::system_error& e) {
+    if (e.code() != std::errc::resource_unavailable_try_again) {
+      std::fprintf(stderr, "h5prune: error: internal error: %s\n", h5p::printable(e.what()).c_str());
+      exit_after_failure(1);
+    }
+    const std::string& in = h5p::last_opened_input();
+    std::fprintf(stderr, "h5prune: error: cannot start a thread%s: %s; lower --threads or raise the process limit\n",
+                 in.empty() ? "" : (" while processing '" + h5p::printable(in) + "'").c_str(), e.what());
+    exit_after_failure(3);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "h5prune: error: internal error: %s\n", h5p::printable(e.what()).c_str());
     exit_after_failure(1);

@@ -175,3 +175,30 @@ def test_checked_run_gives_the_same_output(tmp_path):
     b = h5util.run("prune", str(src), "-o", str(tmp_path / "b.h5"), "--sparsity", "0.5", env=check_env(60))
     assert a.returncode == 0 and b.returncode == 0, (h5util.describe(a), h5util.describe(b))
     assert h5util.sha256(tmp_path / "a.h5") == h5util.sha256(tmp_path / "b.h5")
+
+
+def damaged_heap_file(path, flip):
+    """A Keras-like file with a variable-length string dataset whose global heap collection is
+    damaged at `flip` bytes past its signature (0: the signature itself, which libhdf5 1.10 does
+    not check before it crashes while copying that dataset)."""
+    with h5py.File(path, "w") as f:
+        f.create_dataset("/dense/kernel", data=datagen.make_values(1313, "<f4", (16, 8), "normal"))
+        f.create_dataset("/names", data=np.array(["alpha", "beta", "gamma"], dtype=object), dtype=h5py.string_dtype())
+    data = bytearray(path.read_bytes())
+    at = data.find(b"GCOL")
+    assert at > 0
+    data[at + flip] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_crafted_damaged_global_heap(tmp_path):
+    src = tmp_path / "heap.h5"
+    damaged_heap_file(src, 0)
+    words = "crashed the HDF5 library"
+    out = tmp_path / "out"
+    out.mkdir()
+    res = h5util.run("prune", src, "-o", out / "p.h5", "--sparsity", "0.5", env=check_env(), timeout=60)
+    ctx = h5util.describe(res)
+    assert res.returncode == 3 and len(res.stderr.splitlines()) == 1, ctx
+    assert str(src) in res.stderr and words in res.stderr, ctx
+    assert os.listdir(out) == [], ctx
