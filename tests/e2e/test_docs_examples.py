@@ -54,6 +54,7 @@ def workspace_template(tmp_path_factory, shims):
     # network's predictions with model.h5's on fixed inputs, and the mean squared difference.
     (d / "eval.py").write_text(EVAL_PY)
     shutil.copytree(os.path.join(h5util.REPO, "examples", "digits"), d / "examples" / "digits")
+    shutil.copytree(os.path.join(h5util.REPO, "monitoring"), d / "monitoring")   # docs/METRICS.md's promtool
     # docs/RULES.md's PyTorch export (its recipe writes the same file; later recipes reuse it).
     rng = np.random.default_rng(0)
     datagen.write_h5(d / "torch_export.h5", {"fc1.weight": rng.standard_normal((64, 32)).astype("f4"),
