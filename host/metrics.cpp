@@ -139,6 +139,7 @@ void record_success(RunMetrics& m, const PruneResult& r) {
   m.tensors = r.tensors.size();
   m.parameters = r.total.n;
   m.pruned = r.total.pruned;
+  m.retained_l2 = r.total.retained_l2();
   m.zeros_before = r.total.zeros_before;
   m.zeros_after = r.total.zeros_after;
   m.tensor_results.clear();
@@ -232,10 +233,16 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
                      ok(u(m.zeros_after - m.zeros_before))));
   fs.push_back(gauge("h5prune_last_run_zeros_after_parameters", "Weights of the selected tensors that are zero in the output.",
                      ok(u(m.zeros_after))));
-  fs.push_back(gauge("h5prune_last_run_sparsity", "Achieved sparsity: pruned / parameters.",
+  fs.push_back(gauge("h5prune_last_run_sparsity_ratio", "Achieved sparsity: pruned / parameters.",
                      ok(m.parameters ? u(m.pruned) / u(m.parameters) : 0.0)));
-  fs.push_back(gauge("h5prune_last_run_requested_sparsity", "Sparsity requested: S of --sparsity, (M-N)/M of --nm N:M.",
+  fs.push_back(gauge("h5prune_last_run_requested_sparsity_ratio", "Sparsity requested: S of --sparsity, (M-N)/M of --nm N:M.",
                      m.requested_sparsity));
+  fs.push_back(gauge("h5prune_last_run_retained_l2_ratio",
+                     "L2 norm of the selected weights after pruning over before (1 when they were all zero).",
+                     ok(m.retained_l2)));
+  fs.push_back(gauge("h5prune_expected_interval_seconds",
+                     "A periodic job's longest expected gap between successes (--metrics-expect-every); absent for one-off runs.",
+                     m.expected_interval_seconds));
   fs.push_back(gauge("h5prune_last_run_threshold", "Magnitude threshold requested with --threshold.", m.threshold));
   fs.push_back(gauge("h5prune_last_run_registry_version", "Registry version the last run's output was recorded as.",
                      wrote ? m.registry_version : std::nullopt));
@@ -243,7 +250,7 @@ std::vector<prom::Family> run_families(const RunMetrics& m, std::optional<double
     Family n{"h5prune_last_run_tensor_parameters", "Weights in one selected tensor.", "gauge", {}};
     Family p{"h5prune_last_run_tensor_pruned_parameters", "Weights pruned in one tensor.", "gauge", {}};
     Family z{"h5prune_last_run_tensor_newly_zeroed_parameters", "Weights this run zeroed in one tensor.", "gauge", {}};
-    Family s{"h5prune_last_run_tensor_sparsity", "Achieved sparsity of one tensor.", "gauge", {}};
+    Family s{"h5prune_last_run_tensor_sparsity_ratio", "Achieved sparsity of one tensor.", "gauge", {}};
     Family k{"h5prune_last_run_tensor_threshold",
              "Magnitude boundary K of one tensor: every |w| < K was pruned, ties at K in position order.", "gauge", {}};
     for (const TensorMetrics& t : m.tensor_results) {

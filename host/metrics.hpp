@@ -56,6 +56,10 @@ struct RunMetrics {
   // Set by the registry when it records the output as a version; absent otherwise.
   std::optional<std::uint64_t> registry_version;
 
+  // A periodic job's promise (--metrics-expect-every): a success at least this often. One-off
+  // runs leave it unset, so the no-recent-success alert never fires for them.
+  std::optional<double> expected_interval_seconds;
+
   // Outcome; the rest is filled only by a run that wrote its output (record_success), and
   // kept when the evaluation that followed failed.
   bool success = false;
@@ -65,6 +69,7 @@ struct RunMetrics {
   StageSeconds seconds;  // read, compute, write, publish (total is end_time - start_time)
   std::uint64_t bytes_read = 0, bytes_written = 0, output_file_bytes = 0;
   std::uint64_t tensors = 0, parameters = 0, pruned = 0;
+  double retained_l2 = 1;  // of the selected weights: sqrt(sum of squares after / before)
   std::uint64_t zeros_before = 0, zeros_after = 0;  // newly zeroed = after - before
   std::vector<TensorMetrics> tensor_results;
 

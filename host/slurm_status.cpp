@@ -2,7 +2,12 @@
 #include "host/fixed_regex.hpp"
 #include "host/slurm_status.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <filesystem>
@@ -183,6 +188,32 @@ std::string rerun_command(const SweepPlan& plan, const std::vector<PointStatus>&
     return std::isalnum(static_cast<unsigned char>(c)) || std::string("._-/+:@").find(c) != std::string::npos;
   });
   return cmd + " " + (plain ? script : shell_word(script));
+}
+
+std::vector<std::string> retire_task_metrics(const SweepPlan& plan, const std::vector<PointStatus>& points) {
+  std::vector<std::string> removed;
+  if (!plan.metrics_dir || !plan.model) return removed;
+  // Names are looked at and removed relative to the open directory, without following a link:
+  // only regular files (what the tasks wrote) go; a link planted in their place stays.
+  const int dir = ::open(plan.metrics_dir->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return removed;
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{dir};
+  for (const auto& p : points) {
+    if (p.state != PointState::recorded) continue;
+    const std::string name = metrics_file_name(*plan.model, std::to_string(p.index));
+    const std::string path = *plan.metrics_dir + "/" + name;
+    struct stat st {};
+    if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::unlinkat(dir, name.c_str(), 0) != 0) {
+      if (errno == ENOENT) continue;
+      throw OutputError("cannot remove metrics file '" + path + "': " + std::strerror(errno));
+    }
+    removed.push_back(path);
+  }
+  return removed;
 }
 
 }  // namespace h5p

@@ -44,4 +44,10 @@ std::vector<PointStatus> sweep_status(const SweepPlan& plan, const std::vector<s
 // "sbatch --array=LIST[%N] SCRIPT" for the points not recorded; "" when every point is.
 std::string rerun_command(const SweepPlan& plan, const std::vector<PointStatus>& points);
 
+// `slurm collect`: removes the per-task metrics files (h5prune_<model>_<task>.prom) of the
+// recorded points, so that one-off tasks stop showing in monitoring once their work is in the
+// registry; a failed or missing point keeps its file (its failure stays visible). Only regular
+// files with exactly those names are removed. Returns their paths.
+std::vector<std::string> retire_task_metrics(const SweepPlan& plan, const std::vector<PointStatus>& points);
+
 }  // namespace h5p

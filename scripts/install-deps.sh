@@ -13,14 +13,17 @@ for arg in "$@"; do
 done
 
 # Build: compiler, CMake, HDF5 C library, Boost.Program_options, GoogleTest, OpenSSL, JSON, OpenMP,
-# RE2 (tensor selection regexes); clang for the libFuzzer build (tests/fuzz/README.md).
+# RE2 (tensor selection regexes); clang for the libFuzzer build (tests/fuzz/README.md);
+# help2man (the manual page from --help), dpkg-dev and fakeroot (cpack's .deb: dpkg-shlibdeps).
 build_pkgs=(build-essential cmake git pkg-config libhdf5-dev hdf5-tools
             libboost-program-options-dev libboost-dev libgtest-dev libssl-dev nlohmann-json3-dev libomp-dev libre2-dev
-            clang)
+            clang help2man dpkg-dev fakeroot)
 # The GPU bundle (benchmarks/gpu/make_bundle.sh): patchelf sets its $ORIGIN rpaths; debootstrap
-# makes the bare chroot of its opt-in self-containment check (chroot_check.sh).
+# makes the bare chroot of its opt-in self-containment check (chroot_check.sh) and the package
+# test's fresh Debian chroot (scripts/package-test.sh).
 build_pkgs+=(patchelf debootstrap)
-# Tests: independent reference (h5py/numpy/scipy), promtool, node_exporter, a local Slurm.
+# Tests: independent reference (h5py/numpy/scipy), promtool, a Prometheus server and node_exporter,
+# a local Slurm.
 test_pkgs=(python3 python3-pytest python3-h5py python3-numpy python3-scipy
            prometheus prometheus-node-exporter python3-prometheus-client slurm-wlm munge curl procps
            chromium python3-pil)

@@ -12,6 +12,7 @@
 #include "formats/manifest.hpp"
 #include "host/memory_budget.hpp"
 #include "host/metrics.hpp"
+#include "host/registry/fs_ops.hpp"
 #include "host/pipeline.hpp"
 #include "host/registry/record.hpp"
 #include "host/rule_json.hpp"
@@ -66,7 +67,8 @@ po::options_description prune_options() {
       ("metrics-dir", po::value<std::string>(), "write h5prune_<model>[_<array task>].prom here for node_exporter's textfile collector, on success and failure (default: $H5PRUNE_METRICS_DIR)")
       ("registry", po::value<std::string>(), "record the output as the next version of --model in this registry; -o becomes optional (default: $H5PRUNE_REGISTRY; docs/REGISTRY.md)")
       ("model", po::value<std::string>(), "model name in the registry and the metrics (default: the input file's name without extension)")
-      ("metrics-per-tensor", po::bool_switch(), "also write per-tensor series (one series per tensor and family)");
+      ("metrics-per-tensor", po::bool_switch(), "also write per-tensor series (one series per tensor and family)")
+      ("metrics-expect-every", po::value<std::string>(), "a periodic job: alert when no success for this long (e.g. 26h); one-off runs leave it out");
   add_eval_options(o);
   return o;
 }
@@ -395,6 +397,8 @@ std::optional<MetricsSink> metrics_sink(const po::variables_map& vm, double star
   check_metrics_dir(s.dir);
   s.run.start_time = start_time;
   s.run.per_tensor = vm["metrics-per-tensor"].as<bool>();
+  if (vm.count("metrics-expect-every"))
+    s.run.expected_interval_seconds = registry::parse_duration(vm["metrics-expect-every"].as<std::string>(), "--metrics-expect-every");
   s.run.tool_version = std::string(H5PRUNE_VERSION) + "+" + H5PRUNE_GIT_REVISION;
   read_slurm_identity(s.run);
   return s;
@@ -410,8 +414,8 @@ int cmd_prune(const std::vector<std::string>& args) {
   po::variables_map vm = parse_with_input(args, visible, hidden);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN in a selected tensor, 5 output,\n"
-              << "6 registry, 8 evaluation (--eval), 128+N interrupted by signal N (temporaries removed).\n"
-              << "See docs/CLI.md and docs/EVAL.md.\n";
+              << "6 registry, 7 CUDA device failure, 8 evaluation (--eval), 128+N interrupted by signal N\n"
+              << "(temporaries removed). See docs/CLI.md and docs/EVAL.md.\n";
     return 0;
   }
   po::notify(vm);

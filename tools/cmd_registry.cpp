@@ -1,4 +1,4 @@
-// The registry's read and upkeep commands: log, show, diff, get, alias, verify, gc
+// The registry's read and upkeep commands: log, show, diff, get, alias, rm, verify, gc
 // (docs/REGISTRY.md). Each parses its options, calls host/registry and prints.
 #include <algorithm>
 #include <boost/program_options.hpp>
@@ -12,11 +12,13 @@
 #include "common/errors.hpp"
 #include "formats/json_names.hpp"
 #include "formats/atomic_file.hpp"
+#include "host/registry/alias_history.hpp"
 #include "host/registry/aliases.hpp"
 #include "host/registry/blob_store.hpp"
 #include "host/registry/evaluations.hpp"
 #include "host/registry/fs_ops.hpp"
 #include "host/registry/maintenance.hpp"
+#include "host/registry/retire.hpp"
 #include "host/registry/version_query.hpp"
 #include "host/registry/versions.hpp"
 #include "tools/commands.hpp"
@@ -138,26 +140,78 @@ std::string metric_cell(const VersionEvaluation& e, const std::string& name) {
 
 // ----------------------------------------------------------------------------- log
 
+json version_json(const Manifest& m, const std::map<std::string, int>& aliases) {
+  return {{"version", m.version},
+          {"sha256", m.output_sha256},
+          {"bytes", m.output_bytes},
+          {"created", m.created},
+          {"finished", m.finished},
+          {"rule", m.rule},
+          {"sparsity", json_number(m.total.sparsity())},
+          {"retained_l2", json_number(m.total.retained_l2())},
+          {"parent", {{"sha256", m.parent_sha256},
+                      {"model", m.parent_model ? json(*m.parent_model) : json(nullptr)},
+                      {"version", m.parent_version ? json(*m.parent_version) : json(nullptr)}}},
+          {"aliases", aliases_of(aliases, m.version)}};
+}
+
+// `log` without a name: one line per model.
+int log_models(const Layout& l, bool as_json) {
+  json j = {{"registry", l.root()}, {"models", json::array()}};
+  std::vector<std::vector<std::string>> rows{{"model", "versions", "latest", "retired", "bytes", "aliases"}};
+  for (const auto& model : list_models(l)) {
+    const std::vector<int> live = list_versions(l, model);
+    const std::size_t retired = version_numbers(l, model).size() - live.size();
+    const auto aliases = list_aliases(l, model);
+    std::map<std::string, std::uint64_t> blobs;  // distinct outputs: a blob is stored once
+    for (int v : live) {
+      try {
+        const Manifest m = load_manifest(l, model, v);
+        blobs[m.output_sha256] = m.output_bytes;
+      } catch (const RegistryError&) {
+      }
+    }
+    std::uint64_t bytes = 0;
+    for (const auto& [sha, b] : blobs) bytes += b;
+    std::string alias_text;
+    for (const auto& [a, v] : aliases) alias_text += (alias_text.empty() ? "" : ",") + a + "->" + std::to_string(v);
+    j["models"].push_back({{"model", model},
+                           {"versions", live.size()},
+                           {"latest", live.empty() ? json(nullptr) : json(live.back())},
+                           {"retired", retired},
+                           {"bytes", bytes},
+                           {"aliases", aliases}});
+    rows.push_back({model, std::to_string(live.size()), live.empty() ? "-" : std::to_string(live.back()),
+                    std::to_string(retired), human_bytes(static_cast<double>(bytes)), alias_text.empty() ? "-" : alias_text});
+  }
+  if (as_json) std::cout << json_safe(j).dump(2) << std::endl;
+  else if (rows.size() == 1) std::printf("no models in registry '%s'\n", l.root().c_str());
+  else print_table(rows);
+  return 0;
+}
+
 int cmd_log(const std::vector<std::string>& args) {
-  const std::string usage = "h5prune log NAME [--sort version|sparsity|time] [--rule FIELD=VALUE]... "
+  const std::string usage = "h5prune log [NAME] [--sort version|sparsity|time] [--rule FIELD=VALUE]... "
                             "[--where 'METRIC>=X']... [--json] [--registry DIR]";
   auto o = base_options("usage: " + usage +
-                        "\n\nLists a model's versions, newest first, or in the --sort order, only those whose rule\n"
-                        "matches every --rule and whose newest evaluation satisfies every --where. Evaluated metrics\n"
-                        "are columns. 'log NAME --where \"accuracy>=0.97\" --sort sparsity': the last row is the\n"
-                        "highest sparsity that keeps the accuracy.");
-  o.add_options()("json", po::bool_switch(), "print {\"model\", \"versions\": [...]} on stdout")(
+                        "\n\nWithout NAME: every model (live versions, latest, retired, bytes, aliases). With NAME: its\n"
+                        "versions, newest first, or in the --sort order, only those whose rule matches every --rule\n"
+                        "and whose newest evaluation satisfies every --where. Evaluated metrics are columns.\n"
+                        "'log NAME --where \"accuracy>=0.97\" --sort sparsity': the last row is the highest sparsity\n"
+                        "that keeps the accuracy.");
+  o.add_options()("json", po::bool_switch(), "print {\"model\", \"versions\": [...]} (or {\"models\": [...]}) on stdout")(
       "limit", po::value<int>(), "show only the first N versions of the order")(
       "sort", po::value<std::string>()->default_value("version"),
       "version (newest first), sparsity (achieved, lowest first) or time (created, newest first)")(
       "reverse", po::bool_switch(), "the opposite order")(
-      "rule", po::value<std::vector<std::string>>(), "only versions whose rule has FIELD=VALUE (repeatable): sparsity=0.9, scope=global")(
+      "rule", po::value<std::vector<std::string>>(), "only versions whose rule has FIELD=VALUE (repeatable): sparsity=0.9, scope=global, mode=threshold")(
       "where", po::value<std::vector<std::string>>(), "only versions whose newest evaluation has METRIC OP X (repeatable; OP >= <= > < == !=), e.g. 'accuracy>=0.97'");
   po::variables_map vm;
   if (!parse_args(args, o, {"name"}, vm)) return 0;
-  const std::string model = required(vm, "name", usage);
-  check_model_name(model);
   const Layout l = open_registry(vm);
+  if (!vm.count("name")) return log_models(l, vm["json"].as<bool>());
+  const std::string model = vm["name"].as<std::string>();
+  check_model_name(model);
   if (list_versions(l, model).empty()) throw RegistryError("no model '" + model + "' in registry '" + l.root() + "'");
   VersionQuery q;
   q.sort = parse_sort_key(vm["sort"].as<std::string>());
@@ -175,22 +229,12 @@ int cmd_log(const std::vector<std::string>& args) {
   const std::vector<VersionEvaluation> evals = version_evaluations(l, manifests);
   if (vm["json"].as<bool>()) {
     json j = {{"model", model}, {"versions", json::array()}};
-    for (const auto& m : manifests)
-      j["versions"].push_back({{"version", m.version},
-                               {"sha256", m.output_sha256},
-                               {"bytes", m.output_bytes},
-                               {"created", m.created},
-                               {"finished", m.finished},
-                               {"rule", m.rule},
-                               {"sparsity", json_number(m.total.sparsity())},
-                               {"parent", {{"sha256", m.parent_sha256},
-                                           {"model", m.parent_model ? json(*m.parent_model) : json(nullptr)},
-                                           {"version", m.parent_version ? json(*m.parent_version) : json(nullptr)}}},
-                               {"aliases", aliases_of(aliases, m.version)}});
     for (std::size_t i = 0; i < manifests.size(); ++i) {
+      json v = version_json(manifests[i], aliases);
       const VersionEvaluation& e = evals[i];
-      j["versions"][i]["evaluation"] = e.newest ? evaluation_json(*e.newest, e.baseline) : json(nullptr);
-      j["versions"][i]["evaluations"] = e.count;
+      v["evaluation"] = e.newest ? evaluation_json(*e.newest, e.baseline) : json(nullptr);
+      v["evaluations"] = e.count;
+      j["versions"].push_back(std::move(v));
     }
     std::cout << json_safe(j).dump(2) << std::endl;
     return 0;
@@ -200,18 +244,51 @@ int cmd_log(const std::vector<std::string>& args) {
   for (const auto& e : evals)
     if (e.newest)
       for (const auto& [name, value] : e.newest->metrics) metric_names.insert(name);
-  std::vector<std::vector<std::string>> rows{{"version", "created", "rule", "sparsity"}};
+  std::vector<std::vector<std::string>> rows{{"version", "created", "rule", "sparsity", "retained L2"}};
   for (const auto& name : metric_names) rows[0].push_back(name);
   rows[0].insert(rows[0].end(), {"sha256", "parent", "aliases"});
   for (std::size_t i = 0; i < manifests.size(); ++i) {
     const Manifest& m = manifests[i];
-    std::vector<std::string> row{std::to_string(m.version), m.created, rule_text(m.rule), fmt("%.4f", m.total.sparsity())};
+    std::vector<std::string> row{std::to_string(m.version), m.created, rule_text(m.rule), fmt("%.4f", m.total.sparsity()),
+                                 fmt("%.4f", m.total.retained_l2())};
     for (const auto& name : metric_names) row.push_back(metric_cell(evals[i], name));
     row.insert(row.end(), {m.output_sha256.substr(0, 12), parent_text(m), join(aliases_of(aliases, m.version), ",")});
     rows.push_back(row);
   }
   if (manifests.empty()) std::printf("no version of '%s' matches\n", model.c_str());
   else print_table(rows);
+  return 0;
+}
+
+// ----------------------------------------------------------------------------- rm
+
+int cmd_rm(const std::vector<std::string>& args) {
+  const std::string usage = "h5prune rm NAME@REF [--force] [--json] [--registry DIR]";
+  auto o = base_options("usage: " + usage +
+                        "\n\nRetires a version: it leaves every listing and lookup at once (one atomic link), its number\n"
+                        "is never reused, its manifest and evaluation records stay as the record, and 'h5prune gc'\n"
+                        "removes its file once no other version has the same output. Refused while an alias points at\n"
+                        "it, unless --force.");
+  o.add_options()("force", po::bool_switch(), "also remove the aliases that point at it")(
+      "json", po::bool_switch(), "print {\"model\", \"version\", \"aliases_removed\", \"already_retired\"}");
+  po::variables_map vm;
+  if (!parse_args(args, o, {"ref"}, vm)) return 0;
+  const std::string text = required(vm, "ref", usage);
+  if (text.find('@') == std::string::npos)
+    throw UsageError("rm needs NAME@REF (e.g. bert@3): it retires one version, never a whole model by default");
+  const VersionRef ref = parse_ref(text);
+  const Layout l = open_registry(vm);
+  const int v = resolve(l, ref);
+  const Retired r = retire_version(l, ref.model, v, vm["force"].as<bool>(), "rm");
+  if (vm["json"].as<bool>()) {
+    std::cout << json_safe(json{{"model", ref.model}, {"version", v}, {"aliases_removed", r.aliases_removed},
+                                {"already_retired", r.already}}).dump(2)
+              << std::endl;
+  } else {
+    std::printf("retired %s@%d%s%s; 'h5prune gc' frees its file when no other version uses it\n", ref.model.c_str(), v,
+                r.aliases_removed.empty() ? "" : (" and removed alias " + join(r.aliases_removed, ", ")).c_str(),
+                r.already ? " (already retired)" : "");
+  }
   return 0;
 }
 
@@ -355,7 +432,7 @@ int cmd_diff(const std::vector<std::string>& args) {
   rows.push_back({"sparsity", fmt("%.4f", a.total.sparsity()), fmt("%.4f", b.total.sparsity()),
                   a.total.pruned == b.total.pruned ? "" : "*"});
   rows.push_back({"retained L2", fmt("%.4f", a.total.retained_l2()), fmt("%.4f", b.total.retained_l2()),
-                  a.total.retained_l2() == b.total.retained_l2() ? "" : "*"});
+                  a.total.sum_sq_after == b.total.sum_sq_after && a.total.sum_sq_before == b.total.sum_sq_before ? "" : "*"});
   for (const auto& k : metric_names) {
     const std::string va = ma.count(k) ? fmt("%.6g", ma.at(k)) : "-", vb = mb.count(k) ? fmt("%.6g", mb.at(k)) : "-";
     rows.push_back({"metric." + k, va, vb, ma.count(k) && mb.count(k) && ma.at(k) == mb.at(k) ? "" : "*"});
@@ -404,12 +481,47 @@ int cmd_get(const std::vector<std::string>& args) {
 
 // ----------------------------------------------------------------------------- alias
 
+int alias_history_command(const Layout& l, const std::string& text, bool as_json) {
+  const auto at = text.find('@');
+  const std::string model = text.substr(0, at), alias = at == std::string::npos ? "" : text.substr(at + 1);
+  check_model_name(model);
+  if (!alias.empty()) check_alias_name(alias);
+  if (list_versions(l, model).empty() && version_numbers(l, model).empty())
+    throw RegistryError("no model '" + model + "' in registry '" + l.root() + "'");
+  const auto events = alias_history(l, model, alias);
+  const auto opt = [](const std::optional<int>& v) { return v ? json(*v) : json(nullptr); };
+  if (as_json) {
+    json j = {{"model", model}, {"alias", alias.empty() ? json(nullptr) : json(alias)}, {"events", json::array()}};
+    for (const auto& e : events)
+      j["events"].push_back({{"alias", e.alias}, {"action", e.action}, {"from", opt(e.from)}, {"to", opt(e.to)},
+                             {"time", e.time}, {"user", e.user}, {"host", e.host}});
+    std::cout << json_safe(j).dump(2) << std::endl;
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows{{"time", "alias", "action", "from", "to", "by"}};
+  const auto num = [](const std::optional<int>& v) { return v ? std::to_string(*v) : std::string("-"); };
+  for (const auto& e : events) rows.push_back({e.time, e.alias, e.action, num(e.from), num(e.to), e.user + "@" + e.host});
+  if (events.empty()) std::printf("no alias history for %s\n", text.c_str());
+  else print_table(rows);
+  return 0;
+}
+
 int cmd_alias(const std::vector<std::string>& args) {
-  const std::string usage = "h5prune alias NAME@REF ALIAS | h5prune alias NAME ALIAS --delete  [--registry DIR]";
-  auto o = base_options("usage: " + usage + "\n\nPoints ALIAS (e.g. production) at a version, or removes it.");
-  o.add_options()("delete", po::bool_switch(), "remove the alias");
+  const std::string usage =
+      "h5prune alias NAME@REF ALIAS | h5prune alias NAME ALIAS --delete | h5prune alias --history NAME[@ALIAS]  [--registry DIR]";
+  auto o = base_options("usage: " + usage +
+                        "\n\nPoints ALIAS (e.g. production) at a version, or removes it; --history lists every move\n"
+                        "(oldest first) of one alias, or of all the model's aliases.");
+  o.add_options()("delete", po::bool_switch(), "remove the alias")(
+      "history", po::bool_switch(), "list the alias's moves: time, from, to, who")(
+      "json", po::bool_switch(), "with --history: print {\"model\", \"alias\", \"events\": [...]}");
   po::variables_map vm;
   if (!parse_args(args, o, {"ref", "alias"}, vm)) return 0;
+  if (vm["history"].as<bool>()) {
+    if (vm.count("alias")) throw UsageError("--history takes NAME@ALIAS or NAME alone");
+    const std::string text = required(vm, "ref", usage);
+    return alias_history_command(open_registry(vm), text, vm["json"].as<bool>());
+  }
   const VersionRef ref = parse_ref(required(vm, "ref", usage));
   const std::string alias = required(vm, "alias", usage);
   const Layout l = open_registry(vm);
@@ -438,7 +550,7 @@ json findings_json(const std::vector<Finding>& f, const char* what = "problem") 
 int cmd_verify(const std::vector<std::string>& args) {
   const std::string usage = "h5prune verify [NAME] [--json] [--registry DIR]";
   auto o = base_options("usage: " + usage +
-                        "\n\nRe-hashes every blob and checks every manifest and alias (of NAME, or of the whole\n"
+                        "\n\nRe-hashes every blob and checks every manifest, alias and evaluation record (of NAME, or of the whole\n"
                         "registry); exits 6 when anything is damaged.");
   o.add_options()("json", po::bool_switch(), "print the report as JSON");
   po::variables_map vm;
@@ -450,13 +562,15 @@ int cmd_verify(const std::vector<std::string>& args) {
   if (vm["json"].as<bool>()) {
     json j = {{"registry", l.root()},        {"ok", r.damage.empty()},   {"models", r.models},
               {"versions", r.versions},       {"aliases", r.aliases},     {"blobs", r.blobs},
+              {"evaluations", r.evaluations},
               {"bytes_hashed", r.bytes_hashed}, {"damage", findings_json(r.damage)},
               {"leftovers", findings_json(r.leftovers)}};
     std::cout << json_safe(j).dump(2) << std::endl;
   } else {
     for (const auto& d : r.damage) std::printf("DAMAGED  %s: %s\n", d.path.c_str(), d.what.c_str());
-    std::printf("checked %d model%s, %d version%s, %d alias%s, %d blob%s (%s hashed): %s\n", r.models,
-                r.models == 1 ? "" : "s", r.versions, r.versions == 1 ? "" : "s", r.aliases, r.aliases == 1 ? "" : "es",
+    std::printf("checked %d model%s, %d version%s, %d alias%s, %d evaluation record%s, %d blob%s (%s hashed): %s\n",
+                r.models, r.models == 1 ? "" : "s", r.versions, r.versions == 1 ? "" : "s", r.aliases,
+                r.aliases == 1 ? "" : "es", r.evaluations, r.evaluations == 1 ? "" : "s",
                 r.blobs, r.blobs == 1 ? "" : "s", human_bytes(static_cast<double>(r.bytes_hashed)).c_str(),
                 r.damage.empty() ? "ok" : (std::to_string(r.damage.size()) + " damaged").c_str());
     if (!r.leftovers.empty())
@@ -472,26 +586,39 @@ int cmd_verify(const std::vector<std::string>& args) {
 // ----------------------------------------------------------------------------- gc
 
 int cmd_gc(const std::vector<std::string>& args) {
-  const std::string usage = "h5prune gc [--dry-run] [--grace DURATION] [--json] [--registry DIR]";
+  const std::string usage =
+      "h5prune gc [--keep-last N] [--older-than DURATION] [--dry-run] [--grace DURATION] [--json] [--registry DIR]";
   auto o = base_options("usage: " + usage +
-                        "\n\nRemoves blobs no version refers to and abandoned staging, when older than the grace\n"
-                        "period (so that writers still at work keep theirs).");
-  o.add_options()("dry-run", po::bool_switch(), "list what would be removed, remove nothing")(
+                        "\n\nWith --keep-last/--older-than, first retires the versions outside the retention policy (a\n"
+                        "version is kept when any rule keeps it, and always when an alias points at it). Then removes\n"
+                        "blobs no live version refers to and abandoned staging, when older than the grace period (so\n"
+                        "that writers still at work keep theirs).");
+  o.add_options()("keep-last", po::value<int>(), "keep the newest N versions of every model (N >= 1)")(
+      "older-than", po::value<std::string>(), "retire versions created longer ago than this (15m, 2h, 7d)")(
+      "dry-run", po::bool_switch(), "list what would be retired and removed, change nothing")(
       "grace", po::value<std::string>()->default_value("24h"), "only remove what is older than this (0, 90s, 15m, 2h, 7d)")(
       "json", po::bool_switch(), "print the report as JSON");
   po::variables_map vm;
   if (!parse_args(args, o, {}, vm)) return 0;
   const double grace = parse_duration(vm["grace"].as<std::string>(), "--grace");
   const bool dry = vm["dry-run"].as<bool>();
+  RetentionPolicy policy;
+  if (vm.count("keep-last")) {
+    if (vm["keep-last"].as<int>() < 1) throw UsageError("invalid value for --keep-last: must be >= 1 (use rm to retire a version)");
+    policy.keep_last = vm["keep-last"].as<int>();
+  }
+  if (vm.count("older-than")) policy.older_than_seconds = parse_duration(vm["older-than"].as<std::string>(), "--older-than");
   const Layout l = open_registry(vm);
-  const GcReport r = collect_garbage(l, grace, dry);
+  const GcReport r = collect_garbage(l, grace, dry, policy);
   if (vm["json"].as<bool>()) {
     json j = {{"registry", l.root()}, {"dry_run", dry}, {"grace_seconds", grace},
+              {"retired", findings_json(r.retired, "reason")},
               {"removed", findings_json(r.removed, "reason")}, {"kept", findings_json(r.kept, "reason")},
               {"left_alone", findings_json(r.left_alone, "reason")},
               {"bytes", r.bytes}, {"blobs_skipped", r.blobs_skipped}};
     std::cout << json_safe(j).dump(2) << std::endl;
   } else {
+    for (const auto& f : r.retired) std::printf("%s %s (%s)\n", dry ? "would retire" : "retired", f.path.c_str(), f.what.c_str());
     for (const auto& f : r.removed) std::printf("%s %s (%s)\n", dry ? "would remove" : "removed", f.path.c_str(), f.what.c_str());
     for (const auto& f : r.left_alone) std::printf("left alone %s (%s)\n", f.path.c_str(), f.what.c_str());
     std::printf("%s %zu item%s, %s; kept %zu younger than the grace period\n", dry ? "would remove" : "removed",
@@ -513,12 +640,13 @@ int cmd_registry(const std::string& command, const std::vector<std::string>& arg
   if (command == "alias") return cmd_alias(args);
   if (command == "verify") return cmd_verify(args);
   if (command == "gc") return cmd_gc(args);
+  if (command == "rm") return cmd_rm(args);
   throw UsageError("unknown registry command '" + command + "'");
 }
 
 bool is_registry_command(const std::string& command) {
   return command == "log" || command == "show" || command == "diff" || command == "get" || command == "alias" ||
-         command == "verify" || command == "gc";
+         command == "verify" || command == "gc" || command == "rm";
 }
 
 }  // namespace h5p::cli

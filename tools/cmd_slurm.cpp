@@ -1,4 +1,4 @@
-// `h5prune slurm sweep|status`: parses the options, checks what can be checked at generation
+// `h5prune slurm sweep|status|collect`: parses the options, checks what can be checked at generation
 // time (directories, names, the input), and prints host/'s script or status report.
 #include <boost/program_options.hpp>
 #include <cstdio>
@@ -11,6 +11,7 @@
 #include "host/metrics.hpp"
 #include "host/registry/fs_ops.hpp"
 #include "host/registry/layout.hpp"
+#include "host/registry/versions.hpp"
 #include "host/sbatch_script.hpp"
 #include "host/sensitivity.hpp"
 #include "host/slurm_status.hpp"
@@ -30,7 +31,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: h5prune slurm sweep MODEL.h5 (--sparsity LIST | --threshold LIST) --registry DIR --model NAME [options] > sweep.sbatch\n"
-    "       h5prune slurm status sweep.sbatch [--json]";
+    "       h5prune slurm status sweep.sbatch [--json]\n"
+    "       h5prune slurm collect sweep.sbatch [--json] [--keep-metrics]";
 
 std::string self_path() {
   char buf[4096];
@@ -268,6 +270,68 @@ int slurm_status(const std::vector<std::string>& args) {
   return counts[0] == points.size() ? 0 : 1;
 }
 
+int slurm_collect(const std::vector<std::string>& args) {
+  po::options_description visible(
+      "usage: h5prune slurm collect sweep.sbatch [--json] [--keep-metrics]\n\n"
+      "The sweep's final step: one row per point with its recorded version, achieved sparsity,\n"
+      "retained L2 and sha256 (what 'slurm status' says for the others), and, unless --keep-metrics,\n"
+      "removes the per-task metrics files of the recorded points: one-off tasks then leave the\n"
+      "monitoring, while failed and missing points keep theirs. Prints the rerun line when some\n"
+      "points are not recorded.\n\noptions");
+  visible.add_options()("help,h", "this help")("json", po::bool_switch(), "print the result as JSON")(
+      "keep-metrics", po::bool_switch(), "leave the per-task metrics files in place");
+  po::options_description all;
+  all.add(visible).add_options()("script", po::value<std::string>());
+  po::positional_options_description pos;
+  pos.add("script", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << visible << "\nexit codes: 0 every point recorded, 1 some points not recorded, 2 usage,\n"
+              << "3 unreadable script or input, 5 a metrics file could not be removed, 6 registry.\n";
+    return 0;
+  }
+  po::notify(vm);
+  if (!vm.count("script")) throw UsageError("missing script (usage: h5prune slurm collect sweep.sbatch)");
+  const SweepPlan plan = read_sweep_plan(vm["script"].as<std::string>());
+  const auto points = sweep_status(plan, point_keys(plan));
+  const registry::Layout l = registry::Layout::open(*plan.registry);
+  const std::vector<std::string> retired =
+      vm["keep-metrics"].as<bool>() ? std::vector<std::string>{} : retire_task_metrics(plan, points);
+  const std::string rerun = rerun_command(plan, points);
+  std::size_t recorded = 0;
+  json j = {{"script", plan.script}, {"registry", *plan.registry}, {"model", *plan.model}, {"points", json::array()},
+            {"metrics_removed", retired}, {"rerun", rerun.empty() ? json(nullptr) : json(rerun)}};
+  std::vector<std::vector<std::string>> rows{
+      {"task", plan.list_option.substr(2), "state", "version", "sparsity", "retained L2", "sha256"}};
+  for (const auto& p : points) {
+    json row = {{"index", p.index}, {"value", p.value}, {"state", point_state_name(p.state)}, {"version", nullptr},
+                {"sparsity", nullptr}, {"retained_l2", nullptr}, {"sha256", nullptr}, {"detail", p.detail}};
+    std::vector<std::string> text{std::to_string(p.index), p.value, point_state_name(p.state), "-", "-", "-", "-"};
+    if (p.state == PointState::recorded) {
+      ++recorded;
+      const Manifest m = registry::load_manifest(l, *plan.model, p.version);
+      row["version"] = p.version;
+      row["sparsity"] = m.total.sparsity();
+      row["retained_l2"] = m.total.retained_l2();
+      row["sha256"] = m.output_sha256;
+      text = {std::to_string(p.index), p.value, "recorded", *plan.model + "@" + std::to_string(p.version),
+              fmt("%.4f", m.total.sparsity()), fmt("%.4f", m.total.retained_l2()), m.output_sha256.substr(0, 12)};
+    }
+    j["points"].push_back(row);
+    rows.push_back(text);
+  }
+  if (vm["json"].as<bool>()) {
+    std::cout << j.dump(2) << std::endl;
+  } else {
+    print_table(rows);
+    std::printf("\n%zu of %zu points recorded; %zu per-task metrics file%s removed\n", recorded, points.size(),
+                retired.size(), retired.size() == 1 ? "" : "s");
+    if (!rerun.empty()) std::printf("rerun the rest with:\n  %s\n", rerun.c_str());
+  }
+  return recorded == points.size() ? 0 : 1;
+}
+
 }  // namespace
 
 int cmd_slurm(const std::vector<std::string>& args) {
@@ -275,11 +339,12 @@ int cmd_slurm(const std::vector<std::string>& args) {
   const std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
   if (what == "sweep") return slurm_sweep(rest);
   if (what == "status") return slurm_status(rest);
+  if (what == "collect") return slurm_collect(rest);
   if (what == "-h" || what == "--help") {
-    std::cout << kUsage << "\n\n'h5prune slurm sweep --help' and 'h5prune slurm status --help' list the options.\n";
+    std::cout << kUsage << "\n\n'h5prune slurm sweep|status|collect --help' list the options.\n";
     return 0;
   }
-  throw UsageError("unknown slurm command '" + what + "': expected 'slurm sweep' or 'slurm status' (see h5prune slurm --help)");
+  throw UsageError("unknown slurm command '" + what + "': expected 'slurm sweep', 'slurm status' or 'slurm collect' (see h5prune slurm --help)");
 }
 
 }  // namespace h5p::cli

@@ -285,8 +285,8 @@ int cmd_sweep(const std::vector<std::string>& args) {
   po::options_description visible = sweep_options();
   po::variables_map vm = parse_with_input(args, visible);
   if (vm.count("help")) {
-    std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN, 5 output, 6 registry (--materialize), 8 evaluation,\n"
-              << "128+N interrupted by signal N. See docs/CLI.md and docs/SLURM.md.\n";
+    std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 4 NaN, 5 output, 6 registry (--materialize),\n"
+              << "7 CUDA device failure, 8 evaluation, 128+N interrupted by signal N. See docs/CLI.md and docs/SLURM.md.\n";
     return 0;
   }
   po::notify(vm);

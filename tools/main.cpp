@@ -29,18 +29,21 @@ const char* kUsage =
     "  sweep MODEL.h5 (--sparsity LIST | --threshold LIST)         many levels from one analysis; CSV, JSON, report\n"
     "  slurm sweep MODEL.h5 --sparsity LIST --registry DIR --model NAME [sbatch options]\n"
     "                                                              print an sbatch job-array script (task i runs point i)\n"
-    "  slurm status SCRIPT.sbatch                                  recorded / failed / missing points and the rerun line\n"
+    "  slurm status|collect SCRIPT.sbatch                          recorded / failed / missing points and the rerun line;\n"
+    "                                                              collect also retires the recorded tasks' metrics files\n"
     "  eval (MODEL.h5 | NAME@REF) --eval CMD                       run an evaluation command, record its metrics\n"
     "  search MODEL.h5 --eval CMD --metric M --max-drop D          highest sparsity within D of the baseline\n"
     "\n"
     "registry (--registry DIR or H5PRUNE_REGISTRY; prune --registry DIR --model NAME records a version):\n"
-    "  log NAME                    versions, newest first\n"
+    "  log [NAME]                  models, or a model's versions (--sort, --rule FIELD=VALUE)\n"
     "  show NAME@REF               one version's manifest (REF: number, alias, latest, sha256 prefix)\n"
     "  diff NAME@A NAME@B          rule and per-tensor differences\n"
     "  get NAME@REF -o FILE        the version's file, verified on the way out\n"
-    "  alias NAME@REF ALIAS        point ALIAS at a version (--delete removes it)\n"
+    "  alias NAME@REF ALIAS        point ALIAS at a version (--delete removes it, --history lists moves)\n"
+    "  rm NAME@REF                 retire a version (--force: even when an alias points at it)\n"
     "  verify [NAME]               re-hash blobs, check manifests; exit 6 on damage\n"
-    "  gc [--dry-run] [--grace D]  remove unreferenced blobs and abandoned staging\n"
+    "  gc [--keep-last N] [--older-than D] [--dry-run] [--grace D]\n"
+    "                              retire versions outside a retention policy, remove unreferenced blobs\n"
     "\n"
     "options:\n"
     "  -h, --help      this help; 'h5prune COMMAND --help' for a command's options\n"
@@ -74,7 +77,7 @@ int run(int argc, char** argv) {
   if (command == "eval") return h5p::cli::cmd_eval(rest);
   if (command == "search") return h5p::cli::cmd_search(rest);
   throw h5p::UsageError("unknown command '" + command +
-                        "' (expected prune, stats, densify, sweep, slurm, eval, search, log, show, diff, get, alias, verify or gc; "
+                        "' (expected prune, stats, densify, sweep, slurm, eval, search, log, show, diff, get, alias, rm, verify or gc; "
                         "see h5prune --help)");
 }
 

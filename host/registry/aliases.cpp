@@ -9,7 +9,9 @@
 #include <cstring>
 
 #include "common/errors.hpp"
+#include "host/registry/alias_history.hpp"
 #include "host/registry/fs_ops.hpp"
+#include "host/registry/retire.hpp"
 
 namespace h5p::registry {
 
@@ -44,19 +46,30 @@ void set_alias(const Layout& l, const std::string& model, const std::string& ali
   check_alias_name(alias);
   if (!is_dir(l, l.version_dir(model, version)))
     throw RegistryError("no version " + model + "@" + std::to_string(version) + " in registry '" + l.root() + "'");
+  if (is_retired(l, model, version))
+    throw RegistryError("version " + model + "@" + std::to_string(version) + " was retired: an alias cannot point at it");
   make_dir(l, l.aliases_dir(model));
+  const std::optional<int> before = read_alias(l, model, alias);
   write_file_atomic(l, l.alias_path(model, alias), std::to_string(version) + "\n", /*replace=*/true);
+  if (before != version)
+    record_alias_event(l, model, {alias, "set", before, version, iso8601_utc(now_seconds()), user_name(), host_name()});
 }
 
-void delete_alias(const Layout& l, const std::string& model, const std::string& alias) {
+void delete_alias(const Layout& l, const std::string& model, const std::string& alias, const std::string& action) {
   check_alias_name(alias);
   const std::string path = l.alias_path(model, alias);
   const EntryKind kind = entry_kind(l, path);
   if (kind == EntryKind::missing) throw RegistryError("no alias '" + alias + "' for model '" + model + "'");
   if (kind != EntryKind::file)
     throw RegistryError("not removing alias '" + path + "': it is " + describe(kind) + ", not an alias file");
+  std::optional<int> before;
+  try {
+    before = read_alias(l, model, alias);
+  } catch (const RegistryError&) {
+  }
   remove_entry(l, path);
   fsync_dir(l, l.aliases_dir(model));
+  record_alias_event(l, model, {alias, action, before, std::nullopt, iso8601_utc(now_seconds()), user_name(), host_name()});
 }
 
 }  // namespace h5p::registry

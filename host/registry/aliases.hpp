@@ -14,10 +14,12 @@ std::optional<int> read_alias(const Layout& l, const std::string& model, const s
 // alias -> version, sorted by name; skips temporaries.
 std::map<std::string, int> list_aliases(const Layout& l, const std::string& model);
 
-// Points `alias` at `version` (which must exist), atomically replacing an older value.
+// Points `alias` at `version` (which must exist and be live), atomically replacing an older
+// value; a move is recorded in the alias history (alias_history.hpp).
 void set_alias(const Layout& l, const std::string& model, const std::string& alias, int version);
 
-// Removes the alias; RegistryError when there is none.
-void delete_alias(const Layout& l, const std::string& model, const std::string& alias);
+// Removes the alias, recording `action` in its history; RegistryError when there is none.
+void delete_alias(const Layout& l, const std::string& model, const std::string& alias,
+                  const std::string& action = "delete");
 
 }  // namespace h5p::registry

@@ -18,20 +18,29 @@ std::string compact_time(const std::string& iso) {
   return out;
 }
 
+// nullopt when the record vanished between listing and reading.
+std::optional<Evaluation> read_record_if_present(const Layout& l, const std::string& path) {
+  const std::optional<std::string> text = read_small_file(l, path);
+  if (!text) return std::nullopt;
+  const nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw RegistryError("damaged evaluation record '" + path + "': not valid JSON");
+  Evaluation e = evaluation_from_json(j, path);
+  const std::string name = path.substr(path.rfind('/') + 1);
+  if (e.id + ".json" != name) throw RegistryError("damaged evaluation record '" + path + "': id does not match its name");
+  return e;
+}
+
+bool is_record_file(const std::string& name) {
+  return name.size() > 5 && name[0] != '.' && name.compare(name.size() - 5, 5, ".json") == 0;
+}
+
 std::vector<Evaluation> read_records(const Layout& l, const std::string& dir) {
   std::vector<std::string> names = list_dir(l, dir);
   std::sort(names.begin(), names.end());
   std::vector<Evaluation> out;
   for (const std::string& name : names) {
-    if (name.size() < 6 || name.compare(name.size() - 5, 5, ".json") != 0 || name[0] == '.') continue;  // temporaries
-    const std::string path = dir + "/" + name;
-    const std::optional<std::string> text = read_small_file(l, path);
-    if (!text) continue;  // removed meanwhile
-    const nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) throw RegistryError("damaged evaluation record '" + path + "': not valid JSON");
-    Evaluation e = evaluation_from_json(j, path);
-    if (e.id + ".json" != name) throw RegistryError("damaged evaluation record '" + path + "': id does not match its name");
-    out.push_back(std::move(e));
+    if (!is_record_file(name)) continue;  // temporaries
+    if (const std::optional<Evaluation> e = read_record_if_present(l, dir + "/" + name)) out.push_back(*e);
   }
   return out;
 }
@@ -68,6 +77,27 @@ std::vector<Evaluation> list_evaluations(const Layout& l, const std::string& mod
 
 std::vector<Evaluation> list_baselines(const Layout& l, const std::string& model, const std::string& input_sha256) {
   return read_records(l, baselines_dir(l, model, input_sha256));
+}
+
+std::vector<std::string> record_dirs(const Layout& l, const std::string& model) {
+  std::vector<std::string> out;
+  for (const char* kind : {"/evaluations", "/baselines"}) {
+    const std::string parent = l.model_dir(model) + kind;
+    std::vector<std::string> names = list_dir(l, parent);
+    std::sort(names.begin(), names.end());
+    for (const std::string& n : names) out.push_back(parent + "/" + n);
+  }
+  return out;
+}
+
+Evaluation read_record(const Layout& l, const std::string& path) {
+  const std::optional<Evaluation> e = read_record_if_present(l, path);
+  if (!e) throw RegistryError("evaluation record '" + path + "' vanished while it was read");
+  return *e;
+}
+
+bool is_record_temporary(const std::string& name) {
+  return name.size() > 1 && name[0] == '.' && name.find(".json.tmp.") != std::string::npos;
 }
 
 std::optional<Evaluation> newest(const std::vector<Evaluation>& records, bool ok_only) {

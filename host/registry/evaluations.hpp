@@ -25,6 +25,17 @@ std::vector<Evaluation> list_evaluations(const Layout& l, const std::string& mod
 // The baseline records of one input of a model, oldest first.
 std::vector<Evaluation> list_baselines(const Layout& l, const std::string& model, const std::string& input_sha256);
 
+// Every record directory of a model: evaluations/N (one per evaluated version, retired ones
+// included) and baselines/SHA256 (one per evaluated input). For verify and gc.
+std::vector<std::string> record_dirs(const Layout& l, const std::string& model);
+
+// One record read and checked (valid JSON, every field typed, id equal to its file name);
+// RegistryError naming the file when damaged.
+Evaluation read_record(const Layout& l, const std::string& path);
+
+// True for the temporary a record writer makes (".ID.json.tmp.TOKEN"): a killed writer's leftover.
+bool is_record_temporary(const std::string& name);
+
 // The newest record (the newest successful one when ok_only).
 std::optional<Evaluation> newest(const std::vector<Evaluation>& records, bool ok_only);
 

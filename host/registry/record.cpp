@@ -138,7 +138,7 @@ RecordOutcome record_prune(const RecordRequest& q) {
   RecordOutcome out;
   if (!input_sha.empty()) {
     if (auto v = find_by_key(l, q.model, idempotency_key(input_sha, canonical, q.tool.version))) {
-      const Manifest m = load_manifest(l, q.model, *v);
+      const Manifest m = load_manifest(l, q.model, *v, /*even_retired=*/true);
       // "Already recorded" only when the blob is really there: otherwise prune again below (the
       // same input and rule give the same bytes) and put it back.
       out.repaired = check_blob(l, m.output_sha256, m.output_bytes);
@@ -172,7 +172,7 @@ RecordOutcome record_prune(const RecordRequest& q) {
   const Published p = publish_version(l, m, stage.path() + "/version");
   out.version = p.version;
   out.already = p.already;
-  out.manifest = load_manifest(l, q.model, p.version);
+  out.manifest = load_manifest(l, q.model, p.version, /*even_retired=*/true);
   if (out.manifest.output_sha256 != out.result.output_sha256)
     throw RegistryError(q.model + "@" + std::to_string(p.version) + " records output sha256 " + out.manifest.output_sha256 +
                         " but this run of the same input and rule gave " + out.result.output_sha256 +

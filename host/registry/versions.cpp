@@ -14,6 +14,7 @@
 #include "host/registry/aliases.hpp"
 #include "host/registry/crash_hook.hpp"
 #include "host/registry/fs_ops.hpp"
+#include "host/registry/retire.hpp"
 
 namespace h5p::registry {
 
@@ -50,7 +51,7 @@ std::vector<std::string> list_models(const Layout& l) {
   return out;
 }
 
-std::vector<int> list_versions(const Layout& l, const std::string& model) {
+std::vector<int> version_numbers(const Layout& l, const std::string& model) {
   std::vector<int> out;
   for (const auto& name : list_dir(l, l.versions_dir(model)))
     if (all_digits(name) && name.size() <= 9 && name[0] != '0') out.push_back(std::stoi(name));
@@ -58,10 +59,18 @@ std::vector<int> list_versions(const Layout& l, const std::string& model) {
   return out;
 }
 
-Manifest load_manifest(const Layout& l, const std::string& model, int version) {
+std::vector<int> list_versions(const Layout& l, const std::string& model) {
+  std::vector<int> out = version_numbers(l, model);
+  out.erase(std::remove_if(out.begin(), out.end(), [&](int v) { return is_retired(l, model, v); }), out.end());
+  return out;
+}
+
+Manifest load_manifest(const Layout& l, const std::string& model, int version, bool even_retired) {
   const std::string path = l.manifest_path(model, version);
   if (!is_dir(l, l.version_dir(model, version)))
     throw RegistryError("no version " + model + "@" + std::to_string(version) + " in registry '" + l.root() + "'");
+  if (!even_retired && is_retired(l, model, version))
+    throw RegistryError("version " + model + "@" + std::to_string(version) + " was retired (h5prune rm or gc --keep-last)");
   std::optional<std::string> text;
   try {
     text = read_small_file(l, path);
@@ -81,8 +90,11 @@ int resolve(const Layout& l, const VersionRef& ref) {
   if (ref.ref == "latest") return versions.back();
   if (all_digits(ref.ref)) {
     const int v = ref.ref.size() <= 9 ? std::stoi(ref.ref) : -1;
-    if (!std::binary_search(versions.begin(), versions.end(), v))
+    if (!std::binary_search(versions.begin(), versions.end(), v)) {
+      if (v > 0 && is_dir(l, l.version_dir(ref.model, v)) && is_retired(l, ref.model, v))
+        throw RegistryError("version " + ref.text() + " was retired (h5prune rm or gc --keep-last)");
       throw RegistryError("no version " + ref.text() + " in registry '" + l.root() + "'");
+    }
     return v;
   }
   if (auto v = read_alias(l, ref.model, ref.ref)) {
@@ -130,12 +142,15 @@ Published publish_version(const Layout& l, Manifest m, const std::string& stage_
   make_dir(l, l.model_dir(m.model));
   make_dir(l, l.versions_dir(m.model));
   make_dir(l, l.aliases_dir(m.model));
-  const std::vector<int> existing = list_versions(l, m.model);
-  for (int v : existing)
-    if (key_of(l, m.model, v) == m.key) return {v, true};
+  // One listing serves both the key check and the next number: with two listings, a version
+  // published between them by a writer of the same key would be skipped and duplicated.
+  // Retired numbers stay taken: the next number follows every directory, retired or not.
+  const std::vector<int> taken = version_numbers(l, m.model);
+  for (int v : taken)
+    if (key_of(l, m.model, v) == m.key && !is_retired(l, m.model, v)) return {v, true};
   make_dir(l, stage_dir);
   const std::string manifest = stage_dir + "/manifest.json";
-  int n = existing.empty() ? 1 : existing.back() + 1;
+  int n = taken.empty() ? 1 : taken.back() + 1;
   for (;;) {
     m.version = n;
     m.finished = iso8601_utc(now_seconds());
@@ -164,7 +179,7 @@ Published publish_version(const Layout& l, Manifest m, const std::string& stage_
         std::this_thread::sleep_for(std::chrono::milliseconds(20 << wait));
         other = key_of(l, m.model, n);
       }
-      if (other == m.key) return {n, true};
+      if (other == m.key && !is_retired(l, m.model, n)) return {n, true};
       ++n;
       continue;
     }

@@ -13,11 +13,16 @@ namespace h5p::registry {
 // Models with a versions directory, sorted by name.
 std::vector<std::string> list_models(const Layout& l);
 
-// Published version numbers of a model, ascending (empty for an unknown model).
+// Published, live (not retired) version numbers of a model, ascending (empty for an unknown model).
 std::vector<int> list_versions(const Layout& l, const std::string& model);
 
+// Every version number that has a directory, retired ones included (they are never reused).
+std::vector<int> version_numbers(const Layout& l, const std::string& model);
+
 // The version's manifest, checked against its place (model and version must match).
-Manifest load_manifest(const Layout& l, const std::string& model, int version);
+// RegistryError for a retired version unless `even_retired` (a writer reading back the version
+// it just published, which a concurrent gc --keep-last may already have retired).
+Manifest load_manifest(const Layout& l, const std::string& model, int version, bool even_retired = false);
 
 // Resolves REF (a number, an alias, "latest", or a sha256 prefix, bare or as "sha256:PREFIX")
 // to a version number; RegistryError when there is none or the prefix is ambiguous.

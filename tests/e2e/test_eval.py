@@ -184,7 +184,7 @@ def test_evaluation_failure_exit_8_version_kept_and_exported(tmp_path, case, com
     assert metrics_util.one(p, "h5prune_last_run_exit_code", model="m") == 8
     assert metrics_util.one(p, "h5prune_last_run_failure_info", model="m", reason="evaluation") == 1
     assert metrics_util.one(p, "h5prune_eval_success", model="m") == 0
-    assert metrics_util.one(p, "h5prune_last_run_sparsity", model="m") == pytest.approx(0.5, abs=0.01)
+    assert metrics_util.one(p, "h5prune_last_run_sparsity_ratio", model="m") == pytest.approx(0.5, abs=0.01)
 
 
 def test_timeout_ends_the_whole_process_group(tmp_path):

@@ -51,7 +51,7 @@ def test_eval_writes_metrics_on_success_and_failure(tmp_path):
     assert metrics_util.one(p, "h5prune_eval_success", model="digits") == 1
     assert metrics_util.one(p, "h5prune_eval_value", model="digits", version="", metric="accuracy") == pytest.approx(base, abs=1e-12)
     assert metrics_util.one(p, "h5prune_eval_baseline_value", model="digits", metric="accuracy") == pytest.approx(base, abs=1e-12)
-    for family in ("h5prune_last_run_output_file_bytes", "h5prune_last_run_sparsity", "h5prune_last_run_parameters"):
+    for family in ("h5prune_last_run_output_file_bytes", "h5prune_last_run_sparsity_ratio", "h5prune_last_run_parameters"):
         assert not p.get(family, {"samples": []})["samples"], "eval writes no output: %s" % family
     # A version: its value against the baseline (what H5pruneEvalBelowBaseline compares).
     h5util.run_ok("prune", MLP, "--sparsity", "0.8", "--registry", reg, "--model", "digits")

@@ -20,12 +20,13 @@ SUCCESS_FAMILIES = {
     "h5prune_last_success_timestamp_seconds", "h5prune_last_run_success", "h5prune_last_run_exit_code",
     "h5prune_last_run_info", "h5prune_last_run_duration_seconds", "h5prune_last_run_read_bytes",
     "h5prune_last_run_written_bytes", "h5prune_last_run_output_file_bytes", "h5prune_last_run_tensors",
-    "h5prune_last_run_parameters", "h5prune_last_run_pruned_parameters", "h5prune_last_run_sparsity",
-    "h5prune_last_run_requested_sparsity", "h5prune_last_run_zeros_before_parameters",
+    "h5prune_last_run_parameters", "h5prune_last_run_pruned_parameters", "h5prune_last_run_sparsity_ratio",
+    "h5prune_last_run_requested_sparsity_ratio", "h5prune_last_run_zeros_before_parameters",
     "h5prune_last_run_newly_zeroed_parameters", "h5prune_last_run_zeros_after_parameters",
+    "h5prune_last_run_retained_l2_ratio",
 }
 PER_TENSOR_FAMILIES = {"h5prune_last_run_tensor_parameters", "h5prune_last_run_tensor_pruned_parameters",
-                       "h5prune_last_run_tensor_sparsity", "h5prune_last_run_tensor_threshold",
+                       "h5prune_last_run_tensor_sparsity_ratio", "h5prune_last_run_tensor_threshold",
                        "h5prune_last_run_tensor_newly_zeroed_parameters"}
 
 
@@ -72,8 +73,8 @@ def test_success_values_match_numpy(tmp_path):
     assert one(p, "h5prune_last_run_tensors", **lab) == 2
     assert one(p, "h5prune_last_run_parameters", **lab) == sum(n.values())
     assert one(p, "h5prune_last_run_pruned_parameters", **lab) == sum(k.values())
-    assert one(p, "h5prune_last_run_sparsity", **lab) == pytest.approx(sum(k.values()) / sum(n.values()), abs=0)
-    assert one(p, "h5prune_last_run_requested_sparsity", **lab) == 0.35
+    assert one(p, "h5prune_last_run_sparsity_ratio", **lab) == pytest.approx(sum(k.values()) / sum(n.values()), abs=0)
+    assert one(p, "h5prune_last_run_requested_sparsity_ratio", **lab) == 0.35
     assert one(p, "h5prune_last_run_success", **lab) == 1
     assert one(p, "h5prune_last_run_exit_code", **lab) == 0
     weight_bytes = sum(v.nbytes for v in weights.values())
@@ -106,7 +107,7 @@ def test_threshold_rule_and_per_tensor_series(tmp_path):
     promtool_check(path)
     p = parse(read_text(path))
     assert PER_TENSOR_FAMILIES <= set(p)
-    assert "h5prune_last_run_requested_sparsity" not in p
+    assert "h5prune_last_run_requested_sparsity_ratio" not in p
     assert one(p, "h5prune_last_run_threshold", model="thr") == 0.05
     total = 0
     for name, w in weights.items():
@@ -114,10 +115,10 @@ def test_threshold_rule_and_per_tensor_series(tmp_path):
         total += pruned
         assert one(p, "h5prune_last_run_tensor_parameters", tensor=name) == w.size
         assert one(p, "h5prune_last_run_tensor_pruned_parameters", tensor=name) == pruned, name
-        assert one(p, "h5prune_last_run_tensor_sparsity", tensor=name) == pytest.approx(pruned / w.size, abs=0)
+        assert one(p, "h5prune_last_run_tensor_sparsity_ratio", tensor=name) == pytest.approx(pruned / w.size, abs=0)
         assert one(p, "h5prune_last_run_tensor_threshold", tensor=name) == 0.05
     assert one(p, "h5prune_last_run_pruned_parameters", model="thr") == total
-    assert {l["tensor"] for l, _ in p["h5prune_last_run_tensor_sparsity"]["samples"]} == set(weights)
+    assert {l["tensor"] for l, _ in p["h5prune_last_run_tensor_sparsity_ratio"]["samples"]} == set(weights)
 
 
 def test_per_tensor_boundary_is_kth_smallest_magnitude(tmp_path):
@@ -220,13 +221,13 @@ def test_failed_run_writes_failure(tmp_path, case, code, reason):
     assert one(p, "h5prune_last_run_success", model="fail") == 0
     assert one(p, "h5prune_last_run_exit_code", model="fail") == code
     assert one(p, "h5prune_last_run_failure_info", model="fail", reason=reason) == 1
-    for absent in ("h5prune_last_run_sparsity", "h5prune_last_run_parameters",
+    for absent in ("h5prune_last_run_sparsity_ratio", "h5prune_last_run_parameters",
                    "h5prune_last_success_timestamp_seconds"):
         assert absent not in p, "%s written by a failed run" % absent
     stages = {l["stage"] for l, _ in p["h5prune_last_run_duration_seconds"]["samples"]}
     assert stages == {"total"}
     if case != "usage":
-        assert one(p, "h5prune_last_run_requested_sparsity", model="fail") == 0.5
+        assert one(p, "h5prune_last_run_requested_sparsity_ratio", model="fail") == 0.5
 
 
 def test_failure_keeps_last_success_and_success_clears_failure(tmp_path):

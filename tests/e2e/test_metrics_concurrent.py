@@ -41,7 +41,7 @@ def test_reader_never_sees_a_partial_file(tmp_path):
                     ok = one(p, "h5prune_last_run_success", model="race")
                     wanted = {"h5prune_last_run_exit_code", "h5prune_last_run_end_timestamp_seconds",
                               "h5prune_last_run_duration_seconds"}
-                    wanted.add("h5prune_last_run_sparsity" if ok == 1 else "h5prune_last_run_failure_info")
+                    wanted.add("h5prune_last_run_sparsity_ratio" if ok == 1 else "h5prune_last_run_failure_info")
                     missing = wanted - set(p)
                     assert not missing, "families missing: %s" % sorted(missing)
                 except Exception as e:  # noqa: BLE001 - every problem is reported below

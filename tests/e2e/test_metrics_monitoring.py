@@ -1,5 +1,6 @@
-"""monitoring/: alert rules pass promtool check/test, the Grafana dashboard's queries parse and
-use only families h5prune writes, and docs/METRICS.md documents every family."""
+"""monitoring/: alert rules pass promtool check/test, the Grafana dashboard's queries parse, use
+only families h5prune writes and return data from a real Prometheus that scraped a real
+node_exporter, and docs/METRICS.md documents every family."""
 
 import json
 import os
@@ -34,6 +35,8 @@ def written_families(tmp_path_factory):
     h5util.run_ok("prune", d / "m.h5", "-o", d / "a.h5", "--sparsity", "0.5", "--model", "a", *base)
     h5util.run_ok("prune", d / "m.h5", "-o", d / "b.h5", "--threshold", "0.1", "--model", "b", *base)
     h5util.run_ok("prune", d / "m.h5", "--registry", d / "registry", "--sparsity", "0.5", "--model", "r", *base)
+    h5util.run_ok("prune", d / "m.h5", "-o", d / "p.h5", "--sparsity", "0.5", "--model", "p",
+                  "--metrics-expect-every", "26h", *base)
     assert h5util.run("prune", d / "bad.h5", "-o", d / "c.h5", "--sparsity", "0.5", "--model", "c",
                       *base).returncode == 4
     # Evaluated (docs/EVAL.md): with a recorded baseline, so that every h5prune_eval_* family appears.
@@ -84,10 +87,10 @@ def test_grafana_dashboard_queries_parse(tmp_path, written_families):
     dash, exprs = grafana_exprs()
     assert dash["uid"] and dash["title"]
     names = {v["name"] for v in dash["templating"]["list"]}
-    assert {"datasource", "model"} <= names
+    assert {"datasource", "model", "instance"} <= names
     # Each query, with the dashboard variables filled in, as a recording rule: promtool parses it.
     rules = {"groups": [{"name": "grafana", "rules": [
-        {"record": "grafana:panel_%d" % i, "expr": e.replace("$model", ".*")}
+        {"record": "grafana:panel_%d" % i, "expr": fill_variables(e)}
         for i, (_, e) in enumerate(exprs)]}]}
     path = tmp_path / "grafana_rules.yml"
     path.write_text(json.dumps(rules))  # JSON is YAML
@@ -98,7 +101,7 @@ def test_grafana_dashboard_queries_parse(tmp_path, written_families):
         assert used, "%s: %s uses no h5prune family" % (title, e)
         assert used <= set(written_families), "%s: unknown families %s" % (title, used - set(written_families))
     all_used = set().union(*(FAMILY.findall(e) for _, e in exprs))
-    for needed in ("h5prune_last_run_sparsity", "h5prune_last_run_duration_seconds",
+    for needed in ("h5prune_last_run_sparsity_ratio", "h5prune_last_run_duration_seconds",
                    "h5prune_last_run_failure_info", "h5prune_eval_value", "h5prune_eval_baseline_value"):
         assert needed in all_used, "the dashboard has no panel over %s" % needed
 
@@ -112,3 +115,94 @@ def test_metrics_doc_lists_every_family(written_families):
     rows = set(re.findall(r"^\| `(h5prune_[a-z0-9_]+)`", doc, re.M))
     assert rows == set(written_families), "table rows %s vs written %s" % (
         sorted(rows - set(written_families)), sorted(set(written_families) - rows))
+
+
+def fill_variables(expr):
+    """A panel query as Grafana sends it with every variable at 'All' and a 1m interval."""
+    for var, value in (("$model", ".*"), ("$instance", ".*"), ("$__rate_interval", "1m"), ("$__interval", "1m")):
+        expr = expr.replace(var, value)
+    return expr
+
+
+def test_dashboard_queries_return_data_from_a_real_prometheus(tmp_path):
+    """Every panel's query, run by a real Prometheus that scraped a real node_exporter serving
+    real h5prune files (Grafana itself is in neither Debian nor PyPI): each returns series, the
+    labels its legend names, and the numbers the files say; the failures panel counts failed runs."""
+    import time
+    from services import node_exporter, prometheus, prometheus_query
+    small_model(tmp_path / "m.h5")
+    small_model(tmp_path / "bad.h5", nan=True)
+    mdir = tmp_path / "metrics"
+    mdir.mkdir()
+
+    # The good job is evaluated against a recorded baseline, so the evaluation panel has data.
+    h5util.run_ok("eval", tmp_path / "m.h5", "--registry", tmp_path / "reg", "--model", "good",
+                  "--eval", "echo '{\"accuracy\": 0.95}'")
+
+    def runs():
+        h5util.run_ok("prune", tmp_path / "m.h5", "--registry", tmp_path / "reg", "--sparsity", "0.5", "--model", "good",
+                      "--metrics-dir", mdir, "--metrics-expect-every", "26h", "--quiet",
+                      "--eval", "echo '{\"accuracy\": 0.9}'")
+        assert h5util.run("prune", tmp_path / "bad.h5", "-o", tmp_path / "x.h5", "--sparsity", "0.5", "--model", "bad",
+                          "--metrics-dir", mdir, "--quiet").returncode == 4
+
+    runs()
+    with node_exporter(mdir, tmp_path / "node_exporter.log") as url:
+        with prometheus([url.split("/")[2]], str(tmp_path)) as base:
+            deadline = time.monotonic() + 30
+            while len(prometheus_query(base, "h5prune_last_run_success")["result"]) < 2:
+                assert time.monotonic() < deadline, "Prometheus scraped no h5prune series"
+                time.sleep(0.5)
+            time.sleep(1.5)
+            runs()  # new end timestamps while Prometheus watches: the failures panel counts them
+            time.sleep(3)
+            dash, _ = grafana_exprs()
+            for panel in dash["panels"]:
+                for t in panel["targets"]:
+                    expr = fill_variables(t["expr"])
+                    result = prometheus_query(base, expr)["result"]
+                    assert result, "%s (%s): no data for %s" % (panel["title"], t["refId"], expr)
+                    for label in re.findall(r"\{\{(\w+)\}\}", t.get("legendFormat", "")):
+                        # (array_task "" outside arrays is no label at all in Prometheus: shown empty)
+                        assert label == "array_task" or all(label in r["metric"] for r in result), (
+                            panel["title"], label, result)
+                    if t.get("format") == "table" and panel["title"] == "Last run":
+                        # merge joins the targets on their labels: each must carry the identity
+                        assert all({"instance", "model"} <= set(r["metric"]) for r in result), result
+            by_title = {p["title"]: p for p in dash["panels"]}
+
+            def values(title, ref="A"):
+                t = next(x for x in by_title[title]["targets"] if x["refId"] == ref)
+                res = prometheus_query(base, fill_variables(t["expr"]))["result"]
+                return {r["metric"].get("model", ""): float(r["value"][1]) for r in res}
+
+            assert values("Jobs whose last run failed") == {"": 1.0}
+            failed = values("Failed runs over time")
+            assert failed["bad"] >= 1 and failed["good"] == 0, failed
+            assert values("Achieved and requested sparsity", "B") == {"good": 0.5, "bad": 0.5}  # also on failure
+            assert set(values("Achieved and requested sparsity", "A")) == {"good"}
+            evaluated = "Evaluated metric vs sparsity per model"
+            assert values(evaluated, "A") == {"good": 0.9}
+            assert values(evaluated, "B")["good"] == pytest.approx(0.5, abs=0.01)  # achieved, per-tensor rounding
+            assert values(evaluated, "C") == {"good": 0.95}
+            l2 = values("Retained L2")["good"]
+            assert 0 < l2 < 1, l2
+            assert values("Time since last success", "B") == {"good": 93600.0}
+            names = {v["name"] for v in dash["templating"]["list"]}
+            assert {"datasource", "model", "instance"} <= names
+            series = prometheus_query(base, 'count by (model, instance) (h5prune_last_run_success)')["result"]
+            assert {r["metric"]["model"] for r in series} == {"good", "bad"}
+
+
+def test_dashboard_declares_no_unused_inputs():
+    dash, exprs = grafana_exprs()
+    text = json.dumps(dash)
+    for inp in dash.get("__inputs", []):
+        assert "${%s}" % inp["name"] in text, "input %s is declared but never used" % inp["name"]
+    for panel in dash["panels"]:
+        for t in panel.get("targets", []):
+            assert t["datasource"]["uid"] == "${datasource}", panel["title"]
+        if panel["type"] == "timeseries":
+            assert all(t.get("legendFormat") for t in panel["targets"]), "%s: a series without a legend" % panel["title"]
+        if panel["type"] == "table" and len(panel["targets"]) > 1:
+            assert any(tr["id"] == "merge" for tr in panel.get("transformations", [])), panel["title"]

@@ -46,9 +46,9 @@ def test_node_exporter_serves_two_models(tmp_path):
         assert one(served, "h5prune_last_run_success", model=MODELS[0], array_task="7") == 1
         assert one(served, "h5prune_last_run_success", model=MODELS[1], array_task="") == 0
         assert one(served, "h5prune_last_run_failure_info", model=MODELS[1], reason="data") == 1
-        assert one(served, "h5prune_last_run_requested_sparsity", model=MODELS[0]) == 0.75
-        assert one(served, "h5prune_last_run_sparsity", model=MODELS[0]) == pytest.approx(0.75, abs=0.01)
-        tensors = {l["tensor"] for l, _ in served["h5prune_last_run_tensor_sparsity"]["samples"]}
+        assert one(served, "h5prune_last_run_requested_sparsity_ratio", model=MODELS[0]) == 0.75
+        assert one(served, "h5prune_last_run_sparsity_ratio", model=MODELS[0]) == pytest.approx(0.75, abs=0.01)
+        tensors = {l["tensor"] for l, _ in served["h5prune_last_run_tensor_sparsity_ratio"]["samples"]}
         assert tensors == {"/dense/kernel:0", "/dense_1/kernel:0"}
 
         # Negative control: a malformed file makes the same exporter report a scrape error,

@@ -129,3 +129,23 @@ def test_rerun_repairs_a_missing_or_damaged_blob(setup, tmp_path, damage):
     # And the next rerun is "already recorded" again, with nothing to repair.
     again = h5util.run_json("prune", model, "--sparsity", "0.5", "--registry", reg, "--model", "m", "--quiet")
     assert again["registry"]["already_recorded"] is True and again["registry"]["repaired_blob"] is None
+
+
+def test_a_link_planted_among_a_killed_gcs_set_aside_blobs_is_never_put_back(setup):
+    # gc puts back the regular files a killed gc set aside in staging/gc-*/; a link planted
+    # there under the name of a version's missing blob must not become that blob.
+    _, victim, reg, first = setup
+    blob = first["registry"]["blob"]
+    sha = first["output"]["sha256"]
+    os.chmod(blob, 0o644)
+    os.unlink(blob)
+    aside = reg / "staging" / "gc-somebody.1.feed"
+    aside.mkdir()
+    os.symlink(victim / ("c" * 62), aside / sha)
+    os.utime(aside / sha, (1, 1), follow_symlinks=False)
+    os.utime(aside, (1, 1))
+    before = victim_state(victim)
+    res = h5util.run("gc", "--registry", reg, "--grace", "0")
+    assert res.returncode == 0, h5util.describe(res)
+    assert not os.path.lexists(blob), "gc put a planted link in the store\n" + h5util.describe(res)
+    assert victim_state(victim) == before, h5util.describe(res)

@@ -150,6 +150,14 @@ def test_status_names_missing_points_and_its_rerun_line_completes_them(slurm_clu
     recorded = {p["value"]: p["version"] for p in st["points"]}
     by_rule = {v["rule"]["sparsity"]: v["version"] for v in versions(tmp_path)}
     assert recorded == by_rule, (recorded, by_rule)
+    # collect: the results, and the one-off tasks' metrics files retired from monitoring.
+    assert sorted(os.listdir(tmp_path / "metrics")) == ["h5prune_m_%d.prom" % i for i in range(5)]
+    res = h5util.run("slurm", "collect", script, "--json")
+    assert res.returncode == 0, h5util.describe(res)
+    col = json.loads(res.stdout)
+    assert os.listdir(tmp_path / "metrics") == [] and len(col["metrics_removed"]) == 5, col
+    for p, v in zip(col["points"], sorted(versions(tmp_path), key=lambda v: float(v["rule"]["sparsity"]))):
+        assert (p["version"], p["sha256"], p["sparsity"]) == (v["version"], v["sha256"], v["sparsity"]), (p, v)
 
 
 def test_status_reports_a_failed_point(tmp_path):
@@ -172,6 +180,10 @@ def test_status_reports_a_failed_point(tmp_path):
     assert rc == 1 and [p["state"] for p in st["points"]] == ["recorded", "failed"], st
     assert "exit 3 (input)" in st["points"][1]["detail"], st
     assert st["rerun"] == "sbatch --array=1 %s" % script
+    # collect retires the recorded task's metrics file, never a failed one's.
+    res = h5util.run("slurm", "collect", script)
+    assert res.returncode == 1 and "sbatch --array=1 " in res.stdout, h5util.describe(res)
+    assert os.listdir(tmp_path / "metrics") == ["h5prune_m_1.prom"]
 
 
 def test_generation_checks_directories_and_refuses_to_record_nothing(tmp_path):

@@ -128,7 +128,7 @@ def test_resubmitted_subset_runs_the_named_points(slurm_cluster, tmp_path):
     assert sorted(recorded()) == ["0.35"], logs
     assert recorded()["0.35"]["version"] == 1
     prom = h5util_metrics(tmp_path, 7)
-    assert _value(prom, "h5prune_last_run_requested_sparsity") == 0.35, prom
+    assert _value(prom, "h5prune_last_run_requested_sparsity_ratio") == 0.35, prom
     assert sorted(os.listdir(tmp_path / "metrics")) == ["h5prune_m_7.prom"]
 
     job = slurm_cluster.submit(script, "--array=3,12", cwd=str(tmp_path))
@@ -140,7 +140,7 @@ def test_resubmitted_subset_runs_the_named_points(slurm_cluster, tmp_path):
         v = recorded()[value]
         show = json.loads(h5util.run("show", "m@%d" % v["version"], "--registry", tmp_path / "registry", "--json").stdout)
         assert show["slurm"]["array_task_id"] == str(task), show["slurm"]
-        assert _value(h5util_metrics(tmp_path, task), "h5prune_last_run_requested_sparsity") == float(value)
+        assert _value(h5util_metrics(tmp_path, task), "h5prune_last_run_requested_sparsity_ratio") == float(value)
 
 
 def h5util_metrics(tmp_path, task):

@@ -51,6 +51,7 @@ RunMetrics finished_run() {
   m.tensors = 2;
   m.parameters = 1000;
   m.pruned = 900;
+  m.retained_l2 = 0.25;
   m.tensor_results = {{"/a/kernel:0", 600, 540, 500, 0.1}, {"/b/kernel:0", 400, 360, 360, 0.2}};
   return m;
 }
@@ -111,11 +112,16 @@ TEST(Metrics, SuccessfulRunFamilies) {
   }
   EXPECT_EQ(find(fs, "h5prune_last_run_success")->samples.at(0).value, 1);
   EXPECT_EQ(find(fs, "h5prune_last_success_timestamp_seconds")->samples.at(0).value, 1010.75);
-  EXPECT_EQ(find(fs, "h5prune_last_run_sparsity")->samples.at(0).value, 0.9);
+  EXPECT_EQ(find(fs, "h5prune_last_run_sparsity_ratio")->samples.at(0).value, 0.9);
+  EXPECT_EQ(find(fs, "h5prune_last_run_retained_l2_ratio")->samples.at(0).value, 0.25);
+  EXPECT_EQ(samples(fs, "h5prune_expected_interval_seconds"), 0u) << "a one-off run makes no promise";
+  for (const auto& f : fs)
+    if (f.name.find("sparsity") != std::string::npos || f.name.find("l2") != std::string::npos)
+      EXPECT_EQ(f.name.substr(f.name.size() - 6), "_ratio") << f.name << ": ratios are named _ratio";
   EXPECT_EQ(samples(fs, "h5prune_last_run_failure_info"), 0u);
   EXPECT_EQ(samples(fs, "h5prune_last_run_threshold"), 0u);
   EXPECT_EQ(samples(fs, "h5prune_last_run_registry_version"), 0u);
-  EXPECT_EQ(samples(fs, "h5prune_last_run_tensor_sparsity"), 0u) << "per-tensor series without the flag";
+  EXPECT_EQ(samples(fs, "h5prune_last_run_tensor_sparsity_ratio"), 0u) << "per-tensor series without the flag";
   std::map<std::string, double> stages;
   for (const auto& s : find(fs, "h5prune_last_run_duration_seconds")->samples) stages[s.labels.at(2).second] = s.value;
   EXPECT_EQ(stages, (std::map<std::string, double>{
@@ -123,9 +129,11 @@ TEST(Metrics, SuccessfulRunFamilies) {
 
   m.per_tensor = true;
   m.registry_version = 7;
+  m.expected_interval_seconds = 93600;
   fs = run_families(m, std::nullopt);
-  EXPECT_EQ(samples(fs, "h5prune_last_run_tensor_sparsity"), 2u);
-  EXPECT_EQ(find(fs, "h5prune_last_run_tensor_sparsity")->samples.at(1).value, 0.9);
+  EXPECT_EQ(find(fs, "h5prune_expected_interval_seconds")->samples.at(0).value, 93600);
+  EXPECT_EQ(samples(fs, "h5prune_last_run_tensor_sparsity_ratio"), 2u);
+  EXPECT_EQ(find(fs, "h5prune_last_run_tensor_sparsity_ratio")->samples.at(1).value, 0.9);
   EXPECT_EQ(find(fs, "h5prune_last_run_tensor_threshold")->samples.at(0).labels.at(2),
             (std::pair<std::string, std::string>{"tensor", "/a/kernel:0"}));
   EXPECT_EQ(find(fs, "h5prune_last_run_registry_version")->samples.at(0).value, 7);
@@ -147,8 +155,8 @@ TEST(Metrics, FailedRunFamilies) {
   const auto& reason = find(fs, "h5prune_last_run_failure_info")->samples.at(0).labels;
   EXPECT_EQ(reason.at(2), (std::pair<std::string, std::string>{"reason", "data"}));
   EXPECT_EQ(find(fs, "h5prune_last_run_threshold")->samples.at(0).value, 0.01);
-  for (const char* absent : {"h5prune_last_run_sparsity", "h5prune_last_run_parameters", "h5prune_last_run_read_bytes",
-                             "h5prune_last_run_tensor_sparsity", "h5prune_last_run_requested_sparsity"})
+  for (const char* absent : {"h5prune_last_run_sparsity_ratio", "h5prune_last_run_parameters", "h5prune_last_run_read_bytes",
+                             "h5prune_last_run_tensor_sparsity_ratio", "h5prune_last_run_requested_sparsity_ratio"})
     EXPECT_EQ(samples(fs, absent), 0u) << absent;
   EXPECT_EQ(samples(fs, "h5prune_last_run_duration_seconds"), 1u);  // total only
   EXPECT_EQ(samples(run_families(m, std::nullopt), "h5prune_last_success_timestamp_seconds"), 0u);
@@ -214,5 +222,5 @@ TEST(Metrics, EvaluationFamilies) {
   EXPECT_EQ(find(fs, "h5prune_last_run_failure_info")->samples.at(0).labels.at(2).second, "evaluation");
   EXPECT_EQ(find(fs, "h5prune_eval_success")->samples.at(0).value, 0);
   EXPECT_EQ(samples(fs, "h5prune_eval_value"), 0u);
-  EXPECT_EQ(find(fs, "h5prune_last_run_sparsity")->samples.at(0).value, 0.9) << "the output was written";
+  EXPECT_EQ(find(fs, "h5prune_last_run_sparsity_ratio")->samples.at(0).value, 0.9) << "the output was written";
 }
