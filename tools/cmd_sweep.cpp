@@ -334,7 +334,10 @@ int cmd_sweep(const std::vector<std::string>& args) {
     if (!(re.max_drop >= 0) || !std::isfinite(re.max_drop)) throw UsageError("--max-drop must be a finite number, 0 or more");
   }
   re.maximize = !vm["minimize"].as<bool>();
-  if (vm["per-tensor"].as<bool>()) return per_tensor_sweep(vm, o, args, report);
+  if (vm["per-tensor"].as<bool>()) {
+    if (!o.rules.empty()) throw UsageError("--per-tensor prunes each tensor alone: it takes no group rules (--rule, --rules)");
+    return per_tensor_sweep(vm, o, args, report);
+  }
   if (vm.count("array-task")) {
     const std::size_t i = array_task_point(vm["array-task"].as<std::string>(), o.values.size());
     o.values = {o.values[i]};
