@@ -124,6 +124,8 @@ void validate_sbatch_spec(const SbatchSpec& s) {
   }
   for (const auto* o : {&s.scope, &s.include, &s.exclude, &s.memory_limit, &s.registry, &s.model, &s.metrics_dir})
     if (*o) no_control(**o, "a sweep option");  // bash would take it, but the plan line would break
+  for (const auto& r : s.rules) no_control(r, "--rule");
+  if (s.min_ndim && *s.min_ndim < 0) throw UsageError("invalid value for --min-ndim: must be >= 0");
 }
 
 std::string render_sbatch(const SbatchSpec& s) {
@@ -183,6 +185,8 @@ std::string render_sbatch(const SbatchSpec& s) {
   opt("include", s.include);
   opt("exclude", s.exclude);
   if (s.include_optimizer) plan["include_optimizer"] = true;
+  if (s.min_ndim) plan["min_ndim"] = *s.min_ndim;
+  if (!s.rules.empty()) plan["rules"] = s.rules;
   opt("memory_limit", s.memory_limit);
   opt("registry", s.registry);
   opt("model", s.model);
@@ -203,6 +207,8 @@ std::string render_sbatch(const SbatchSpec& s) {
   if (s.include) out << " --include " << shell_word(*s.include);
   if (s.exclude) out << " --exclude " << shell_word(*s.exclude);
   if (s.include_optimizer) out << " --include-optimizer";
+  if (s.min_ndim) out << " --min-ndim " << *s.min_ndim;
+  for (const auto& r : s.rules) out << " --rule " << shell_word(r);
   if (s.memory_limit) out << " --memory-limit " << shell_word(*s.memory_limit);
   out << " --threads " << s.cpus_per_task << " --array-task auto";
   if (s.registry) out << " --materialize --registry " << shell_word(*s.registry);

@@ -19,6 +19,11 @@ struct SbatchSpec {
   std::vector<std::string> values;  // the expanded points: task i runs values[i]
   std::optional<std::string> scope, include, exclude, memory_limit;
   bool include_optimizer = false;  // --include-optimizer, passed through
+  std::optional<int> min_ndim;     // --min-ndim, passed through
+  // Group rules as REGEX=SPEC, in force order (the --rule options, then the --rules file's
+  // entries): each task gets them as --rule options, so a later edit of the file cannot change
+  // what the tasks prune, and the plan line carries them for `slurm status` to find the points.
+  std::vector<std::string> rules;
   std::optional<std::string> registry, model, metrics_dir;
   std::optional<std::string> eval, eval_timeout;  // --eval CMD (as given) and --eval-timeout, passed on
   // --per-tensor: the number of selected tensors; the array has tensors x points tasks, task i

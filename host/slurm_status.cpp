@@ -126,6 +126,8 @@ SweepPlan read_sweep_plan(const std::string& script) {
       p.include_optimizer = j.contains("include_optimizer") && j["include_optimizer"].is_boolean() &&
                             j["include_optimizer"].get<bool>();
       p.memory_limit = opt_string(j, "memory_limit");
+      if (j.contains("min_ndim")) p.min_ndim = j["min_ndim"].get<int>();
+      if (j.contains("rules")) p.rules = j["rules"].get<std::vector<std::string>>();
       p.registry = opt_string(j, "registry");
       p.model = opt_string(j, "model");
       p.metrics_dir = opt_string(j, "metrics_dir");

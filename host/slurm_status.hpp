@@ -16,6 +16,8 @@ struct SweepPlan {
   std::vector<std::string> values;
   std::optional<std::string> scope, include, exclude, memory_limit, registry, model, metrics_dir;
   bool include_optimizer = false;
+  std::optional<int> min_ndim;
+  std::vector<std::string> rules;  // REGEX=SPEC, as the tasks get them
   std::optional<int> max_parallel;
 };
 

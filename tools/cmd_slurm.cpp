@@ -20,6 +20,7 @@
 #include "host/sweep_values.hpp"
 #include "tools/commands.hpp"
 #include "tools/format.hpp"
+#include "tools/options.hpp"
 #include "tools/version.hpp"
 
 namespace po = boost::program_options;
@@ -71,6 +72,9 @@ po::options_description sweep_options() {
       ("include", po::value<std::string>(), "selection regex, passed through")
       ("exclude", po::value<std::string>(), "exclusion regex, passed through")
       ("include-optimizer", po::bool_switch(), "also select optimizer state, passed through")
+      ("min-ndim", po::value<int>(), "minimum rank of a selected tensor, passed through")
+      ("rule", po::value<std::vector<std::string>>()->composing(), "REGEX=SPEC, repeatable: a group rule every task keeps, as for sweep (docs/RULES.md)")
+      ("rules", po::value<std::string>(), "a JSON file of group rules, read now: its rules go into the script after the --rule ones")
       ("memory-limit", po::value<std::string>(), "h5prune's --memory-limit in each task, passed through")
       ("registry", po::value<std::string>(), "registry directory: each task records its point (created now if missing)")
       ("model", po::value<std::string>(), "model name in the registry and metrics")
@@ -101,6 +105,25 @@ po::options_description sweep_options() {
       ("h5prune", po::value<std::string>(), "path of h5prune on the compute nodes (default: this binary)");
   o.add(s);
   return o;
+}
+
+// Each rule as the --rule text that parses back to it (a --rules file's regex could hold '='
+// followed by what reads as a SPEC: refused, rather than a task pruning by another rule).
+std::vector<std::string> rule_options(const std::vector<GroupRule>& rules) {
+  std::vector<std::string> out;
+  for (const GroupRule& g : rules) {
+    std::string text = g.match + "=" + g.spec;
+    std::optional<GroupRule> back;
+    try {
+      back = parse_rule_option(text);
+    } catch (const UsageError&) {
+    }
+    if (!back || back->match != g.match || back->spec != g.spec)
+      throw UsageError("the rule '" + text + "' (regex '" + g.match + "') does not read back as --rule REGEX=SPEC: "
+                       "write its regex without '=' before a SPEC-like text (e.g. '[=]0')");
+    out.push_back(std::move(text));
+  }
+  return out;
 }
 
 void check_registry_at_generation(const std::string& dir, const std::string& model) {
@@ -137,6 +160,8 @@ int slurm_sweep(const std::vector<std::string>& args) {
   spec.include = opt(vm, "include");
   spec.exclude = opt(vm, "exclude");
   spec.include_optimizer = vm["include-optimizer"].as<bool>();
+  if (vm.count("min-ndim")) spec.min_ndim = vm["min-ndim"].as<int>();
+  spec.rules = rule_options(group_rules_option(vm));
   spec.memory_limit = opt(vm, "memory-limit");
   spec.model = opt(vm, "model");
   const bool no_record = vm["no-record"].as<bool>();
@@ -154,6 +179,8 @@ int slurm_sweep(const std::vector<std::string>& args) {
   if (spec.eval_timeout) registry::parse_duration(*spec.eval_timeout, "--eval-timeout");
   const bool per_tensor = vm["per-tensor"].as<bool>();
   if (per_tensor && !spec.eval) throw UsageError("--per-tensor needs --eval CMD");
+  if (per_tensor && !spec.rules.empty())
+    throw UsageError("--per-tensor prunes each tensor alone: it takes no group rules (--rule, --rules)");
 
   spec.job_name = vm["job-name"].as<std::string>();
   spec.time = vm["time"].as<std::string>();
@@ -186,6 +213,8 @@ int slurm_sweep(const std::vector<std::string>& args) {
     so.input = spec.input;
     so.selection.include = spec.include;
     so.selection.exclude = spec.exclude;
+    so.selection.include_optimizer = spec.include_optimizer;
+    if (spec.min_ndim) so.selection.min_ndim = *spec.min_ndim;
     spec.per_tensor_tensors = selected_tensors(so).size();
   }
   validate_sbatch_spec(spec);  // every value, before anything is created on disk
@@ -216,7 +245,9 @@ std::vector<std::string> point_keys(const SweepPlan& plan) {
   so.selection.include = plan.include;
   so.selection.exclude = plan.exclude;
   so.selection.include_optimizer = plan.include_optimizer;
+  if (plan.min_ndim) so.selection.min_ndim = *plan.min_ndim;
   try {
+    for (const std::string& r : plan.rules) so.rules.push_back(parse_rule_option(r));
     return sweep_point_keys(so, H5PRUNE_VERSION);
   } catch (const Error& e) {
     throw InputError("cannot read the sweep's input '" + plan.input + "' to find its points in the registry: " + e.what());

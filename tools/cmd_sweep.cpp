@@ -334,7 +334,10 @@ int cmd_sweep(const std::vector<std::string>& args) {
     if (!(re.max_drop >= 0) || !std::isfinite(re.max_drop)) throw UsageError("--max-drop must be a finite number, 0 or more");
   }
   re.maximize = !vm["minimize"].as<bool>();
-  if (vm["per-tensor"].as<bool>()) return per_tensor_sweep(vm, o, args, report);
+  if (vm["per-tensor"].as<bool>()) {
+    if (!o.rules.empty()) throw UsageError("--per-tensor prunes each tensor alone: it takes no group rules (--rule, --rules)");
+    return per_tensor_sweep(vm, o, args, report);
+  }
   if (vm.count("array-task")) {
     const std::size_t i = array_task_point(vm["array-task"].as<std::string>(), o.values.size());
     o.values = {o.values[i]};
@@ -351,6 +354,11 @@ int cmd_sweep(const std::vector<std::string>& args) {
     throw UsageError("--eval applies to --materialize (each recorded point is evaluated) or --per-tensor");
   if (!materialize_points && vm.count("metrics-dir"))
     throw UsageError("--metrics-dir applies to --materialize (a sweep without it writes nothing to record)");
+  // The metric chart's options (--per-tensor, which takes --metric, returned above).
+  if (!(eval && materialize_points && !report.empty()))
+    for (const std::string o : {"metric", "max-drop", "minimize"})
+      if (o == "minimize" ? vm[o].as<bool>() : vm.count(o) > 0)
+        throw UsageError("--" + o + " applies to --materialize --eval CMD --report FILE (the metric chart) or --per-tensor");
   if (materialize_points) {
     const std::string model = ro.model;
     std::string metrics_dir;

@@ -207,3 +207,22 @@ def test_generation_checks_directories_and_refuses_to_record_nothing(tmp_path):
     res = h5util.run("slurm", "sweep", tmp_path / "missing.h5", "--sparsity", "0.5", "--registry", tmp_path / "r2",
                      "--model", "m")
     assert res.returncode == 3 and not (tmp_path / "r2").exists(), h5util.describe(res)
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--per-tensor", "--eval", "true", "--rule", "out=0.5"], "takes no group rules"),
+    (["--rule", "out=0.5,bogus"], "invalid rule"),
+    (["--rules", "rules.json"], "does not read back"),
+])
+def test_group_rules_that_cannot_reach_the_tasks_are_refused(tmp_path, extra, needle):
+    """A rule is written into the script only as it will be read there: a --rules entry whose regex
+    holds '=' before SPEC-like text would be split elsewhere by --rule, so it is refused; so is a
+    bad SPEC, and rules with --per-tensor (which prunes each tensor alone); nothing is created."""
+    small_model(tmp_path / "model.h5")
+    (tmp_path / "rules.json").write_text(json.dumps({"rules": [{"match": "a=0.5", "rule": "0.25"}]}))
+    res = generate(tmp_path, *extra, check=False)
+    assert res.returncode == 2 and needle in res.stderr and res.stdout == "", h5util.describe(res)
+    assert not (tmp_path / "registry").exists()
+    if "--per-tensor" in extra:  # and so does a local sweep
+        res = h5util.run("sweep", tmp_path / "model.h5", "--sparsity", "0.5", *extra, cwd=str(tmp_path))
+        assert res.returncode == 2 and needle in res.stderr, h5util.describe(res)

@@ -162,3 +162,51 @@ def test_empty_array_task_id_is_an_error(tmp_path):
     env["SLURM_ARRAY_TASK_MIN"] = "2"
     out = h5util.run_json("sweep", model, "--sparsity", "0.1,0.2,0.3", "--array-task", "auto", env=env)
     assert [p["value"] for p in out["points"]] == ["0.3"]
+
+
+def test_array_tasks_keep_the_group_rules_of_a_local_sweep(slurm_cluster, tmp_path):
+    """--rule, --rules and --min-ndim reach every array task: each task records the same output
+    (sha256) and the same recorded rule as a local `sweep --materialize` with the same rules, and
+    `slurm status` finds every point. The --rules file is read at generation: editing it
+    afterwards changes nothing the tasks do."""
+    for d in ("metrics", "logs"):
+        (tmp_path / d).mkdir()
+    model = small_model(tmp_path / "model.h5")
+    with h5py.File(model, "a") as f:
+        f["emb/embeddings"] = np.random.default_rng(SEED + 1).standard_normal((50, 16)).astype(np.float32)
+    rules_file = tmp_path / "rules.json"
+    rules_file.write_text(json.dumps({"rules": [{"match": "^/dense/", "rule": "structured:l2:0.25"}]}))
+    rules = ["--rule", "out/=nm:2:4,axis=0", "--rules", rules_file, "--min-ndim", "2"]
+    script = sbatch_script(tmp_path, model, "0.3,0.6", "--scope", "global", *rules)
+    text = script.read_text()
+    assert " --min-ndim 2 --rule 'out/=nm:2:4,axis=0' --rule '^/dense/=structured:l2:0.25' " in text, text
+    plan = json.loads(next(l for l in text.splitlines() if l.startswith("# h5prune-plan: "))[len("# h5prune-plan: "):])
+    assert plan["rules"] == ["out/=nm:2:4,axis=0", "^/dense/=structured:l2:0.25"] and plan["min_ndim"] == 2, plan
+    rules_file.write_text(json.dumps({"rules": [{"match": "^/dense/", "rule": "skip"}]}))  # too late to matter
+
+    job = slurm_cluster.submit(script, cwd=str(tmp_path))
+    states = slurm_cluster.wait_for(job, timeout=180)
+    logs = "".join(p.read_text() for p in sorted((tmp_path / "logs").iterdir()))
+    assert len(states) == 2 and set(states.values()) == {"COMPLETED"}, (states, logs)
+    status = h5util.run("slurm", "status", script, "--json")
+    assert status.returncode == 0 and [p["state"] for p in json.loads(status.stdout)["points"]] == ["recorded"] * 2, \
+        h5util.describe(status)
+
+    local = tmp_path / "local.json"
+    local.write_text(json.dumps({"rules": [{"match": "^/dense/", "rule": "structured:l2:0.25"}]}))
+    h5util.run_ok("sweep", model, "--sparsity", "0.3,0.6", "--scope", "global", "--rule", "out/=nm:2:4,axis=0",
+                  "--rules", local, "--min-ndim", "2", "--materialize", "--registry", tmp_path / "local-reg",
+                  "--model", "m")
+
+    def by_point(reg):
+        out = {}
+        for v in json.loads(h5util.run_ok("log", "m", "--registry", reg, "--json").stdout)["versions"]:
+            m = json.loads(h5util.run_ok("show", "m@%d" % v["version"], "--registry", reg, "--json").stdout)
+            out[m["rule"]["sparsity"]] = (m["output"]["sha256"], m["rule"], {t["path"]: t.get("structured")
+                                                                            for t in m["tensors"]})
+        return out
+
+    arrayed, swept = by_point(tmp_path / "registry"), by_point(tmp_path / "local-reg")
+    assert sorted(arrayed) == ["0.3", "0.6"] and arrayed == swept, (arrayed, swept)
+    st = arrayed["0.3"][2]["/dense/kernel"]
+    assert st["norm"] == "l2" and st["axis"] == 0 and len(st["removed"]) == 16, st  # the rule as generated, not the edit
