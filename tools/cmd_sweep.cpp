@@ -356,6 +356,11 @@ int cmd_sweep(const std::vector<std::string>& args) {
     throw UsageError("--eval applies to --materialize (each recorded point is evaluated) or --per-tensor");
   if (!materialize_points && vm.count("metrics-dir"))
     throw UsageError("--metrics-dir applies to --materialize (a sweep without it writes nothing to record)");
+  // The metric chart's options (--per-tensor, which takes --metric, returned above).
+  if (!(eval && materialize_points && !report.empty()))
+    for (const std::string o : {"metric", "max-drop", "minimize"})
+      if (o == "minimize" ? vm[o].as<bool>() : vm.count(o) > 0)
+        throw UsageError("--" + o + " applies to --materialize --eval CMD --report FILE (the metric chart) or --per-tensor");
   if (materialize_points) {
     const std::string model = ro.model;
     std::string metrics_dir;

@@ -1,7 +1,8 @@
 """The fenced examples of README.md and docs/*.md: found, prepared and run (test_docs_examples.py).
 
-A block whose info string is `sh`, `bash` or `python` is an example and must run; blocks without
-one (synopses, output, file layouts) are not run. A line `<!-- docs-test: skip REASON -->` just
+A block whose info string is `sh`, `bash` or `python` is an example and must run; synopses,
+output samples, file layouts and grammars are tagged `text` (or `json`, `yaml`) and not run. A
+bare fence (no info string) is an error (bare_fences), so that no example escapes untagged. A line `<!-- docs-test: skip REASON -->` just
 before a block marks one that cannot run here, with the reason. Examples run in a workspace
 holding what they name: `model.h5`, `dense.h5`, `csr.h5`, `coo.h5`, `bitmask.h5`, `nm.h5`
 (written by h5prune, with the tensor /model_weights/dense/dense/kernel:0), `textfile/`, and
@@ -12,9 +13,10 @@ import os
 import re
 import subprocess
 
-BLOCK = re.compile(r"(?:^<!-- docs-test: (?P<mark>[^\n]*?) -->\n)?^```(?P<lang>[A-Za-z]*)[^\n]*\n(?P<body>.*?)^```",
-                   re.S | re.M)
+BLOCK = re.compile(r"(?:^<!-- docs-test: (?P<mark>[^\n]*?) -->\n)?^```(?P<info>(?P<lang>[A-Za-z]*)[^\n]*)\n"
+                   r"(?P<body>.*?)^```", re.S | re.M)
 RUNNABLE = {"sh": "sh", "bash": "sh", "python": "python"}
+NOT_RUN = {"text", "json", "yaml"}
 SITE_PATHS = {
     "/shared/registry": "registry",
     "/shared/logs": "logs",
@@ -23,8 +25,8 @@ SITE_PATHS = {
 
 
 class Example:
-    def __init__(self, path, line, lang, body, skip):
-        self.path, self.line, self.lang, self.body, self.skip = path, line, lang, body, skip
+    def __init__(self, path, line, lang, body, skip, info=""):
+        self.path, self.line, self.lang, self.body, self.skip, self.info = path, line, lang, body, skip, info
 
     @property
     def name(self):
@@ -43,16 +45,33 @@ def examples(paths):
             skip = mark[len("skip"):].strip() if mark and mark.startswith("skip") else None
             if mark and skip is None:
                 raise ValueError("%s:%d: unknown docs-test mark %r" % (path, line, mark))
-            out.append(Example(path, line, RUNNABLE.get(m.group("lang")), m.group("body"), skip))
+            out.append(Example(path, line, RUNNABLE.get(m.group("lang")), m.group("body"), skip,
+                               m.group("info").strip()))
     return out
 
 
-def run(example, workspace, h5prune_dir, python="/usr/bin/python3", timeout=300):
-    """Runs one example in `workspace`; returns the CompletedProcess."""
+def untagged(found):
+    """'FILE:LINE: why' for each block whose info string is neither runnable nor a known kind of
+    text: a bare ``` fence, or a language nobody reads."""
+    bad = []
+    for e in found:
+        if not e.info:
+            bad.append("%s:%d: a bare ``` fence: tag it sh or python (an example, run by the test) or text "
+                       "(a synopsis, output, layout or grammar)" % (e.path, e.line))
+        elif e.info.split()[0] not in set(RUNNABLE) | NOT_RUN:
+            bad.append("%s:%d: unknown fence language %r (known: %s)"
+                       % (e.path, e.line, e.info, ", ".join(sorted(set(RUNNABLE) | NOT_RUN))))
+    return bad
+
+
+def run(example, workspace, h5prune_dir, shims=None, python="/usr/bin/python3", timeout=300):
+    """Runs one example in `workspace` with h5prune_dir, then `shims` first on PATH; returns the
+    CompletedProcess."""
     body = example.body
     for site, local in SITE_PATHS.items():
         body = body.replace(site, os.path.join(workspace, local))
-    env = dict(os.environ, PATH=h5prune_dir + os.pathsep + os.environ.get("PATH", ""))
+    path = [h5prune_dir] + ([shims] if shims else []) + [os.environ.get("PATH", "")]
+    env = dict(os.environ, PATH=os.pathsep.join(path))
     if example.lang == "sh":
         argv = ["bash", "-e", "-o", "pipefail", "-c", body]
     else:

@@ -29,7 +29,7 @@ FIXTURE_NAMES = [
 
 
 def binary():
-    return os.environ.get("H5PRUNE_BIN", os.path.join(REPO, "build", "tools", "h5prune"))
+    return os.path.abspath(os.environ.get("H5PRUNE_BIN", os.path.join(REPO, "build", "tools", "h5prune")))
 
 
 def run(*args, timeout=300, **popen_kw):

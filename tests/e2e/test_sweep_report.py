@@ -229,6 +229,9 @@ def test_log_density_axis_spreads_the_high_end(tmp_path):
     assert res.returncode == 2 and "--report-axis log-density needs --sparsity" in res.stderr, h5util.describe(res)
     res = h5util.run("sweep", src, "--sparsity", "0.5", "--report", report, "--report-axis", "sqrt")
     assert res.returncode == 2 and "--report-axis" in res.stderr
+    for extra in (["--max-drop", "0.1"], ["--minimize"], ["--metric", "m"]):  # no metric chart to apply them to
+        res = h5util.run("sweep", src, "--sparsity", "0.5", "--report", report, *extra)
+        assert res.returncode == 2 and "applies to --materialize --eval" in res.stderr, h5util.describe(res)
 
 
 def retained_curves(src, points):
