@@ -12,6 +12,7 @@
 #include "formats/hdf5/file.hpp"
 #include "formats/sha256.hpp"
 #include "formats/sparse/reader.hpp"
+#include "host/input_check.hpp"
 
 namespace h5p {
 
@@ -20,7 +21,7 @@ DensifyResult run_densify(const DensifyOptions& o) {
   if (o.output.empty()) throw UsageError("missing --output (-o) for densify");
   if (o.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
   DensifyResult result;
-  h5::Handle in_file = h5::open_input(o.input);
+  h5::Handle in_file = open_checked_input(o.input);
   h5::list_datasets(in_file);  // refuses damaged headers and data stored outside the file up front
   AtomicOutput out(o.output, o.force, o.input);
   h5::Handle out_file = h5::create_output_file(out.temp_path(), in_file);

@@ -21,8 +21,10 @@
 #include "common/interrupt.hpp"
 #include "formats/atomic_file.hpp"
 #include "formats/hdf5/copy.hpp"
+#include "formats/hdf5/fill_value.hpp"
 #include "formats/sha256.hpp"
 #include "host/compaction.hpp"
+#include "host/input_check.hpp"
 #include "host/relative_threshold.hpp"
 #include "host/structured.hpp"
 #include "kernels/backend.hpp"
@@ -330,13 +332,16 @@ void PruneJob::choose_slices(TensorState& s) {
   s.result.requested_sparsity = rule.sparsity.approx();
 }
 
-void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_dataset) {
+void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset) {
   std::uint64_t quota = s.quota;
   const hid_t mem_type = h5::memory_type(s.plan->dtype);
   const std::string out_name = opt_.output;
+  // A never-written tensor of zeros stays zeros (+0.0) under every rule: its copy is left
+  // unwritten and unallocated too, and reads back the same. The slabs are still pruned, for counts.
+  const bool unwritten = h5::unwritten_zeros(in_dataset);
   for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
     prune_slab(s, slab, where.flat_begin, quota, true);
-    if (slab.n > 0) {  // timed as part of the copy in run()
+    if (slab.n > 0 && !unwritten) {  // timed as part of the copy in run()
       if (resident(s)) {
         if (H5Dwrite(out_dataset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, slab.data) < 0)
           throw OutputError("cannot write dataset " + s.plan->path + " to '" + out_name + "': " + h5::last_library_error());
@@ -344,7 +349,7 @@ void PruneJob::apply_and_write(TensorState& s, hid_t /*in_dataset*/, hid_t out_d
         h5::write_slab(out_dataset, mem_type, where, slab.data, out_name, s.plan->path);
       }
     }
-    result_.bytes_written += slab.n * dtype_size(slab.dtype);
+    if (!unwritten) result_.bytes_written += slab.n * dtype_size(slab.dtype);
     report(s.plan->path, slab.n * dtype_size(slab.dtype));
   });
   finish_tensor(s);
@@ -577,7 +582,7 @@ void PruneJob::open_and_plan() {
   validate_selection(opt_.selection);
   if (opt_.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
 
-  in_file_ = h5::open_input(opt_.input);
+  in_file_ = open_checked_input(opt_.input);
   // The input's hash (for lineage and --json) runs beside the pipeline.
   if (!opt_.dry_run && opt_.hash) input_hash_ = std::async(std::launch::async, [path = opt_.input] { return sha256_file(path); });
   {

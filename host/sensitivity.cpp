@@ -5,6 +5,7 @@
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
 #include "formats/hdf5/file.hpp"
+#include "host/input_check.hpp"
 #include "host/pipeline.hpp"
 #include "host/plan.hpp"
 #include "host/scratch_dir.hpp"
@@ -22,7 +23,7 @@ std::string exact_path_regex(const std::string& path) {
 }
 
 std::vector<std::string> selected_tensors(const SweepOptions& so) {
-  h5::Handle file = h5::open_input(so.input);
+  h5::Handle file = open_checked_input(so.input);
   std::vector<std::string> out;
   for (const PlannedTensor& t : make_plan(file, so.selection).tensors) out.push_back(t.path);
   if (out.empty()) throw InputError("no tensor selected in '" + so.input + "'");

@@ -11,6 +11,7 @@
 #include "formats/sparse/reader.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/keys.hpp"
+#include "host/input_check.hpp"
 
 namespace h5p {
 namespace {
@@ -49,7 +50,7 @@ std::string parent_of(const std::string& path) {
 StatsResult run_stats(const std::string& path, const Selection& selection, std::uint64_t memory_limit,
                       int threads) {
   validate_selection(selection);
-  h5::Handle file = h5::open_input(path);
+  h5::Handle file = open_checked_input(path);
   const Plan plan = make_plan(file, selection);
   auto backend = make_cpu_backend(threads);
   StatsResult out;

@@ -13,6 +13,7 @@
 #include "kernels/backend.hpp"
 #include "kernels/keys.hpp"
 #include "kernels/radix_select.hpp"
+#include "host/input_check.hpp"
 #include "host/tensor_reader.hpp"
 
 namespace h5p {
@@ -194,7 +195,7 @@ SweepResult SweepJob::run() {
   if (opt_.values.empty()) throw UsageError("no sweep values given");
   validate_sweep_values(opt_.mode, opt_.values);
   validate_selection(opt_.selection);
-  file_ = h5::open_input(opt_.input);
+  file_ = open_checked_input(opt_.input);
   plan_ = make_plan(file_, opt_.selection);
   if (plan_.tensors.empty())
     throw InputError("no tensor selected in '" + opt_.input + "' (" + std::to_string(plan_.datasets.size()) + " datasets)");

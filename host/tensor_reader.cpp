@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <new>
+#include <system_error>
 
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
@@ -43,7 +45,37 @@ unsigned char* TensorReader::slab_buffer(int which, std::size_t bytes) {
   return b.data.get();
 }
 
+namespace {
+
+// Out of memory or out of threads while working on a tensor: one line naming it and the file
+// (exit 3), not "internal error: std::bad_alloc".
+template <typename F>
+void naming_tensor(const PlannedTensor& t, const std::string& file, std::size_t bytes, F&& work) {
+  try {
+    work();
+  } catch (const std::bad_alloc&) {
+    throw InputError("out of memory while processing tensor " + t.path + " of '" + file + "' (" +
+                     std::to_string(bytes) + " bytes at once); lower --memory-limit or give the job more memory");
+  } catch (const std::system_error& e) {
+    if (e.code() != std::errc::resource_unavailable_try_again) throw;
+    throw InputError("cannot start a thread while processing tensor " + t.path + " of '" + file + "': " + e.what() +
+                     "; lower --threads or raise the process limit");
+  }
+}
+
+}  // namespace
+
 void TensorReader::keep_resident(const PlannedTensor& t) {
+  naming_tensor(t, file_name_, t.n * dtype_size(t.dtype), [&] { keep_resident_unchecked(t); });
+}
+
+void TensorReader::for_each_slab(const PlannedTensor& t, std::size_t slab_elems,
+                                 const std::function<void(MutTensor, const h5::Slab&)>& f) {
+  naming_tensor(t, file_name_, std::min(t.n, std::max<std::size_t>(1, slab_elems)) * dtype_size(t.dtype),
+                [&] { for_each_slab_unchecked(t, slab_elems, f); });
+}
+
+void TensorReader::keep_resident_unchecked(const PlannedTensor& t) {
   if (resident(t)) return;
   const std::size_t bytes = t.n * dtype_size(t.dtype);
   for (SlabBuffer& b : slabs_) b = SlabBuffer{};  // a resident tensor needs no slabs: stay within the limit
@@ -61,8 +93,8 @@ void TensorReader::keep_resident(const PlannedTensor& t) {
 
 void TensorReader::drop(const PlannedTensor& t) { resident_.erase(t.path); }
 
-void TensorReader::for_each_slab(const PlannedTensor& t, std::size_t slab_elems,
-                                 const std::function<void(MutTensor, const h5::Slab&)>& f) {
+void TensorReader::for_each_slab_unchecked(const PlannedTensor& t, std::size_t slab_elems,
+                                           const std::function<void(MutTensor, const h5::Slab&)>& f) {
   if (auto it = resident_.find(t.path); it != resident_.end()) {
     h5::Slab whole;
     whole.n = t.n;

@@ -44,6 +44,9 @@ class TensorReader {
   double read_seconds() const { return read_seconds_; }
 
  private:
+  void keep_resident_unchecked(const PlannedTensor& t);
+  void for_each_slab_unchecked(const PlannedTensor& t, std::size_t slab_elems,
+                               const std::function<void(MutTensor, const h5::Slab&)>& f);
   HostBuffer allocate(std::size_t bytes);
   // A slab buffer of at least `bytes`, kept for later tensors and passes (allocated once at the
   // largest slab: page-locking is too slow to repeat per slab).

@@ -2,8 +2,11 @@
 // and turns every error into one line on stderr and its documented exit code.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <new>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <boost/program_options/errors.hpp>
@@ -13,6 +16,7 @@
 #include "common/openmp_wait.hpp"
 #include "formats/hdf5/file.hpp"
 #include "formats/json_names.hpp"
+#include "host/input_check.hpp"
 #include "tools/commands.hpp"
 
 namespace {
@@ -93,9 +97,12 @@ int run(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
-  h5p::prefer_passive_openmp_wait(argv);  // first: it may re-execute the program
+  // The isolated check of an input file (host/input_check.hpp), started by this program itself.
+  if (argc > 1 && std::strcmp(argv[1], h5p::kInputCheckCommand) == 0) h5p::run_input_check(argc, argv);
+  h5p::prefer_passive_openmp_wait(argv);  // it may re-execute the program
   h5p::install_interrupt_handlers();
   h5p::h5::silence_library_errors();
+  h5p::enable_isolated_input_check();
   try {
     return run(argc, argv);
   } catch (const h5p::Interrupted& e) {
@@ -112,6 +119,21 @@ int main(int argc, char** argv) {
   } catch (const boost::program_options::error& e) {
     std::fprintf(stderr, "h5prune: error: %s (see --help)\n", h5p::printable(e.what()).c_str());
     exit_after_failure(2);
+  } catch (const std::bad_alloc&) {
+    // Where the tensor is known the error names it (host/tensor_reader); here, at least the file.
+    const std::string& in = h5p::last_opened_input();
+    std::fprintf(stderr, "h5prune: error: out of memory%s; lower --memory-limit or give the job more memory\n",
+                 in.empty() ? "" : (" while processing '" + h5p::printable(in) + "'").c_str());
+    exit_after_failure(3);
+  } catch (const std::system_error& e) {
+    if (e.code() != std::errc::resource_unavailable_try_again) {
+      std::fprintf(stderr, "h5prune: error: internal error: %s\n", h5p::printable(e.what()).c_str());
+      exit_after_failure(1);
+    }
+    const std::string& in = h5p::last_opened_input();
+    std::fprintf(stderr, "h5prune: error: cannot start a thread%s: %s; lower --threads or raise the process limit\n",
+                 in.empty() ? "" : (" while processing '" + h5p::printable(in) + "'").c_str(), e.what());
+    exit_after_failure(3);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "h5prune: error: internal error: %s\n", h5p::printable(e.what()).c_str());
     exit_after_failure(1);

@@ -317,7 +317,7 @@ struct Walker {
 
 }  // namespace
 
-Handle create_output_file(const std::string& path, hid_t in_file) {
+Handle create_output_file(const std::string& path, hid_t in_file, bool in_memory) {
   Handle fcpl = plist_handle(H5Fget_create_plist(in_file));
   if (!fcpl.valid()) throw InputError("cannot read the file creation properties: " + last_library_error());
   H5Pset_obj_track_times(fcpl, false);
@@ -340,6 +340,7 @@ Handle create_output_file(const std::string& path, hid_t in_file) {
   Handle fapl = plist_handle(H5Pcreate(H5P_FILE_ACCESS));
   H5F_libver_t low = H5F_LIBVER_EARLIEST, high = H5F_LIBVER_LATEST;
   if (in_fapl.valid() && H5Pget_libver_bounds(in_fapl, &low, &high) >= 0) H5Pset_libver_bounds(fapl, low, high);
+  if (in_memory) H5Pset_fapl_core(fapl, 1 << 20, /*backing_store=*/false);
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, fapl);
   if (f < 0) throw OutputError("cannot create a temporary file for the output in the directory of '" + path + "': " + last_library_error());
   return file_handle(f);

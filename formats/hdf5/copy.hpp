@@ -32,8 +32,9 @@ void copy_attributes(hid_t src, hid_t dst, const std::string& path, const std::s
                      const std::string& out_name, const std::function<bool(const std::string&)>& skip = {});
 
 // Creates `path` (truncating) with the input's file-creation properties and object time
-// tracking off, so that the same input and rule give the same bytes.
-Handle create_output_file(const std::string& path, hid_t in_file);
+// tracking off, so that the same input and rule give the same bytes. With in_memory the file
+// lives in memory only and is never written to `path` (the isolated metadata walk).
+Handle create_output_file(const std::string& path, hid_t in_file, bool in_memory = false);
 
 // HDF5 leaves a user block (e.g. MATLAB 7.3's header) zeroed; copy its bytes after closing.
 void copy_userblock(const std::string& in_path, const std::string& out_path, hid_t in_file);

@@ -66,6 +66,20 @@ std::uint64_t dataset_length(hid_t group, const char* name, const std::string& f
   return n;
 }
 
+// Index arrays must hold integers: float indices would be truncated by the conversion on read.
+void require_integer_dataset(hid_t group, const char* name, const std::string& file, const std::string& path) {
+  h5::Handle d = h5::dataset_handle(H5Dopen2(group, name, H5P_DEFAULT));
+  if (!d.valid()) malformed(file, path, std::string("no dataset '") + name + "'");
+  h5::Handle t = h5::type_handle(H5Dget_type(d));
+  if (!t.valid() || H5Tget_class(t) != H5T_INTEGER)
+    malformed(file, path, std::string("'") + name + "' is not an integer dataset");
+}
+
+// numpy's spelling of an IEEE float type: "<f4", ">f8", ...
+std::string numpy_spelling(hid_t type, DType dt) {
+  return std::string(H5Tget_order(type) == H5T_ORDER_BE ? ">" : "<") + "f" + std::to_string(dtype_size(dt));
+}
+
 }  // namespace
 
 bool is_layout_group(hid_t file, const std::string& path) {
@@ -109,25 +123,48 @@ LayoutInfo read_layout(hid_t group, const std::string& file, const std::string& 
     if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
     if (rank < 0 || dims != info.shape) malformed(file, path, "h5prune_dense_shape differs from the recorded dataspace");
   }
+  // The descriptive attributes must agree with what the group stores (docs/FORMATS.md).
+  if (const std::string d = read_string_attr(group, kDtypeAttr, file, path); d != numpy_spelling(type, info.dtype))
+    malformed(file, path, "h5prune_dtype '" + d + "' differs from the type of 'data' (" + numpy_spelling(type, info.dtype) + ")");
+  {
+    const auto shape = read_u64_attr(group, kShapeAttr, file, path);
+    const std::vector<std::uint64_t> expect =
+        info.format == Format::csr ? std::vector<std::uint64_t>{info.matrix.rows, info.matrix.cols}
+                                   : std::vector<std::uint64_t>(info.shape.begin(), info.shape.end());
+    if (shape != expect) malformed(file, path, "attribute 'shape' differs from h5prune_dense_shape");
+  }
+  if (info.format == Format::nm || has_attribute(group, kNmAxisAttr)) {
+    const auto axis = read_u64_attr(group, kNmAxisAttr, file, path);
+    if (axis.size() != 1 || info.shape.empty() || axis[0] != info.shape.size() - 1)
+      malformed(file, path, "h5prune_nm_axis must be the last axis (" +
+                                std::to_string(info.shape.empty() ? 0 : info.shape.size() - 1) + ")");
+  }
+  if (info.format == Format::bitmask && read_string_attr(group, kBitOrderAttr, file, path) != "little")
+    malformed(file, path, "h5prune_bit_order must be 'little'");
   if (dataset_length(group, "data", file, path) != info.nnz) malformed(file, path, "'data' length differs from h5prune_nnz");
   if (info.nnz > info.n) malformed(file, path, "more stored values than elements");
   switch (info.format) {
     case Format::csr:
+      require_integer_dataset(group, "indices", file, path);
+      require_integer_dataset(group, "indptr", file, path);
       if (dataset_length(group, "indices", file, path) != info.nnz) malformed(file, path, "'indices' length");
       if (dataset_length(group, "indptr", file, path) != info.matrix.rows + 1) malformed(file, path, "'indptr' length");
       // The row pointers are held whole: a weight matrix never has billions of rows.
       if (info.matrix.rows >= (std::uint64_t{1} << 27)) malformed(file, path, "more than 2^27 rows");
       break;
     case Format::coo:
+      require_integer_dataset(group, "indices", file, path);
       if (dataset_length(group, "indices", file, path) != info.nnz) malformed(file, path, "'indices' length");
       break;
     case Format::bitmask:
+      require_integer_dataset(group, "mask", file, path);
       if (dataset_length(group, "mask", file, path) != (info.n + 7) / 8) malformed(file, path, "'mask' length");
       break;
     case Format::nm:
       if (!info.nm_group || info.shape.empty() || info.shape.back() % info.nm_group != 0 ||
           info.nnz != info.n / info.nm_group * info.nm_keep)
         malformed(file, path, "N:M attributes do not match the shape");
+      require_integer_dataset(group, "positions", file, path);
       if (dataset_length(group, "positions", file, path) != info.nnz) malformed(file, path, "'positions' length");
       break;
     case Format::dense: break;
