@@ -4,9 +4,12 @@ A block whose info string is `sh`, `bash` or `python` is an example and must run
 output samples, file layouts and grammars are tagged `text` (or `json`, `yaml`) and not run. A
 bare fence (no info string) is an error (bare_fences), so that no example escapes untagged. A line `<!-- docs-test: skip REASON -->` just
 before a block marks one that cannot run here, with the reason. Examples run in a workspace
-holding what they name: `model.h5`, `dense.h5`, `csr.h5`, `coo.h5`, `bitmask.h5`, `nm.h5`
-(written by h5prune, with the tensor /model_weights/dense/dense/kernel:0), `textfile/`, and
-`h5prune` first on PATH. The site paths the docs use stand for directories of the workspace
+holding what they name (test_docs_examples.py builds it): `model.h5`, `dense.h5`, `csr.h5`,
+`coo.h5`, `bitmask.h5`, `nm.h5` (written by h5prune, with the tensor
+/model_weights/dense/dense/kernel:0), `eval.py` (a stand-in evaluation), a registry `reg` whose
+model `bert` has an evaluated baseline and versions 1-3, `examples/digits/`, `monitoring/`,
+`torch_export.h5`, links to the real fixtures, `textfile/`; `h5prune` and Debian's `python3`
+come first on PATH. The site paths the docs use stand for directories of the workspace
 (SITE_PATHS)."""
 
 import os
