@@ -29,7 +29,7 @@ int cmd_stats(const std::vector<std::string>& args) {
       ("exclude", po::value<std::string>(), "exclusion regex, as for prune")
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor, as for prune")
       ("include-optimizer", po::bool_switch(), "optimizer state may be selected, as for prune")
-      ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory")
+      ("memory-limit", po::value<std::string>()->default_value("auto"), "bound on weight bytes held in memory: auto (half of what this process may use; docs/CLI.md Memory) or a size")
       ("threads", po::value<int>(), "OpenMP threads (default: all cores)");
   po::variables_map vm = parse_with_input(args, visible);
   if (vm.count("help")) {

@@ -53,7 +53,7 @@ po::options_description sweep_options() {
       ("include-optimizer", po::bool_switch(), "also select optimizer state (Keras optimizer_weights/, optimizer/)")
       ("rule", po::value<std::vector<std::string>>()->composing(), "REGEX=SPEC, repeatable: tensors matching REGEX keep SPEC at every point; the swept value applies to the rest (docs/RULES.md)")
       ("rules", po::value<std::string>(), "a JSON file of such group rules, as for prune")
-      ("memory-limit", po::value<std::string>()->default_value("512M"), "bound on weight bytes held in memory")
+      ("memory-limit", po::value<std::string>()->default_value("auto"), "bound on weight bytes held in memory: auto (half of what this process may use; docs/CLI.md Memory) or a size")
       ("threads", po::value<int>(), "OpenMP threads (default: all cores)")
       ("csv", po::value<std::string>(), "write one row per point and tensor to this CSV file")
       ("report", po::value<std::string>(), "write a self-contained report: .html (charts + table) or .svg (main chart)")

@@ -3,6 +3,7 @@ read from fake /proc and /sys/fs/cgroup files through the H5PRUNE_TEST_SYSROOT h
 fits is read once, one that does not is streamed, with the same output bytes."""
 
 import os
+import re
 
 import pytest
 
@@ -83,3 +84,10 @@ def test_auto_spelled_out_and_bad_value(tmp_path, model):
     assert js["memory_limit"]["auto"] and js["memory_limit"]["bytes"] >= 64 << 20, js["memory_limit"]
     res = h5util.run("prune", path, "-o", tmp_path / "b.h5", "--sparsity", "0.5", "--memory-limit", "automatic")
     assert res.returncode == 2 and "--memory-limit" in res.stderr, h5util.describe(res)
+
+
+@pytest.mark.parametrize("command", ["prune", "densify", "stats", "sweep", "search"])
+def test_auto_is_the_default_of_every_command_that_reads_weights(command):
+    """docs/CLI.md Memory: one default everywhere (sweep, stats and search kept 512M before)."""
+    text = h5util.run_ok(command, "--help").stdout
+    assert re.search(r"--memory-limit arg \(=auto\)", text), text
