@@ -1,11 +1,13 @@
 // The isolated input check (see input_check.hpp): spawn, time bound, signals, verdict.
 #include "host/input_check.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -21,6 +23,7 @@
 #include <mutex>
 #include <set>
 #include <tuple>
+#include <vector>
 
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
@@ -60,8 +63,15 @@ int reap(pid_t pid) {
 // (its closing says the process ended, however it ended).
 pid_t spawn_check(const std::string& path, int report_fd) {
   const std::string parent = std::to_string(::getpid());
-  char* argv[] = {const_cast<char*>("h5prune"), const_cast<char*>(kInputCheckCommand), const_cast<char*>(path.c_str()),
-                  const_cast<char*>(parent.c_str()), nullptr};
+  std::vector<char*> argv{const_cast<char*>("h5prune")};
+  // Started as `ld.so h5prune ...` (no interpreter base: AT_BASE is 0), /proc/self/exe is the
+  // loader: give it the program's own path (as the loader opened it) before the arguments.
+  Dl_info self{};
+  if (::getauxval(AT_BASE) == 0 && ::dladdr(reinterpret_cast<void*>(&spawn_check), &self) && self.dli_fname &&
+      *self.dli_fname)
+    argv.push_back(const_cast<char*>(self.dli_fname));
+  for (const char* a : {kInputCheckCommand, path.c_str(), parent.c_str()}) argv.push_back(const_cast<char*>(a));
+  argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
@@ -78,7 +88,7 @@ pid_t spawn_check(const std::string& path, int report_fd) {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv, environ);
+  const int rc = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) throw InputError("cannot check '" + path + "': cannot start the check process: " + std::strerror(rc));

@@ -73,10 +73,20 @@ def _interpreter(path):
 def test_started_through_the_loader(tmp_path):
     """`ld.so h5prune ...`: /proc/self/exe is the loader, so h5prune must not re-execute it
     (the loader would take the first argument for the program). --version: nothing after the
-    start-up runs (the input check's own process is another matter, see host/input_check)."""
+    start-up runs; then a prune, whose input check (host/input_check) starts a process of its own."""
     loader = _interpreter(h5util.binary())
     assert loader and os.path.exists(loader), loader
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "H5PRUNE_OPENMP_REEXEC")}
     res = subprocess.run([loader, h5util.binary(), "--version"], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.startswith("h5prune "), (res.returncode, res.stdout, res.stderr)
+    # A prune: its input check runs in a process of its own, started through the loader too.
+    out = tmp_path / "out.h5"
+    res = subprocess.run([loader, h5util.binary(), "prune", os.path.join(h5util.REPO, "examples", "keras2c_model.h5"),
+                          "-o", str(out), "--sparsity", "0.5", "--quiet"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, timeout=120)
+    assert res.returncode == 0 and out.exists(), (res.returncode, res.stdout, res.stderr)
+    direct = tmp_path / "direct.h5"
+    h5util.run_ok("prune", os.path.join(h5util.REPO, "examples", "keras2c_model.h5"), "-o", direct, "--sparsity", "0.5",
+                  "--quiet")
+    assert out.read_bytes() == direct.read_bytes()
