@@ -22,11 +22,14 @@ export ASAN_OPTIONS="allocator_may_return_null=1"
 # -timeout: an input that takes over 10 s is a hang; -rss_limit_mb: 2 GB of memory is a finding.
 # -fork=1: one job in a child process, so that the run goes on after a finding (each is kept in
 # found/) and the whole run's statistics come at the end.
+rc=0
 nice -n 19 "$fuzzer" "$work/corpus" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
   -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1048576 \
-  -max_len=65536 -artifact_prefix="$here/found/" -print_final_stats=1
+  -max_len=65536 -artifact_prefix="$here/found/" -print_final_stats=1 || rc=$?
 found=$(find "$here/found" -type f | wc -l)
-echo "run.sh: $found finding(s) in $here/found"
+echo "run.sh: $found finding(s) in $here/found (fuzzer exit $rc)"
+# A non-zero exit without any finding: the harness itself did not run.
+[ "$rc" -eq 0 ] || [ "$found" -gt 0 ] || exit "$rc"
 # FUZZ_FINDINGS_FATAL=0 (ctest's short run): libhdf5's own bugs (README) can turn up in any run,
 # so there only a harness that does not build or run fails.
 [ "$found" -eq 0 ] || [ "${FUZZ_FINDINGS_FATAL:-1}" = 0 ]
