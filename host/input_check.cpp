@@ -88,7 +88,14 @@ pid_t spawn_check(const std::string& path, int report_fd) {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv.data(), environ);
+  // /proc/self/exe is this very file; a chroot or container without /proc has no such link, and
+  // then the path the kernel was asked to execute (AT_EXECFN) names the program instead.
+  const char* self_exe = "/proc/self/exe";
+  if (::access(self_exe, X_OK) != 0) {
+    const auto* execfn = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
+    if (execfn && *execfn) self_exe = execfn;
+  }
+  const int rc = ::posix_spawn(&pid, self_exe, &actions, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) throw InputError("cannot check '" + path + "': cannot start the check process: " + std::strerror(rc));

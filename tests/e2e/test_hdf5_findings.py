@@ -202,3 +202,19 @@ def test_crafted_damaged_global_heap(tmp_path):
     assert res.returncode == 3 and len(res.stderr.splitlines()) == 1, ctx
     assert str(src) in res.stderr and words in res.stderr, ctx
     assert os.listdir(out) == [], ctx
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="hiding /proc takes a mount namespace (root)")
+def test_check_runs_without_proc(tmp_path):
+    """A chroot or container without /proc (the package test's fresh chroot): the check process
+    is started through the path the program was executed by, and still contains the crash."""
+    bad = os.path.join(FINDINGS, "unchecked_malloc_in_H5F_accum_read.h5")
+    good = os.path.join(h5util.REPO, "examples", "keras2c_model.h5")
+    script = ('mount -t tmpfs none /proc && "$0" stats "$1"; echo "rc=$?"; '
+              '"$0" prune "$2" -o "$3" --sparsity 0.5 --quiet > /dev/null; echo "rc=$?"')
+    res = subprocess.run(["unshare", "--mount", "sh", "-c", script, h5util.binary(), bad, good, str(tmp_path / "o.h5")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120, env=check_env())
+    codes = [line for line in res.stdout.splitlines() if line.startswith("rc=")]
+    assert codes == ["rc=3", "rc=0"], (codes, res.stderr)
+    assert "crashed the HDF5 library" in res.stderr and "cannot start the check process" not in res.stderr, res.stderr
+    assert (tmp_path / "o.h5").exists()
