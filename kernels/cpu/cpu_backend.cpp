@@ -37,7 +37,8 @@ constexpr const char* kIsaNote = "";  // appended to device()
 #include "kernels/cpu/cpu_backend_body.inc"
 }  // namespace isa_baseline
 
-#if defined(__x86_64__) && defined(__GNUC__)
+// GCC only: clang ignores `#pragma GCC target`, so its "AVX2" copy would be the baseline code under another name.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define H5P_CPU_AVX2 1
 #pragma GCC push_options
 #pragma GCC target("avx2")
