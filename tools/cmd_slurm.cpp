@@ -133,12 +133,7 @@ void check_registry_at_generation(const std::string& dir, const std::string& mod
 
 int slurm_sweep(const std::vector<std::string>& args) {
   po::options_description visible = sweep_options();
-  po::options_description all;
-  all.add(visible).add_options()("input", po::value<std::string>());
-  po::positional_options_description pos;
-  pos.add("input", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::variables_map vm = parse_with_input(args, visible);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input, 5 output (log or metrics directory), 6 registry.\n"
               << "See docs/SLURM.md for a worked example.\n";
@@ -262,20 +257,15 @@ int slurm_status(const std::vector<std::string>& args) {
       "or killed), and the 'sbatch --array=...' line that reruns exactly the points not recorded.\n"
       "Reads only the registry, the metrics files and the logs: no squeue, no sacct.\n\noptions");
   visible.add_options()("help,h", "this help")("json", po::bool_switch(), "print the status as JSON");
-  po::options_description all;
-  all.add(visible).add_options()("script", po::value<std::string>());
-  po::positional_options_description pos;
-  pos.add("script", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::variables_map vm = parse_with_input(args, visible);  // the script is the one positional argument
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 every point recorded, 1 some points not recorded, 2 usage,\n"
               << "3 unreadable script or input, 6 registry.\n";
     return 0;
   }
   po::notify(vm);
-  if (!vm.count("script")) throw UsageError("missing script (usage: h5prune slurm status sweep.sbatch)");
-  const SweepPlan plan = read_sweep_plan(vm["script"].as<std::string>());
+  if (!vm.count("input")) throw UsageError("missing script (usage: h5prune slurm status sweep.sbatch)");
+  const SweepPlan plan = read_sweep_plan(vm["input"].as<std::string>());
   const auto points = sweep_status(plan, point_keys(plan));
   const std::string rerun = rerun_command(plan, points);
   std::size_t counts[3] = {0, 0, 0};
@@ -311,20 +301,15 @@ int slurm_collect(const std::vector<std::string>& args) {
       "points are not recorded.\n\noptions");
   visible.add_options()("help,h", "this help")("json", po::bool_switch(), "print the result as JSON")(
       "keep-metrics", po::bool_switch(), "leave the per-task metrics files in place");
-  po::options_description all;
-  all.add(visible).add_options()("script", po::value<std::string>());
-  po::positional_options_description pos;
-  pos.add("script", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::variables_map vm = parse_with_input(args, visible);  // the script is the one positional argument
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 every point recorded, 1 some points not recorded, 2 usage,\n"
               << "3 unreadable script or input, 5 a metrics file could not be removed, 6 registry.\n";
     return 0;
   }
   po::notify(vm);
-  if (!vm.count("script")) throw UsageError("missing script (usage: h5prune slurm collect sweep.sbatch)");
-  const SweepPlan plan = read_sweep_plan(vm["script"].as<std::string>());
+  if (!vm.count("input")) throw UsageError("missing script (usage: h5prune slurm collect sweep.sbatch)");
+  const SweepPlan plan = read_sweep_plan(vm["input"].as<std::string>());
   const auto points = sweep_status(plan, point_keys(plan));
   const registry::Layout l = registry::Layout::open(*plan.registry);
   const std::vector<std::string> retired =
