@@ -145,6 +145,8 @@ class PruneJob {
   void analyse_global_group(const std::vector<TensorState*>& scope);
   void prepare_tensor(TensorState& s);
   void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
+  bool applies_in_pieces(const TensorState& s) const;
+  std::vector<unsigned char> piece_copy_;  // a mapped tensor's piece, pruned here and written
   void prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, std::uint64_t& quota, bool record,
                   bool chained = false);
   void choose_slices(TensorState& s);
@@ -218,6 +220,8 @@ void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* firs
   // tensor is to stay in memory and the first digit is taken: pieces of whole blocks, the sum
   // carried from piece to piece, give what one call over the tensor gives.
   const std::size_t piece_elems = fused_piece_elements(s.plan->shape, dtype_size(s.plan->dtype));
+  // A tensor that can be pruned piece by piece into a copy may stay in the input's pages instead.
+  if (s.keep && !resident(s) && applies_in_pieces(s)) reader_->map_resident(*s.plan);
   const bool pieces = s.keep && !resident(s) && first_digit_hist && piece_elems > 0 && backend_->works_in_host_memory();
   auto body = [&](MutTensor slab, const h5::Slab&) {
     StageTimer t(result_.seconds.compute);
@@ -393,10 +397,12 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
   };
   // The apply kernel works element by element in position order, so a resident tensor can go
   // piece by piece: each piece is pruned and handed to HDF5 while it is still in the cache
-  // (one trip through memory instead of two). N:M and structured rules take the whole tensor.
+  // (one trip through memory instead of two). A tensor mapped from the input is read-only: each
+  // piece is copied into one cache-sized buffer and pruned there.
   const std::size_t piece_elems = fused_piece_elements(s.plan->shape, esize);
-  const bool pieces = backend_->works_in_host_memory() && piece_elems > 0 && s.rule->mode != RuleMode::nm &&
-                      s.rule->mode != RuleMode::structured;
+  const bool pieces = applies_in_pieces(s);
+  const bool mapped = reader_->mapped(*s.plan);
+  if (mapped) piece_copy_.resize(piece_elems * esize);
   meter_.pass("write", true);
   for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
     if (slab.n == 0) return;
@@ -407,11 +413,20 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
     }
     for (const h5::Slab& piece : h5::plan_slabs(s.plan->shape, piece_elems)) {
       auto* data = static_cast<unsigned char*>(slab.data) + piece.flat_begin * esize;
+      if (mapped) data = static_cast<unsigned char*>(std::memcpy(piece_copy_.data(), data, piece.n * esize));
       prune_slab(s, MutTensor{slab.dtype, data, piece.n}, piece.flat_begin, quota, true, /*chained=*/true);
       write(piece, data);
     }
   });
   finish_tensor(s);
+}
+
+// Whether a resident tensor is pruned and written in pieces (apply works element by element in
+// position order; N:M and structured rules, sparse layouts and device memory take the whole tensor).
+bool PruneJob::applies_in_pieces(const TensorState& s) const {
+  return backend_->works_in_host_memory() && opt_.format == sparse::Format::dense &&
+         fused_piece_elements(s.plan->shape, dtype_size(s.plan->dtype)) > 0 && s.rule->mode != RuleMode::nm &&
+         s.rule->mode != RuleMode::structured;
 }
 
 void PruneJob::finish_tensor(TensorState& s) {
@@ -426,7 +441,7 @@ void PruneJob::finish_tensor(TensorState& s) {
   if (s.rule->mode == RuleMode::threshold_rel &&
       !equals_relative_threshold(s.width, s.K, s.max_key, s.rule->threshold_rel))
     s.result.ties = 0;
-  if (reader_->resident(*s.plan)) backend_->release(reader_->resident_view(*s.plan).data);
+  if (reader_->resident(*s.plan) && !reader_->mapped(*s.plan)) backend_->release(reader_->resident_view(*s.plan).data);
   reader_->drop(*s.plan);
 }
 
@@ -820,6 +835,7 @@ void PruneJob::publish(AtomicOutput& out) {
 void PruneJob::summarise() {
   result_.seconds.read = reader_->read_seconds();
   result_.bytes_read = reader_->bytes_read();
+  result_.bytes_mapped = reader_->bytes_mapped();
   for (TensorState& s : states_) {
     result_.total.add(s.result);
     result_.tensors.push_back(s.result);

@@ -61,6 +61,7 @@ struct PruneResult {
   std::string output_sha256;
   std::uint64_t output_bytes = 0;
   std::uint64_t bytes_read = 0;     // weight bytes read from the input, all passes
+  std::uint64_t bytes_mapped = 0;   // of those, used in place from the input's pages (no copy)
   std::uint64_t bytes_written = 0;  // weight bytes written
   std::string backend;
   std::string device;

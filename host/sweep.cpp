@@ -249,7 +249,7 @@ SweepResult SweepJob::run() {
     std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
     std::vector<std::size_t> scope;
     for (std::size_t ti = 0; ti < plan_.tensors.size(); ++ti) {
-      if (resident) reader_->keep_resident(plan_.tensors[ti]);
+      if (resident && !reader_->map_resident(plan_.tensors[ti])) reader_->keep_resident(plan_.tensors[ti]);
       scan(ti, w, &first);
       scope.push_back(ti);
     }
@@ -258,7 +258,7 @@ SweepResult SweepJob::run() {
     for (std::size_t ti = 0; ti < plan_.tensors.size(); ++ti) {
       const PlannedTensor& t = plan_.tensors[ti];
       const KeyWidth w = native_key_width(t.dtype);
-      if (t.n * dtype_size(t.dtype) <= opt_.memory_limit) reader_->keep_resident(t);
+      if (t.n * dtype_size(t.dtype) <= opt_.memory_limit && !reader_->map_resident(t)) reader_->keep_resident(t);
       std::vector<Boundary> bounds(opt_.values.size());
       if (opt_.mode == RuleMode::sparsity) {
         std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <future>
 #include <new>
 #include <system_error>
@@ -98,13 +100,39 @@ void TensorReader::keep_resident_unchecked(const PlannedTensor& t, std::size_t p
   resident_.emplace(t.path, std::move(buf));
 }
 
-void TensorReader::drop(const PlannedTensor& t) { resident_.erase(t.path); }
+bool TensorReader::map_resident(const PlannedTensor& t) {
+  if (resident(t)) return mapped(t);
+  // H5PRUNE_MAP_INPUT=0 reads copies as before: a way round a filesystem whose mappings misbehave.
+  if (const char* v = std::getenv("H5PRUNE_MAP_INPUT"); v && std::strcmp(v, "0") == 0) return false;
+  const std::size_t esize = dtype_size(t.dtype);
+  const auto start = std::chrono::steady_clock::now();
+  h5::Handle d = open_dataset(file_, t.path, file_name_);
+  h5::MappedData m = h5::map_raw_data(file_, d, h5::memory_type(t.dtype), t.n * esize, esize);
+  if (!m) return false;
+  for (SlabBuffer& b : slabs_) b = SlabBuffer{};  // as for a resident copy: no slabs needed
+  read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  bytes_read_ += t.n * esize;
+  bytes_mapped_ += t.n * esize;
+  mapped_.emplace(t.path, std::move(m));
+  return true;
+}
+
+MutTensor TensorReader::resident_view(const PlannedTensor& t) {
+  if (auto it = mapped_.find(t.path); it != mapped_.end())
+    return MutTensor{t.dtype, const_cast<unsigned char*>(it->second.data()), t.n};  // read-only pages
+  return MutTensor{t.dtype, resident_.at(t.path).get(), t.n};
+}
+
+void TensorReader::drop(const PlannedTensor& t) {
+  resident_.erase(t.path);
+  mapped_.erase(t.path);
+}
 
 void TensorReader::for_each_slab_unchecked(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f) {
-  if (auto it = resident_.find(t.path); it != resident_.end()) {
+  if (resident(t)) {
     h5::Slab whole;
     whole.n = t.n;
-    f(MutTensor{t.dtype, it->second.get(), t.n}, whole);
+    f(resident_view(t), whole);
     if (meter_) meter_->advance(t.path, t.n * dtype_size(t.dtype));
     return;
   }

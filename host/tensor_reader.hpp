@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "formats/hdf5/file.hpp"
+#include "formats/hdf5/mapped_data.hpp"
 #include "host/plan.hpp"
 #include "host/progress.hpp"
 #include "kernels/backend.hpp"
@@ -39,10 +40,16 @@ class TensorReader {
   // counted by the meter) as soon as it is read, while it is still in the cache: the first pass
   // over the tensor costs no second trip through memory.
   void keep_resident(const PlannedTensor& t, std::size_t piece_elems, const SlabFn& f);
+  // Makes the tensor resident without a copy: its bytes mapped read-only from the input file,
+  // when they lie there as memory holds them (h5::map_raw_data) and H5PRUNE_MAP_INPUT is not 0.
+  // False (nothing changed) otherwise. A mapped tensor's views must not be written: a caller that
+  // changes values copies them first (and a write through the view crashes, never corrupts).
+  bool map_resident(const PlannedTensor& t);
   void drop(const PlannedTensor& t);
-  bool resident(const PlannedTensor& t) const { return resident_.count(t.path) > 0; }
-  // The in-memory copy of a resident tensor (stable until drop()).
-  MutTensor resident_view(const PlannedTensor& t) { return MutTensor{t.dtype, resident_.at(t.path).get(), t.n}; }
+  bool resident(const PlannedTensor& t) const { return resident_.count(t.path) > 0 || mapped_.count(t.path) > 0; }
+  bool mapped(const PlannedTensor& t) const { return mapped_.count(t.path) > 0; }
+  // The in-memory copy of a resident tensor, or its mapping (stable until drop()).
+  MutTensor resident_view(const PlannedTensor& t);
 
   // Calls f(view, slab) for each slab of at most slab_elems elements, in position order. A
   // resident tensor is one view of the whole tensor, with a slab that selects everything
@@ -50,6 +57,7 @@ class TensorReader {
   void for_each_slab(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f);
 
   std::uint64_t bytes_read() const { return bytes_read_; }
+  std::uint64_t bytes_mapped() const { return bytes_mapped_; }
   double read_seconds() const { return read_seconds_; }
 
  private:
@@ -65,12 +73,14 @@ class TensorReader {
   Backend* backend_ = nullptr;
   ProgressMeter* meter_ = nullptr;
   std::map<std::string, HostBuffer> resident_;  // path -> whole tensor
+  std::map<std::string, h5::MappedData> mapped_;  // path -> whole tensor, mapped from the file
   struct SlabBuffer {
     HostBuffer data{nullptr, nullptr};
     std::size_t bytes = 0;
   };
   SlabBuffer slabs_[2];  // one slab processed, the next being read
   std::uint64_t bytes_read_ = 0;
+  std::uint64_t bytes_mapped_ = 0;
   double read_seconds_ = 0;
 };
 

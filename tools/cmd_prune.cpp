@@ -158,6 +158,7 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
     j["total"]["bytes_after"] = after;
     j["warnings"] = run_warnings(o, r);
     j["bytes_read"] = r.bytes_read;
+    j["bytes_mapped"] = r.bytes_mapped;
     j["bytes_written"] = r.bytes_written;
   }
   j["seconds"] = {{"read", r.seconds.read}, {"compute", r.seconds.compute}, {"write", r.seconds.write},

@@ -1,0 +1,68 @@
+// Read-only mappings of contiguous raw data, taken from HDF5's own file descriptor.
+#include "formats/hdf5/mapped_data.hpp"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "formats/hdf5/handle.hpp"
+
+namespace h5p::h5 {
+
+MappedData::MappedData(MappedData&& o) noexcept
+    : base_(std::exchange(o.base_, nullptr)), length_(o.length_), skip_(o.skip_) {}
+
+MappedData& MappedData::operator=(MappedData&& o) noexcept {
+  if (this != &o) {
+    if (base_) munmap(base_, length_);
+    base_ = std::exchange(o.base_, nullptr);
+    length_ = o.length_;
+    skip_ = o.skip_;
+  }
+  return *this;
+}
+
+MappedData::~MappedData() {
+  if (base_) munmap(base_, length_);
+}
+
+namespace {
+
+// The POSIX descriptor of a file opened with HDF5's default (sec2) driver; -1 for other drivers.
+int file_descriptor(hid_t file) {
+  Handle fapl = plist_handle(H5Fget_access_plist(file));
+  if (!fapl.valid() || H5Pget_driver(fapl) != H5FD_SEC2) return -1;
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file, fapl, &handle) < 0 || handle == nullptr) return -1;
+  return *static_cast<int*>(handle);
+}
+
+}  // namespace
+
+MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t bytes, std::size_t align) {
+  if (bytes == 0) return {};
+  Handle dcpl = plist_handle(H5Dget_create_plist(dataset));
+  if (!dcpl.valid() || H5Pget_layout(dcpl) != H5D_CONTIGUOUS || H5Pget_external_count(dcpl) != 0) return {};
+  Handle type = type_handle(H5Dget_type(dataset));
+  if (!type.valid() || H5Tequal(type, mem_type) <= 0) return {};
+  // The absolute file address (HDF5 adds a userblock's size itself); undefined until written.
+  const haddr_t offset = H5Dget_offset(dataset);
+  if (offset == HADDR_UNDEF || offset % align != 0 || H5Dget_storage_size(dataset) < bytes) return {};
+  const int fd = file_descriptor(file);
+  struct stat st {};
+  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return {};
+  if (offset > static_cast<std::uint64_t>(st.st_size) || bytes > static_cast<std::uint64_t>(st.st_size) - offset)
+    return {};  // a truncated file: HDF5's read reports it
+  const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  const std::uint64_t start = offset / page * page;
+  const std::size_t skip = static_cast<std::size_t>(offset - start);
+  const std::size_t length = static_cast<std::size_t>(bytes) + skip;
+  // MAP_POPULATE: the pages are brought in (from the page cache, or read) here, timed as reading.
+  void* base = mmap(nullptr, length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, static_cast<off_t>(start));
+  if (base == MAP_FAILED) return {};
+  return MappedData(base, length, skip);
+}
+
+}  // namespace h5p::h5

@@ -1,0 +1,169 @@
+"""Mapped input (docs/CLI.md, Memory): a resident tensor whose bytes lie in the file as memory
+holds them is used in place from the input's pages, not copied. What is checked:
+
+- which tensors are mapped: `bytes_mapped` equals the selected bytes of the datasets that h5py
+  says are contiguous, allocated, little-endian and aligned (offset from `get_offset()`), on
+  the real fixtures and on generated files with a userblock, big-endian and chunked datasets;
+- that mapping changes nothing: outputs byte-identical and JSON equal (timings aside) with
+  H5PRUNE_MAP_INPUT=0, and the outputs equal the independent numpy reference;
+- that a mapped input is never written (its bytes are unchanged after the run);
+- sweep's CSV is the same mapped or not; a NaN in a mapped tensor is still exit 4 with no output.
+"""
+
+import os
+import subprocess
+
+import h5py
+import numpy as np
+import pytest
+
+import checks
+import datagen
+import h5util
+import reference
+
+NO_MAP = dict(os.environ, H5PRUNE_MAP_INPUT="0")
+
+
+def mappable_bytes(path, paths, row_limit=None):
+    """Selected bytes the reader may map, decided here with h5py alone (tensors whose rows hold
+    more than row_limit elements left out)."""
+    total = 0
+    with h5py.File(path, "r") as f:
+        for p in paths:
+            ds = f[p]
+            offset = ds.id.get_offset()
+            if ds.chunks is not None or ds.compression is not None or offset is None:
+                continue
+            if ds.dtype.byteorder == ">" or offset % ds.dtype.itemsize != 0 or ds.size == 0:
+                continue
+            if ds.id.get_storage_size() < ds.size * ds.dtype.itemsize:
+                continue
+            if row_limit is not None and ds.size // ds.shape[0] > row_limit:
+                continue
+            total += ds.size * ds.dtype.itemsize
+    return total
+
+
+def without_timings(js):
+    js = dict(js)
+    for key in ("seconds", "bytes_mapped", "output", "memory_limit"):
+        js.pop(key, None)
+    return js
+
+
+def prune_both_ways(src, out_dir, rule):
+    mapped = out_dir / "mapped.h5"
+    copied = out_dir / "copied.h5"
+    js = h5util.run_json("prune", src, "-o", mapped, *rule, "--backend", "cpu")
+    js_copy = h5util.run_json("prune", src, "-o", copied, *rule, "--backend", "cpu", env=NO_MAP)
+    return js, js_copy, mapped, copied
+
+
+RULES = [["--sparsity", "0.7", "--scope", "global"], ["--sparsity", "0.5", "--scope", "tensor"]]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=["global", "tensor"])
+def test_fixture_mapped_where_h5py_says_and_same_bytes(tmp_path, fixture_file, rule):
+    before = h5util.sha256(fixture_file)
+    js, js_copy, mapped, copied = prune_both_ways(fixture_file, tmp_path, rule)
+    ctx = "[%s %s]" % (os.path.basename(fixture_file), " ".join(rule))
+    paths = [t["path"] for t in js["tensors"]]
+    assert js["bytes_mapped"] == mappable_bytes(fixture_file, paths), ctx
+    assert js_copy["bytes_mapped"] == 0, ctx
+    assert js["bytes_read"] == js_copy["bytes_read"], ctx
+    assert h5util.sha256(mapped) == h5util.sha256(copied), "%s: mapped and copied outputs differ" % ctx
+    assert without_timings(js) == without_timings(js_copy), ctx
+    assert h5util.sha256(fixture_file) == before, "%s: the input changed" % ctx
+    checks.check_against_reference(js, fixture_file, mapped, rule, ctx)
+
+
+def test_some_fixtures_are_mapped(fixtures_dir):
+    """Guards the test above against a reader that never maps (every fixture then compares 0 == 0)."""
+    mapped = 0
+    for name in h5util.FIXTURE_NAMES:
+        path = os.path.join(fixtures_dir, name)
+        if os.path.isfile(path):
+            mapped += mappable_bytes(path, reference.select(path)) > 0
+    assert mapped >= 3, "only %d fixtures have a mappable tensor" % mapped
+
+
+@pytest.fixture(scope="module")
+def mixed_model(tmp_path_factory):
+    """A 512-byte userblock (raw data addresses shift by it), contiguous little-endian float16/32/64
+    tensors, a big-endian one, a chunked one, one never written, and one whose rows of 257
+    elements cannot be cut into cache-sized pieces of whole rows that are also whole sum blocks
+    (prune reads it into memory as before; sweep maps it)."""
+    path = tmp_path_factory.mktemp("mapped") / "mixed.h5"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f.create_dataset("/a/le32", data=datagen.make_values(31, "<f4", (300, 256), "normal"))
+        f.create_dataset("/a/oddrow", data=datagen.make_values(37, "<f4", (40, 257), "normal"))
+        f.create_dataset("/a/le16", data=datagen.make_values(32, "<f2", (64, 96), "ties"))
+        f.create_dataset("/a/le64", data=datagen.make_values(33, "<f8", (40, 50), "special"))
+        f.create_dataset("/b/be32", data=datagen.make_values(34, ">f4", (128, 64), "normal"))
+        f.create_dataset("/b/chunked", data=datagen.make_values(35, "<f4", (96, 80), "normal"), chunks=(32, 16))
+        f.create_dataset("/b/unwritten", shape=(16, 16), dtype="<f4")
+    with open(path, "r+b") as fh:
+        fh.write(b"USERBLOCK-TEXT")  # the userblock's bytes are kept by the copy too
+    return path
+
+
+@pytest.mark.parametrize("rule", RULES + [["--threshold", "0.05"]], ids=["global", "tensor", "threshold"])
+def test_userblock_byte_orders_and_layouts(tmp_path, mixed_model, rule):
+    js, js_copy, mapped, copied = prune_both_ways(mixed_model, tmp_path, rule)
+    ctx = "[mixed model, %s]" % " ".join(rule)
+    paths = [t["path"] for t in js["tensors"]]
+    want = mappable_bytes(mixed_model, paths, row_limit=256)
+    # le32, le16 and le64 only: the big-endian, chunked, unwritten and odd-row ones are read as before
+    assert want == (300 * 256 * 4 + 64 * 96 * 2 + 40 * 50 * 8), ctx
+    assert js["bytes_mapped"] == want, ctx
+    assert h5util.sha256(mapped) == h5util.sha256(copied), "%s: mapped and copied outputs differ" % ctx
+    assert without_timings(js) == without_timings(js_copy), ctx
+    with open(mapped, "rb") as fh:
+        assert fh.read(14) == b"USERBLOCK-TEXT", ctx
+    checks.check_against_reference(js, mixed_model, mapped, rule, ctx)
+
+
+def test_streamed_and_other_rules_are_not_mapped(tmp_path, mixed_model):
+    js = h5util.run_json("prune", mixed_model, "-o", tmp_path / "s.h5", "--sparsity", "0.5", "--memory-limit", "64K")
+    # le32 (300 KiB) is streamed in slabs; the small le16 and le64 still fit and are mapped
+    assert js["streamed"] is True and js["bytes_mapped"] == 64 * 96 * 2 + 40 * 50 * 8, js["bytes_mapped"]
+    js = h5util.run_json("prune", mixed_model, "-o", tmp_path / "nm.h5", "--nm", "2:4", "--nm-axis", "last", "--nm-skip-unfit")
+    assert js["bytes_mapped"] == 0, "N:M prunes the whole tensor in place: it needs a copy"
+    js = h5util.run_json("prune", mixed_model, "-o", tmp_path / "csr.h5", "--sparsity", "0.5", "--format", "csr")
+    assert js["bytes_mapped"] == 0, "sparse layouts revisit pruned values in memory: they need a copy"
+
+
+def test_sweep_same_mapped_or_copied(tmp_path, mixed_model):
+    for scope in ("global", "tensor"):
+        csv = {}
+        for name, env in (("mapped", None), ("copied", NO_MAP)):
+            csv[name] = tmp_path / ("%s_%s.csv" % (scope, name))
+            res = h5util.run("sweep", mixed_model, "--sparsity", "0.1:0.9:0.2", "--scope", scope, "--csv", csv[name],
+                             "--quiet", env=env)
+            assert res.returncode == 0, h5util.describe(res)
+        assert csv["mapped"].read_bytes() == csv["copied"].read_bytes(), scope
+
+
+def test_nan_in_a_mapped_tensor(tmp_path):
+    src = tmp_path / "nan.h5"
+    values = datagen.make_values(36, "<f4", (64, 64), "normal")
+    values[17, 5] = np.nan
+    with h5py.File(src, "w") as f:
+        f.create_dataset("/w", data=values)
+    assert mappable_bytes(src, ["/w"]) == values.nbytes
+    out = tmp_path / "out.h5"
+    res = h5util.run("prune", src, "-o", out, "--sparsity", "0.5")
+    assert res.returncode == 4, h5util.describe(res)
+    assert "NaN" in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    assert h5util.listdir_all(tmp_path) == ["nan.h5"], "no partial output"
+
+
+def test_read_only_input_file(tmp_path, mixed_model):
+    """The mapping is read-only: a file the user cannot write is mapped and pruned the same."""
+    src = tmp_path / "ro.h5"
+    src.write_bytes(mixed_model.read_bytes())
+    os.chmod(src, 0o444)
+    js = h5util.run_json("prune", src, "-o", tmp_path / "o.h5", "--sparsity", "0.6")
+    assert js["bytes_mapped"] > 0
+    subprocess.run(["chmod", "644", str(src)], check=True)
