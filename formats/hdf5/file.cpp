@@ -19,6 +19,14 @@ bool library_is_threadsafe() {
   return H5is_library_threadsafe(&safe) >= 0 && safe;
 }
 
+int posix_descriptor(hid_t file) {
+  Handle fapl = plist_handle(H5Fget_access_plist(file));
+  if (!fapl.valid() || H5Pget_driver(fapl) != H5FD_SEC2) return -1;
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file, fapl, &handle) < 0 || handle == nullptr) return -1;
+  return *static_cast<int*>(handle);
+}
+
 std::string last_library_error() {
   std::string msg;
   H5Ewalk2(

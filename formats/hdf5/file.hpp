@@ -19,6 +19,9 @@ void silence_library_errors();
 // Whether this HDF5 serialises calls from several threads (Debian's build does).
 bool library_is_threadsafe();
 
+// The POSIX descriptor HDF5 holds for an open file (its default sec2 driver); -1 for others.
+int posix_descriptor(hid_t file);
+
 // The innermost message on HDF5's current error stack ("" when empty).
 std::string last_library_error();
 

@@ -7,6 +7,7 @@
 
 #include <utility>
 
+#include "formats/hdf5/file.hpp"
 #include "formats/hdf5/handle.hpp"
 
 namespace h5p::h5 {
@@ -28,19 +29,6 @@ MappedData::~MappedData() {
   if (base_) munmap(base_, length_);
 }
 
-namespace {
-
-// The POSIX descriptor of a file opened with HDF5's default (sec2) driver; -1 for other drivers.
-int file_descriptor(hid_t file) {
-  Handle fapl = plist_handle(H5Fget_access_plist(file));
-  if (!fapl.valid() || H5Pget_driver(fapl) != H5FD_SEC2) return -1;
-  void* handle = nullptr;
-  if (H5Fget_vfd_handle(file, fapl, &handle) < 0 || handle == nullptr) return -1;
-  return *static_cast<int*>(handle);
-}
-
-}  // namespace
-
 MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t bytes, std::size_t align) {
   if (bytes == 0) return {};
   Handle dcpl = plist_handle(H5Dget_create_plist(dataset));
@@ -50,7 +38,7 @@ MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t
   // The absolute file address (HDF5 adds a userblock's size itself); undefined until written.
   const haddr_t offset = H5Dget_offset(dataset);
   if (offset == HADDR_UNDEF || offset % align != 0 || H5Dget_storage_size(dataset) < bytes) return {};
-  const int fd = file_descriptor(file);
+  const int fd = posix_descriptor(file);
   struct stat st {};
   if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return {};
   if (offset > static_cast<std::uint64_t>(st.st_size) || bytes > static_cast<std::uint64_t>(st.st_size) - offset)
