@@ -137,8 +137,9 @@ class PruneJob {
   void check_filters();
 
   // Calls f(view of a slab, slab) for each slab of the tensor, from memory when resident,
-  // else read from the input; slabs of an N:M run hold whole groups.
-  void for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f);
+  // else read from the input (mapped when f is `read_only` and the bytes allow); slabs of an N:M
+  // run hold whole groups.
+  void for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f, bool read_only);
   bool resident(const TensorState& s) const { return reader_->resident(*s.plan); }
   void keep_resident(TensorState& s);
   [[noreturn]] void throw_device_error(const TensorState& s, const DeviceError& e) const;
@@ -202,11 +203,12 @@ void PruneJob::keep_resident(TensorState& s) {
 
 void PruneJob::check_filters() { require_decodable(in_file_, plan_, opt_.input); }
 
-void PruneJob::for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f) {
+void PruneJob::for_each_slab(TensorState& s, const std::function<void(MutTensor, const h5::Slab&)>& f,
+                             bool read_only) {
   // N:M slabs hold whole runs of M steps along the axis (M * stride elements): whole groups.
   const std::size_t nm_unit = s.rule->mode == RuleMode::nm ? s.rule->nm_group * s.nm_stride : 0;
   try {
-    reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_unit), f);
+    reader_->for_each_slab(*s.plan, slab_elements(opt_.memory_limit, s.plan->dtype, nm_unit), f, read_only);
   } catch (const DeviceError& e) {
     throw_device_error(s, e);
   }
@@ -246,7 +248,7 @@ void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* firs
     reader_->keep_resident(*s.plan, piece_elems, body);
   } else {
     if (s.keep) keep_resident(s);
-    for_each_slab(s, body);
+    for_each_slab(s, body, /*read_only=*/true);
   }
   if (total.nan > 0)
     throw DataError("tensor " + s.plan->path + " in '" + opt_.input + "' contains " + std::to_string(total.nan) +
@@ -270,7 +272,7 @@ RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWi
       for_each_slab(*s, [&](MutTensor slab, const h5::Slab&) {
         StageTimer t(result_.seconds.compute);
         backend_->histogram(ConstTensor{slab.dtype, slab.data, slab.n}, w, {d.shift, d.bits, sel.prefix}, hist.data());
-      });
+      }, /*read_only=*/true);
     }
     sel.consume(hist);
   }
@@ -318,7 +320,7 @@ void PruneJob::select_global(const std::vector<TensorState*>& scope, const std::
     for_each_slab(s, [&](MutTensor slab, const h5::Slab&) {
       StageTimer t(result_.seconds.compute);
       ties += backend_->count_equal(ConstTensor{slab.dtype, slab.data, slab.n}, w, K);
-    });
+    }, /*read_only=*/true);
     // kAllTies when this tensor's ties are all pruned: a device backend then skips counting them.
     s.quota = left >= ties ? kAllTies : left;
     left -= std::min(left, ties);
@@ -376,7 +378,7 @@ void PruneJob::choose_slices(TensorState& s) {
   for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
     StageTimer t(result_.seconds.compute);
     backend_->slice_norms(ConstTensor{slab.dtype, slab.data, slab.n}, where.flat_begin, s.slice_axis, norms);
-  });
+  }, /*read_only=*/true);
   const std::uint64_t k = sparsity_count(rule.sparsity, s.slice_axis.slices);
   s.result.removed_slices = smallest_slices(norms, k);
   s.drop.assign(s.slice_axis.slices, 0);
@@ -442,7 +444,7 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
       });
     }
     if (writing.valid()) writing.get();
-  });
+  }, /*read_only=*/false);
   finish_tensor(s);
 }
 
@@ -525,7 +527,7 @@ void PruneJob::write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, c
     for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
       if (record || !resident(s)) prune_slab(s, slab, where.flat_begin, quota, record);
       visit(slab, where.flat_begin);
-    });
+    }, /*read_only=*/false);
   };
   const CompactionResult r = write_compacted(*backend_, job, in_dataset, opt_.input, out_group, name, lcpl);
   s.result.stored = r.stored;

@@ -97,7 +97,7 @@ class SweepJob {
   // Each slab of tensor t as a read-only view, resident or streamed under the memory limit.
   void for_each_view(const PlannedTensor& t, const std::function<void(ConstTensor)>& f) {
     reader_->for_each_slab(t, slab_elements(opt_.memory_limit, t.dtype, 0),
-                           [&](MutTensor v, const h5::Slab&) { f(ConstTensor{v.dtype, v.data, v.n}); });
+                           [&](MutTensor v, const h5::Slab&) { f(ConstTensor{v.dtype, v.data, v.n}); }, /*read_only=*/true);
   }
 
   // NaN check and sums; with first_hist, also the first radix digit's histogram.

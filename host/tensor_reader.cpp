@@ -73,9 +73,9 @@ void TensorReader::keep_resident(const PlannedTensor& t, std::size_t piece_elems
   naming_tensor(t, file_name_, t.n * dtype_size(t.dtype), [&] { keep_resident_unchecked(t, piece_elems, f); });
 }
 
-void TensorReader::for_each_slab(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f) {
+void TensorReader::for_each_slab(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f, bool read_only) {
   naming_tensor(t, file_name_, std::min(t.n, std::max<std::size_t>(1, slab_elems)) * dtype_size(t.dtype),
-                [&] { for_each_slab_unchecked(t, slab_elems, f); });
+                [&] { for_each_slab_unchecked(t, slab_elems, f, read_only); });
 }
 
 void TensorReader::keep_resident_unchecked(const PlannedTensor& t, std::size_t piece_elems, const SlabFn& f) {
@@ -100,14 +100,23 @@ void TensorReader::keep_resident_unchecked(const PlannedTensor& t, std::size_t p
   resident_.emplace(t.path, std::move(buf));
 }
 
+namespace {
+
+// H5PRUNE_MAP_INPUT=0 reads copies as before: a way round a filesystem whose mappings misbehave.
+bool mapping_enabled() {
+  const char* v = std::getenv("H5PRUNE_MAP_INPUT");
+  return !(v && std::strcmp(v, "0") == 0);
+}
+
+}  // namespace
+
 bool TensorReader::map_resident(const PlannedTensor& t) {
   if (resident(t)) return mapped(t);
-  // H5PRUNE_MAP_INPUT=0 reads copies as before: a way round a filesystem whose mappings misbehave.
-  if (const char* v = std::getenv("H5PRUNE_MAP_INPUT"); v && std::strcmp(v, "0") == 0) return false;
+  if (!mapping_enabled()) return false;
   const std::size_t esize = dtype_size(t.dtype);
   const auto start = std::chrono::steady_clock::now();
   h5::Handle d = open_dataset(file_, t.path, file_name_);
-  h5::MappedData m = h5::map_raw_data(file_, d, h5::memory_type(t.dtype), t.n * esize, esize);
+  h5::MappedData m = h5::map_raw_data(file_, d, h5::memory_type(t.dtype), 0, t.n * esize, esize);
   if (!m) return false;
   for (SlabBuffer& b : slabs_) b = SlabBuffer{};  // as for a resident copy: no slabs needed
   read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -128,7 +137,35 @@ void TensorReader::drop(const PlannedTensor& t) {
   mapped_.erase(t.path);
 }
 
-void TensorReader::for_each_slab_unchecked(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f) {
+bool TensorReader::for_each_mapped_slab(const PlannedTensor& t, const std::vector<h5::Slab>& slabs, const SlabFn& f) {
+  const std::size_t esize = dtype_size(t.dtype);
+  const hid_t mem_type = h5::memory_type(t.dtype);
+  h5::Handle d = open_dataset(file_, t.path, file_name_);
+  for (std::size_t i = 0; i < slabs.size(); ++i) {
+    const h5::Slab& s = slabs[i];
+    check_interrupt();
+    const auto start = std::chrono::steady_clock::now();
+    // One slab mapped at a time (populated now, unmapped after f): as much memory as a slab buffer.
+    h5::MappedData m = h5::map_raw_data(file_, d, mem_type, s.flat_begin * esize, s.n * esize, esize);
+    if (!m && i == 0) return false;
+    unsigned char* data = nullptr;
+    if (m) {
+      data = const_cast<unsigned char*>(m.data());  // read-only pages: f does not write
+      bytes_mapped_ += s.n * esize;
+    } else {
+      data = slab_buffer(0, s.n * esize);
+      h5::read_slab(d, mem_type, s, data, file_name_, t.path);
+    }
+    read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    bytes_read_ += s.n * esize;
+    f(MutTensor{t.dtype, data, s.n}, s);
+    if (meter_) meter_->advance(t.path, s.n * esize);
+  }
+  return true;
+}
+
+void TensorReader::for_each_slab_unchecked(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f,
+                                           bool read_only) {
   if (resident(t)) {
     h5::Slab whole;
     whole.n = t.n;
@@ -139,6 +176,9 @@ void TensorReader::for_each_slab_unchecked(const PlannedTensor& t, std::size_t s
   const std::size_t esize = dtype_size(t.dtype);
   h5::Handle d = open_dataset(file_, t.path, file_name_);
   const std::vector<h5::Slab> slabs = h5::plan_slabs(t.shape, std::max<std::size_t>(1, slab_elems));
+  // A device backend copies from its own page-locked buffers: its slabs are read into them.
+  const bool host_backend = !backend_ || backend_->works_in_host_memory();
+  if (read_only && host_backend && mapping_enabled() && for_each_mapped_slab(t, slabs, f)) return;
   std::size_t largest = 0;
   for (const h5::Slab& s : slabs) largest = std::max(largest, s.n * esize);
   unsigned char* buffers[2] = {slab_buffer(0, largest), slabs.size() > 1 ? slab_buffer(1, largest) : nullptr};

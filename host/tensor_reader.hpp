@@ -54,7 +54,9 @@ class TensorReader {
   // Calls f(view, slab) for each slab of at most slab_elems elements, in position order. A
   // resident tensor is one view of the whole tensor, with a slab that selects everything
   // (no offset or count). Views may be modified: a streamed slab is read again next pass.
-  void for_each_slab(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f);
+  // With `read_only` (f never writes a view), a streamed slab is mapped from the input instead
+  // of read into a buffer when its bytes lie there as memory holds them (as map_resident).
+  void for_each_slab(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f, bool read_only = false);
 
   std::uint64_t bytes_read() const { return bytes_read_; }
   std::uint64_t bytes_mapped() const { return bytes_mapped_; }
@@ -62,7 +64,10 @@ class TensorReader {
 
  private:
   void keep_resident_unchecked(const PlannedTensor& t, std::size_t piece_elems, const SlabFn& f);
-  void for_each_slab_unchecked(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f);
+  void for_each_slab_unchecked(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f, bool read_only);
+  // The read-only passes over a streamed tensor: each slab mapped (read when a map fails). False,
+  // with nothing done, when the tensor's first slab cannot be mapped.
+  bool for_each_mapped_slab(const PlannedTensor& t, const std::vector<h5::Slab>& slabs, const SlabFn& f);
   HostBuffer allocate(std::size_t bytes);
   // A slab buffer of at least `bytes`, kept for later tensors and passes (allocated once at the
   // largest slab: page-locking is too slow to repeat per slab).

@@ -29,15 +29,18 @@ MappedData::~MappedData() {
   if (base_) munmap(base_, length_);
 }
 
-MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t bytes, std::size_t align) {
+MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t begin, std::uint64_t bytes,
+                        std::size_t align) {
   if (bytes == 0) return {};
   Handle dcpl = plist_handle(H5Dget_create_plist(dataset));
   if (!dcpl.valid() || H5Pget_layout(dcpl) != H5D_CONTIGUOUS || H5Pget_external_count(dcpl) != 0) return {};
   Handle type = type_handle(H5Dget_type(dataset));
   if (!type.valid() || H5Tequal(type, mem_type) <= 0) return {};
   // The absolute file address (HDF5 adds a userblock's size itself); undefined until written.
-  const haddr_t offset = H5Dget_offset(dataset);
-  if (offset == HADDR_UNDEF || offset % align != 0 || H5Dget_storage_size(dataset) < bytes) return {};
+  const haddr_t data_start = H5Dget_offset(dataset);
+  if (data_start == HADDR_UNDEF || data_start % align != 0 || begin % align != 0) return {};
+  if (H5Dget_storage_size(dataset) < begin + bytes) return {};
+  const std::uint64_t offset = data_start + begin;
   const int fd = posix_descriptor(file);
   struct stat st {};
   if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return {};

@@ -30,11 +30,12 @@ class MappedData {
   std::size_t skip_ = 0;  // from the page boundary the mapping starts at to the data
 };
 
-// Maps the `bytes` of a dataset's raw data when they can be used as they lie: contiguous storage
-// inside the file, allocated, the file type equal to `mem_type`, aligned to `align` bytes and
-// wholly inside the file as it is now. The mapping is of the file HDF5 itself has open (its
-// descriptor, not the path, which another job may have replaced). Empty otherwise, or when
-// mapping fails: the caller then reads a copy as before.
-MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t bytes, std::size_t align);
+// Maps `bytes` of a dataset's raw data, from byte `begin` of it, when they can be used as they
+// lie: contiguous storage inside the file, allocated, the file type equal to `mem_type`, aligned
+// to `align` bytes and wholly inside the file as it is now. The mapping is of the file HDF5
+// itself has open (its descriptor, not the path, which another job may have replaced). Empty
+// otherwise, or when mapping fails: the caller then reads a copy as before.
+MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t begin, std::uint64_t bytes,
+                        std::size_t align);
 
 }  // namespace h5p::h5
