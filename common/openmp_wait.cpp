@@ -10,7 +10,8 @@
 // and kept beside the binary; one exec costs about a millisecond.
 #include "common/openmp_wait.hpp"
 
-#include <sys/auxv.h>
+#include "common/started_through_loader.hpp"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -29,9 +30,9 @@ void prefer_passive_openmp_wait(char** argv) {
     return;
   }
   if (std::getenv(kPolicy)) return;  // the user's choice stands
-  // Started as `ld.so h5prune ...` (no interpreter base: AT_BASE is 0), /proc/self/exe is the
-  // loader, which would take argv[1] for the program: carry on as we are.
-  if (getauxval(AT_BASE) == 0) return;
+  // Started through the loader, /proc/self/exe is the loader, which would take argv[1] for the
+  // program: carry on as we are.
+  if (started_through_loader()) return;
   setenv(kPolicy, "PASSIVE", 1);
   setenv(kMarker, "1", 1);
   execv("/proc/self/exe", argv);

@@ -27,6 +27,7 @@
 
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
+#include "common/started_through_loader.hpp"
 #include "formats/hdf5/file.hpp"
 #include "formats/hdf5/metadata_walk.hpp"
 
@@ -64,10 +65,10 @@ int reap(pid_t pid) {
 pid_t spawn_check(const std::string& path, int report_fd) {
   const std::string parent = std::to_string(::getpid());
   std::vector<char*> argv{const_cast<char*>("h5prune")};
-  // Started as `ld.so h5prune ...` (no interpreter base: AT_BASE is 0), /proc/self/exe is the
-  // loader: give it the program's own path (as the loader opened it) before the arguments.
+  // Started through the loader, /proc/self/exe is the loader: give it the program's own path (as
+  // the loader opened it) before the arguments.
   Dl_info self{};
-  if (::getauxval(AT_BASE) == 0 && ::dladdr(reinterpret_cast<void*>(&spawn_check), &self) && self.dli_fname &&
+  if (started_through_loader() && ::dladdr(reinterpret_cast<void*>(&spawn_check), &self) && self.dli_fname &&
       *self.dli_fname)
     argv.push_back(const_cast<char*>(self.dli_fname));
   for (const char* a : {kInputCheckCommand, path.c_str(), parent.c_str()}) argv.push_back(const_cast<char*>(a));
