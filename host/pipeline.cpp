@@ -427,6 +427,7 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
     std::future<void> writing;  // the piece before this one
     std::size_t i = 0;
     for (const h5::Slab& piece : h5::plan_slabs(s.plan->shape, piece_elems)) {
+      check_interrupt();  // a stop signal is answered within a piece, as when the pieces were read
       auto* data = static_cast<unsigned char*>(slab.data) + piece.flat_begin * esize;
       if (mapped) {
         unsigned char* copy = piece_copy_.data() + (i++ % 2) * piece_elems * esize;

@@ -113,6 +113,7 @@ bool mapping_enabled() {
 bool TensorReader::map_resident(const PlannedTensor& t) {
   if (resident(t)) return mapped(t);
   if (!mapping_enabled()) return false;
+  check_interrupt();
   const std::size_t esize = dtype_size(t.dtype);
   const auto start = std::chrono::steady_clock::now();
   h5::Handle d = open_dataset(file_, t.path, file_name_);

@@ -107,6 +107,27 @@ def test_version_and_help():
     assert pj["tool"]["version"] in v.stdout, "tool.version %r not in --version %r" % (pj["tool"]["version"], v.stdout)
 
 
+def test_version_names_the_checked_out_revision():
+    """--version and --json name the revision the binary was built from: the checkout's HEAD,
+    with "-dirty" when tracked files differ from it (the header is rewritten at every build, not
+    only at configure time, when an incremental build kept naming an older commit)."""
+    import re
+    import subprocess
+    head = subprocess.run(["git", "-C", h5util.REPO, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout: the binary reports 'unknown'")
+    status = subprocess.run(["git", "-C", h5util.REPO, "status", "--porcelain", "--untracked-files=no"],
+                            capture_output=True, text=True, check=True)
+    want = head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+    v = h5util.run_ok("--version").stdout
+    m = re.search(r"\(git ([0-9a-z-]+),", v)
+    assert m, v
+    assert m.group(1) == want, "--version says git %s, the checkout is at %s (rebuild?)" % (m.group(1), want)
+    src = os.path.join(h5util.REPO, "examples", "keras2c_model.h5")
+    pj = h5util.run_json("prune", src, "--dry-run", "--sparsity", "0.5")
+    assert pj["tool"]["git"] == want, pj["tool"]
+
+
 @pytest.fixture(scope="module")
 def chunked_model(tmp_path_factory):
     """Chunked and compressed tensors whose chunks do not divide the shape."""
