@@ -85,7 +85,7 @@ def test_some_fixtures_are_mapped(fixtures_dir):
         path = os.path.join(fixtures_dir, name)
         if os.path.isfile(path):
             mapped += mappable_bytes(path, reference.select(path)) > 0
-    assert mapped >= 3, "only %d fixtures have a mappable tensor" % mapped
+    assert mapped >= 10, "only %d of the 12 fixtures have a mappable tensor (all 12 had one)" % mapped
 
 
 @pytest.fixture(scope="module")
