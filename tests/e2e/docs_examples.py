@@ -1,4 +1,4 @@
-"""The fenced examples of README.md and docs/*.md: found, prepared and run (test_docs_examples.py).
+"""The fenced examples of README.md, docs/*.md and examples/digits/README.md: found, prepared and run (test_docs_examples.py).
 
 A block whose info string is `sh`, `bash` or `python` is an example and must run; synopses,
 output samples, file layouts and grammars are tagged `text` (or `json`, `yaml`) and not run. A

@@ -1,4 +1,4 @@
-"""Every fenced shell and Python example in README.md and docs/*.md runs (docs_examples.py says
+"""Every fenced shell and Python example in README.md, docs/*.md and examples/digits/README.md runs (docs_examples.py says
 how blocks are found, marked and run), so the docs cannot drift from the tool; and the check
 itself fails on a broken example."""
 
@@ -13,7 +13,8 @@ import datagen
 import docs_examples
 import h5util
 
-DOCS = [os.path.join(h5util.REPO, "README.md")] + sorted(glob.glob(os.path.join(h5util.REPO, "docs", "*.md")))
+DOCS = ([os.path.join(h5util.REPO, "README.md")] + sorted(glob.glob(os.path.join(h5util.REPO, "docs", "*.md"))) +
+        [os.path.join(h5util.REPO, "examples", "digits", "README.md")])
 ALL = docs_examples.examples(DOCS)
 RUN = [e for e in ALL if e.lang]
 TENSOR = "/model_weights/dense/dense/kernel:0"
