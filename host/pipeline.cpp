@@ -17,6 +17,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <tuple>
 
 #include "common/errors.hpp"
@@ -119,6 +120,7 @@ class PruneJob {
   std::unique_ptr<TensorReader> reader_;
   ProgressMeter meter_;
   std::future<std::string> input_hash_;
+  std::optional<h5::FileStamp> input_stamp_;  // the input's size and mtime when it was opened
 
   void plan_progress();
 
@@ -164,6 +166,7 @@ class PruneJob {
   void check_layout_rules();
   void plan_nm_axes();
   void warn_mixed_scales(const std::vector<TensorState*>& scope);
+  void check_input_unchanged() const;
   void measure_bytes(const std::string& output_path);
 };
 
@@ -688,6 +691,7 @@ void PruneJob::open_and_plan() {
   if (opt_.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
 
   in_file_ = open_checked_input(opt_.input);
+  input_stamp_ = h5::file_stamp(in_file_);
   // The input's hash (for lineage and --json) runs beside the pipeline.
   if (!opt_.dry_run && opt_.hash) input_hash_ = std::async(std::launch::async, [path = opt_.input] { return sha256_file(path); });
   {
@@ -841,6 +845,16 @@ void PruneJob::write_output(const std::string& temp_path) {
   result_.seconds.write += std::chrono::duration<double>(Clock::now() - copy_start).count() - inner;
 }
 
+// The tensors are read in several passes (from the input's own pages when mapped): a file that
+// another process wrote to meanwhile may have given each pass different weights. Its size and
+// modification time, as at the start, are the check (a content hash would cost a whole read).
+void PruneJob::check_input_unchanged() const {
+  const std::optional<h5::FileStamp> now = h5::file_stamp(in_file_);
+  if (input_stamp_ && now && *now != *input_stamp_)
+    throw InputError("input '" + opt_.input + "' changed while it was being pruned (its size or modification time " +
+                     "moved); nothing was written");
+}
+
 // Stage 4: hashes (when asked for), then the temporary moved into place.
 void PruneJob::publish(AtomicOutput& out) {
   StageTimer t(result_.seconds.publish);
@@ -886,6 +900,7 @@ PruneResult PruneJob::run() {
     analyse_global();
     write_output(out.temp_path());
     check_interrupt();
+    check_input_unchanged();
     publish(out);
     summarise();
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <optional>
 
 #include "common/errors.hpp"
 #include "formats/prune_record.hpp"
@@ -211,6 +212,7 @@ SweepResult SweepJob::run() {
   validate_sweep_values(opt_.mode, opt_.values);
   validate_selection(opt_.selection);
   file_ = open_checked_input(opt_.input);
+  const std::optional<h5::FileStamp> stamp = h5::file_stamp(file_);
   plan_ = make_plan(file_, opt_.selection);
   if (plan_.tensors.empty())
     throw InputError("no tensor selected in '" + opt_.input + "' (" + std::to_string(plan_.datasets.size()) + " datasets)");
@@ -272,6 +274,10 @@ SweepResult SweepJob::run() {
       reader_->drop(t);
     }
   }
+  // As prune: passes over a file another process wrote to meanwhile may disagree.
+  if (const auto now = h5::file_stamp(file_); stamp && now && *now != *stamp)
+    throw InputError("input '" + opt_.input + "' changed while it was being swept (its size or modification time " +
+                     "moved); no result");
   result_.bytes_read = reader_->bytes_read();
   result_.read_seconds = reader_->read_seconds();
   result_.compute_seconds = compute_;

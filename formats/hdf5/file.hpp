@@ -3,6 +3,7 @@
 #pragma once
 #include <hdf5.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,15 @@ bool library_is_threadsafe();
 
 // The POSIX descriptor HDF5 holds for an open file (its default sec2 driver); -1 for others.
 int posix_descriptor(hid_t file);
+
+// Size and modification time of an open file, read through HDF5's descriptor: what tells that
+// another process wrote to it while a run was reading it. Empty when there is no descriptor.
+struct FileStamp {
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+std::optional<FileStamp> file_stamp(hid_t file);
 
 // The innermost message on HDF5's current error stack ("" when empty).
 std::string last_library_error();

@@ -191,3 +191,50 @@ def test_read_only_input_file(tmp_path, mixed_model):
     js = h5util.run_json("prune", src, "-o", tmp_path / "o.h5", "--sparsity", "0.6")
     assert js["bytes_mapped"] > 0
     subprocess.run(["chmod", "644", str(src)], check=True)
+
+
+def _written_during_the_run(tmp_path, args):
+    """Runs h5prune ARGS on a fresh model, slowed at each checkpoint, and writes 4 bytes into the
+    last tensor's data while it runs (HDF5's metadata untouched, so the run itself goes on)."""
+    src = tmp_path / "model.h5"
+    with h5py.File(src, "w") as f:
+        for i in range(8):
+            f.create_dataset("/l%d/kernel" % i, data=datagen.make_values(40 + i, "<f4", (256, 256), "normal"))
+        offset = f["/l7/kernel"].id.get_offset()
+    env = dict(os.environ, H5PRUNE_TEST_CHECKPOINT_DELAY_MS="150")
+    cmd = [h5util.binary()] + [str(a) for a in args(src)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    import time
+    time.sleep(0.6)
+    assert p.poll() is None, "the run ended before the input could be written to"
+    with open(src, "r+b") as fh:
+        fh.seek(offset + 4096)
+        fh.write(np.float32(7.5).tobytes())
+    out, err = p.communicate(timeout=60)
+    return p.returncode, out, err
+
+
+def test_input_written_during_prune_is_refused(tmp_path):
+    out = tmp_path / "out.h5"
+    rc, _, err = _written_during_the_run(tmp_path, lambda src: ["prune", src, "-o", out, "--sparsity", "0.5"])
+    assert rc == 3, err
+    assert "changed while it was being pruned" in err and err.count("\n") == 1, err
+    assert sorted(os.listdir(tmp_path)) == ["model.h5"], "no output, no temporary"
+
+
+def test_input_written_during_sweep_is_refused(tmp_path):
+    rc, out, err = _written_during_the_run(
+        tmp_path, lambda src: ["sweep", src, "--sparsity", "0.2:0.8:0.2", "--quiet"])
+    assert rc == 3, err
+    assert "changed while it was being swept" in err and out == "", (out, err)
+
+
+def test_unchanged_input_slowed_the_same_way_prunes(tmp_path):
+    """The control for the two above: the same slowed run, nobody writing, succeeds."""
+    src = tmp_path / "model.h5"
+    with h5py.File(src, "w") as f:
+        for i in range(8):
+            f.create_dataset("/l%d/kernel" % i, data=datagen.make_values(40 + i, "<f4", (256, 256), "normal"))
+    res = h5util.run("prune", src, "-o", tmp_path / "out.h5", "--sparsity", "0.5",
+                     env=dict(os.environ, H5PRUNE_TEST_CHECKPOINT_DELAY_MS="150"))
+    assert res.returncode == 0, h5util.describe(res)
