@@ -336,7 +336,11 @@ def test_signal_writes_failure_metrics(tmp_path, slow_model, sig, reason):
     d_out.mkdir()
     cmd = [h5util.binary(), "prune", str(slow_model), "-o", str(d_out / "o.h5"), "--sparsity", "0.5",
            "--memory-limit", "8M", "--metrics-dir", str(mdir), "--model", "slurm job", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    # Test hook: 20 ms per checkpoint (per slab), so the run is surely still going when the signal
+    # comes, however fast the machine (the streamed passes map the input and finish quickly).
+    env = dict(os.environ, H5PRUNE_TEST_CHECKPOINT_DELAY_MS="20")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                            env=env)
     try:
         t0 = time.monotonic()
         while not os.listdir(d_out) and proc.poll() is None and time.monotonic() - t0 < 5:

@@ -45,7 +45,10 @@ def test_cancelled_job_writes_failure(slurm_cluster, tmp_path):
     mdir.mkdir()
     out = tmp_path / "out"
     out.mkdir()
-    cmd = "exec %s prune %s -o %s --sparsity 0.5 --memory-limit 8M --metrics-dir %s --model %s --quiet" % (
+    # Test hook: 100 ms per checkpoint (per slab), so the run is surely under way when it is cancelled
+    # (without it, a streamed 100 MB tensor could finish before the job was seen RUNNING).
+    cmd = ("exec env H5PRUNE_TEST_CHECKPOINT_DELAY_MS=100 %s prune %s -o %s --sparsity 0.5 --memory-limit 8M "
+           "--metrics-dir %s --model %s --quiet") % (
         shlex.quote(h5util.binary()), shlex.quote(str(src)), shlex.quote(str(out / "o.h5")),
         shlex.quote(str(mdir)), shlex.quote("time limit"))
     job = slurm_cluster.submit(None, "--wrap=" + cmd, "-o", str(tmp_path / "job.out"))
