@@ -46,6 +46,11 @@ using Clock = std::chrono::steady_clock;
 // stay in the last-level cache between the two, large enough that HDF5's per-call cost is small.
 constexpr std::size_t kFusedPieceBytes = std::size_t{4} << 20;
 
+// Pieces of a mapped tensor's first pass (whole sum blocks, so sums carried between them equal one
+// call's): large, since nothing needs to stay in the cache, but small enough that a checkpoint
+// and a progress step come at least every 64 MiB read from disk.
+constexpr std::size_t kMappedScanPieceBytes = std::size_t{64} << 20;
+
 // Elements per piece of a resident tensor of this shape: about kFusedPieceBytes, a multiple of
 // kSumBlock (so sums carried from piece to piece equal one call's) and of the elements under
 // one index of the first axis (so a piece is one hyperslab of whole rows). 0 when no such size
@@ -236,19 +241,34 @@ void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* firs
   // A tensor that can be pruned piece by piece into a copy may stay in the input's pages instead.
   if (s.keep && !resident(s) && applies_in_pieces(s)) reader_->map_resident(*s.plan);
   const bool pieces = s.keep && !resident(s) && first_digit_hist && piece_elems > 0 && backend_->works_in_host_memory();
+  // A mapped tensor's first pass is what brings its pages in (from disk when the file is not
+  // cached): scanned in large pieces, with a checkpoint and a progress step after each, so that a
+  // stop signal or a batch log does not wait for a whole multi-GB tensor.
+  const bool mapped_pieces = reader_->mapped(*s.plan) && first_digit_hist;
+  const bool chained = pieces || mapped_pieces;
   auto body = [&](MutTensor slab, const h5::Slab&) {
     StageTimer t(result_.seconds.compute);
     const ConstTensor view{slab.dtype, slab.data, slab.n};
     const TensorScan part =
         first_digit_hist
-            ? backend_->scan_histogram(view, w, {d.shift, d.bits, 0}, first_digit_hist->data(), pieces ? total.sum_sq : 0.0)
+            ? backend_->scan_histogram(view, w, {d.shift, d.bits, 0}, first_digit_hist->data(), chained ? total.sum_sq : 0.0)
             : backend_->scan(view);
     const double chained_sum = part.sum_sq;
     total.add(part);  // part of a scan_histogram has no extremes: max stays what scan() found
-    if (pieces) total.sum_sq = chained_sum;
+    if (chained) total.sum_sq = chained_sum;
   };
   if (pieces) {
     reader_->keep_resident(*s.plan, piece_elems, body);
+  } else if (mapped_pieces) {
+    const MutTensor whole = reader_->resident_view(*s.plan);
+    const std::size_t esize = dtype_size(s.plan->dtype);
+    const std::size_t step = std::max<std::size_t>(1, kMappedScanPieceBytes / esize / kSumBlock) * kSumBlock;
+    for (std::size_t begin = 0; begin < whole.n; begin += step) {
+      check_interrupt();
+      const std::size_t n = std::min(step, whole.n - begin);
+      body(MutTensor{whole.dtype, static_cast<unsigned char*>(whole.data) + begin * esize, n}, h5::Slab{});
+      meter_.advance(s.plan->path, n * esize);
+    }
   } else {
     if (s.keep) keep_resident(s);
     for_each_slab(s, body, /*read_only=*/true);

@@ -117,7 +117,7 @@ bool TensorReader::map_resident(const PlannedTensor& t) {
   const std::size_t esize = dtype_size(t.dtype);
   const auto start = std::chrono::steady_clock::now();
   h5::Handle d = open_dataset(file_, t.path, file_name_);
-  h5::MappedData m = h5::map_raw_data(file_, d, h5::memory_type(t.dtype), 0, t.n * esize, esize);
+  h5::MappedData m = h5::map_raw_data(file_, d, h5::memory_type(t.dtype), 0, t.n * esize, esize, /*populate=*/false);
   if (!m) return false;
   for (SlabBuffer& b : slabs_) b = SlabBuffer{};  // as for a resident copy: no slabs needed
   read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -147,7 +147,7 @@ bool TensorReader::for_each_mapped_slab(const PlannedTensor& t, const std::vecto
     check_interrupt();
     const auto start = std::chrono::steady_clock::now();
     // One slab mapped at a time (populated now, unmapped after f): as much memory as a slab buffer.
-    h5::MappedData m = h5::map_raw_data(file_, d, mem_type, s.flat_begin * esize, s.n * esize, esize);
+    h5::MappedData m = h5::map_raw_data(file_, d, mem_type, s.flat_begin * esize, s.n * esize, esize, /*populate=*/true);
     if (!m && i == 0) return false;
     unsigned char* data = nullptr;
     if (m) {

@@ -30,7 +30,7 @@ MappedData::~MappedData() {
 }
 
 MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t begin, std::uint64_t bytes,
-                        std::size_t align) {
+                        std::size_t align, bool populate) {
   if (bytes == 0) return {};
   Handle dcpl = plist_handle(H5Dget_create_plist(dataset));
   if (!dcpl.valid() || H5Pget_layout(dcpl) != H5D_CONTIGUOUS || H5Pget_external_count(dcpl) != 0) return {};
@@ -51,7 +51,7 @@ MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t
   const std::size_t skip = static_cast<std::size_t>(offset - start);
   const std::size_t length = static_cast<std::size_t>(bytes) + skip;
   // MAP_POPULATE: the pages are brought in (from the page cache, or read) here, timed as reading.
-  void* base = mmap(nullptr, length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, static_cast<off_t>(start));
+  void* base = mmap(nullptr, length, PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, static_cast<off_t>(start));
   if (base == MAP_FAILED) return {};
   return MappedData(base, length, skip);
 }

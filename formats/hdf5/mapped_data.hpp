@@ -34,8 +34,10 @@ class MappedData {
 // lie: contiguous storage inside the file, allocated, the file type equal to `mem_type`, aligned
 // to `align` bytes and wholly inside the file as it is now. The mapping is of the file HDF5
 // itself has open (its descriptor, not the path, which another job may have replaced). Empty
-// otherwise, or when mapping fails: the caller then reads a copy as before.
+// otherwise, or when mapping fails: the caller then reads a copy as before. `populate` brings
+// every page in now (a slab about to be read whole); without it pages come in as they are first
+// read (a whole tensor, whose first pass goes in pieces with checkpoints between them).
 MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t begin, std::uint64_t bytes,
-                        std::size_t align);
+                        std::size_t align, bool populate);
 
 }  // namespace h5p::h5
