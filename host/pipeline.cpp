@@ -171,7 +171,6 @@ class PruneJob {
   void check_layout_rules();
   void plan_nm_axes();
   void warn_mixed_scales(const std::vector<TensorState*>& scope);
-  void check_input_unchanged() const;
   void measure_bytes(const std::string& output_path);
 };
 
@@ -865,16 +864,6 @@ void PruneJob::write_output(const std::string& temp_path) {
   result_.seconds.write += std::chrono::duration<double>(Clock::now() - copy_start).count() - inner;
 }
 
-// The tensors are read in several passes (from the input's own pages when mapped): a file that
-// another process wrote to meanwhile may have given each pass different weights. Its size and
-// modification time, as at the start, are the check (a content hash would cost a whole read).
-void PruneJob::check_input_unchanged() const {
-  const std::optional<h5::FileStamp> now = h5::file_stamp(in_file_);
-  if (input_stamp_ && now && *now != *input_stamp_)
-    throw InputError("input '" + opt_.input + "' changed while it was being pruned (its size or modification time " +
-                     "moved); nothing was written");
-}
-
 // Stage 4: hashes (when asked for), then the temporary moved into place.
 void PruneJob::publish(AtomicOutput& out) {
   StageTimer t(result_.seconds.publish);
@@ -920,7 +909,9 @@ PruneResult PruneJob::run() {
     analyse_global();
     write_output(out.temp_path());
     check_interrupt();
-    check_input_unchanged();
+    // The tensors are read in several passes (from the input's own pages when mapped); size and
+    // modification time are the check (a content hash would cost a whole read).
+    h5::require_unchanged(in_file_, input_stamp_, opt_.input, "pruned", "nothing was written");
     publish(out);
     summarise();
   }

@@ -274,10 +274,7 @@ SweepResult SweepJob::run() {
       reader_->drop(t);
     }
   }
-  // As prune: passes over a file another process wrote to meanwhile may disagree.
-  if (const auto now = h5::file_stamp(file_); stamp && now && *now != *stamp)
-    throw InputError("input '" + opt_.input + "' changed while it was being swept (its size or modification time " +
-                     "moved); no result");
+  h5::require_unchanged(file_, stamp, opt_.input, "swept", "no result");  // as prune: the passes must agree
   result_.bytes_read = reader_->bytes_read();
   result_.read_seconds = reader_->read_seconds();
   result_.compute_seconds = compute_;

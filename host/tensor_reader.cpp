@@ -138,10 +138,10 @@ void TensorReader::drop(const PlannedTensor& t) {
   mapped_.erase(t.path);
 }
 
-bool TensorReader::for_each_mapped_slab(const PlannedTensor& t, const std::vector<h5::Slab>& slabs, const SlabFn& f) {
+bool TensorReader::for_each_mapped_slab(const PlannedTensor& t, hid_t d, const std::vector<h5::Slab>& slabs,
+                                        const SlabFn& f) {
   const std::size_t esize = dtype_size(t.dtype);
   const hid_t mem_type = h5::memory_type(t.dtype);
-  h5::Handle d = open_dataset(file_, t.path, file_name_);
   for (std::size_t i = 0; i < slabs.size(); ++i) {
     const h5::Slab& s = slabs[i];
     check_interrupt();
@@ -179,7 +179,7 @@ void TensorReader::for_each_slab_unchecked(const PlannedTensor& t, std::size_t s
   const std::vector<h5::Slab> slabs = h5::plan_slabs(t.shape, std::max<std::size_t>(1, slab_elems));
   // A device backend copies from its own page-locked buffers: its slabs are read into them.
   const bool host_backend = !backend_ || backend_->works_in_host_memory();
-  if (read_only && host_backend && mapping_enabled() && for_each_mapped_slab(t, slabs, f)) return;
+  if (read_only && host_backend && mapping_enabled() && for_each_mapped_slab(t, d, slabs, f)) return;
   std::size_t largest = 0;
   for (const h5::Slab& s : slabs) largest = std::max(largest, s.n * esize);
   unsigned char* buffers[2] = {slab_buffer(0, largest), slabs.size() > 1 ? slab_buffer(1, largest) : nullptr};

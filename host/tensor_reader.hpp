@@ -67,7 +67,7 @@ class TensorReader {
   void for_each_slab_unchecked(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f, bool read_only);
   // The read-only passes over a streamed tensor: each slab mapped (read when a map fails). False,
   // with nothing done, when the tensor's first slab cannot be mapped.
-  bool for_each_mapped_slab(const PlannedTensor& t, const std::vector<h5::Slab>& slabs, const SlabFn& f);
+  bool for_each_mapped_slab(const PlannedTensor& t, hid_t dataset, const std::vector<h5::Slab>& slabs, const SlabFn& f);
   HostBuffer allocate(std::size_t bytes);
   // A slab buffer of at least `bytes`, kept for later tensors and passes (allocated once at the
   // largest slab: page-locking is too slow to repeat per slab).

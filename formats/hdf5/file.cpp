@@ -35,6 +35,14 @@ std::optional<FileStamp> file_stamp(hid_t file) {
                    static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
+void require_unchanged(hid_t file, const std::optional<FileStamp>& at_open, const std::string& name,
+                       const std::string& doing, const std::string& outcome) {
+  const std::optional<FileStamp> now = file_stamp(file);
+  if (at_open && now && *now != *at_open)
+    throw InputError("input '" + name + "' changed while it was being " + doing +
+                     " (its size or modification time moved); " + outcome);
+}
+
 std::string last_library_error() {
   std::string msg;
   H5Ewalk2(

@@ -32,6 +32,12 @@ struct FileStamp {
 };
 std::optional<FileStamp> file_stamp(hid_t file);
 
+// Throws InputError ("input 'NAME' changed while it was being DOING (...); OUTCOME") when the
+// open file's stamp is no longer `at_open`: passes over a file another process wrote to
+// meanwhile may each have read different weights. Nothing is checked when either stamp is missing.
+void require_unchanged(hid_t file, const std::optional<FileStamp>& at_open, const std::string& name,
+                       const std::string& doing, const std::string& outcome);
+
 // The innermost message on HDF5's current error stack ("" when empty).
 std::string last_library_error();
 
