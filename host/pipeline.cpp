@@ -162,9 +162,10 @@ class PruneJob {
   void prepare_tensor(TensorState& s);
   void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
   bool applies_in_pieces(const TensorState& s) const;
-  std::vector<unsigned char> piece_copy_;  // a mapped tensor's piece, pruned here and written
+  std::vector<unsigned char> piece_out_;  // a mapped tensor's pieces, pruned into here and written from here
   void prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, std::uint64_t& quota, bool record,
                   bool chained = false);
+  void apply_slab(TensorState& s, ConstTensor in, void* out, std::uint64_t& quota, bool record, bool chained);
   void choose_slices(TensorState& s);
   void write_layout(TensorState& s, hid_t in_dataset, hid_t out_group, const std::string& name, hid_t lcpl);
   void finish_tensor(TensorState& s);
@@ -431,12 +432,12 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
   // piece by piece: each piece is pruned and handed to HDF5 while it is still in the cache
   // (one trip through memory instead of two), on a second thread while the next piece is pruned
   // (the kernel's copy into the page cache takes about as long as the apply). A tensor mapped
-  // from the input is read-only: each piece is copied into one of two cache-sized buffers (one
-  // being pruned, one being written) and pruned there.
+  // from the input is read-only: each piece is pruned out of place into one of two cache-sized
+  // buffers (one being filled, one being written), reading the mapping once.
   const std::size_t piece_elems = fused_piece_elements(s.plan->shape, esize);
   const bool pieces = applies_in_pieces(s);
   const bool mapped = reader_->mapped(*s.plan);
-  if (mapped) piece_copy_.resize(2 * piece_elems * esize);
+  if (mapped) piece_out_.resize(2 * piece_elems * esize);
   const bool write_behind = h5::library_is_threadsafe();
   meter_.pass("write", true);
   for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
@@ -450,12 +451,9 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
     std::size_t i = 0;
     for (const h5::Slab& piece : h5::plan_slabs(s.plan->shape, piece_elems)) {
       check_interrupt();  // a stop signal is answered within a piece, as when the pieces were read
-      auto* data = static_cast<unsigned char*>(slab.data) + piece.flat_begin * esize;
-      if (mapped) {
-        unsigned char* copy = piece_copy_.data() + (i++ % 2) * piece_elems * esize;
-        data = static_cast<unsigned char*>(std::memcpy(copy, data, piece.n * esize));
-      }
-      prune_slab(s, MutTensor{slab.dtype, data, piece.n}, piece.flat_begin, quota, true, /*chained=*/true);
+      const auto* in = static_cast<const unsigned char*>(slab.data) + piece.flat_begin * esize;
+      unsigned char* data = mapped ? piece_out_.data() + (i++ % 2) * piece_elems * esize : const_cast<unsigned char*>(in);
+      apply_slab(s, ConstTensor{slab.dtype, in, piece.n}, data, quota, true, /*chained=*/true);
       if (writing.valid()) writing.get();
       if (!write_behind) {
         write(piece, data);
@@ -501,18 +499,23 @@ void PruneJob::finish_tensor(TensorState& s) {
 // pieces' before it (so it equals one call's over the whole tensor).
 void PruneJob::prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, std::uint64_t& quota, bool record,
                           bool chained) {
+  if (s.rule->mode != RuleMode::nm && s.rule->mode != RuleMode::structured)
+    return apply_slab(s, ConstTensor{slab.dtype, slab.data, slab.n}, slab.data, quota, record, chained);
   StageTimer t(result_.seconds.compute);
-  if (s.rule->mode == RuleMode::nm || s.rule->mode == RuleMode::structured) {
-    const NmResult a = s.rule->mode == RuleMode::nm
-                           ? backend_->nm_apply(slab, s.rule->nm_keep, s.rule->nm_group, s.nm_stride, nullptr, nullptr)
-                           : backend_->zero_slices(slab, begin, s.slice_axis, s.drop.data());
-    if (!record) return;
-    s.result.pruned += a.pruned;
-    s.result.zeros_after += a.zeros_after;
-    s.result.sum_sq_after += a.kept_sum_sq;
-    return;
-  }
-  const ApplyResult a = backend_->apply(slab, s.width, s.K, quota, chained ? s.result.sum_sq_after : 0.0);
+  const NmResult a = s.rule->mode == RuleMode::nm
+                         ? backend_->nm_apply(slab, s.rule->nm_keep, s.rule->nm_group, s.nm_stride, nullptr, nullptr)
+                         : backend_->zero_slices(slab, begin, s.slice_axis, s.drop.data());
+  if (!record) return;
+  s.result.pruned += a.pruned;
+  s.result.zeros_after += a.zeros_after;
+  s.result.sum_sq_after += a.kept_sum_sq;
+}
+
+// Threshold and sparsity: the backend's apply of slab `in` into `out` (in place when they are
+// the same), with the tie quota left; `record` and `chained` as prune_slab's.
+void PruneJob::apply_slab(TensorState& s, ConstTensor in, void* out, std::uint64_t& quota, bool record, bool chained) {
+  StageTimer t(result_.seconds.compute);
+  const ApplyResult a = backend_->apply(in, out, s.width, s.K, quota, chained ? s.result.sum_sq_after : 0.0);
   if (quota != kAllTies) quota -= a.ties_pruned;
   if (!record) return;
   s.result.pruned += a.pruned;

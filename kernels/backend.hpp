@@ -99,12 +99,19 @@ class Backend {
   // Number of elements whose key (in width w) equals key.
   virtual std::uint64_t count_equal(ConstTensor t, KeyWidth w, std::uint64_t key) = 0;
 
-  // Sets to +0.0 every element with key < K, and the first `tie_quota` elements with
-  // key == K in position order (kAllTies, or any quota >= t.n: every one, and a device
-  // backend skips counting them). Keys are taken in width w.
+  // Writes t's elements to out (t.n elements of t's dtype; out == t.data prunes in place, any
+  // other out must not overlap t) with +0.0 for every element with key < K and for the first
+  // `tie_quota` elements with key == K in position order (kAllTies, or any quota >= t.n: every
+  // one, and a device backend skips counting them). Keys are taken in width w.
   // kept_sum_sq starts from sum_from, as scan_histogram's sum.
-  virtual ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota,
+  // Out of place, the host can prune a read-only mapping of the input into the buffer it writes
+  // from, reading and writing each byte once.
+  virtual ApplyResult apply(ConstTensor t, void* out, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota,
                             double sum_from = 0.0) = 0;
+  // In place (out == t.data).
+  ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota, double sum_from = 0.0) {
+    return apply(ConstTensor{t.dtype, t.data, t.n}, t.data, w, K, tie_quota, sum_from);
+  }
 
   // Sweeps: one digit's histograms for several prefixes in one pass. prefixes is sorted and
   // distinct; hists holds prefixes.size() blocks of 2^bits counts, added to.

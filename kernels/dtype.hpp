@@ -34,7 +34,7 @@ struct ConstTensor {
   std::size_t n;
 };
 
-// A writable view; apply() zeroes pruned elements in place.
+// A writable view, for the kernels that change a tensor in place (apply, nm_apply, zero_slices).
 struct MutTensor {
   DType dtype;
   void* data;

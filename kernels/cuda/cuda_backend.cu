@@ -209,8 +209,14 @@ class CudaBackend final : public Backend {
   // The tie quota is shared out on the device (a running tie count across chunks), so no
   // chunk waits for the one before it; with no quota, or one that covers every tie, the ties
   // are not counted first at all.
-  ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota, double sum_from) override {
-    if (on_host(t.n)) return cpu_->apply(t, w, K, tie_quota, sum_from);
+  using Backend::apply;
+  ApplyResult apply(ConstTensor in, void* out, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota,
+                    double sum_from) override {
+    if (on_host(in.n)) return cpu_->apply(in, out, w, K, tie_quota, sum_from);
+    // Out of place, the device prunes a copy: `in` may be retained, and its device copy must
+    // keep matching the host's bytes. (The pipeline prunes out of place only on the CPU.)
+    if (out != in.data && in.n > 0) std::memcpy(out, in.data, in.n * dtype_size(in.dtype));
+    const MutTensor t{in.dtype, out, in.n};
     ApplyResult r;
     r.kept_sum_sq = sum_from;
     const std::uint64_t quota = tie_quota >= t.n ? kAllTies : tie_quota;

@@ -139,6 +139,17 @@ void check_apply_with_tie_quota(Backend& backend, Backend& oracle, const Sizes& 
             EXPECT_EQ(a.ties_pruned, b.ties_pruned) << ctx;
             EXPECT_EQ(std::memcmp(&a.kept_sum_sq, &b.kept_sum_sq, 8), 0) << ctx << " " << a.kept_sum_sq << " vs "
                                                                          << b.kept_sum_sq;
+            // Out of place (a read-only mapping pruned into a write buffer): the same bytes and
+            // counts in `out`, every byte of it written, and the input left as it was.
+            std::vector<unsigned char> out(data.size(), 0xA5);
+            const auto in = data;
+            const ApplyResult c = backend.apply(ConstTensor{t, in.data(), n}, out.data(), w, K, quota);
+            EXPECT_EQ(in, data) << ctx << " out of place changed its input";
+            EXPECT_EQ(out, want) << ctx << " out of place";
+            EXPECT_EQ(c.pruned, b.pruned) << ctx << " out of place";
+            EXPECT_EQ(c.ties, b.ties) << ctx << " out of place";
+            EXPECT_EQ(c.ties_pruned, b.ties_pruned) << ctx << " out of place";
+            EXPECT_EQ(std::memcmp(&c.kept_sum_sq, &b.kept_sum_sq, 8), 0) << ctx << " out of place";
           }
         }
       }
@@ -470,10 +481,12 @@ class FaultyBackend final : public Backend {
   std::uint64_t count_equal(ConstTensor t, KeyWidth w, std::uint64_t key) override {
     return cpu_->count_equal(t, w, key) + (fault_ == Fault::count_equal && t.n > 0);
   }
-  ApplyResult apply(MutTensor t, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota, double sum_from) override {
+  using Backend::apply;
+  ApplyResult apply(ConstTensor t, void* out, KeyWidth w, std::uint64_t K, std::uint64_t tie_quota,
+                    double sum_from) override {
     // One tie too many (the off-by-one of a quota shared out across blocks).
     if (fault_ == Fault::apply_extra_tie && tie_quota != kAllTies) ++tie_quota;
-    return cpu_->apply(t, w, K, tie_quota, sum_from);
+    return cpu_->apply(t, out, w, K, tie_quota, sum_from);
   }
   void histogram_multi(ConstTensor t, KeyWidth w, int shift, int bits, const std::vector<std::uint64_t>& prefixes,
                        std::uint64_t* hists) override {
