@@ -46,26 +46,28 @@ std::string Sha256::hex_digest() {
 std::string sha256_file(const std::string& path, std::uint64_t* bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw OutputError("cannot read '" + path + "' to hash it: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  return sha256_descriptor(fd, path, bytes);
+}
+
+std::string sha256_descriptor(int fd, const std::string& name, std::uint64_t* bytes) {
   Sha256 hash;
   std::vector<unsigned char> buf(1 << 20);
   std::uint64_t total = 0;
   while (true) {
-    const ssize_t got = ::read(fd, buf.data(), buf.size());
+    const ssize_t got = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(total));
     if (got < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      throw OutputError("cannot read '" + path + "' to hash it: " + std::strerror(err));
+      throw OutputError("cannot read '" + name + "' to hash it: " + std::strerror(errno));
     }
     if (got == 0) break;
-    if (pending_signal()) {  // stop promptly at a Slurm time limit
-      ::close(fd);
-      check_interrupt();
-    }
+    if (pending_signal()) check_interrupt();  // stop promptly at a Slurm time limit
     hash.update(buf.data(), static_cast<size_t>(got));
     total += static_cast<std::uint64_t>(got);
   }
-  ::close(fd);
   if (bytes) *bytes = total;
   return hash.hex_digest();
 }

@@ -24,6 +24,10 @@ class Sha256 {
 // Hashes the whole file; sets *bytes to its size. Throws OutputError when unreadable.
 std::string sha256_file(const std::string& path, std::uint64_t* bytes = nullptr);
 
+// The same, from an open descriptor (from offset 0, with pread: the descriptor's position is
+// left as it is). `name` is for the error message.
+std::string sha256_descriptor(int fd, const std::string& name, std::uint64_t* bytes = nullptr);
+
 std::string sha256_bytes(const void* data, std::size_t size);
 
 }  // namespace h5p

@@ -124,7 +124,6 @@ class PruneJob {
   PruneResult result_;
   std::unique_ptr<TensorReader> reader_;
   ProgressMeter meter_;
-  std::future<std::string> input_hash_;
   std::optional<h5::FileStamp> input_stamp_;  // the input's size and mtime when it was opened
 
   void plan_progress();
@@ -714,8 +713,6 @@ void PruneJob::open_and_plan() {
 
   in_file_ = open_checked_input(opt_.input);
   input_stamp_ = h5::file_stamp(in_file_);
-  // The input's hash (for lineage and --json) runs beside the pipeline.
-  if (!opt_.dry_run && opt_.hash) input_hash_ = std::async(std::launch::async, [path = opt_.input] { return sha256_file(path); });
   {
     struct stat st {};
     if (stat(opt_.input.c_str(), &st) == 0) result_.input_bytes = static_cast<std::uint64_t>(st.st_size);
@@ -875,8 +872,17 @@ void PruneJob::publish(AtomicOutput& out) {
   fsync_path(out.temp_path());
   check_interrupt();
   if (opt_.hash) {
+    // The two hashes side by side, one per core, after the last pass (so neither competes with
+    // the kernels). The input's is read through the descriptor the passes read: the same file
+    // even when its path was replaced meanwhile.
+    const int in_fd = h5::posix_descriptor(in_file_);
+    auto input_hash = std::async(std::launch::async, [&] {
+      return in_fd >= 0 ? sha256_descriptor(in_fd, opt_.input) : sha256_file(opt_.input);
+    });
     result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
-    result_.input_sha256 = input_hash_.get();
+    result_.input_sha256 = input_hash.get();
+    // The hash is of the weights the passes read only if nothing wrote to the input meanwhile.
+    h5::require_unchanged(in_file_, input_stamp_, opt_.input, "pruned", "nothing was written");
   } else {
     struct stat st {};
     if (stat(out.temp_path().c_str(), &st) != 0)

@@ -10,6 +10,7 @@ holds them is used in place from the input's pages, not copied. What is checked:
 - sweep's CSV is the same mapped or not; a NaN in a mapped tensor is still exit 4 with no output.
 """
 
+import json
 import os
 import subprocess
 
@@ -238,6 +239,39 @@ def test_unchanged_input_slowed_the_same_way_prunes(tmp_path):
     res = h5util.run("prune", src, "-o", tmp_path / "out.h5", "--sparsity", "0.5",
                      env=dict(os.environ, H5PRUNE_TEST_CHECKPOINT_DELAY_MS="150"))
     assert res.returncode == 0, h5util.describe(res)
+
+
+@pytest.mark.parametrize("registry", [False, True], ids=["json", "registry"])
+def test_input_replaced_during_the_run_is_hashed_as_read(tmp_path, registry):
+    """A job that replaces the input by rename while h5prune runs (a checkpoint written to a
+    temporary and moved into place) leaves the file h5prune opened intact: the run succeeds,
+    and the input hash it reports (and records as lineage) is that file's, the one the weights
+    came from, not the new file's at the path (the hashes are taken at the end of the run)."""
+    src = tmp_path / "model.h5"
+    with h5py.File(src, "w") as f:
+        for i in range(8):
+            f.create_dataset("/l%d/kernel" % i, data=datagen.make_values(60 + i, "<f4", (256, 256), "normal"))
+    read_sha = h5util.sha256(src)
+    control = tmp_path / "control.h5"
+    h5util.run_ok("prune", src, "-o", control, "--sparsity", "0.5")
+    newer = tmp_path / "newer.h5"
+    with h5py.File(newer, "w") as f:
+        f.create_dataset("/l0/kernel", data=datagen.make_values(99, "<f4", (256, 256), "normal"))
+    out = tmp_path / "out.h5"
+    args = ["prune", src, "--sparsity", "0.5", "--json"]
+    args += ["-o", out] + (["--registry", tmp_path / "reg", "--model", "m"] if registry else [])
+    env = dict(os.environ, H5PRUNE_TEST_CHECKPOINT_DELAY_MS="150")
+    p = subprocess.Popen([h5util.binary()] + [str(a) for a in args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    import time
+    time.sleep(0.6)
+    assert p.poll() is None, "the run ended before the input could be replaced"
+    os.replace(newer, src)
+    stdout, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    js = json.loads(stdout)
+    assert js["input"]["sha256"] == read_sha != h5util.sha256(src)
+    assert h5util.sha256(out) == h5util.sha256(control) == js["output"]["sha256"]
 
 
 def test_a_tensor_over_64_mib_is_scanned_in_pieces_with_the_same_sums(tmp_path):
