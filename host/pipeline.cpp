@@ -236,15 +236,10 @@ void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* firs
   // Read and scanned piece by piece (each piece scanned while it is still in the cache) when the
   // tensor is to stay in memory and the first digit is taken: pieces of whole blocks, the sum
   // carried from piece to piece, give what one call over the tensor gives.
-  const std::size_t piece_elems = fused_piece_elements(s.plan->shape, dtype_size(s.plan->dtype));
-  // A tensor that can be pruned piece by piece into a copy may stay in the input's pages instead.
-  if (s.keep && !resident(s) && applies_in_pieces(s)) reader_->map_resident(*s.plan);
+  const std::size_t esize = dtype_size(s.plan->dtype);
+  const std::size_t piece_elems = fused_piece_elements(s.plan->shape, esize);
   const bool pieces = s.keep && !resident(s) && first_digit_hist && piece_elems > 0 && backend_->works_in_host_memory();
-  // A mapped tensor's first pass is what brings its pages in (from disk when the file is not
-  // cached): scanned in large pieces, with a checkpoint and a progress step after each, so that a
-  // stop signal or a batch log does not wait for a whole multi-GB tensor.
-  const bool mapped_pieces = reader_->mapped(*s.plan) && first_digit_hist;
-  const bool chained = pieces || mapped_pieces;
+  const bool chained = pieces;
   auto body = [&](MutTensor slab, const h5::Slab&) {
     StageTimer t(result_.seconds.compute);
     const ConstTensor view{slab.dtype, slab.data, slab.n};
@@ -256,18 +251,15 @@ void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* firs
     total.add(part);  // part of a scan_histogram has no extremes: max stays what scan() found
     if (chained) total.sum_sq = chained_sum;
   };
-  if (pieces) {
+  // A tensor that can be pruned piece by piece into a buffer may stay in the input's pages
+  // instead, scanned as it is mapped: in large pieces of whole blocks when the first digit is
+  // taken (its sums carried, as above), else in one (scan()'s sums are not carried).
+  const std::size_t mapped_piece_elems =
+      first_digit_hist ? std::max<std::size_t>(1, kMappedScanPieceBytes / esize / kSumBlock) * kSumBlock : s.plan->n;
+  if (s.keep && !resident(s) && applies_in_pieces(s) && reader_->map_resident(*s.plan, mapped_piece_elems, body)) {
+    // scanned while mapped
+  } else if (pieces) {
     reader_->keep_resident(*s.plan, piece_elems, body);
-  } else if (mapped_pieces) {
-    const MutTensor whole = reader_->resident_view(*s.plan);
-    const std::size_t esize = dtype_size(s.plan->dtype);
-    const std::size_t step = std::max<std::size_t>(1, kMappedScanPieceBytes / esize / kSumBlock) * kSumBlock;
-    for (std::size_t begin = 0; begin < whole.n; begin += step) {
-      check_interrupt();
-      const std::size_t n = std::min(step, whole.n - begin);
-      body(MutTensor{whole.dtype, static_cast<unsigned char*>(whole.data) + begin * esize, n}, h5::Slab{});
-      meter_.advance(s.plan->path, n * esize);
-    }
   } else {
     if (s.keep) keep_resident(s);
     for_each_slab(s, body, /*read_only=*/true);

@@ -127,6 +127,22 @@ bool TensorReader::map_resident(const PlannedTensor& t) {
   return true;
 }
 
+bool TensorReader::map_resident(const PlannedTensor& t, std::size_t piece_elems, const SlabFn& f) {
+  if (resident(t) || !map_resident(t)) return false;
+  const MutTensor whole = resident_view(t);
+  const std::size_t esize = dtype_size(t.dtype);
+  const std::size_t step = std::max<std::size_t>(1, piece_elems);
+  for (std::size_t begin = 0; begin < whole.n; begin += step) {
+    check_interrupt();
+    h5::Slab piece;
+    piece.flat_begin = begin;
+    piece.n = std::min(step, whole.n - begin);
+    f(MutTensor{t.dtype, static_cast<unsigned char*>(whole.data) + begin * esize, piece.n}, piece);
+    if (meter_) meter_->advance(t.path, piece.n * esize);
+  }
+  return true;
+}
+
 MutTensor TensorReader::resident_view(const PlannedTensor& t) {
   if (auto it = mapped_.find(t.path); it != mapped_.end())
     return MutTensor{t.dtype, const_cast<unsigned char*>(it->second.data()), t.n};  // read-only pages
