@@ -2,12 +2,9 @@
 #include "formats/sha256.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -57,28 +54,6 @@ std::string sha256_file(const std::string& path, std::uint64_t* bytes) {
 }
 
 std::string sha256_descriptor(int fd, const std::string& name, std::uint64_t* bytes) {
-  // A regular file is hashed from a read-only mapping of it: no copy of each byte into a buffer
-  // first (about 15% of a hash of a file in the page cache).
-  struct stat st {};
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-    const auto size = static_cast<std::size_t>(st.st_size);
-    if (void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0); map != MAP_FAILED) {
-      struct Unmap {
-        void* p;
-        std::size_t n;
-        ~Unmap() { ::munmap(p, n); }
-      } unmap{map, size};
-      ::madvise(map, size, MADV_SEQUENTIAL);
-      Sha256 hash;
-      constexpr std::size_t kStep = std::size_t{1} << 20;
-      for (std::size_t at = 0; at < size; at += kStep) {
-        if (pending_signal()) check_interrupt();  // stop promptly at a Slurm time limit
-        hash.update(static_cast<const unsigned char*>(map) + at, std::min(kStep, size - at));
-      }
-      if (bytes) *bytes = size;
-      return hash.hex_digest();
-    }
-  }
   Sha256 hash;
   std::vector<unsigned char> buf(1 << 20);
   std::uint64_t total = 0;
