@@ -64,7 +64,7 @@ NmResult zero_typed(MutTensor t, std::uint64_t flat, SliceAxis a, const std::uin
     }
     part.kept_sum_sq = lane_sum(begin, end, [&](std::size_t i) {
       const double v = E::abs_value(p[i]);
-      return std::isnan(v) ? 0.0 : v * v;
+      return nan_to_zero(v * v);
     });
     parts[b] = part;
   }
