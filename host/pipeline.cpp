@@ -162,6 +162,8 @@ class PruneJob {
   void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
   bool applies_in_pieces(const TensorState& s) const;
   std::vector<unsigned char> piece_out_;  // a mapped tensor's pieces, pruned into here and written from here
+  HostBuffer slab_out_{nullptr, [](unsigned char*) {}};  // a mapped slab, pruned into here and written from here
+  std::size_t slab_out_bytes_ = 0;
   void prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, std::uint64_t& quota, bool record,
                   bool chained = false);
   void apply_slab(TensorState& s, ConstTensor in, void* out, std::uint64_t& quota, bool record, bool chained);
@@ -429,10 +431,24 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
   const bool pieces = applies_in_pieces(s);
   const bool mapped = reader_->mapped(*s.plan);
   if (mapped) piece_out_.resize(2 * piece_elems * esize);
+  // A streamed tensor whose slabs are mapped goes the same way, a slab at a time: pruned out of
+  // place into one slab-sized buffer and written from it, so the input is not copied into a read
+  // buffer first (the mapped slab and this buffer: as much memory as the two read buffers).
+  const bool streamed_mapped = pieces && !resident(s) && reader_->maps_slabs(*s.plan);
   const bool write_behind = h5::library_is_threadsafe();
   meter_.pass("write", true);
   for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
     if (slab.n == 0) return;
+    if (streamed_mapped) {
+      if (slab_out_bytes_ < where.n * esize) {
+        slab_out_.reset();  // free before allocating
+        slab_out_ = backend_->allocate_host(where.n * esize);
+        slab_out_bytes_ = where.n * esize;
+      }
+      apply_slab(s, ConstTensor{slab.dtype, slab.data, slab.n}, slab_out_.get(), quota, true, /*chained=*/false);
+      write(where, slab_out_.get());
+      return;
+    }
     if (!resident(s) || !pieces) {
       prune_slab(s, slab, where.flat_begin, quota, true);
       write(where, slab.data);
@@ -456,7 +472,7 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
       });
     }
     if (writing.valid()) writing.get();
-  }, /*read_only=*/false);
+  }, /*read_only=*/streamed_mapped);
   finish_tensor(s);
 }
 

@@ -143,6 +143,13 @@ bool TensorReader::map_resident(const PlannedTensor& t, std::size_t piece_elems,
   return true;
 }
 
+bool TensorReader::maps_slabs(const PlannedTensor& t) {
+  const bool host_backend = !backend_ || backend_->works_in_host_memory();
+  if (!host_backend || !mapping_enabled() || t.n == 0) return false;
+  h5::Handle d = open_dataset(file_, t.path, file_name_);
+  return h5::raw_data_mappable(file_, d, h5::memory_type(t.dtype), dtype_size(t.dtype));
+}
+
 MutTensor TensorReader::resident_view(const PlannedTensor& t) {
   if (auto it = mapped_.find(t.path); it != mapped_.end())
     return MutTensor{t.dtype, const_cast<unsigned char*>(it->second.data()), t.n};  // read-only pages

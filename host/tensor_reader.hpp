@@ -63,6 +63,9 @@ class TensorReader {
   // With `read_only` (f never writes a view), a streamed slab is mapped from the input instead
   // of read into a buffer when its bytes lie there as memory holds them (as map_resident).
   void for_each_slab(const PlannedTensor& t, std::size_t slab_elems, const SlabFn& f, bool read_only = false);
+  // Whether for_each_slab(t, ..., read_only = true) maps a streamed tensor's slabs (read-only
+  // views) rather than reading them into buffers.
+  bool maps_slabs(const PlannedTensor& t);
 
   std::uint64_t bytes_read() const { return bytes_read_; }
   std::uint64_t bytes_mapped() const { return bytes_mapped_; }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <optional>
 #include <utility>
 
 #include "formats/hdf5/file.hpp"
@@ -29,23 +30,42 @@ MappedData::~MappedData() {
   if (base_) munmap(base_, length_);
 }
 
-MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t begin, std::uint64_t bytes,
-                        std::size_t align, bool populate) {
-  if (bytes == 0) return {};
+namespace {
+
+// Where bytes [begin, begin + bytes) of the dataset's raw data lie in the file, when they can be
+// used as they lie (map_raw_data's tests); nullopt otherwise.
+std::optional<std::uint64_t> usable_offset(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t begin,
+                                           std::uint64_t bytes, std::size_t align) {
+  if (bytes == 0) return std::nullopt;
   Handle dcpl = plist_handle(H5Dget_create_plist(dataset));
-  if (!dcpl.valid() || H5Pget_layout(dcpl) != H5D_CONTIGUOUS || H5Pget_external_count(dcpl) != 0) return {};
+  if (!dcpl.valid() || H5Pget_layout(dcpl) != H5D_CONTIGUOUS || H5Pget_external_count(dcpl) != 0) return std::nullopt;
   Handle type = type_handle(H5Dget_type(dataset));
-  if (!type.valid() || H5Tequal(type, mem_type) <= 0) return {};
+  if (!type.valid() || H5Tequal(type, mem_type) <= 0) return std::nullopt;
   // The absolute file address (HDF5 adds a userblock's size itself); undefined until written.
   const haddr_t data_start = H5Dget_offset(dataset);
-  if (data_start == HADDR_UNDEF || data_start % align != 0 || begin % align != 0) return {};
-  if (H5Dget_storage_size(dataset) < begin + bytes) return {};
+  if (data_start == HADDR_UNDEF || data_start % align != 0 || begin % align != 0) return std::nullopt;
+  if (H5Dget_storage_size(dataset) < begin + bytes) return std::nullopt;
   const std::uint64_t offset = data_start + begin;
   const int fd = posix_descriptor(file);
   struct stat st {};
-  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return {};
+  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   if (offset > static_cast<std::uint64_t>(st.st_size) || bytes > static_cast<std::uint64_t>(st.st_size) - offset)
-    return {};  // a truncated file: HDF5's read reports it
+    return std::nullopt;  // a truncated file: HDF5's read reports it
+  return offset;
+}
+
+}  // namespace
+
+bool raw_data_mappable(hid_t file, hid_t dataset, hid_t mem_type, std::size_t align) {
+  return usable_offset(file, dataset, mem_type, 0, H5Dget_storage_size(dataset), align).has_value();
+}
+
+MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t begin, std::uint64_t bytes,
+                        std::size_t align, bool populate) {
+  const std::optional<std::uint64_t> at = usable_offset(file, dataset, mem_type, begin, bytes, align);
+  if (!at) return {};
+  const std::uint64_t offset = *at;
+  const int fd = posix_descriptor(file);
   const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   const std::uint64_t start = offset / page * page;
   const std::size_t skip = static_cast<std::size_t>(offset - start);

@@ -40,4 +40,7 @@ class MappedData {
 MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t begin, std::uint64_t bytes,
                         std::size_t align, bool populate);
 
+// Whether map_raw_data can map the whole dataset's raw data (the same tests; nothing mapped).
+bool raw_data_mappable(hid_t file, hid_t dataset, hid_t mem_type, std::size_t align);
+
 }  // namespace h5p::h5
