@@ -24,7 +24,20 @@ struct Half {
     else if constexpr (W == KeyWidth::k32) return half_to_float_keys()[k];
     else return widen32to64(half_to_float_keys()[k]);
   }
-  static double abs_value(Bits b) { return static_cast<double>(std::bit_cast<float>(half_to_float_keys()[key16(b)])); }
+  // Computed, not looked up: the float32 bits of |value| chosen without branches (a subnormal
+  // half is its integer mantissa times 2^-24, exact, and never a subnormal float), a form GCC
+  // vectorises in the sums, where the table's gathers kept them scalar (3x slower). Exact for all
+  // 65536 patterns (tests/kernels/test_keys.cpp).
+  static double abs_value(Bits b) {
+    const std::uint32_t k = key16(b);
+    const std::uint32_t normal = (k << 13) + 0x38000000u;   // exponent 1..30: rebias 15 -> 127
+    const std::uint32_t special = (k << 13) | 0x7F800000u;  // exponent 31: Inf, NaN
+    const std::uint32_t sub = std::bit_cast<std::uint32_t>(static_cast<float>(static_cast<std::int32_t>(k)) * 0x1p-24f);
+    const std::uint32_t is_sub = 0u - static_cast<std::uint32_t>(k < 0x400u);
+    const std::uint32_t is_special = 0u - static_cast<std::uint32_t>(k >= 0x7C00u);
+    const std::uint32_t bits = (sub & is_sub) | (~is_sub & ((special & is_special) | (normal & ~is_special)));
+    return static_cast<double>(std::bit_cast<float>(bits));
+  }
 };
 struct Float {
   using Bits = std::uint32_t;

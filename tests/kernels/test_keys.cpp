@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 
+#include "kernels/cpu/typed_keys.hpp"
 #include "kernels/keys.hpp"
 
 using namespace h5p;
@@ -33,6 +34,19 @@ TEST(Keys, Float32OrderIsMagnitudeOrder) {
   EXPECT_EQ(k32(-INFINITY), kInfKey32);
   EXPECT_GT(k32(std::numeric_limits<float>::quiet_NaN()), kInfKey32);
   EXPECT_GT(k32(-std::numeric_limits<float>::quiet_NaN()), kInfKey32);
+}
+
+TEST(Keys, Float16MagnitudeOfEveryPatternIsExact) {
+  for (std::uint32_t b = 0; b < 65536; ++b) {
+    const double got = cpu::Half::abs_value(static_cast<std::uint16_t>(b));
+    const double want = std::fabs(half_value(static_cast<std::uint16_t>(b)));
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(got)) << std::hex << b;
+    } else {
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(got), std::bit_cast<std::uint64_t>(want)) << std::hex << b << ": " << got
+                                                                                       << " vs " << want;
+    }
+  }
 }
 
 TEST(Keys, Float64AndFloat16Specials) {
