@@ -9,35 +9,31 @@
 
 namespace h5p::cpu {
 
-// float16 magnitude key -> float32 magnitude key, for all 32768 keys (128 KiB, built once
-// from widen16to32): one load instead of the branches of a conversion in the hot loops.
-const std::uint32_t* half_to_float_keys();
-
 // Element bits -> key in the requested width, and -> |value| as a double (exact).
 struct Half {
   using Bits = std::uint16_t;
   static constexpr KeyWidth native = KeyWidth::k16;
-  template <KeyWidth W>
-  static std::uint64_t key(Bits b) {
-    const std::uint16_t k = key16(b);
-    if constexpr (W == KeyWidth::k16) return k;
-    else if constexpr (W == KeyWidth::k32) return half_to_float_keys()[k];
-    else return widen32to64(half_to_float_keys()[k]);
-  }
-  // Computed, not looked up: the float32 bits of |value| chosen without branches (a subnormal
-  // half is its integer mantissa times 2^-24, exact, and never a subnormal float), a form GCC
-  // vectorises in the sums, where the table's gathers kept them scalar (3x slower). Exact for all
-  // 65536 patterns (tests/kernels/test_keys.cpp).
-  static double abs_value(Bits b) {
+  // The float32 key of the same magnitude (widen16to32), computed without branches or a table
+  // so that the loops over it vectorise (a table's gathers kept them scalar, 3x slower): the
+  // exponent rebiased, Inf/NaN kept, and a subnormal half as its integer mantissa times 2^-24
+  // (exact, and never a subnormal float, so no flush-to-zero mode can change it). Equal to
+  // widen16to32 for all 32768 keys (tests/kernels/test_keys.cpp).
+  static std::uint32_t float_key(Bits b) {
     const std::uint32_t k = key16(b);
     const std::uint32_t normal = (k << 13) + 0x38000000u;   // exponent 1..30: rebias 15 -> 127
     const std::uint32_t special = (k << 13) | 0x7F800000u;  // exponent 31: Inf, NaN
     const std::uint32_t sub = std::bit_cast<std::uint32_t>(static_cast<float>(static_cast<std::int32_t>(k)) * 0x1p-24f);
     const std::uint32_t is_sub = 0u - static_cast<std::uint32_t>(k < 0x400u);
     const std::uint32_t is_special = 0u - static_cast<std::uint32_t>(k >= 0x7C00u);
-    const std::uint32_t bits = (sub & is_sub) | (~is_sub & ((special & is_special) | (normal & ~is_special)));
-    return static_cast<double>(std::bit_cast<float>(bits));
+    return (sub & is_sub) | (~is_sub & ((special & is_special) | (normal & ~is_special)));
   }
+  template <KeyWidth W>
+  static std::uint64_t key(Bits b) {
+    if constexpr (W == KeyWidth::k16) return key16(b);
+    else if constexpr (W == KeyWidth::k32) return float_key(b);
+    else return widen32to64(float_key(b));
+  }
+  static double abs_value(Bits b) { return static_cast<double>(std::bit_cast<float>(float_key(b))); }
 };
 struct Float {
   using Bits = std::uint32_t;

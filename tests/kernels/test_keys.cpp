@@ -40,9 +40,14 @@ TEST(Keys, Float16MagnitudeOfEveryPatternIsExact) {
   for (std::uint32_t b = 0; b < 65536; ++b) {
     const double got = cpu::Half::abs_value(static_cast<std::uint16_t>(b));
     const double want = std::fabs(half_value(static_cast<std::uint16_t>(b)));
+    // The CPU's wider keys of a float16 (computed) are the shared widening's, in both widths.
+    const std::uint16_t h = static_cast<std::uint16_t>(b);
+    EXPECT_EQ(cpu::Half::key<KeyWidth::k32>(h), widen16to32(key16(h))) << std::hex << b;
+    EXPECT_EQ(cpu::Half::key<KeyWidth::k64>(h), widen32to64(widen16to32(key16(h)))) << std::hex << b;
     if (std::isnan(want)) {
       EXPECT_TRUE(std::isnan(got)) << std::hex << b;
     } else {
+      EXPECT_EQ(cpu::Half::key<KeyWidth::k32>(h), k32(static_cast<float>(want))) << std::hex << b;
       EXPECT_EQ(std::bit_cast<std::uint64_t>(got), std::bit_cast<std::uint64_t>(want)) << std::hex << b << ": " << got
                                                                                        << " vs " << want;
     }
