@@ -161,9 +161,13 @@ class PruneJob {
   void prepare_tensor(TensorState& s);
   void apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_dataset);
   bool applies_in_pieces(const TensorState& s) const;
-  std::vector<unsigned char> piece_out_;  // a mapped tensor's pieces, pruned into here and written from here
-  HostBuffer slab_out_{nullptr, [](unsigned char*) {}};  // a mapped slab, pruned into here and written from here
-  std::size_t slab_out_bytes_ = 0;
+  // Where values pruned out of a mapping (two pieces of a resident tensor, or one streamed slab)
+  // go, and are written from: at least `bytes`, grown only, kept for later tensors.
+  std::vector<unsigned char> mapped_out_;
+  unsigned char* mapped_out(std::size_t bytes) {
+    if (mapped_out_.size() < bytes) mapped_out_.resize(bytes);
+    return mapped_out_.data();
+  }
   void prune_slab(TensorState& s, MutTensor slab, std::uint64_t begin, std::uint64_t& quota, bool record,
                   bool chained = false);
   void apply_slab(TensorState& s, ConstTensor in, void* out, std::uint64_t& quota, bool record, bool chained);
@@ -240,18 +244,18 @@ void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* firs
   // carried from piece to piece, give what one call over the tensor gives.
   const std::size_t esize = dtype_size(s.plan->dtype);
   const std::size_t piece_elems = fused_piece_elements(s.plan->shape, esize);
+  // (A tensor mapped below with the first digit taken is one of these: it goes in pieces too.)
   const bool pieces = s.keep && !resident(s) && first_digit_hist && piece_elems > 0 && backend_->works_in_host_memory();
-  const bool chained = pieces;
   auto body = [&](MutTensor slab, const h5::Slab&) {
     StageTimer t(result_.seconds.compute);
     const ConstTensor view{slab.dtype, slab.data, slab.n};
     const TensorScan part =
         first_digit_hist
-            ? backend_->scan_histogram(view, w, {d.shift, d.bits, 0}, first_digit_hist->data(), chained ? total.sum_sq : 0.0)
+            ? backend_->scan_histogram(view, w, {d.shift, d.bits, 0}, first_digit_hist->data(), pieces ? total.sum_sq : 0.0)
             : backend_->scan(view);
     const double chained_sum = part.sum_sq;
     total.add(part);  // part of a scan_histogram has no extremes: max stays what scan() found
-    if (chained) total.sum_sq = chained_sum;
+    if (pieces) total.sum_sq = chained_sum;
   };
   // A tensor that can be pruned piece by piece into a buffer may stay in the input's pages
   // instead, scanned as it is mapped: in large pieces of whole blocks when the first digit is
@@ -430,7 +434,7 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
   const std::size_t piece_elems = fused_piece_elements(s.plan->shape, esize);
   const bool pieces = applies_in_pieces(s);
   const bool mapped = reader_->mapped(*s.plan);
-  if (mapped) piece_out_.resize(2 * piece_elems * esize);
+  unsigned char* const pieces_out = mapped ? mapped_out(2 * piece_elems * esize) : nullptr;
   // A streamed tensor whose slabs are mapped goes the same way, a slab at a time: pruned out of
   // place into one slab-sized buffer and written from it, so the input is not copied into a read
   // buffer first (the mapped slab and this buffer: as much memory as the two read buffers).
@@ -440,13 +444,9 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
   for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
     if (slab.n == 0) return;
     if (streamed_mapped) {
-      if (slab_out_bytes_ < where.n * esize) {
-        slab_out_.reset();  // free before allocating
-        slab_out_ = backend_->allocate_host(where.n * esize);
-        slab_out_bytes_ = where.n * esize;
-      }
-      apply_slab(s, ConstTensor{slab.dtype, slab.data, slab.n}, slab_out_.get(), quota, true, /*chained=*/false);
-      write(where, slab_out_.get());
+      unsigned char* out = mapped_out(where.n * esize);
+      apply_slab(s, ConstTensor{slab.dtype, slab.data, slab.n}, out, quota, true, /*chained=*/false);
+      write(where, out);
       return;
     }
     if (!resident(s) || !pieces) {
@@ -459,7 +459,7 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
     for (const h5::Slab& piece : h5::plan_slabs(s.plan->shape, piece_elems)) {
       check_interrupt();  // a stop signal is answered within a piece, as when the pieces were read
       const auto* in = static_cast<const unsigned char*>(slab.data) + piece.flat_begin * esize;
-      unsigned char* data = mapped ? piece_out_.data() + (i++ % 2) * piece_elems * esize : const_cast<unsigned char*>(in);
+      unsigned char* data = mapped ? pieces_out + (i++ % 2) * piece_elems * esize : const_cast<unsigned char*>(in);
       apply_slab(s, ConstTensor{slab.dtype, in, piece.n}, data, quota, true, /*chained=*/true);
       if (writing.valid()) writing.get();
       if (!write_behind) {
