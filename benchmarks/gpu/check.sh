@@ -272,6 +272,36 @@ else
   record e2e SKIP 0 "no model or no h5prune"
 fi
 
+# ---- The e2e tests on this device: the bundle's h5prune against the tests' numpy reference, on
+# generated files and the real fixtures (the bundle carries them), with `--backend auto` picking
+# CUDA and every tensor sent through the device. test_backend.py and test_pinned_outputs.py run
+# with their own settings (CUDA against the CPU byte for byte; the pinned SHA-256 on CUDA too).
+
+e2e_repo=${CHECK_REPO:-$(cd "$bundle/.." && pwd)}
+e2e_dir=$e2e_repo/tests/e2e
+if [[ ! -f $e2e_dir/conftest.py || ! -x $bin/h5prune ]]; then
+  record e2e SKIP 0 "no tests/e2e beside the bundle, or no h5prune"
+elif [[ -z $python ]] || ! "$python" -c 'import pytest, scipy' 2>/dev/null; then
+  record e2e SKIP 0 "no Python with h5py, numpy, scipy and pytest here"
+else
+  xdist=()
+  "$python" -c 'import xdist' 2>/dev/null && xdist=(-n "$jobs")
+  e2e_env=(env H5PRUNE_BIN="$bin/h5prune" PYTHONDONTWRITEBYTECODE=1)
+  [[ -d $bundle/fixtures ]] && e2e_env+=(H5PRUNE_FIXTURES="$bundle/fixtures")
+  e2e_files=(test_rules.py test_fuzz.py test_fixtures.py test_sparse.py test_sparse_fixtures.py test_nm.py
+    test_nm_axis.py test_structured.py test_honest_counts.py test_selection.py test_group_rules.py
+    test_threshold_rel.py test_reproducible.py test_stats.py)
+  e2e_key() { grep -E '^=*.* (passed|failed|error|skipped).* in [0-9.]+s' "$1" | tail -n1 | tr -d '='; }
+  if run_step e2e_backend 120 "${e2e_env[@]}" "$python" -m pytest -q -p no:cacheprovider -rfE "${xdist[@]}" \
+    --junitxml="$out/e2e_backend.xml" "$e2e_dir/test_backend.py" "$e2e_dir/test_pinned_outputs.py"; then
+    finish_step e2e_backend "$(e2e_key "$out/e2e_backend.log")"
+  fi
+  if run_step e2e_rules_on_cuda 200 "${e2e_env[@]}" H5PRUNE_TEST_CUDA_HOST_BELOW=0 "$python" -m pytest -q \
+    -p no:cacheprovider -rfE "${xdist[@]}" --junitxml="$out/e2e_rules_on_cuda.xml" "${e2e_files[@]/#/$e2e_dir/}"; then
+    finish_step e2e_rules_on_cuda "$(e2e_key "$out/e2e_rules_on_cuda.log")"
+  fi
+fi
+
 # ---- Kernel benchmark (checks every kernel against the CPU backend first; exit 1 on a mismatch)
 
 if [[ -x $bin/bench_cuda_kernels ]]; then

@@ -61,6 +61,10 @@ for b in "$out"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$b"; done
 cp "$repo/benchmarks/gpu/check.sh" "$repo/benchmarks/gpu/check_bundle_libs.sh" "$repo/benchmarks/gpu/README.md" "$out/"
 cp "$repo/benchmarks/make_model.py" "$out/"
 if [[ -d /usr/src/googletest/googletest ]]; then cp -r /usr/src/googletest/googletest "$out/src/googletest"; fi
+# The real fixtures, for check.sh's e2e step (the bundle is never committed: only two of them
+# may be copied into the project)
+fixtures=${H5PRUNE_FIXTURES:-$repo/../shared/fixtures/keras}
+if [[ -d $fixtures ]]; then mkdir -p "$out/fixtures" && cp "$fixtures"/*.h5 "$fixtures"/*.hdf5 "$out/fixtures/"; fi
 model=$out/data/model_small.h5
 /usr/bin/python3 "$repo/benchmarks/make_model.py" "$model" --params 1e6 --dtype float32 --seed 0 --quiet
 "$out/bin/h5prune" prune "$model" -o "$out/data/pruned.h5" --backend cpu --sparsity 0.9 --scope global --quiet >/dev/null

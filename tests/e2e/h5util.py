@@ -10,7 +10,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-FIXTURES = os.path.normpath(os.path.join(REPO, "..", "shared", "fixtures", "keras"))
+# H5PRUNE_FIXTURES names another folder (the GPU check carries them in its bundle).
+FIXTURES = os.environ.get("H5PRUNE_FIXTURES") or os.path.normpath(os.path.join(REPO, "..", "shared", "fixtures", "keras"))
 # The twelve real Keras/Caffe files (SOURCES.md there); the `fixture_file` fixture gives each.
 FIXTURE_NAMES = [
     "fastmachinelearning__example-models__KERAS_3layer_70pruned_retrained_weights.h5",
@@ -57,6 +58,19 @@ def run_json(*args, **kw):
         return json.loads(res.stdout)
     except ValueError as e:
         raise AssertionError("--json stdout is not one JSON object (%s)\n%s" % (e, describe(res)))
+
+
+_cuda_usable = None
+
+
+def cuda_usable():
+    """Whether `--backend cuda` runs here (a CUDA build and a usable device); asked once."""
+    global _cuda_usable
+    if _cuda_usable is None:
+        example = os.path.join(REPO, "examples", "keras2c_model.h5")
+        res = run("prune", example, "--dry-run", "--sparsity", "0.5", "--backend", "cuda")
+        _cuda_usable = res.returncode == 0
+    return _cuda_usable
 
 
 def sha256(path):

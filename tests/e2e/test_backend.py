@@ -13,12 +13,7 @@ SEED = 6060
 EXAMPLE = os.path.join(h5util.REPO, "examples", "keras2c_model.h5")
 
 
-def _cuda_usable():
-    res = h5util.run("prune", EXAMPLE, "--dry-run", "--sparsity", "0.5", "--backend", "cuda")
-    return res.returncode == 0
-
-
-CUDA = _cuda_usable()
+CUDA = h5util.cuda_usable()
 # A build without the CUDA toolkit (-DH5PRUNE_ENABLE_CUDA=OFF) says so instead of naming a device.
 CUDA_BUILT = "CUDA yes" in h5util.run_ok("--version").stdout
 needs_device = pytest.mark.skipif(not CUDA, reason="no CUDA device")
