@@ -34,10 +34,17 @@ void for_each_piece(MutTensor slab, std::uint64_t flat_begin, std::size_t piece,
   }
 }
 
+// Elements compacted at once: the job's bound, but never more than the tensor holds. The
+// buffers are sized by it, and a device backend page-locks them, which commits every byte: a
+// small tensor under a large --memory-limit must not take a quarter of that limit.
+std::size_t piece_for(const CompactionJob& job) {
+  return static_cast<std::size_t>(std::min<std::uint64_t>(job.piece_elements, job.n));
+}
+
 // The nm layout groups along the last axis (stride 1); the pipeline refuses any other axis.
 void write_nm(Backend& backend, const CompactionJob& job, sparse::LayoutWriter& w) {
   const unsigned keep = job.nm_keep, m = job.nm_group;
-  const std::size_t piece = std::max<std::size_t>(m, job.piece_elements / m * m);
+  const std::size_t piece = std::max<std::size_t>(m, piece_for(job) / m * m);
   // Output buffers from the backend (page-locked for a device: its copies land straight in them).
   const std::size_t most = piece / m * keep;
   const HostBuffer positions = backend.allocate_host(most);
@@ -94,7 +101,7 @@ CompactionResult write_compacted(Backend& backend, const CompactionJob& job, hid
   });
   h5::Handle src_type = h5::type_handle(H5Dget_type(source_dataset));
   const sparse::MatrixShape ms = sparse::matrix_shape(job.shape);
-  const std::size_t piece = std::max<std::size_t>(8, job.piece_elements);
+  const std::size_t piece = std::max<std::size_t>(8, piece_for(job));
 
   CompactionResult r;
   std::vector<std::uint64_t> row_counts;
