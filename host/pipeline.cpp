@@ -13,7 +13,6 @@
 #include <cstring>
 #include <functional>
 #include <future>
-#include <thread>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -738,7 +737,7 @@ void PruneJob::open_and_plan() {
   check_filters();
   check_layout_rules();
   choose_backend();
-  result_.threads = opt_.threads > 0 ? opt_.threads : static_cast<int>(std::thread::hardware_concurrency());
+  result_.threads = opt_.threads > 0 ? opt_.threads : available_cpus();
 
   states_.resize(plan_.tensors.size());
   for (std::size_t i = 0; i < plan_.tensors.size(); ++i) {

@@ -169,7 +169,12 @@ class Backend {
   virtual NmResult zero_slices(MutTensor t, std::uint64_t begin, SliceAxis axis, const std::uint8_t* drop) = 0;
 };
 
-// The OpenMP CPU backend; threads <= 0 means all available cores.
+// The OpenMP CPU backend; threads <= 0 means available_cpus().
 std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+// The CPUs this process may run on: its affinity mask as OpenMP reads it at start, which Slurm
+// (--cpus-per-task with core binding) and taskset narrow. Never the machine's count, which
+// would put a job's 4-CPU share of a 64-core node under 64 threads.
+int available_cpus();
 
 }  // namespace h5p

@@ -4,11 +4,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 
 #include "common/errors.hpp"
 #include "host/memory_budget.hpp"
 #include "host/rule.hpp"
+#include "kernels/backend.hpp"
 #include "tools/version.hpp"
 
 namespace po = boost::program_options;
@@ -50,7 +50,7 @@ int threads_option(const po::variables_map& vm) {
   const int threads = vm["threads"].as<int>();
   if (threads < 1) throw UsageError("invalid value for --threads: must be >= 1");
   // Each thread has its own stack and histograms; thousands of them only cost memory.
-  const int cap = 4 * std::max(1u, std::thread::hardware_concurrency());
+  const int cap = 4 * available_cpus();
   if (threads > cap) {
     std::fprintf(stderr, "h5prune: warning: --threads %d is more than 4 per core; using %d\n", threads, cap);
     return cap;

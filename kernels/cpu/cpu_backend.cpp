@@ -63,6 +63,8 @@ bool use_avx2() {
 
 }  // namespace
 
+int available_cpus() { return std::max(1, omp_get_num_procs()); }
+
 std::unique_ptr<Backend> make_cpu_backend(int threads) {
 #ifdef H5P_CPU_AVX2
   if (use_avx2()) return std::make_unique<isa_avx2::CpuBackend>(threads);

@@ -84,6 +84,22 @@ def test_threads_and_memory_limit_same_sha(tmp_path, model, rule):
     checks.check_output_tensors(tmp_path / "mem1M.h5", paths, res, ctx + " --memory-limit 1M")
 
 
+def test_threads_follow_the_affinity_mask(tmp_path, model):
+    """Without --threads, the thread count is the CPUs the job may use (Slurm's binding, taskset),
+    not the machine's; the summary says the count the kernels ran with."""
+    cpus = sorted(os.sched_getaffinity(0))
+    for allowed in ([cpus[0]], cpus[:2]):
+        out = tmp_path / ("out_%d.h5" % len(allowed))
+        js = h5util.run_json("prune", model, "-o", out, "--sparsity", "0.5", "--backend", "cpu",
+                             preexec_fn=lambda: os.sched_setaffinity(0, allowed))
+        n = len(allowed)
+        assert js["threads"] == n, "affinity %r: summary threads %r" % (allowed, js["threads"])
+        assert js["device"].startswith("cpu (%d thread%s" % (n, "" if n == 1 else "s")), js["device"]
+    res = h5util.run("prune", model, "-o", tmp_path / "o.h5", "--sparsity", "0.5", "--threads", "9",
+                     preexec_fn=lambda: os.sched_setaffinity(0, [cpus[0]]))
+    assert res.returncode == 0 and "--threads 9 is more than 4 per core; using 4" in res.stderr, h5util.describe(res)
+
+
 def test_json_hashes(tmp_path, model):
     out = tmp_path / "out.h5"
     js = h5util.run_json("prune", model, "-o", out, "--sparsity", "0.5")
