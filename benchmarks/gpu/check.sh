@@ -77,10 +77,11 @@ run_step() {
   ((limit > left)) && limit=$left
   echo "== $name: $* (limit ${limit}s)"
   t0=$(now)
+  # SIGINT first: pytest then still prints its failures and writes its report
   if [[ -n $step_stdout ]]; then
-    timeout --kill-after=10 "$limit" "$@" >"$step_stdout" 2>"$out/$name.log"
+    timeout -s INT --kill-after=15 "$limit" "$@" >"$step_stdout" 2>"$out/$name.log"
   else
-    timeout --kill-after=10 "$limit" "$@" >"$out/$name.log" 2>&1
+    timeout -s INT --kill-after=15 "$limit" "$@" >"$out/$name.log" 2>&1
   fi
   step_rc=$?
   step_secs=$(elapsed_since "$t0")
@@ -272,6 +273,15 @@ else
   record e2e SKIP 0 "no model or no h5prune"
 fi
 
+# ---- Kernel benchmark (checks every kernel against the CPU backend first; exit 1 on a mismatch)
+
+if [[ -x $bin/bench_cuda_kernels ]]; then
+  read -r -a bench_argv <<<"$bench_args"
+  run_step bench 200 "$bin/bench_cuda_kernels" "${bench_argv[@]}" &&
+    finish_step bench "$(awk '/^cudaMemcpy D2D/ && / float32 / { c = $(NF - 1) } /^apply quota 0/ && / float32 / { a = $(NF - 1) " GB/s (" $NF ")" }
+    /MISMATCH/ { m++ } END { printf "f32 copy %s GB/s, apply %s, %d mismatch lines", c, a, m }' "$out/bench.log")"
+fi
+
 # ---- The e2e tests on this device: the bundle's h5prune against the tests' numpy reference, on
 # generated files and the real fixtures (the bundle carries them), with `--backend auto` picking
 # CUDA and every tensor sent through the device. test_backend.py and test_pinned_outputs.py run
@@ -292,24 +302,15 @@ else
     test_nm_axis.py test_structured.py test_honest_counts.py test_selection.py test_group_rules.py
     test_threshold_rel.py test_reproducible.py test_stats.py)
   e2e_key() { grep -E '^=*.* (passed|failed|error|skipped).* in [0-9.]+s' "$1" | tail -n1 | tr -d '='; }
-  if run_step e2e_backend 120 "${e2e_env[@]}" "$python" -m pytest -q -p no:cacheprovider -rfE "${xdist[@]}" \
-    --junitxml="$out/e2e_backend.xml" "$e2e_dir/test_backend.py" "$e2e_dir/test_pinned_outputs.py"; then
+  if run_step e2e_backend 120 "${e2e_env[@]}" "$python" -m pytest -q -p no:cacheprovider -p no:benchmark --tb=short -rfE \
+    --durations=10 "${xdist[@]}" --junitxml="$out/e2e_backend.xml" "$e2e_dir/test_backend.py" "$e2e_dir/test_pinned_outputs.py"; then
     finish_step e2e_backend "$(e2e_key "$out/e2e_backend.log")"
   fi
-  if run_step e2e_rules_on_cuda 200 "${e2e_env[@]}" H5PRUNE_TEST_CUDA_HOST_BELOW=0 "$python" -m pytest -q \
-    -p no:cacheprovider -rfE "${xdist[@]}" --junitxml="$out/e2e_rules_on_cuda.xml" "${e2e_files[@]/#/$e2e_dir/}" \
+  if run_step e2e_rules_on_cuda 300 "${e2e_env[@]}" H5PRUNE_TEST_CUDA_HOST_BELOW=0 "$python" -m pytest -q \
+    -p no:cacheprovider -p no:benchmark --tb=short -rfE --durations=10 "${xdist[@]}" --junitxml="$out/e2e_rules_on_cuda.xml" "${e2e_files[@]/#/$e2e_dir/}" \
     -k 'not test_version_names_the_checked_out_revision'; then  # the bundle is built from the commit, not the checkout
     finish_step e2e_rules_on_cuda "$(e2e_key "$out/e2e_rules_on_cuda.log")"
   fi
-fi
-
-# ---- Kernel benchmark (checks every kernel against the CPU backend first; exit 1 on a mismatch)
-
-if [[ -x $bin/bench_cuda_kernels ]]; then
-  read -r -a bench_argv <<<"$bench_args"
-  run_step bench 200 "$bin/bench_cuda_kernels" "${bench_argv[@]}" &&
-    finish_step bench "$(awk '/^cudaMemcpy D2D/ && / float32 / { c = $(NF - 1) } /^apply quota 0/ && / float32 / { a = $(NF - 1) " GB/s (" $NF ")" }
-    /MISMATCH/ { m++ } END { printf "f32 copy %s GB/s, apply %s, %d mismatch lines", c, a, m }' "$out/bench.log")"
 fi
 
 # ---- compute-sanitizer last (slowest; cut by the deadline)
