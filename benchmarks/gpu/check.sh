@@ -269,6 +269,11 @@ if [[ -n $model && -x $bin/h5prune ]]; then
   else
     record sha256_equal FAIL 0 "cpu ${sum_cpu:0:16} cuda ${sum_cuda:0:16}"
   fi
+  crossover_models=("$model")
+  [[ -f $small && $model != "$small" ]] && crossover_models=("$small" "$model")
+  if run_step crossover 90 "$bundle/backend_crossover.sh" "$bin/h5prune" "$work" "${crossover_models[@]}"; then
+    finish_step crossover "$(tr '\n' ';' <"$out/crossover.log")"
+  fi
 else
   record e2e SKIP 0 "no model or no h5prune"
 fi

@@ -58,7 +58,8 @@ for l in "$out"/lib/*; do chmod u+w "$l"; strip --strip-unneeded "$l"; patchelf 
 for b in "$out"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$b"; done
 
 # ---- Scripts, googletest's sources (check.sh --build), a small model and its CPU prune's hash
-cp "$repo/benchmarks/gpu/check.sh" "$repo/benchmarks/gpu/check_bundle_libs.sh" "$repo/benchmarks/gpu/README.md" "$out/"
+cp "$repo/benchmarks/gpu/check.sh" "$repo/benchmarks/gpu/check_bundle_libs.sh" "$repo/benchmarks/gpu/backend_crossover.sh" \
+  "$repo/benchmarks/gpu/README.md" "$out/"
 cp "$repo/benchmarks/make_model.py" "$out/"
 if [[ -d /usr/src/googletest/googletest ]]; then cp -r /usr/src/googletest/googletest "$out/src/googletest"; fi
 # The real fixtures, for check.sh's e2e step (the bundle is never committed: only two of them
