@@ -179,13 +179,28 @@ class PruneJob {
   void measure_bytes(const std::string& output_path);
 };
 
+#ifdef H5P_HAVE_CUDA
+constexpr bool kCudaBuilt = true;
+#else
+constexpr bool kCudaBuilt = false;  // auto's note then says the build has no CUDA
+#endif
+
 // cpu: the OpenMP backend. cuda: the device or a usage error. auto: the device when one is
-// usable, else the CPU, with the reason in the summary.
+// usable and a tensor is large enough to go to it, else the CPU, with the reason in the summary.
 void PruneJob::choose_backend() {
+  std::uint64_t largest = 0;
+  for (const PlannedTensor& t : plan_.tensors) largest = std::max<std::uint64_t>(largest, t.n);
+  const std::size_t host_below = cuda_options().host_below;
   if (opt_.backend == "cpu") {
     backend_ = make_cpu_backend(opt_.threads);
   } else if (opt_.backend == "cuda") {
     backend_ = make_cuda_backend(cuda_options());
+  } else if (opt_.backend == "auto" && kCudaBuilt && largest < host_below) {
+    // The CUDA backend would run every tensor on its host side: starting the device (0.3-0.7 s
+    // on an H200 machine, benchmarks/RESULTS.md) would buy nothing.
+    backend_ = make_cpu_backend(opt_.threads);
+    result_.backend_note = "every selected tensor has fewer than " + std::to_string(host_below) +
+                           " weights, which the CUDA backend runs on the CPU too; used the CPU";
   } else if (opt_.backend == "auto") {
     const CudaProbe probe = probe_cuda();
     if (probe.devices > 0) {

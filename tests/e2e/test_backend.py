@@ -35,14 +35,41 @@ def test_cuda_without_device_is_a_usage_error(tmp_path):
     assert _listing(tmp_path) == [], "left behind: %r" % _listing(tmp_path)
 
 
+@pytest.fixture(scope="module")
+def one_large_tensor(tmp_path_factory):
+    """A tensor of 65792 weights, over the 65536 under which the CUDA backend works on the host."""
+    path = tmp_path_factory.mktemp("large") / "large.h5"
+    return datagen.write_h5(path, {"/w/big/kernel:0": datagen.make_values(SEED, "<f4", (256, 257), "normal"),
+                                   "/w/small/kernel:0": datagen.make_values(SEED + 1, "<f4", (16, 16), "normal")})
+
+
 @needs_no_device
-def test_auto_falls_back_to_cpu_and_says_so(tmp_path):
-    js = h5util.run_json("prune", EXAMPLE, "-o", tmp_path / "a.h5", "--sparsity", "0.5")
+def test_auto_falls_back_to_cpu_and_says_so(tmp_path, one_large_tensor):
+    js = h5util.run_json("prune", one_large_tensor, "-o", tmp_path / "a.h5", "--sparsity", "0.5")
     assert js["backend"] == "cpu" and js["device"].startswith("cpu"), js["backend"]
     assert js["backend_note"].startswith("no usable CUDA device ("), js["backend_note"]
-    res = h5util.run_ok("prune", EXAMPLE, "-o", tmp_path / "b.h5", "--sparsity", "0.5", "--quiet")
+    res = h5util.run_ok("prune", one_large_tensor, "-o", tmp_path / "b.h5", "--sparsity", "0.5", "--quiet")
     assert "backend: no usable CUDA device (" in res.stdout and "used the CPU" in res.stdout, res.stdout
     assert h5util.sha256(tmp_path / "a.h5") == h5util.sha256(tmp_path / "b.h5")
+
+
+def test_auto_keeps_a_model_of_small_tensors_on_the_cpu(tmp_path):
+    """Every tensor under the CUDA backend's host cut-over: auto does not start the device (it
+    would run them on the host anyway), with or without one, and says so."""
+    js = h5util.run_json("prune", EXAMPLE, "-o", tmp_path / "a.h5", "--sparsity", "0.5")
+    assert js["backend"] == "cpu", js
+    if CUDA_BUILT:
+        want = "every selected tensor has fewer than 65536 weights, which the CUDA backend runs on the CPU too; used the CPU"
+    else:
+        want = "no usable CUDA device (built without CUDA); used the CPU"
+    assert js["backend_note"] == want, js["backend_note"]
+    # the test hook that sends every tensor to the device lifts it
+    js = h5util.run_json("prune", EXAMPLE, "-o", tmp_path / "b.h5", "--sparsity", "0.5",
+                         env=dict(os.environ, H5PRUNE_TEST_CUDA_HOST_BELOW="0"))
+    if CUDA:
+        assert js["backend"] == "cuda" and js["backend_note"] is None, js
+    else:
+        assert js["backend_note"].startswith("no usable CUDA device ("), js["backend_note"]
 
 
 def test_explicit_cpu_has_no_note(tmp_path):
@@ -63,8 +90,8 @@ def test_bad_backend_options(tmp_path, args, message):
 
 
 @needs_device
-def test_auto_picks_cuda(tmp_path):
-    js = h5util.run_json("prune", EXAMPLE, "-o", tmp_path / "a.h5", "--sparsity", "0.5")
+def test_auto_picks_cuda(tmp_path, one_large_tensor):
+    js = h5util.run_json("prune", one_large_tensor, "-o", tmp_path / "a.h5", "--sparsity", "0.5")
     assert js["backend"] == "cuda" and js["backend_note"] is None, js
 
 
