@@ -752,7 +752,7 @@ void PruneJob::open_and_plan() {
   check_filters();
   check_layout_rules();
   choose_backend();
-  result_.threads = opt_.threads > 0 ? opt_.threads : available_cpus();
+  result_.threads = opt_.threads > 0 ? opt_.threads : default_threads();
 
   states_.resize(plan_.tensors.size());
   for (std::size_t i = 0; i < plan_.tensors.size(); ++i) {

@@ -169,12 +169,16 @@ class Backend {
   virtual NmResult zero_slices(MutTensor t, std::uint64_t begin, SliceAxis axis, const std::uint8_t* drop) = 0;
 };
 
-// The OpenMP CPU backend; threads <= 0 means available_cpus().
+// The OpenMP CPU backend; threads <= 0 means default_threads().
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
 // The CPUs this process may run on: its affinity mask as OpenMP reads it at start, which Slurm
 // (--cpus-per-task with core binding) and taskset narrow. Never the machine's count, which
 // would put a job's 4-CPU share of a 64-core node under 64 threads.
 int available_cpus();
+
+// Threads when --threads is not given: OMP_NUM_THREADS when set (the usual way to size an
+// OpenMP job; Slurm scripts set it from SLURM_CPUS_PER_TASK), else available_cpus().
+int default_threads();
 
 }  // namespace h5p

@@ -64,6 +64,7 @@ bool use_avx2() {
 }  // namespace
 
 int available_cpus() { return std::max(1, omp_get_num_procs()); }
+int default_threads() { return std::max(1, omp_get_max_threads()); }
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) {
 #ifdef H5P_CPU_AVX2

@@ -88,9 +88,10 @@ def test_threads_follow_the_affinity_mask(tmp_path, model):
     """Without --threads, the thread count is the CPUs the job may use (Slurm's binding, taskset),
     not the machine's; the summary says the count the kernels ran with."""
     cpus = sorted(os.sched_getaffinity(0))
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     for allowed in ([cpus[0]], cpus[:2]):
         out = tmp_path / ("out_%d.h5" % len(allowed))
-        js = h5util.run_json("prune", model, "-o", out, "--sparsity", "0.5", "--backend", "cpu",
+        js = h5util.run_json("prune", model, "-o", out, "--sparsity", "0.5", "--backend", "cpu", env=env,
                              preexec_fn=lambda: os.sched_setaffinity(0, allowed))
         n = len(allowed)
         assert js["threads"] == n, "affinity %r: summary threads %r" % (allowed, js["threads"])
@@ -98,6 +99,18 @@ def test_threads_follow_the_affinity_mask(tmp_path, model):
     res = h5util.run("prune", model, "-o", tmp_path / "o.h5", "--sparsity", "0.5", "--threads", "9",
                      preexec_fn=lambda: os.sched_setaffinity(0, [cpus[0]]))
     assert res.returncode == 0 and "--threads 9 is more than 4 per core; using 4" in res.stderr, h5util.describe(res)
+
+
+def test_omp_num_threads_is_the_default_and_threads_wins(tmp_path, model):
+    """OMP_NUM_THREADS (as Slurm scripts set it from SLURM_CPUS_PER_TASK) sizes a run without
+    --threads; --threads, when given, wins over it."""
+    env = dict(os.environ, OMP_NUM_THREADS="3")
+    js = h5util.run_json("prune", model, "-o", tmp_path / "a.h5", "--sparsity", "0.5", "--backend", "cpu", env=env)
+    assert js["threads"] == 3 and js["device"].startswith("cpu (3 threads"), (js["threads"], js["device"])
+    js = h5util.run_json("prune", model, "-o", tmp_path / "b.h5", "--sparsity", "0.5", "--backend", "cpu",
+                         "--threads", "1", env=env)
+    assert js["threads"] == 1 and js["device"].startswith("cpu (1 thread,"), (js["threads"], js["device"])
+    assert h5util.sha256(tmp_path / "a.h5") == h5util.sha256(tmp_path / "b.h5")
 
 
 def test_json_hashes(tmp_path, model):
