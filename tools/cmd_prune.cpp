@@ -57,7 +57,7 @@ po::options_description prune_options() {
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor (2: kernels and matrices, not biases)")
       ("memory-limit", po::value<std::string>()->default_value("auto"),
        "bound on weight bytes held in memory; larger data is streamed in slabs (auto: half of what the cgroup or the machine has free)")
-      ("backend", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda (auto: CUDA when a device is usable, else the CPU)")
+      ("backend", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda (auto: CUDA when a device is usable and a tensor has 65536 weights or more, else the CPU)")
       ("device-memory-limit", po::value<std::string>(), "bound on device memory for --backend cuda (default: half of the free memory); larger tensors go through in chunks")
       ("threads", po::value<int>(), "OpenMP threads (default: OMP_NUM_THREADS, else the CPUs this job may use); results do not depend on it")
       ("json", po::bool_switch(), "print the summary as one JSON object on stdout")
