@@ -59,7 +59,7 @@ po::options_description prune_options() {
        "bound on weight bytes held in memory; larger data is streamed in slabs (auto: half of what the cgroup or the machine has free)")
       ("backend", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda (auto: CUDA when a device is usable and a tensor has 65536 weights or more, else the CPU)")
       ("device-memory-limit", po::value<std::string>(), "bound on device memory for --backend cuda (default: half of the free memory); larger tensors go through in chunks")
-      ("threads", po::value<int>(), "OpenMP threads (default: OMP_NUM_THREADS, else the CPUs this job may use); results do not depend on it")
+      ("threads", po::value<int>(), "OpenMP threads (default: OMP_NUM_THREADS, else the CPUs this job may use: affinity and cgroup CPU quota); results do not depend on it")
       ("json", po::bool_switch(), "print the summary as one JSON object on stdout")
       ("force", po::bool_switch(), "replace an existing output file")
       ("dry-run", po::bool_switch(), "print the plan (tensors, rule, n) and write nothing")

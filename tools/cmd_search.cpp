@@ -44,7 +44,7 @@ po::options_description search_options() {
       ("exclude", po::value<std::string>(), "skip tensors whose full HDF5 path matches this regex")
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor")
       ("memory-limit", po::value<std::string>()->default_value("auto"), "bound on weight bytes held in memory: auto (half of what this process may use; docs/CLI.md Memory) or a size")
-      ("threads", po::value<int>(), "OpenMP threads (default: OMP_NUM_THREADS, else the CPUs this job may use)")
+      ("threads", po::value<int>(), "OpenMP threads (default: OMP_NUM_THREADS, else the CPUs this job may use: affinity and cgroup CPU quota)")
       ("registry", po::value<std::string>(), "record every probe (and the baseline) here; resumable (default: $H5PRUNE_REGISTRY)")
       ("model", po::value<std::string>(), "model name in the registry (default: the input file's stem)")
       ("alias", po::value<std::string>(), "with a registry: point this alias at the answer's version")

@@ -30,7 +30,7 @@ int cmd_stats(const std::vector<std::string>& args) {
       ("min-ndim", po::value<int>()->default_value(2), "minimum rank of a selected tensor, as for prune")
       ("include-optimizer", po::bool_switch(), "optimizer state may be selected, as for prune")
       ("memory-limit", po::value<std::string>()->default_value("auto"), "bound on weight bytes held in memory: auto (half of what this process may use; docs/CLI.md Memory) or a size")
-      ("threads", po::value<int>(), "OpenMP threads (default: OMP_NUM_THREADS, else the CPUs this job may use)");
+      ("threads", po::value<int>(), "OpenMP threads (default: OMP_NUM_THREADS, else the CPUs this job may use: affinity and cgroup CPU quota)");
   po::variables_map vm = parse_with_input(args, visible);
   if (vm.count("help")) {
     std::cout << visible << "\nexit codes: 0 ok, 2 usage, 3 input. See docs/CLI.md.\n";

@@ -54,7 +54,7 @@ po::options_description sweep_options() {
       ("rule", po::value<std::vector<std::string>>()->composing(), "REGEX=SPEC, repeatable: tensors matching REGEX keep SPEC at every point; the swept value applies to the rest (docs/RULES.md)")
       ("rules", po::value<std::string>(), "a JSON file of such group rules, as for prune")
       ("memory-limit", po::value<std::string>()->default_value("auto"), "bound on weight bytes held in memory: auto (half of what this process may use; docs/CLI.md Memory) or a size")
-      ("threads", po::value<int>(), "OpenMP threads (default: OMP_NUM_THREADS, else the CPUs this job may use)")
+      ("threads", po::value<int>(), "OpenMP threads (default: OMP_NUM_THREADS, else the CPUs this job may use: affinity and cgroup CPU quota)")
       ("csv", po::value<std::string>(), "write one row per point and tensor to this CSV file")
       ("report", po::value<std::string>(), "write a self-contained report: .html (charts + table) or .svg (main chart)")
       ("top", po::value<int>()->default_value(8), "distinct per-tensor curves drawn in the report (largest tensors first, alike curves drawn once; the rest folded)")

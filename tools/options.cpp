@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "common/errors.hpp"
+#include "host/cpu_budget.hpp"
 #include "host/memory_budget.hpp"
 #include "host/rule.hpp"
 #include "kernels/backend.hpp"
@@ -46,7 +47,7 @@ std::vector<GroupRule> group_rules_option(const po::variables_map& vm) {
 }
 
 int threads_option(const po::variables_map& vm) {
-  if (!vm.count("threads")) return 0;
+  if (!vm.count("threads")) return job_threads();
   const int threads = vm["threads"].as<int>();
   if (threads < 1) throw UsageError("invalid value for --threads: must be >= 1");
   // Each thread has its own stack and histograms; thousands of them only cost memory.

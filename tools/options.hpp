@@ -24,7 +24,7 @@ Selection selection_options(const boost::program_options::variables_map& vm);
 // --rule REGEX=SPEC (each, in order) then the entries of --rules FILE.
 std::vector<GroupRule> group_rules_option(const boost::program_options::variables_map& vm);
 
-// --threads (>= 1, at most 4 per available CPU), or 0 (default_threads()) when absent.
+// --threads (>= 1, at most 4 per available CPU), or job_threads() when absent.
 int threads_option(const boost::program_options::variables_map& vm);
 
 // --memory-limit, at least 64K.
