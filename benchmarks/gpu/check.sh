@@ -301,7 +301,8 @@ elif [[ -z $python ]] || ! "$python" -c 'import pytest, scipy' 2>/dev/null; then
 else
   xdist=()
   "$python" -c 'import xdist' 2>/dev/null && xdist=(-n "$jobs")
-  e2e_env=(env H5PRUNE_BIN="$bin/h5prune" PYTHONDONTWRITEBYTECODE=1)
+  # each test's h5prune on 2 threads: $jobs workers at once would otherwise run $jobs threads each
+  e2e_env=(env H5PRUNE_BIN="$bin/h5prune" PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=2)
   [[ -d $bundle/fixtures ]] && e2e_env+=(H5PRUNE_FIXTURES="$bundle/fixtures")
   e2e_files=(test_rules.py test_fuzz.py test_fixtures.py test_sparse.py test_sparse_fixtures.py test_nm.py
     test_nm_axis.py test_structured.py test_honest_counts.py test_selection.py test_group_rules.py
