@@ -290,7 +290,7 @@ fi
 # ---- The e2e tests on this device: the bundle's h5prune against the tests' numpy reference, on
 # generated files and the real fixtures (the bundle carries them), with `--backend auto` picking
 # CUDA and every tensor sent through the device. test_backend.py and test_pinned_outputs.py run
-# with their own settings (CUDA against the CPU byte for byte; the pinned SHA-256 on CUDA too).
+# with their own settings (CUDA against the CPU byte for byte, on the pinned model too).
 
 e2e_repo=${CHECK_REPO:-$(cd "$bundle/.." && pwd)}
 e2e_dir=$e2e_repo/tests/e2e
