@@ -10,6 +10,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+# The bundled example model (Keras 2, all tensors small).
+EXAMPLE = os.path.join(REPO, "examples", "keras2c_model.h5")
 # H5PRUNE_FIXTURES names another folder (the GPU check carries them in its bundle).
 FIXTURES = os.environ.get("H5PRUNE_FIXTURES") or os.path.normpath(os.path.join(REPO, "..", "shared", "fixtures", "keras"))
 # The twelve real Keras/Caffe files (SOURCES.md there); the `fixture_file` fixture gives each.
@@ -67,10 +69,24 @@ def cuda_usable():
     """Whether `--backend cuda` runs here (a CUDA build and a usable device); asked once."""
     global _cuda_usable
     if _cuda_usable is None:
-        example = os.path.join(REPO, "examples", "keras2c_model.h5")
-        res = run("prune", example, "--dry-run", "--sparsity", "0.5", "--backend", "cuda")
+        res = run("prune", EXAMPLE, "--dry-run", "--sparsity", "0.5", "--backend", "cuda")
         _cuda_usable = res.returncode == 0
     return _cuda_usable
+
+
+def fake_sysroot(tmp_path, cgroup_lines, files, available_kib=16 * 1024 * 1024):
+    """A folder of fake /proc and /sys/fs/cgroup files for the H5PRUNE_TEST_SYSROOT hook:
+    /proc/self/cgroup, /proc/meminfo, and `files` ({path under the root: text})."""
+    root = tmp_path / "sysroot"
+    (root / "proc" / "self").mkdir(parents=True)
+    (root / "proc" / "meminfo").write_text(
+        "MemTotal: 25165824 kB\nMemFree: 1000 kB\nMemAvailable: %d kB\n" % available_kib)
+    (root / "proc" / "self" / "cgroup").write_text(cgroup_lines + "\n")
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text + "\n")
+    return str(root)
 
 
 def sha256(path):

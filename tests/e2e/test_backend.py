@@ -10,7 +10,7 @@ import datagen
 import h5util
 
 SEED = 6060
-EXAMPLE = os.path.join(h5util.REPO, "examples", "keras2c_model.h5")
+EXAMPLE = h5util.EXAMPLE
 
 
 CUDA = h5util.cuda_usable()

@@ -26,24 +26,11 @@ def model(tmp_path_factory):
     return datagen.write_h5(d / "model.h5", data), 300 * 400 * 4 + 128 * 96 * 2 + 64 * 50 * 8
 
 
-def fake_root(tmp_path, cgroup_line, files, available_kib=16 * 1024 * 1024):
-    root = tmp_path / "sysroot"
-    (root / "proc" / "self").mkdir(parents=True)
-    (root / "proc" / "meminfo").write_text(
-        "MemTotal: 25165824 kB\nMemFree: 1000 kB\nMemAvailable: %d kB\n" % available_kib)
-    (root / "proc" / "self" / "cgroup").write_text(cgroup_line + "\n")
-    for rel, text in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text + "\n")
-    return str(root)
-
-
 @pytest.mark.parametrize("rule", [["--sparsity", "0.9", "--scope", "global"], ["--sparsity", "0.6"]],
                          ids=["global", "tensor"])
 def test_auto_from_cgroup_v2_reads_once(tmp_path, model, rule):
     path, selected = model
-    root = fake_root(tmp_path, "0::/slurm/job_5/step_0", {
+    root = h5util.fake_sysroot(tmp_path, "0::/slurm/job_5/step_0", {
         "sys/fs/cgroup/slurm/job_5/memory.max": str(GiB),
         "sys/fs/cgroup/slurm/job_5/memory.current": str(GiB // 4),
         "sys/fs/cgroup/slurm/job_5/step_0/memory.max": "max",
@@ -65,14 +52,14 @@ def test_auto_from_cgroup_v2_reads_once(tmp_path, model, rule):
 
 def test_auto_from_cgroup_v1_and_meminfo(tmp_path, model):
     path, _ = model
-    root = fake_root(tmp_path, "9:memory:/slurm/uid_0/job_3\n3:cpu,cpuacct:/slurm", {
+    root = h5util.fake_sysroot(tmp_path, "9:memory:/slurm/uid_0/job_3\n3:cpu,cpuacct:/slurm", {
         "sys/fs/cgroup/memory/slurm/uid_0/job_3/memory.limit_in_bytes": str(512 << 20),
         "sys/fs/cgroup/memory/slurm/uid_0/job_3/memory.usage_in_bytes": str(0),
     })
     js = h5util.run_json("prune", path, "-o", tmp_path / "v1.h5", "--sparsity", "0.5",
                          env=dict(os.environ, H5PRUNE_TEST_SYSROOT=root))
     assert js["memory_limit"]["bytes"] == 256 << 20 and "cgroup v1" in js["memory_limit"]["auto"], js["memory_limit"]
-    root2 = fake_root(tmp_path / "m", "0::/", {"sys/fs/cgroup/memory.max": "max"}, available_kib=6 * 1024 * 1024)
+    root2 = h5util.fake_sysroot(tmp_path / "m", "0::/", {"sys/fs/cgroup/memory.max": "max"}, available_kib=6 * 1024 * 1024)
     js = h5util.run_json("prune", path, "-o", tmp_path / "mi.h5", "--sparsity", "0.5",
                          env=dict(os.environ, H5PRUNE_TEST_SYSROOT=root2))
     assert js["memory_limit"]["bytes"] == 3 * GiB and "MemAvailable" in js["memory_limit"]["auto"], js["memory_limit"]

@@ -101,17 +101,6 @@ def test_threads_follow_the_affinity_mask(tmp_path, model):
     assert res.returncode == 0 and "--threads 9 is more than 4 per core; using 4" in res.stderr, h5util.describe(res)
 
 
-def _sysroot(tmp_path, cgroup, files):
-    """Fake /proc/self/cgroup and cgroup files for the H5PRUNE_TEST_SYSROOT hook."""
-    root = tmp_path / "sysroot"
-    (root / "proc" / "self").mkdir(parents=True)
-    (root / "proc" / "self" / "cgroup").write_text(cgroup + "\n")
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text + "\n")
-    return str(root)
-
-
 @pytest.mark.parametrize("case", ["v2_fraction", "v2_nested", "v1_one_cpu", "v2_no_quota", "omp_wins"])
 def test_threads_follow_the_cgroup_cpu_quota(tmp_path, model, case):
     """A container's --cpus or a Kubernetes CPU limit is a cgroup CPU quota, which OpenMP does not
@@ -120,22 +109,22 @@ def test_threads_follow_the_cgroup_cpu_quota(tmp_path, model, case):
     cpus = len(os.sched_getaffinity(0))
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     if case == "v2_fraction":  # 1.5 CPUs: two threads
-        root = _sysroot(tmp_path, "0::/kubepods/pod1", {"sys/fs/cgroup/kubepods/pod1/cpu.max": "150000 100000"})
+        root = h5util.fake_sysroot(tmp_path, "0::/kubepods/pod1", {"sys/fs/cgroup/kubepods/pod1/cpu.max": "150000 100000"})
         want = min(2, cpus)
     elif case == "v2_nested":  # the job allows 3 CPUs, a level above it 1: the smaller
-        root = _sysroot(tmp_path, "0::/a/job", {"sys/fs/cgroup/a/cpu.max": "100000 100000",
+        root = h5util.fake_sysroot(tmp_path, "0::/a/job", {"sys/fs/cgroup/a/cpu.max": "100000 100000",
                                                   "sys/fs/cgroup/a/job/cpu.max": "300000 100000"})
         want = 1
     elif case == "v1_one_cpu":
-        root = _sysroot(tmp_path, "4:memory:/docker/c1\n3:cpu,cpuacct:/docker/c1", {
+        root = h5util.fake_sysroot(tmp_path, "4:memory:/docker/c1\n3:cpu,cpuacct:/docker/c1", {
             "sys/fs/cgroup/cpu,cpuacct/docker/c1/cpu.cfs_quota_us": "100000",
             "sys/fs/cgroup/cpu,cpuacct/docker/c1/cpu.cfs_period_us": "100000",
             "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1"})
         want = 1
     elif case == "v2_no_quota":
-        root, want = _sysroot(tmp_path, "0::/box", {"sys/fs/cgroup/box/cpu.max": "max 100000"}), cpus
+        root, want = h5util.fake_sysroot(tmp_path, "0::/box", {"sys/fs/cgroup/box/cpu.max": "max 100000"}), cpus
     else:  # OMP_NUM_THREADS, when set, is taken as it is
-        root, want = _sysroot(tmp_path, "0::/box", {"sys/fs/cgroup/box/cpu.max": "100000 100000"}), 3
+        root, want = h5util.fake_sysroot(tmp_path, "0::/box", {"sys/fs/cgroup/box/cpu.max": "100000 100000"}), 3
         env["OMP_NUM_THREADS"] = "3"
     env["H5PRUNE_TEST_SYSROOT"] = root
     js = h5util.run_json("prune", model, "-o", tmp_path / "out.h5", "--sparsity", "0.5", "--backend", "cpu",
