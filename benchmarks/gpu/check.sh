@@ -18,7 +18,9 @@ usage: check.sh [--bundle DIR] [--build]
                 bundle's binaries do not start); needs the repository beside the bundle
 environment: OUT (logs), CHECK_WORK (models, outputs), CHECK_DEADLINE (s, default 540),
   CHECK_PYTHON (with h5py), CHECK_PARAMS (model size, default 100e6), CHECK_BENCH_ARGS,
-  CHECK_SANITIZER_FILTER (for test_cuda_launchers), CHECK_JOBS
+  CHECK_SANITIZER_FILTER (for test_cuda_launchers), CHECK_JOBS, CHECK_SKIP (steps not to run:
+  names or patterns, e.g. 'test_* e2e_*'), CHECK_CROSSOVER_PARAMS (more model sizes for the
+  crossover step, generated here, e.g. '3e8 1e9')
 EOF
 }
 
@@ -43,6 +45,8 @@ params=${CHECK_PARAMS:-100e6}
 bench_args=${CHECK_BENCH_ARGS:---log2n 28 --reps 10}
 sanitizer_filter=${CHECK_SANITIZER_FILTER:--*Large*}
 jobs=${CHECK_JOBS:-16}
+skip_steps=${CHECK_SKIP:-}              # step names or patterns, e.g. 'test_* e2e_*'
+crossover_params=${CHECK_CROSSOVER_PARAMS:-}  # more model sizes for the crossover step, e.g. '3e8 1e9'
 mkdir -p "$out" "$work" || exit 1
 
 # ---- Step bookkeeping -------------------------------------------------------------------------
@@ -68,6 +72,15 @@ step_secs=0
 run_step() {
   local name=$1 limit=$2 left t0
   shift 2
+  local skip
+  for skip in $skip_steps; do
+    # shellcheck disable=SC2053 # a pattern on purpose: CHECK_SKIP='e2e_* racecheck-*'
+    if [[ $name == $skip ]]; then
+      step_rc=0 step_secs=0
+      record "$name" SKIP 0 "CHECK_SKIP"
+      return 1
+    fi
+  done
   left=$(remaining)
   if ((left < 10)); then
     step_rc=124 step_secs=0
@@ -183,7 +196,9 @@ smi_line=$(sed -n 2p "$out/nvidia-smi.csv" 2>/dev/null)
 if ((step_rc == 0 && runtime_devices > 0)); then
   record device PASS "$step_secs" "$(info name "$probe"), sm_$(info arch "$probe"), $(info multiprocessors "$probe") SMs, \
 $(info memory_gib "$probe") GiB, max SM clock $(info max_sm_clock_mhz "$probe") MHz; driver API $(info driver_api "$probe"), \
-runtime $(info runtime "$probe")${smi_line:+; nvidia-smi: $smi_line}"
+runtime $(info runtime "$probe")${smi_line:+; nvidia-smi: $smi_line}; start: context $(info context_ms "$probe") ms, \
+400 MiB page-locked: alloc $(info malloc_host_400mib_ms "$probe") ms, first touch $(info first_touch_400mib_ms "$probe") ms, \
+free $(info free_host_400mib_ms "$probe") ms; reset $(info reset_ms "$probe") ms"
 elif ((smi_gpus > 0)); then
   record device FAIL "$step_secs" "nvidia-smi lists $smi_gpus GPU(s) but the CUDA runtime sees none ($(info reason "$probe")); \
 driver API $(info driver_api "$probe"), runtime $(info runtime "$probe")"
@@ -271,7 +286,16 @@ if [[ -n $model && -x $bin/h5prune ]]; then
   fi
   crossover_models=("$model")
   [[ -f $small && $model != "$small" ]] && crossover_models=("$small" "$model")
-  if run_step crossover 90 "$bundle/backend_crossover.sh" "$bin/h5prune" "$work" "${crossover_models[@]}"; then
+  crossover_limit=90
+  for p in $crossover_params; do
+    m=$work/model_float32_${p}_s0.h5
+    if [[ -s $m ]] || run_step "make_model_$p" 150 "$python" "$bundle/make_model.py" "$m" --params "$p" --dtype float32 \
+      --seed 0 --quiet && { finish_step "make_model_$p" "$(du -m "$m" 2>/dev/null | cut -f1) MB"; ((step_rc == 0)); }; then
+      crossover_models+=("$m")
+      crossover_limit=$((crossover_limit + 60))
+    fi
+  done
+  if run_step crossover "$crossover_limit" "$bundle/backend_crossover.sh" "$bin/h5prune" "$work" "${crossover_models[@]}"; then
     finish_step crossover "$(tr '\n' ';' <"$out/crossover.log")"
   fi
 else
