@@ -2,7 +2,8 @@
 // results. Host tensors go through the device in chunks, two at a time: while the kernels of
 // chunk c run (compute stream), chunk c + 1 is uploaded (upload stream) and chunk c - 1's
 // results and write-back come home (download stream). Page-locked sources and destinations
-// (allocate_host) are copied straight from and to; others through pinned staging buffers.
+// (allocate_host, small buffers only) are copied asynchronously; pageable ones by the driver,
+// which stages them itself and returns once the host's bytes are safe.
 // Chunks start at multiples of the sum block, so block-order results match the CPU's.
 #include <cuda_runtime.h>
 
@@ -37,6 +38,12 @@ constexpr std::size_t kMaxChunkBytes = std::size_t{256} << 20;
 // and so do its compaction outputs (value and 64-bit index).
 constexpr std::size_t kMinChunkBytes = kSumBlock * 16;
 constexpr int kMaxDigitBits = 16;
+// allocate_host page-locks buffers up to this size and gives larger ones pageable. On an H200
+// node page-locking cost 0.5-0.65 ms per MiB (400 MiB: 205-260 ms to allocate, 60 ms to free),
+// several times what the driver's own staging of a pageable copy costs: a tensor copied up and
+// back once or a few times is faster pageable, and a 100M-weight model spent more time in
+// cudaMallocHost than in its kernels (benchmarks/RESULTS.md).
+constexpr std::size_t kPinnedHostMax = std::size_t{8} << 20;
 
 // Calls f(Bits{}) with the unsigned type holding one element's IEEE bits.
 template <typename F>
@@ -49,16 +56,6 @@ void with_bits(DType t, F&& f) {
 }
 
 std::size_t blocks_of(std::size_t n, std::size_t block) { return (n + block - 1) / block; }
-
-// Page-locked host memory (cudaMallocHost or cudaHostRegister): copies go straight from it.
-bool is_pinned(const void* p) {
-  cudaPointerAttributes a{};
-  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
-    cudaGetLastError();  // pageable memory on old runtimes reports an error: clear it
-    return false;
-  }
-  return a.type == cudaMemoryTypeHost;
-}
 
 // Small device -> pinned copies enqueued on the compute stream, read on the host once the
 // chunk has finished. The i-th fetch of a chunk uses pinned slot i, allocated on first use and
@@ -82,11 +79,9 @@ class Downloads {
 };
 
 // One of the two chunks in flight: its device data, its variable-size outputs (compaction,
-// N:M), pinned staging for pageable tensors, the small results, and the events that order
-// the three streams.
+// N:M), the small results, and the events that order the three streams.
 struct ChunkSlot {
   DeviceBuffer<unsigned char> data, out;
-  PinnedBuffer staging;
   Downloads downloads;
   Event uploaded;  // upload stream: the chunk's data is on the device
   Event computed;  // compute stream: its kernels and small fetches are done
@@ -118,6 +113,7 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
 
   HostBuffer allocate_host(std::size_t bytes) override {
+    if (bytes > kPinnedHostMax) return allocate_pageable(bytes);
     void* p = nullptr;
     H5P_CUDA_TRY(cudaMallocHost(&p, std::max<std::size_t>(bytes, 1)));
     return HostBuffer(static_cast<unsigned char*>(p), [](unsigned char* q) { H5P_CUDA_TRY_NOTHROW(cudaFreeHost(q)); });
@@ -500,8 +496,6 @@ class CudaBackend final : public Backend {
       resident = it->second.data.data();
     const auto* src = static_cast<const unsigned char*>(t.data);
     auto* dst = static_cast<unsigned char*>(write_back);
-    const bool staged_src = !resident && !is_pinned(src);
-    const bool staged_dst = dst && !is_pinned(dst);
     const auto range = [&](std::size_t c) { return std::pair{c * chunk, std::min(chunk, t.n - c * chunk)}; };
     const auto device_data = [&](std::size_t c) {
       return resident ? resident + c * chunk * esize : slots_[c % 2].data.data();
@@ -512,23 +506,16 @@ class CudaBackend final : public Backend {
       if (resident) return;
       ChunkSlot& s = slots_[c % 2];
       const auto [begin, n] = range(c);
-      const unsigned char* from = src + begin * esize;
-      if (staged_src) {
-        s.staging.grow(chunk_bytes_);
-        std::memcpy(s.staging.data(), from, n * esize);
-        from = s.staging.data();
-      }
-      H5P_CUDA_TRY(cudaMemcpyAsync(s.data.data(), from, n * esize, cudaMemcpyHostToDevice, upload_.get()));
+      // From pageable memory the driver stages the bytes and returns once it has them.
+      H5P_CUDA_TRY(cudaMemcpyAsync(s.data.data(), src + begin * esize, n * esize, cudaMemcpyHostToDevice, upload_.get()));
       s.uploaded.record(upload_);
     };
-    // Waits for chunk c, lands a staged write-back and reads its results. The download stream
-    // holds nothing of a later chunk yet: chunk c + 1's write-back is enqueued after this.
+    // Waits for chunk c and its write-back, and reads its results. The download stream holds
+    // nothing of a later chunk yet: chunk c + 1's write-back is enqueued after this.
     const auto finish = [&](std::size_t c) {
       ChunkSlot& s = slots_[c % 2];
-      const auto [begin, n] = range(c);
       s.computed.synchronize();
       if (dst) s.written.synchronize();
-      if (staged_dst) std::memcpy(dst + begin * esize, s.staging.data(), n * esize);
       const auto collect = std::move(s.collect);
       s.collect = nullptr;
       collect();
@@ -552,13 +539,11 @@ class CudaBackend final : public Backend {
         // upload (into the slot c - 1 has just freed).
         if (c >= 1) finish(c - 1);
         if (dst) {
+          // Into pageable memory the driver copies before cudaMemcpyAsync returns: the host waits
+          // there for chunk c's kernels, before chunk c + 1's upload is queued.
           s.computed.wait_on(download_);
-          unsigned char* to = dst + begin * esize;
-          if (staged_dst) {
-            s.staging.grow(chunk_bytes_);
-            to = s.staging.data();
-          }
-          H5P_CUDA_TRY(cudaMemcpyAsync(to, device_data(c), n * esize, cudaMemcpyDeviceToHost, download_.get()));
+          H5P_CUDA_TRY(
+              cudaMemcpyAsync(dst + begin * esize, device_data(c), n * esize, cudaMemcpyDeviceToHost, download_.get()));
           s.written.record(download_);
         }
         if (c + 1 < chunks) upload(c + 1);

@@ -348,8 +348,8 @@ void check_retained_tensors(Backend& backend, Backend& oracle, const Sizes& size
     }
 }
 
-// Buffers from the backend's allocate_host (page-locked for CUDA): uploads, the apply's
-// write-back and the compaction and N:M outputs then go straight from and to them.
+// Buffers from the backend's allocate_host (page-locked for CUDA up to 8 MiB, pageable above):
+// uploads, the apply's write-back and the compaction and N:M outputs go straight from and to them.
 void check_pinned_buffers(Backend& backend, Backend& oracle, const Sizes& sizes) {
   for (DType t : kTypes)
     for (std::size_t size : sizes) {
