@@ -111,6 +111,8 @@ class PruneJob {
   void analyse_global();
   void write_output(const std::string& temp_path);
   void publish(AtomicOutput& out);
+  // Throws RunSuperseded once the caller no longer wants the result (checked per tensor).
+  void check_superseded() const;
   void summarise();
 
   const PruneOptions& opt_;
@@ -249,7 +251,12 @@ void PruneJob::throw_device_error(const TensorState& s, const DeviceError& e) co
                     (memory ? " (try a smaller --device-memory-limit, or --backend cpu)" : ""));
 }
 
+void PruneJob::check_superseded() const {
+  if (opt_.superseded && opt_.superseded->load()) throw RunSuperseded();
+}
+
 void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist) {
+  check_superseded();
   TensorScan total;
   const DigitLayout d = digit_layout(w).front();
   meter_.pass("scan", true);
@@ -845,6 +852,7 @@ void PruneJob::analyse_global_group(const std::vector<TensorState*>& scope) {
 // The tensor's boundary and quota, ready for apply: under global scope analyse_global()
 // already chose them; otherwise the tensor is read (kept when it fits) and analysed alone.
 void PruneJob::prepare_tensor(TensorState& s) {
+  check_superseded();
   if (global_scope(s)) return;
   s.keep = s.bytes() <= opt_.memory_limit;  // the scan reads it into memory
   if (!s.keep) result_.streamed = true;
@@ -889,23 +897,32 @@ void PruneJob::write_output(const std::string& temp_path) {
 // Stage 4: hashes (when asked for), then the temporary moved into place.
 void PruneJob::publish(AtomicOutput& out) {
   StageTimer t(result_.seconds.publish);
-  // The slow part of committing (flushing the file to disk) comes before the last checkpoint, so
-  // a signal that arrives while the output is not yet in place stops the run (exit 128+N).
-  fsync_path(out.temp_path());
-  check_interrupt();
   if (opt_.hash) {
     // The two hashes side by side, one per core, after the last pass (so neither competes with
-    // the kernels). The input's is read through the descriptor the passes read: the same file
-    // even when its path was replaced meanwhile.
+    // the kernels), while this thread waits for the disk: flushing the file costs the CPU little
+    // (benchmarks/RESULTS.md). The input's is read through the descriptor the passes read: the
+    // same file even when its path was replaced meanwhile.
     const int in_fd = h5::posix_descriptor(in_file_);
     auto input_hash = std::async(std::launch::async, [&] {
       return in_fd >= 0 ? sha256_descriptor(in_fd, opt_.input) : sha256_file(opt_.input);
     });
-    result_.output_sha256 = sha256_file(out.temp_path(), &result_.output_bytes);
+    auto output_hash = std::async(std::launch::async, [&] { return sha256_file(out.temp_path(), &result_.output_bytes); });
+    // The slow part of committing (flushing the file to disk) comes before the last checkpoint, so
+    // a signal that arrives while the output is not yet in place stops the run (exit 128+N).
+    std::exception_ptr flush_error;
+    try {
+      fsync_path(out.temp_path());
+    } catch (...) {
+      flush_error = std::current_exception();  // reported once both hashes have stopped
+    }
+    result_.output_sha256 = output_hash.get();
     result_.input_sha256 = input_hash.get();
+    if (flush_error) std::rethrow_exception(flush_error);
     // The hash is of the weights the passes read only if nothing wrote to the input meanwhile.
     h5::require_unchanged(in_file_, input_stamp_, opt_.input, "pruned", "nothing was written");
   } else {
+    fsync_path(out.temp_path());
+    check_interrupt();
     struct stat st {};
     if (stat(out.temp_path().c_str(), &st) != 0)
       throw OutputError("cannot stat the finished output for '" + opt_.output + "': " + std::strerror(errno));
@@ -943,6 +960,7 @@ PruneResult PruneJob::run() {
     // The tensors are read in several passes (from the input's own pages when mapped); size and
     // modification time are the check (a content hash would cost a whole read).
     h5::require_unchanged(in_file_, input_stamp_, opt_.input, "pruned", "nothing was written");
+    check_superseded();
     publish(out);
     summarise();
   }

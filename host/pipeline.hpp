@@ -1,9 +1,11 @@
 // `prune`: plan -> analyse (histograms) -> faithful copy with the pruned tensors written
 // in slabs -> atomic publish. Memory for weights stays under the memory limit.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -46,6 +48,16 @@ struct PruneOptions {
   std::uint64_t index_limit32 = sparse::kNoLimit;  // test hook: largest value a 32-bit index holds
   ProgressSink on_progress;  // after every slab of every pass (host/progress.hpp)
   std::function<void(const std::string&)> on_note;  // one-line notices (e.g. backend fallback)
+  // Set by another thread when the run's result is no longer wanted (the registry found the
+  // version already recorded): the run stops at its next tensor by throwing RunSuperseded,
+  // its temporary removed.
+  const std::atomic<bool>* superseded = nullptr;
+};
+
+// Thrown by run_prune once PruneOptions::superseded is set: not an error; the caller that set
+// it has its answer.
+struct RunSuperseded : std::runtime_error {
+  RunSuperseded() : std::runtime_error("the run was superseded") {}
 };
 
 struct StageSeconds {

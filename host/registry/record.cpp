@@ -4,8 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <exception>
+#include <future>
 #include <memory>
+#include <optional>
 
 #include "common/cleanup.hpp"
 #include "common/errors.hpp"
@@ -96,6 +100,39 @@ Manifest make_manifest(const RecordRequest& q, const PruneResult& r, const std::
   return m;
 }
 
+// What the registry holds for this input and rule: the input's SHA-256 (empty when the input
+// is not a readable regular file: the pipeline reports that), and the version recorded for
+// them, if its blob is intact (else `repaired` says what was wrong with it).
+struct Recorded {
+  std::string input_sha;
+  std::optional<int> version;
+  Manifest manifest;
+  std::string repaired;
+};
+
+Recorded find_recorded(const Layout& l, const RecordRequest& q, const std::string& canonical) {
+  Recorded r;
+  try {
+    struct stat st {};
+    // Hash only a regular file (a FIFO would block); the pipeline reports anything else.
+    if (::stat(q.prune.input.c_str(), &st) == 0 && S_ISREG(st.st_mode)) r.input_sha = sha256_file(q.prune.input);
+  } catch (const Error&) {
+    // Unreadable input: the pipeline reports it with the right exit code.
+  }
+  if (r.input_sha.empty()) return r;
+  const auto v = find_by_key(l, q.model, idempotency_key(r.input_sha, canonical, q.tool.version));
+  if (!v) return r;
+  const Manifest m = load_manifest(l, q.model, *v, /*even_retired=*/true);
+  // "Already recorded" only when the blob is really there: otherwise the input is pruned (the
+  // same input and rule give the same bytes) and the blob put back.
+  r.repaired = check_blob(l, m.output_sha256, m.output_bytes);
+  if (r.repaired.empty()) {
+    r.version = *v;
+    r.manifest = m;
+  }
+  return r;
+}
+
 void place_copy(const Layout& l, const Manifest& m, std::unique_ptr<AtomicOutput>& copy) {
   if (!copy) return;
   copy_blob_verified(l, m.output_sha256, m.output_bytes, copy->temp_path());
@@ -126,41 +163,50 @@ RecordOutcome record_prune(const RecordRequest& q) {
   if (!q.copy_to.empty()) copy = std::make_unique<AtomicOutput>(q.copy_to, q.force, q.prune.input);
 
   // Same input, same canonical rule, same tool version: the version that exists is the answer.
+  // Looking for it takes a hash of the whole input, so it runs beside the pruning, which it
+  // stops (at the next tensor) when it finds the version; a new version waits for it no longer
+  // than the pruning takes anyway.
   const std::string canonical = canonical_rule_text(q.rule);
-  std::string input_sha;
-  try {
-    struct stat st {};
-    // Hash only a regular file (a FIFO would block); the pipeline reports anything else.
-    if (::stat(q.prune.input.c_str(), &st) == 0 && S_ISREG(st.st_mode)) input_sha = sha256_file(q.prune.input);
-  } catch (const Error&) {
-    // Unreadable input: the pipeline reports it with the right exit code below.
-  }
-  RecordOutcome out;
-  if (!input_sha.empty()) {
-    if (auto v = find_by_key(l, q.model, idempotency_key(input_sha, canonical, q.tool.version))) {
-      const Manifest m = load_manifest(l, q.model, *v, /*even_retired=*/true);
-      // "Already recorded" only when the blob is really there: otherwise prune again below (the
-      // same input and rule give the same bytes) and put it back.
-      out.repaired = check_blob(l, m.output_sha256, m.output_bytes);
-      if (out.repaired.empty()) {
-        out.version = *v;
-        out.already = true;
-        out.manifest = m;
-        out.result = result_from_manifest(out.manifest);
-        out.blob_path = l.blob_path(out.manifest.output_sha256);
-        place_copy(l, out.manifest, copy);
-        return out;
-      }
+  std::atomic<bool> found{false};
+  auto lookup = std::async(std::launch::async, [&] {
+    try {
+      Recorded r = find_recorded(l, q, canonical);
+      if (r.version) found = true;
+      return r;
+    } catch (...) {
+      found = true;  // a registry error: the pruning would be wasted
+      throw;
     }
-  }
+  });
 
-  StagingDir stage(l);
-  PruneOptions opts = q.prune;
-  opts.output = stage.pinned() + "/output.h5";
-  opts.force = false;
-  out.result = run_prune(opts);
-  const std::string staged = stage.path() + "/output.h5";
-  crash_point("pruned");
+  RecordOutcome out;
+  std::optional<StagingDir> stage;
+  std::exception_ptr prune_error;  // RunSuperseded, or an error that a recorded version makes moot
+  try {
+    stage.emplace(l);  // (a registry this user cannot write to may still answer a rerun)
+    PruneOptions opts = q.prune;
+    opts.output = stage->pinned() + "/output.h5";
+    opts.force = false;
+    opts.superseded = &found;
+    out.result = run_prune(opts);
+    crash_point("pruned");
+  } catch (...) {
+    prune_error = std::current_exception();
+  }
+  const Recorded recorded = lookup.get();  // the registry's errors first, as before the pruning
+  out.repaired = recorded.repaired;
+  if (recorded.version) {
+    out.version = *recorded.version;
+    out.already = true;
+    out.manifest = recorded.manifest;
+    out.result = result_from_manifest(out.manifest);
+    out.blob_path = l.blob_path(out.manifest.output_sha256);
+    place_copy(l, out.manifest, copy);
+    return out;
+  }
+  if (prune_error) std::rethrow_exception(prune_error);
+  const std::string& input_sha = recorded.input_sha;
+  const std::string staged = stage->path() + "/output.h5";
   const double publish_start = now_seconds();
   if (!input_sha.empty() && out.result.input_sha256 != input_sha)
     throw InputError("input '" + q.prune.input + "' changed while it was being pruned; nothing recorded");
@@ -168,8 +214,8 @@ RecordOutcome record_prune(const RecordRequest& q) {
 
   out.blob_path = store_blob(l, staged, out.result.output_sha256, out.result.output_bytes);
   Manifest m = make_manifest(q, out.result, key, started, l);
-  m.publish_id = stage.token();
-  const Published p = publish_version(l, m, stage.path() + "/version");
+  m.publish_id = stage->token();
+  const Published p = publish_version(l, m, stage->path() + "/version");
   out.version = p.version;
   out.already = p.already;
   out.manifest = load_manifest(l, q.model, p.version, /*even_retired=*/true);

@@ -206,6 +206,21 @@ def test_log_show_alias_get_diff(tmp_path, model, reg):
     assert h5util.run("alias", "bert", "production", "--delete", env=env).returncode == 6
 
 
+def test_a_rerun_stops_pruning_once_it_finds_its_version(tmp_path, model, reg):
+    """The lookup of the idempotency key hashes the input beside the pruning; a rerun that finds
+    its version stops the pruning at the next tensor instead of finishing it. Slow checkpoints
+    give the lookup its head start; a kill at the step after the pruning shows whether it ended."""
+    assert prune_reg(reg, "m", model, "--sparsity", "0.9").returncode == 0
+    hooks = dict(os.environ, H5PRUNE_TEST_CHECKPOINT_DELAY_MS="100", H5PRUNE_REGISTRY_CRASH_AT="pruned")
+    r = prune_reg(reg, "m", model, "--sparsity", "0.9", env=hooks)
+    assert r.returncode == 0 and "already recorded as m@1" in r.stdout, h5util.describe(r)
+    assert os.listdir(os.path.join(str(reg), "staging")) == [], "the stopped run left its staging behind"
+    check_registry(reg, "m", 1)
+    # A new rule under the same hooks prunes to the end (and is killed there): the hook works.
+    r = prune_reg(reg, "m", model, "--sparsity", "0.5", env=hooks)
+    assert r.returncode == -9, h5util.describe(r)
+
+
 def test_lineage_when_a_registry_output_is_pruned_again(tmp_path, model, reg):
     assert prune_reg(reg, "base", model, "--sparsity", "0.5").returncode == 0
     first = tmp_path / "first.h5"
