@@ -310,6 +310,7 @@ RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWi
     meter_.pass("select " + std::to_string(digit) + "/" + std::to_string(digits), true);
     std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
     for (TensorState* s : scope) {
+      check_superseded();
       for_each_slab(*s, [&](MutTensor slab, const h5::Slab&) {
         StageTimer t(result_.seconds.compute);
         backend_->histogram(ConstTensor{slab.dtype, slab.data, slab.n}, w, {d.shift, d.bits, sel.prefix}, hist.data());
