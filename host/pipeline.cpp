@@ -741,6 +741,7 @@ void PruneJob::open_and_plan() {
   validate_selection(opt_.selection);
   if (opt_.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
 
+  check_interrupt();
   in_file_ = open_checked_input(opt_.input);
   input_stamp_ = h5::file_stamp(in_file_);
   {
@@ -904,7 +905,8 @@ void PruneJob::publish(AtomicOutput& out) {
     // (benchmarks/RESULTS.md). The input's is read through the descriptor the passes read: the
     // same file even when its path was replaced meanwhile.
     const int in_fd = h5::posix_descriptor(in_file_);
-    auto input_hash = std::async(std::launch::async, [&] {
+    auto input_hash = std::async(opt_.hash_input ? std::launch::async : std::launch::deferred, [&] {
+      if (!opt_.hash_input) return std::string();
       return in_fd >= 0 ? sha256_descriptor(in_fd, opt_.input) : sha256_file(opt_.input);
     });
     auto output_hash = std::async(std::launch::async, [&] { return sha256_file(out.temp_path(), &result_.output_bytes); });
@@ -962,6 +964,7 @@ PruneResult PruneJob::run() {
     // modification time are the check (a content hash would cost a whole read).
     h5::require_unchanged(in_file_, input_stamp_, opt_.input, "pruned", "nothing was written");
     check_superseded();
+    result_.input_stamp = input_stamp_;
     publish(out);
     summarise();
   }

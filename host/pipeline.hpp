@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/hdf5/file.hpp"
 #include "formats/prune_record.hpp"
 #include "formats/sparse/layout.hpp"
 #include "host/group_rules.hpp"
@@ -43,6 +44,9 @@ struct PruneOptions {
   // SHA-256 of input and output: needed for lineage (--registry) and the --json summary
   // (which users compare with sha256sum); a plain run skips both (docs/CLI.md "Hashes").
   bool hash = true;
+  // With `hash`: false when the caller hashes the input itself and checks that it hashed the
+  // file this run read (PruneResult::input_stamp): the registry, whose lookup hashed it already.
+  bool hash_input = true;
   sparse::Format format = sparse::Format::dense;  // --format: selected tensors' output layout
   bool compress = false;                           // --compress: shuffle + deflate on sparse datasets
   std::uint64_t index_limit32 = sparse::kNoLimit;  // test hook: largest value a 32-bit index holds
@@ -70,6 +74,7 @@ struct PruneResult {
   PruneTotals total;
   std::uint64_t input_bytes = 0;
   std::string input_sha256;
+  std::optional<h5::FileStamp> input_stamp;  // the input as the run opened it (and found it at the end)
   std::string output_sha256;
   std::uint64_t output_bytes = 0;
   std::uint64_t bytes_read = 0;     // weight bytes read from the input, all passes

@@ -1,6 +1,7 @@
 // The registry's write path: stage -> prune -> hash -> store blob -> publish manifest.
 #include "host/registry/record.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "common/cleanup.hpp"
 #include "common/errors.hpp"
 #include "formats/atomic_file.hpp"
+#include "formats/hdf5/file.hpp"
 #include "formats/sha256.hpp"
 #include "host/canonical_rule.hpp"
 #include "host/registry/blob_store.hpp"
@@ -100,11 +102,45 @@ Manifest make_manifest(const RecordRequest& q, const PruneResult& r, const std::
   return m;
 }
 
-// What the registry holds for this input and rule: the input's SHA-256 (empty when the input
-// is not a readable regular file: the pipeline reports that), and the version recorded for
-// them, if its blob is intact (else `repaired` says what was wrong with it).
+// The input's SHA-256 and the file it was taken of (identity, size, modification time, the same
+// before and after the hash); empty when the input is not a readable regular file (the
+// pipeline reports that). Throws InputError when the file changed while it was hashed.
+struct InputHash {
+  std::string sha256;
+  std::optional<h5::FileStamp> stamp;
+};
+
+InputHash hash_input(const std::string& path) {
+  InputHash h;
+  struct stat st {};
+  // Hash only a regular file (a FIFO would block); the pipeline reports anything else.
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return h;
+  struct ClosedOnExit {
+    int fd;
+    ~ClosedOnExit() {
+      if (fd >= 0) ::close(fd);
+    }
+  } file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (file.fd < 0) return h;
+  try {
+    const auto before = h5::descriptor_stamp(file.fd);
+    std::string sha = sha256_descriptor(file.fd, path);
+    if (!before || before != h5::descriptor_stamp(file.fd))
+      throw InputError("input '" + path + "' changed while it was being hashed; nothing recorded");
+    h.sha256 = std::move(sha);
+    h.stamp = before;
+  } catch (const InputError&) {
+    throw;
+  } catch (const Error&) {
+    // Unreadable input: the pipeline reports it with the right exit code.
+  }
+  return h;
+}
+
+// What the registry holds for this input and rule: the input's hash, and the version recorded
+// for them, if its blob is intact (else `repaired` says what was wrong with it).
 struct Recorded {
-  std::string input_sha;
+  InputHash input;
   std::optional<int> version;
   Manifest manifest;
   std::string repaired;
@@ -112,15 +148,9 @@ struct Recorded {
 
 Recorded find_recorded(const Layout& l, const RecordRequest& q, const std::string& canonical) {
   Recorded r;
-  try {
-    struct stat st {};
-    // Hash only a regular file (a FIFO would block); the pipeline reports anything else.
-    if (::stat(q.prune.input.c_str(), &st) == 0 && S_ISREG(st.st_mode)) r.input_sha = sha256_file(q.prune.input);
-  } catch (const Error&) {
-    // Unreadable input: the pipeline reports it with the right exit code.
-  }
-  if (r.input_sha.empty()) return r;
-  const auto v = find_by_key(l, q.model, idempotency_key(r.input_sha, canonical, q.tool.version));
+  r.input = hash_input(q.prune.input);
+  if (r.input.sha256.empty()) return r;
+  const auto v = find_by_key(l, q.model, idempotency_key(r.input.sha256, canonical, q.tool.version));
   if (!v) return r;
   const Manifest m = load_manifest(l, q.model, *v, /*even_retired=*/true);
   // "Already recorded" only when the blob is really there: otherwise the input is pruned (the
@@ -188,6 +218,7 @@ RecordOutcome record_prune(const RecordRequest& q) {
     opts.output = stage->pinned() + "/output.h5";
     opts.force = false;
     opts.superseded = &found;
+    opts.hash_input = false;  // the lookup's hash, of the same file (checked below)
     out.result = run_prune(opts);
     crash_point("pruned");
   } catch (...) {
@@ -205,11 +236,15 @@ RecordOutcome record_prune(const RecordRequest& q) {
     return out;
   }
   if (prune_error) std::rethrow_exception(prune_error);
-  const std::string& input_sha = recorded.input_sha;
+  // The lookup's hash is the input's only if it was taken of the file the pruning read, as the
+  // pruning found it from its start to its end: a path replaced, or a file written, in between
+  // moves its identity, size or modification time.
+  const InputHash input = recorded.input.stamp ? recorded.input : hash_input(q.prune.input);
+  if (!input.stamp || input.stamp != out.result.input_stamp)
+    throw InputError("input '" + q.prune.input + "' changed while it was being pruned; nothing recorded");
+  out.result.input_sha256 = input.sha256;
   const std::string staged = stage->path() + "/output.h5";
   const double publish_start = now_seconds();
-  if (!input_sha.empty() && out.result.input_sha256 != input_sha)
-    throw InputError("input '" + q.prune.input + "' changed while it was being pruned; nothing recorded");
   const std::string key = idempotency_key(out.result.input_sha256, canonical, q.tool.version);
 
   out.blob_path = store_blob(l, staged, out.result.output_sha256, out.result.output_bytes);
