@@ -17,6 +17,7 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <thread>
 #include <tuple>
 
 #include "common/errors.hpp"
@@ -741,7 +742,12 @@ void PruneJob::open_and_plan() {
   validate_selection(opt_.selection);
   if (opt_.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
 
-  check_interrupt();
+#ifdef H5PRUNE_TEST_HOOKS
+  // Test hook: H5PRUNE_TEST_OPEN_DELAY_MS holds the run back before it opens its input, so that a
+  // test can replace the input between the registry's hash of it and the pruning.
+  if (const char* v = std::getenv("H5PRUNE_TEST_OPEN_DELAY_MS"))
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(v)));
+#endif
   in_file_ = open_checked_input(opt_.input);
   input_stamp_ = h5::file_stamp(in_file_);
   {

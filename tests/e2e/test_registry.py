@@ -226,13 +226,13 @@ def test_a_rerun_stops_pruning_once_it_finds_its_version(tmp_path, model, reg):
 def test_an_input_replaced_between_its_hash_and_its_pruning_is_refused(tmp_path, reg):
     """The key's hash runs beside the pruning and is recorded as the parent's SHA-256: it must be
     of the file that was pruned. Here the path is replaced after the hash and before the pruning
-    opens it (slow checkpoints hold the pruning back): exit 3, nothing recorded."""
+    opens it (a test hook holds the pruning back): exit 3, nothing recorded."""
     first = datagen.write_h5(tmp_path / "first.h5", {"/d/kernel": datagen.make_values(SEED + 7, "<f4", (16, 8), "normal")})
     other = datagen.write_h5(tmp_path / "other.h5", {"/d/kernel": datagen.make_values(SEED + 8, "<f4", (16, 8), "normal")})
-    env = dict(os.environ, H5PRUNE_TEST_CHECKPOINT_DELAY_MS="700")
+    env = dict(os.environ, H5PRUNE_TEST_OPEN_DELAY_MS="1500")
     cmd = [h5util.binary(), "prune", str(first), "--sparsity", "0.5", "--registry", str(reg), "--model", "m", "--quiet"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(0.35)
+    time.sleep(0.6)
     assert p.poll() is None, "the run ended before its input could be replaced"
     os.replace(other, first)
     out, err = p.communicate(timeout=120)
