@@ -146,9 +146,9 @@ struct Recorded {
   std::string repaired;
 };
 
-Recorded find_recorded(const Layout& l, const RecordRequest& q, const std::string& canonical) {
+Recorded find_recorded(const Layout& l, const RecordRequest& q, const std::string& canonical, InputHash input) {
   Recorded r;
-  r.input = hash_input(q.prune.input);
+  r.input = std::move(input);
   if (r.input.sha256.empty()) return r;
   const auto v = find_by_key(l, q.model, idempotency_key(r.input.sha256, canonical, q.tool.version));
   if (!v) return r;
@@ -161,6 +161,25 @@ Recorded find_recorded(const Layout& l, const RecordRequest& q, const std::strin
     r.manifest = m;
   }
   return r;
+}
+
+// Whether a live version of the model was recorded from the same input path and size, with
+// the same rule and tool version: what a rerun (a Slurm requeue) looks like before its input
+// is hashed. Newest first; unreadable manifests are skipped (verify reports them).
+bool looks_like_a_rerun(const Layout& l, const RecordRequest& q, const std::string& canonical) {
+  struct stat st {};
+  if (::stat(q.prune.input.c_str(), &st) != 0) return false;
+  const std::vector<int> versions = list_versions(l, q.model);
+  for (auto v = versions.rbegin(); v != versions.rend(); ++v) {
+    try {
+      const Manifest m = load_manifest(l, q.model, *v);
+      if (m.parent_path == q.prune.input && m.parent_bytes == static_cast<std::uint64_t>(st.st_size) &&
+          m.tool_version == q.tool.version && canonical_rule_text(m.rule) == canonical)
+        return true;
+    } catch (const RegistryError&) {
+    }
+  }
+  return false;
 }
 
 void place_copy(const Layout& l, const Manifest& m, std::unique_ptr<AtomicOutput>& copy) {
@@ -193,21 +212,26 @@ RecordOutcome record_prune(const RecordRequest& q) {
   if (!q.copy_to.empty()) copy = std::make_unique<AtomicOutput>(q.copy_to, q.force, q.prune.input);
 
   // Same input, same canonical rule, same tool version: the version that exists is the answer.
-  // Looking for it takes a hash of the whole input, so it runs beside the pruning, which it
-  // stops (at the next tensor) when it finds the version; a new version waits for it no longer
-  // than the pruning takes anyway.
+  // Looking for it takes a hash of the whole input. A run that looks like a rerun (a Slurm
+  // requeue) looks first: the hash runs beside the pruning, which it stops (before its next pass
+  // over a tensor) when it finds the version. Any other run is most likely a new version: the
+  // pipeline hashes the input after its passes, beside the output's hash, and the key is looked
+  // up then (the version may still exist: the same file under another path).
   const std::string canonical = canonical_rule_text(q.rule);
+  const bool rerun = looks_like_a_rerun(l, q, canonical);
   std::atomic<bool> found{false};
-  auto lookup = std::async(std::launch::async, [&] {
-    try {
-      Recorded r = find_recorded(l, q, canonical);
-      if (r.version) found = true;
-      return r;
-    } catch (...) {
-      found = true;  // a registry error: the pruning would be wasted
-      throw;
-    }
-  });
+  std::future<Recorded> early;
+  if (rerun)
+    early = std::async(std::launch::async, [&] {
+      try {
+        Recorded r = find_recorded(l, q, canonical, hash_input(q.prune.input));
+        if (r.version) found = true;
+        return r;
+      } catch (...) {
+        found = true;  // a registry error: the pruning would be wasted
+        throw;
+      }
+    });
 
   RecordOutcome out;
   std::optional<StagingDir> stage;
@@ -218,13 +242,18 @@ RecordOutcome record_prune(const RecordRequest& q) {
     opts.output = stage->pinned() + "/output.h5";
     opts.force = false;
     opts.superseded = &found;
-    opts.hash_input = false;  // the lookup's hash, of the same file (checked below)
+    opts.hash_input = !rerun;  // a rerun's lookup hashes it (of the same file: checked below)
     out.result = run_prune(opts);
     crash_point("pruned");
   } catch (...) {
     prune_error = std::current_exception();
   }
-  const Recorded recorded = lookup.get();  // the registry's errors first, as before the pruning
+  // The registry's errors first, as before the pruning; a failed pruning still looks for the
+  // version (it is the answer, as when the lookup came first).
+  const Recorded recorded =
+      early.valid() ? early.get()
+      : prune_error ? find_recorded(l, q, canonical, hash_input(q.prune.input))
+                    : find_recorded(l, q, canonical, InputHash{out.result.input_sha256, out.result.input_stamp});
   out.repaired = recorded.repaired;
   if (recorded.version) {
     out.version = *recorded.version;
@@ -236,13 +265,14 @@ RecordOutcome record_prune(const RecordRequest& q) {
     return out;
   }
   if (prune_error) std::rethrow_exception(prune_error);
-  // The lookup's hash is the input's only if it was taken of the file the pruning read, as the
-  // pruning found it from its start to its end: a path replaced, or a file written, in between
-  // moves its identity, size or modification time.
-  const InputHash input = recorded.input.stamp ? recorded.input : hash_input(q.prune.input);
-  if (!input.stamp || input.stamp != out.result.input_stamp)
-    throw InputError("input '" + q.prune.input + "' changed while it was being pruned; nothing recorded");
-  out.result.input_sha256 = input.sha256;
+  if (rerun) {
+    // The lookup's hash is the input's only if it was taken of the file the pruning read, as the
+    // pruning found it from its start to its end: a path replaced, or a file written, in between
+    // moves its identity, size or modification time.
+    if (!recorded.input.stamp || recorded.input.stamp != out.result.input_stamp)
+      throw InputError("input '" + q.prune.input + "' changed while it was being pruned; nothing recorded");
+    out.result.input_sha256 = recorded.input.sha256;
+  }
   const std::string staged = stage->path() + "/output.h5";
   const double publish_start = now_seconds();
   const std::string key = idempotency_key(out.result.input_sha256, canonical, q.tool.version);

@@ -223,22 +223,43 @@ def test_a_rerun_stops_pruning_once_it_finds_its_version(tmp_path, model, reg):
     assert r.returncode == -9, h5util.describe(r)
 
 
+def small_model(path, seed):
+    return datagen.write_h5(path, {"/d/kernel": datagen.make_values(seed, "<f4", (16, 8), "normal")})
+
+
 def test_an_input_replaced_between_its_hash_and_its_pruning_is_refused(tmp_path, reg):
-    """The key's hash runs beside the pruning and is recorded as the parent's SHA-256: it must be
-    of the file that was pruned. Here the path is replaced after the hash and before the pruning
-    opens it (a test hook holds the pruning back): exit 3, nothing recorded."""
-    first = datagen.write_h5(tmp_path / "first.h5", {"/d/kernel": datagen.make_values(SEED + 7, "<f4", (16, 8), "normal")})
-    other = datagen.write_h5(tmp_path / "other.h5", {"/d/kernel": datagen.make_values(SEED + 8, "<f4", (16, 8), "normal")})
+    """A run that looks like a rerun (same path, size and rule as a version) hashes its input
+    beside the pruning, and that hash becomes the parent's SHA-256: it must be of the file that
+    was pruned. Here the path holds new weights of the same size (so the lookup finds nothing and
+    the pruning goes on) and is replaced after the hash, before the pruning opens it (a test hook
+    holds the pruning back): exit 3, nothing recorded."""
+    path = small_model(tmp_path / "model.h5", SEED + 6)
+    assert prune_reg(reg, "m", path, "--sparsity", "0.5").returncode == 0
+    small_model(tmp_path / "model.h5", SEED + 7)
+    other = small_model(tmp_path / "other.h5", SEED + 8)
+    assert os.path.getsize(other) == os.path.getsize(path)
     env = dict(os.environ, H5PRUNE_TEST_OPEN_DELAY_MS="1500")
-    cmd = [h5util.binary(), "prune", str(first), "--sparsity", "0.5", "--registry", str(reg), "--model", "m", "--quiet"]
+    cmd = [h5util.binary(), "prune", str(path), "--sparsity", "0.5", "--registry", str(reg), "--model", "m", "--quiet"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     time.sleep(0.6)
     assert p.poll() is None, "the run ended before its input could be replaced"
-    os.replace(other, first)
+    os.replace(other, path)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 3, (p.returncode, out, err)
     assert "changed while it was being pruned; nothing recorded" in err and err.count("\n") == 1, err
-    assert manifests(reg, "m") == {}, "a version was recorded over the wrong parent hash"
+    assert sorted(manifests(reg, "m")) == [1], "a version was recorded over the wrong parent hash"
+
+
+def test_the_same_file_under_another_path_is_already_recorded(tmp_path, model, reg):
+    """Only a run with the path, size and rule of a recorded version looks for it before pruning;
+    any other finds it after (here the same bytes under another name): no second version."""
+    assert prune_reg(reg, "m", model, "--sparsity", "0.7").returncode == 0
+    copy = tmp_path / "copy-of-model.h5"
+    copy.write_bytes(model.read_bytes())
+    js = h5util.run_json("prune", copy, "--sparsity", "0.7", "--registry", reg, "--model", "m", "--quiet")
+    assert js["registry"]["already_recorded"] is True and js["registry"]["version"] == 1, js["registry"]
+    check_registry(reg, "m", 1)
+    assert os.listdir(os.path.join(str(reg), "staging")) == []
 
 
 def test_lineage_when_a_registry_output_is_pruned_again(tmp_path, model, reg):
