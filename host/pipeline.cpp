@@ -112,8 +112,6 @@ class PruneJob {
   void analyse_global();
   void write_output(const std::string& temp_path);
   void publish(AtomicOutput& out);
-  // Throws RunSuperseded once the caller no longer wants the result (checked per tensor).
-  void check_superseded() const;
   void summarise();
 
   const PruneOptions& opt_;
@@ -252,12 +250,7 @@ void PruneJob::throw_device_error(const TensorState& s, const DeviceError& e) co
                     (memory ? " (try a smaller --device-memory-limit, or --backend cpu)" : ""));
 }
 
-void PruneJob::check_superseded() const {
-  if (opt_.superseded && opt_.superseded->load()) throw RunSuperseded();
-}
-
 void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist) {
-  check_superseded();
   TensorScan total;
   const DigitLayout d = digit_layout(w).front();
   meter_.pass("scan", true);
@@ -311,7 +304,6 @@ RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWi
     meter_.pass("select " + std::to_string(digit) + "/" + std::to_string(digits), true);
     std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
     for (TensorState* s : scope) {
-      check_superseded();
       for_each_slab(*s, [&](MutTensor slab, const h5::Slab&) {
         StageTimer t(result_.seconds.compute);
         backend_->histogram(ConstTensor{slab.dtype, slab.data, slab.n}, w, {d.shift, d.bits, sel.prefix}, hist.data());
@@ -860,7 +852,6 @@ void PruneJob::analyse_global_group(const std::vector<TensorState*>& scope) {
 // The tensor's boundary and quota, ready for apply: under global scope analyse_global()
 // already chose them; otherwise the tensor is read (kept when it fits) and analysed alone.
 void PruneJob::prepare_tensor(TensorState& s) {
-  check_superseded();
   if (global_scope(s)) return;
   s.keep = s.bytes() <= opt_.memory_limit;  // the scan reads it into memory
   if (!s.keep) result_.streamed = true;
@@ -911,8 +902,7 @@ void PruneJob::publish(AtomicOutput& out) {
     // (benchmarks/RESULTS.md). The input's is read through the descriptor the passes read: the
     // same file even when its path was replaced meanwhile.
     const int in_fd = h5::posix_descriptor(in_file_);
-    auto input_hash = std::async(opt_.hash_input ? std::launch::async : std::launch::deferred, [&] {
-      if (!opt_.hash_input) return std::string();
+    auto input_hash = std::async(std::launch::async, [&] {
       return in_fd >= 0 ? sha256_descriptor(in_fd, opt_.input) : sha256_file(opt_.input);
     });
     auto output_hash = std::async(std::launch::async, [&] { return sha256_file(out.temp_path(), &result_.output_bytes); });
@@ -969,8 +959,6 @@ PruneResult PruneJob::run() {
     // The tensors are read in several passes (from the input's own pages when mapped); size and
     // modification time are the check (a content hash would cost a whole read).
     h5::require_unchanged(in_file_, input_stamp_, opt_.input, "pruned", "nothing was written");
-    check_superseded();
-    result_.input_stamp = input_stamp_;
     publish(out);
     summarise();
   }

@@ -1,15 +1,12 @@
 // `prune`: plan -> analyse (histograms) -> faithful copy with the pruned tensors written
 // in slabs -> atomic publish. Memory for weights stays under the memory limit.
 #pragma once
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "formats/hdf5/file.hpp"
 #include "formats/prune_record.hpp"
 #include "formats/sparse/layout.hpp"
 #include "host/group_rules.hpp"
@@ -44,24 +41,11 @@ struct PruneOptions {
   // SHA-256 of input and output: needed for lineage (--registry) and the --json summary
   // (which users compare with sha256sum); a plain run skips both (docs/CLI.md "Hashes").
   bool hash = true;
-  // With `hash`: false when the caller hashes the input itself and checks that it hashed the
-  // file this run read (PruneResult::input_stamp): the registry, whose lookup hashed it already.
-  bool hash_input = true;
   sparse::Format format = sparse::Format::dense;  // --format: selected tensors' output layout
   bool compress = false;                           // --compress: shuffle + deflate on sparse datasets
   std::uint64_t index_limit32 = sparse::kNoLimit;  // test hook: largest value a 32-bit index holds
   ProgressSink on_progress;  // after every slab of every pass (host/progress.hpp)
   std::function<void(const std::string&)> on_note;  // one-line notices (e.g. backend fallback)
-  // Set by another thread when the run's result is no longer wanted (the registry found the
-  // version already recorded): the run stops at its next tensor by throwing RunSuperseded,
-  // its temporary removed.
-  const std::atomic<bool>* superseded = nullptr;
-};
-
-// Thrown by run_prune once PruneOptions::superseded is set: not an error; the caller that set
-// it has its answer.
-struct RunSuperseded : std::runtime_error {
-  RunSuperseded() : std::runtime_error("the run was superseded") {}
 };
 
 struct StageSeconds {
@@ -74,7 +58,6 @@ struct PruneResult {
   PruneTotals total;
   std::uint64_t input_bytes = 0;
   std::string input_sha256;
-  std::optional<h5::FileStamp> input_stamp;  // the input as the run opened it (and found it at the end)
   std::string output_sha256;
   std::uint64_t output_bytes = 0;
   std::uint64_t bytes_read = 0;     // weight bytes read from the input, all passes

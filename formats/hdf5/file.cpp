@@ -27,13 +27,11 @@ int posix_descriptor(hid_t file) {
   return *static_cast<int*>(handle);
 }
 
-std::optional<FileStamp> file_stamp(hid_t file) { return descriptor_stamp(posix_descriptor(file)); }
-
-std::optional<FileStamp> descriptor_stamp(int fd) {
+std::optional<FileStamp> file_stamp(hid_t file) {
   struct stat st {};
+  const int fd = posix_descriptor(file);
   if (fd < 0 || fstat(fd, &st) != 0) return std::nullopt;
-  return FileStamp{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-                   static_cast<std::uint64_t>(st.st_size),
+  return FileStamp{static_cast<std::uint64_t>(st.st_size),
                    static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 

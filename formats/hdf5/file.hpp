@@ -23,17 +23,14 @@ bool library_is_threadsafe();
 // The POSIX descriptor HDF5 holds for an open file (its default sec2 driver); -1 for others.
 int posix_descriptor(hid_t file);
 
-// Identity (device, inode), size and modification time of an open file, read through HDF5's
-// descriptor: what tells that another process wrote to it while a run was reading it, and
-// whether two descriptors opened the same file. Empty when there is no descriptor.
+// Size and modification time of an open file, read through HDF5's descriptor: what tells that
+// another process wrote to it while a run was reading it. Empty when there is no descriptor.
 struct FileStamp {
-  std::uint64_t device = 0, inode = 0;
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
   bool operator==(const FileStamp&) const = default;
 };
 std::optional<FileStamp> file_stamp(hid_t file);
-std::optional<FileStamp> descriptor_stamp(int fd);
 
 // Throws InputError ("input 'NAME' changed while it was being DOING (...); OUTCOME") when the
 // open file's stamp is no longer `at_open`: passes over a file another process wrote to

@@ -43,6 +43,7 @@ class Layout {
   // The version's idempotency key alone (64 hex digits and a newline), for fast lookups.
   std::string key_path(const std::string& model, int v) const { return version_dir(model, v) + "/key"; }
   std::string aliases_dir(const std::string& model) const { return model_dir(model) + "/aliases"; }
+  std::string origins_dir(const std::string& model) const { return model_dir(model) + "/origins"; }
   std::string alias_path(const std::string& model, const std::string& alias) const {
     return aliases_dir(model) + "/" + alias;
   }

@@ -1,21 +1,17 @@
 // The registry's write path: stage -> prune -> hash -> store blob -> publish manifest.
 #include "host/registry/record.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <cstdint>
 #include <cstdlib>
-#include <exception>
-#include <future>
 #include <memory>
-#include <optional>
+#include <string>
 
 #include "common/cleanup.hpp"
 #include "common/errors.hpp"
 #include "formats/atomic_file.hpp"
-#include "formats/hdf5/file.hpp"
 #include "formats/sha256.hpp"
 #include "host/canonical_rule.hpp"
 #include "host/registry/blob_store.hpp"
@@ -102,90 +98,53 @@ Manifest make_manifest(const RecordRequest& q, const PruneResult& r, const std::
   return m;
 }
 
-// The input's SHA-256 and the file it was taken of (identity, size, modification time, the same
-// before and after the hash); empty when the input is not a readable regular file (the
-// pipeline reports that). Throws InputError when the file changed while it was hashed.
-struct InputHash {
-  std::string sha256;
-  std::optional<h5::FileStamp> stamp;
-};
-
-InputHash hash_input(const std::string& path) {
-  InputHash h;
-  struct stat st {};
-  // Hash only a regular file (a FIFO would block); the pipeline reports anything else.
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return h;
-  struct ClosedOnExit {
-    int fd;
-    ~ClosedOnExit() {
-      if (fd >= 0) ::close(fd);
-    }
-  } file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (file.fd < 0) return h;
+// The input's SHA-256, or "" when it is not a readable regular file (the pipeline reports
+// that with the right exit code; a FIFO would block).
+std::string hash_input(const std::string& path) {
   try {
-    const auto before = h5::descriptor_stamp(file.fd);
-    std::string sha = sha256_descriptor(file.fd, path);
-    if (!before || before != h5::descriptor_stamp(file.fd))
-      throw InputError("input '" + path + "' changed while it was being hashed; nothing recorded");
-    h.sha256 = std::move(sha);
-    h.stamp = before;
-  } catch (const InputError&) {
-    throw;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return sha256_file(path);
   } catch (const Error&) {
-    // Unreadable input: the pipeline reports it with the right exit code.
   }
-  return h;
+  return "";
 }
 
-// What the registry holds for this input and rule: the input's hash, and the version recorded
-// for them, if its blob is intact (else `repaired` says what was wrong with it).
-struct Recorded {
-  InputHash input;
-  std::optional<int> version;
-  Manifest manifest;
-  std::string repaired;
-};
-
-Recorded find_recorded(const Layout& l, const RecordRequest& q, const std::string& canonical, InputHash input) {
-  Recorded r;
-  r.input = std::move(input);
-  if (r.input.sha256.empty()) return r;
-  const auto v = find_by_key(l, q.model, idempotency_key(r.input.sha256, canonical, q.tool.version));
-  if (!v) return r;
-  const Manifest m = load_manifest(l, q.model, *v, /*even_retired=*/true);
-  // "Already recorded" only when the blob is really there: otherwise the input is pruned (the
-  // same input and rule give the same bytes) and the blob put back.
-  r.repaired = check_blob(l, m.output_sha256, m.output_bytes);
-  if (r.repaired.empty()) {
-    r.version = *v;
-    r.manifest = m;
-  }
-  return r;
-}
-
-// Whether a live version of the model was recorded from the same input path and size, with
-// the same rule and tool version: what a rerun (a Slurm requeue) looks like before its input
-// is hashed. Newest first; unreadable manifests are skipped (verify reports them).
-bool looks_like_a_rerun(const Layout& l, const RecordRequest& q, const std::string& canonical) {
+// A run's origin: the SHA-256 of its input path (as given), the input's size and modification
+// time, the canonical rule and the tool version. A run with the origin of a recorded version is
+// most likely a rerun of it (a Slurm requeue of a finished task); "" when the input is not a
+// regular file.
+std::string origin_of(const RecordRequest& q, const std::string& canonical) {
   struct stat st {};
-  if (::stat(q.prune.input.c_str(), &st) != 0) return false;
-  const std::vector<int> versions = list_versions(l, q.model);
-  for (auto v = versions.rbegin(); v != versions.rend(); ++v) {
-    try {
-      const Manifest m = load_manifest(l, q.model, *v);
-      if (m.parent_path == q.prune.input && m.parent_bytes == static_cast<std::uint64_t>(st.st_size) &&
-          m.tool_version == q.tool.version && canonical_rule_text(m.rule) == canonical)
-        return true;
-    } catch (const RegistryError&) {
-    }
-  }
-  return false;
+  if (::stat(q.prune.input.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return "";
+  const std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  const std::string text = q.prune.input + '\0' + std::to_string(st.st_size) + '\0' + std::to_string(mtime_ns) +
+                           '\0' + canonical + '\0' + q.tool.version;
+  return sha256_bytes(text.data(), text.size());
 }
 
 void place_copy(const Layout& l, const Manifest& m, std::unique_ptr<AtomicOutput>& copy) {
   if (!copy) return;
   copy_blob_verified(l, m.output_sha256, m.output_bytes, copy->temp_path());
   copy->commit();
+}
+
+// The answer when the model has a version with this key whose blob is intact: `out` filled as
+// "already recorded" (and its file copied out with -o). When the blob is missing or damaged,
+// out.repaired says what was wrong, and the caller's output puts it back.
+bool answer_if_recorded(const Layout& l, const RecordRequest& q, const std::string& key,
+                        std::unique_ptr<AtomicOutput>& copy, RecordOutcome& out) {
+  const auto v = find_by_key(l, q.model, key);
+  if (!v) return false;
+  const Manifest m = load_manifest(l, q.model, *v, /*even_retired=*/true);
+  out.repaired = check_blob(l, m.output_sha256, m.output_bytes);
+  if (!out.repaired.empty()) return false;
+  out.version = *v;
+  out.already = true;
+  out.manifest = m;
+  out.result = result_from_manifest(m);
+  out.blob_path = l.blob_path(m.output_sha256);
+  place_copy(l, m, copy);
+  return true;
 }
 
 }  // namespace
@@ -212,75 +171,43 @@ RecordOutcome record_prune(const RecordRequest& q) {
   if (!q.copy_to.empty()) copy = std::make_unique<AtomicOutput>(q.copy_to, q.force, q.prune.input);
 
   // Same input, same canonical rule, same tool version: the version that exists is the answer.
-  // Looking for it takes a hash of the whole input. A run that looks like a rerun (a Slurm
-  // requeue) looks first: the hash runs beside the pruning, which it stops (before its next pass
-  // over a tensor) when it finds the version. Any other run is most likely a new version: the
-  // pipeline hashes the input after its passes, beside the output's hash, and the key is looked
-  // up then (the version may still exist: the same file under another path).
+  // Finding it takes a hash of the whole input. A run that looks like a rerun of a recorded
+  // version (the same origin: a Slurm requeue) hashes first and stops there when the version
+  // exists. Any other run is most likely a new version and does not wait for that hash: the
+  // pipeline hashes the input after its passes, beside the output's hash, and the key is
+  // looked up then (a version may still exist: the same bytes under another path).
   const std::string canonical = canonical_rule_text(q.rule);
-  const bool rerun = looks_like_a_rerun(l, q, canonical);
-  std::atomic<bool> found{false};
-  std::future<Recorded> early;
-  if (rerun)
-    early = std::async(std::launch::async, [&] {
-      try {
-        Recorded r = find_recorded(l, q, canonical, hash_input(q.prune.input));
-        if (r.version) found = true;
-        return r;
-      } catch (...) {
-        found = true;  // a registry error: the pruning would be wasted
-        throw;
-      }
-    });
-
+  const std::string origin = origin_of(q, canonical);
   RecordOutcome out;
-  std::optional<StagingDir> stage;
-  std::exception_ptr prune_error;  // RunSuperseded, or an error that a recorded version makes moot
-  try {
-    stage.emplace(l);  // (a registry this user cannot write to may still answer a rerun)
-    PruneOptions opts = q.prune;
-    opts.output = stage->pinned() + "/output.h5";
-    opts.force = false;
-    opts.superseded = &found;
-    opts.hash_input = !rerun;  // a rerun's lookup hashes it (of the same file: checked below)
-    out.result = run_prune(opts);
-    crash_point("pruned");
-  } catch (...) {
-    prune_error = std::current_exception();
+  std::string input_sha;
+  if (!origin.empty() && has_origin(l, q.model, origin)) {
+    input_sha = hash_input(q.prune.input);
+    if (!input_sha.empty() && answer_if_recorded(l, q, idempotency_key(input_sha, canonical, q.tool.version), copy, out))
+      return out;
   }
-  // The registry's errors first, as before the pruning; a failed pruning still looks for the
-  // version (it is the answer, as when the lookup came first).
-  const Recorded recorded =
-      early.valid() ? early.get()
-      : prune_error ? find_recorded(l, q, canonical, hash_input(q.prune.input))
-                    : find_recorded(l, q, canonical, InputHash{out.result.input_sha256, out.result.input_stamp});
-  out.repaired = recorded.repaired;
-  if (recorded.version) {
-    out.version = *recorded.version;
-    out.already = true;
-    out.manifest = recorded.manifest;
-    out.result = result_from_manifest(out.manifest);
-    out.blob_path = l.blob_path(out.manifest.output_sha256);
-    place_copy(l, out.manifest, copy);
-    return out;
+
+  StagingDir stage(l);
+  PruneOptions opts = q.prune;
+  opts.output = stage.pinned() + "/output.h5";
+  opts.force = false;
+  out.result = run_prune(opts);
+  const std::string staged = stage.path() + "/output.h5";
+  crash_point("pruned");
+  if (!input_sha.empty() && out.result.input_sha256 != input_sha)
+    throw InputError("input '" + q.prune.input + "' changed while it was being pruned; nothing recorded");
+  if (input_sha.empty() &&
+      answer_if_recorded(l, q, idempotency_key(out.result.input_sha256, canonical, q.tool.version), copy, out)) {
+    if (!origin.empty()) note_origin(l, q.model, origin);  // a rerun from this path is found first
+    return out;  // the new output is dropped with its staging directory
   }
-  if (prune_error) std::rethrow_exception(prune_error);
-  if (rerun) {
-    // The lookup's hash is the input's only if it was taken of the file the pruning read, as the
-    // pruning found it from its start to its end: a path replaced, or a file written, in between
-    // moves its identity, size or modification time.
-    if (!recorded.input.stamp || recorded.input.stamp != out.result.input_stamp)
-      throw InputError("input '" + q.prune.input + "' changed while it was being pruned; nothing recorded");
-    out.result.input_sha256 = recorded.input.sha256;
-  }
-  const std::string staged = stage->path() + "/output.h5";
   const double publish_start = now_seconds();
   const std::string key = idempotency_key(out.result.input_sha256, canonical, q.tool.version);
 
   out.blob_path = store_blob(l, staged, out.result.output_sha256, out.result.output_bytes);
   Manifest m = make_manifest(q, out.result, key, started, l);
-  m.publish_id = stage->token();
-  const Published p = publish_version(l, m, stage->path() + "/version");
+  m.publish_id = stage.token();
+  const Published p = publish_version(l, m, stage.path() + "/version");
+  if (!origin.empty()) note_origin(l, q.model, origin);
   out.version = p.version;
   out.already = p.already;
   out.manifest = load_manifest(l, q.model, p.version, /*even_retired=*/true);

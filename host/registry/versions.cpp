@@ -126,6 +126,23 @@ std::optional<int> find_by_key(const Layout& l, const std::string& model, const 
   return std::nullopt;
 }
 
+bool has_origin(const Layout& l, const std::string& model, const std::string& origin) {
+  try {
+    return entry_kind(l, l.origins_dir(model) + "/" + origin) == EntryKind::file;
+  } catch (const RegistryError&) {
+    return false;
+  }
+}
+
+void note_origin(const Layout& l, const std::string& model, const std::string& origin) {
+  try {
+    make_dir(l, l.origins_dir(model));
+    write_file_atomic(l, l.origins_dir(model) + "/" + origin, "", /*replace=*/false);
+  } catch (const Error&) {
+    // A hint: without it the next rerun finds its version after pruning instead of before.
+  }
+}
+
 std::optional<Located> find_by_output(const Layout& l, const std::string& sha256) {
   if (sha256.size() != 64 || !exists(l, l.blob_path(sha256))) return std::nullopt;
   for (const auto& model : list_models(l))

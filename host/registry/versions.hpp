@@ -31,6 +31,13 @@ int resolve(const Layout& l, const VersionRef& ref);
 // The first version of `model` whose manifest has idempotency key `key`.
 std::optional<int> find_by_key(const Layout& l, const std::string& model, const std::string& key);
 
+// Origins: what a rerun of a version would be given (record.cpp's origin_of), noted as an empty
+// file models/NAME/origins/ORIGIN once the version is published. A hint, found with one stat
+// and never trusted for an answer (the key decides): noting is best effort, and an origin left
+// by a version since retired only costs the next run an early hash.
+bool has_origin(const Layout& l, const std::string& model, const std::string& origin);
+void note_origin(const Layout& l, const std::string& model, const std::string& origin);
+
 // model@version of the oldest published version whose output has this sha256, in any model.
 struct Located {
   std::string model;

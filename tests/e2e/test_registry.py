@@ -208,18 +208,17 @@ def test_log_show_alias_get_diff(tmp_path, model, reg):
     assert h5util.run("alias", "bert", "production", "--delete", env=env).returncode == 6
 
 
-def test_a_rerun_stops_pruning_once_it_finds_its_version(tmp_path, model, reg):
-    """The lookup of the idempotency key hashes the input beside the pruning; a rerun that finds
-    its version stops the pruning at the next tensor instead of finishing it. Slow checkpoints
-    give the lookup its head start; a kill at the step after the pruning shows whether it ended."""
+def test_a_rerun_finds_its_version_before_pruning(tmp_path, model, reg):
+    """A rerun (the same input path, size, modification time and rule as a recorded version: a
+    Slurm requeue) hashes its input first and stops there. A kill at the step after the pruning
+    shows whether it pruned; a new rule under the same hook prunes and is killed there."""
     assert prune_reg(reg, "m", model, "--sparsity", "0.9").returncode == 0
-    hooks = dict(os.environ, H5PRUNE_TEST_CHECKPOINT_DELAY_MS="100", H5PRUNE_REGISTRY_CRASH_AT="pruned")
-    r = prune_reg(reg, "m", model, "--sparsity", "0.9", env=hooks)
+    hook = dict(os.environ, H5PRUNE_REGISTRY_CRASH_AT="pruned")
+    r = prune_reg(reg, "m", model, "--sparsity", "0.9", env=hook)
     assert r.returncode == 0 and "already recorded as m@1" in r.stdout, h5util.describe(r)
-    assert os.listdir(os.path.join(str(reg), "staging")) == [], "the stopped run left its staging behind"
+    assert os.listdir(os.path.join(str(reg), "staging")) == [], "the rerun left a staging directory"
     check_registry(reg, "m", 1)
-    # A new rule under the same hooks prunes to the end (and is killed there): the hook works.
-    r = prune_reg(reg, "m", model, "--sparsity", "0.5", env=hooks)
+    r = prune_reg(reg, "m", model, "--sparsity", "0.5", env=hook)
     assert r.returncode == -9, h5util.describe(r)
 
 
@@ -228,14 +227,16 @@ def small_model(path, seed):
 
 
 def test_an_input_replaced_between_its_hash_and_its_pruning_is_refused(tmp_path, reg):
-    """A run that looks like a rerun (same path, size and rule as a version) hashes its input
-    beside the pruning, and that hash becomes the parent's SHA-256: it must be of the file that
-    was pruned. Here the path holds new weights of the same size (so the lookup finds nothing and
-    the pruning goes on) and is replaced after the hash, before the pruning opens it (a test hook
-    holds the pruning back): exit 3, nothing recorded."""
+    """A rerun hashes its input before pruning, and that hash is the key; the pipeline's own hash
+    of what it pruned must equal it. Here the path holds other weights of the same size with the
+    recorded modification time (so the run is taken for a rerun, hashes, and finds nothing), and
+    is replaced after that hash, before the pruning opens it (a test hook holds the pruning
+    back): exit 3, nothing recorded."""
     path = small_model(tmp_path / "model.h5", SEED + 6)
     assert prune_reg(reg, "m", path, "--sparsity", "0.5").returncode == 0
+    recorded_mtime = os.stat(path).st_mtime_ns
     small_model(tmp_path / "model.h5", SEED + 7)
+    os.utime(path, ns=(recorded_mtime, recorded_mtime))
     other = small_model(tmp_path / "other.h5", SEED + 8)
     assert os.path.getsize(other) == os.path.getsize(path)
     env = dict(os.environ, H5PRUNE_TEST_OPEN_DELAY_MS="1500")
@@ -251,8 +252,9 @@ def test_an_input_replaced_between_its_hash_and_its_pruning_is_refused(tmp_path,
 
 
 def test_the_same_file_under_another_path_is_already_recorded(tmp_path, model, reg):
-    """Only a run with the path, size and rule of a recorded version looks for it before pruning;
-    any other finds it after (here the same bytes under another name): no second version."""
+    """Only a run with the origin of a recorded version (path, size, modification time, rule)
+    looks for it before pruning; any other finds it after (here the same bytes under another
+    name): no second version, and the next rerun from the new path finds it first."""
     assert prune_reg(reg, "m", model, "--sparsity", "0.7").returncode == 0
     copy = tmp_path / "copy-of-model.h5"
     copy.write_bytes(model.read_bytes())
@@ -260,6 +262,8 @@ def test_the_same_file_under_another_path_is_already_recorded(tmp_path, model, r
     assert js["registry"]["already_recorded"] is True and js["registry"]["version"] == 1, js["registry"]
     check_registry(reg, "m", 1)
     assert os.listdir(os.path.join(str(reg), "staging")) == []
+    r = prune_reg(reg, "m", copy, "--sparsity", "0.7", env=dict(os.environ, H5PRUNE_REGISTRY_CRASH_AT="pruned"))
+    assert r.returncode == 0 and "already recorded as m@1" in r.stdout, h5util.describe(r)
 
 
 def test_lineage_when_a_registry_output_is_pruned_again(tmp_path, model, reg):
