@@ -97,10 +97,14 @@ def run_once(cmd, logdir, tag):
     return wall, rss, rc, (tail[-1] if tail else "")
 
 
-def bench(res, out_path, reps, warmup, logdir, log):
+def bench(res, out_path, reps, warmup, logdir, log, clean_dir=None):
+    """clean_dir: a directory the command writes (a registry), removed before each run, untimed,
+    as out_path is: no command pays for deleting what the one before it wrote."""
     for i in range(warmup + reps):
         if os.path.exists(out_path):
             os.unlink(out_path)
+        if clean_dir:
+            shutil.rmtree(clean_dir, ignore_errors=True)
         tag = f"{res.name.replace(' ', '_').replace('/', '_')}.{i}"
         wall, rss, rc, tail = run_once(res.cmd, logdir, tag)
         kind = "warm-up" if i < warmup else f"rep {i - warmup + 1}"
@@ -475,12 +479,11 @@ def main(argv=None):
                 (DURABLE, durable_copy(model, outp(DURABLE)))]
         if not a.skip_h5prune:
             base = [a.bin, "prune", model, "--sparsity", S, "--force", "--quiet"]
-            reg = os.path.join(a.workdir, f"registry_{tag}")
+            reg = os.path.join(a.workdir, f"registry_{tag}")  # removed before each run, untimed
             cmds += [
                 ("h5prune global", base[:3] + ["-o", outp("h5prune global")] + base[3:] + ["--scope", "global"]),
                 ("h5prune global --registry",
-                 ["/bin/sh", "-c", 'rm -rf "$1" && shift && exec "$@"', "sh", reg] + base[:3] + base[3:] +
-                 ["--scope", "global", "--registry", reg, "--model", "bench"]),
+                 base[:3] + base[3:] + ["--scope", "global", "--registry", reg, "--model", "bench"]),
                 ("h5prune global --memory-limit 128M",
                  base[:3] + ["-o", outp("h5prune global --memory-limit 128M")] + base[3:]
                  + ["--scope", "global", "--memory-limit", "128M"]),
@@ -502,7 +505,8 @@ def main(argv=None):
         for name, cmd in cmds:
             r = Result(name, cmd)
             log(f"{dtype}: {shlex.join(cmd)}")
-            bench(r, outp(name), a.reps, a.warmup, logdir, log)
+            bench(r, outp(name), a.reps, a.warmup, logdir, log,
+                  clean_dir=reg if name == "h5prune global --registry" else None)
             results.append(r)
             outs[name] = outp(name)
         phases = []
@@ -511,6 +515,8 @@ def main(argv=None):
                 if (not name.startswith("h5prune") or "sweep" in name
                         or next(r for r in results if r.name == name).error):
                     continue
+                if name == "h5prune global --registry":
+                    shutil.rmtree(reg, ignore_errors=True)  # a new version, not "already recorded"
                 j = subprocess.run([c if c != "--quiet" else "--json" for c in cmd],
                                    capture_output=True, text=True)
                 try:
@@ -526,6 +532,8 @@ def main(argv=None):
             for o in outs.values():
                 if os.path.exists(o):
                     os.unlink(o)
+            if not a.skip_h5prune:
+                shutil.rmtree(reg, ignore_errors=True)
 
         report.append(f"### {dtype} model: {nsel / 1e6:.1f}M selected weights "
                       f"({len(sel)} tensors), file {size_mb:.0f} MB, sparsity {S}, k = {k}\n")
