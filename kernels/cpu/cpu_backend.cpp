@@ -49,17 +49,15 @@ constexpr const char* kIsaNote = ", AVX2";
 #pragma GCC pop_options
 #endif
 
+#ifdef H5P_CPU_AVX2
 // AVX2 when the processor has it, unless H5PRUNE_CPU_ISA=baseline asks for the plain build
 // (tests compare the two).
 bool use_avx2() {
-#ifdef H5P_CPU_AVX2
   const char* forced = std::getenv("H5PRUNE_CPU_ISA");
   if (forced && std::strcmp(forced, "baseline") == 0) return false;
   return __builtin_cpu_supports("avx2");
-#else
-  return false;
-#endif
 }
+#endif
 
 }  // namespace
 
