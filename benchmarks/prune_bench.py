@@ -246,6 +246,7 @@ def fmt(x, spec):
 # on disk when it exits (fsync before the rename: a node crash leaves the old file or the whole
 # new one). The second floor pays the same.
 DURABLE = "h5repack + sync"
+REGISTRY = "h5prune global --registry"  # its registry is removed before each run, untimed
 
 
 def durable_copy(model, out):
@@ -314,7 +315,7 @@ def targets(results, selected_mb, large=False):
     rss("h5prune global", 1.1 * selected_mb,
         f"peak RSS <= 1.1x selected bytes ({1.1 * selected_mb:.0f} MB), resident")
     rss("h5prune global --memory-limit 128M", 300, "peak RSS <= 300 MB at --memory-limit 128M")
-    ratio("h5prune global --registry", 4.0, "global 0.9 with --registry: <= 4x h5repack")
+    ratio(REGISTRY, 4.0, "global 0.9 with --registry: <= 4x h5repack")
     return "\n".join(rows)
 
 
@@ -479,10 +480,10 @@ def main(argv=None):
                 (DURABLE, durable_copy(model, outp(DURABLE)))]
         if not a.skip_h5prune:
             base = [a.bin, "prune", model, "--sparsity", S, "--force", "--quiet"]
-            reg = os.path.join(a.workdir, f"registry_{tag}")  # removed before each run, untimed
+            reg = os.path.join(a.workdir, f"registry_{tag}")
             cmds += [
                 ("h5prune global", base[:3] + ["-o", outp("h5prune global")] + base[3:] + ["--scope", "global"]),
-                ("h5prune global --registry",
+                (REGISTRY,
                  base[:3] + base[3:] + ["--scope", "global", "--registry", reg, "--model", "bench"]),
                 ("h5prune global --memory-limit 128M",
                  base[:3] + ["-o", outp("h5prune global --memory-limit 128M")] + base[3:]
@@ -506,7 +507,7 @@ def main(argv=None):
             r = Result(name, cmd)
             log(f"{dtype}: {shlex.join(cmd)}")
             bench(r, outp(name), a.reps, a.warmup, logdir, log,
-                  clean_dir=reg if name == "h5prune global --registry" else None)
+                  clean_dir=reg if name == REGISTRY else None)
             results.append(r)
             outs[name] = outp(name)
         phases = []
@@ -515,7 +516,7 @@ def main(argv=None):
                 if (not name.startswith("h5prune") or "sweep" in name
                         or next(r for r in results if r.name == name).error):
                     continue
-                if name == "h5prune global --registry":
+                if name == REGISTRY:
                     shutil.rmtree(reg, ignore_errors=True)  # a new version, not "already recorded"
                 j = subprocess.run([c if c != "--quiet" else "--json" for c in cmd],
                                    capture_output=True, text=True)

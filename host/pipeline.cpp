@@ -17,7 +17,6 @@
 #include <map>
 #include <numeric>
 #include <optional>
-#include <thread>
 #include <tuple>
 
 #include "common/errors.hpp"
@@ -734,12 +733,6 @@ void PruneJob::open_and_plan() {
   validate_selection(opt_.selection);
   if (opt_.memory_limit < (64u << 10)) throw UsageError("--memory-limit must be at least 64K");
 
-#ifdef H5PRUNE_TEST_HOOKS
-  // Test hook: H5PRUNE_TEST_OPEN_DELAY_MS holds the run back before it opens its input, so that a
-  // test can replace the input between the registry's hash of it and the pruning.
-  if (const char* v = std::getenv("H5PRUNE_TEST_OPEN_DELAY_MS"))
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(v)));
-#endif
   in_file_ = open_checked_input(opt_.input);
   input_stamp_ = h5::file_stamp(in_file_);
   {
@@ -921,7 +914,6 @@ void PruneJob::publish(AtomicOutput& out) {
     h5::require_unchanged(in_file_, input_stamp_, opt_.input, "pruned", "nothing was written");
   } else {
     fsync_path(out.temp_path());
-    check_interrupt();
     struct stat st {};
     if (stat(out.temp_path().c_str(), &st) != 0)
       throw OutputError("cannot stat the finished output for '" + opt_.output + "': " + std::strerror(errno));

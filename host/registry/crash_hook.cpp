@@ -2,9 +2,11 @@
 // compiled only into test builds (H5PRUNE_TEST_HOOKS).
 #include "host/registry/crash_hook.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 namespace h5p::registry {
 
@@ -20,6 +22,13 @@ bool crash_requested(const char* step) {
 
 void crash_point(const char* step) {
   if (crash_requested(step)) std::raise(SIGKILL);
+}
+
+void pause_before_pruning() {
+#ifdef H5PRUNE_TEST_HOOKS
+  if (const char* ms = std::getenv("H5PRUNE_REGISTRY_PAUSE_BEFORE_PRUNE_MS"))
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
+#endif
 }
 
 }  // namespace h5p::registry

@@ -186,6 +186,7 @@ RecordOutcome record_prune(const RecordRequest& q) {
       return out;
   }
 
+  pause_before_pruning();
   StagingDir stage(l);
   PruneOptions opts = q.prune;
   opts.output = stage.pinned() + "/output.h5";

@@ -239,7 +239,7 @@ def test_an_input_replaced_between_its_hash_and_its_pruning_is_refused(tmp_path,
     os.utime(path, ns=(recorded_mtime, recorded_mtime))
     other = small_model(tmp_path / "other.h5", SEED + 8)
     assert os.path.getsize(other) == os.path.getsize(path)
-    env = dict(os.environ, H5PRUNE_TEST_OPEN_DELAY_MS="1500")
+    env = dict(os.environ, H5PRUNE_REGISTRY_PAUSE_BEFORE_PRUNE_MS="1500")
     cmd = [h5util.binary(), "prune", str(path), "--sparsity", "0.5", "--registry", str(reg), "--model", "m", "--quiet"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     time.sleep(0.6)
