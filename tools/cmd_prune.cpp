@@ -478,8 +478,9 @@ int cmd_prune(const std::vector<std::string>& args) {
     if (json_out) print_json(o, r, registry_info, evaluated);
     else if (o.dry_run) print_dry_run(o, r);
     else if (recorded && recorded->already)
-      std::printf("already recorded as %s@%d (sha256 %s, sparsity %.4f); nothing pruned%s%s\n",
+      std::printf("already recorded as %s@%d (sha256 %s, sparsity %.4f); %s%s%s\n",
                   recorded->manifest.model.c_str(), recorded->version, r.output_sha256.c_str(), r.total.sparsity(),
+                  recorded->pruned ? "pruned again, nothing new recorded" : "nothing pruned",
                   vm.count("output") ? ", copied to " : "", vm.count("output") ? o.output.c_str() : "");
     else print_summary(o, r);
     if (recorded && !recorded->already && !json_out)

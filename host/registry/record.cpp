@@ -192,6 +192,7 @@ RecordOutcome record_prune(const RecordRequest& q) {
   opts.output = stage.pinned() + "/output.h5";
   opts.force = false;
   out.result = run_prune(opts);
+  out.pruned = true;
   const std::string staged = stage.path() + "/output.h5";
   crash_point("pruned");
   if (!input_sha.empty() && out.result.input_sha256 != input_sha)

@@ -30,7 +30,8 @@ struct RecordRequest {
 
 struct RecordOutcome {
   int version = 0;
-  bool already = false;  // the same key was recorded before: nothing was pruned
+  bool already = false;  // the same key was recorded before: that version is the answer
+  bool pruned = false;   // this run pruned (a version found only afterwards: its output was dropped)
   Manifest manifest;
   PruneResult result;    // the run's result, or one rebuilt from the manifest when `already`
   std::string blob_path;

@@ -263,7 +263,13 @@ def test_the_same_file_under_another_path_is_already_recorded(tmp_path, model, r
     check_registry(reg, "m", 1)
     assert os.listdir(os.path.join(str(reg), "staging")) == []
     r = prune_reg(reg, "m", copy, "--sparsity", "0.7", env=dict(os.environ, H5PRUNE_REGISTRY_CRASH_AT="pruned"))
+    assert r.returncode == 0 and "already recorded as m@1" in r.stdout and "nothing pruned" in r.stdout, h5util.describe(r)
+    # The summary says what the first run from the new path did: it pruned, then found m@1.
+    other = tmp_path / "other-copy.h5"
+    other.write_bytes(model.read_bytes())
+    r = prune_reg(reg, "m", other, "--sparsity", "0.7")
     assert r.returncode == 0 and "already recorded as m@1" in r.stdout, h5util.describe(r)
+    assert "pruned again, nothing new recorded" in r.stdout and "nothing pruned" not in r.stdout, r.stdout
 
 
 def test_lineage_when_a_registry_output_is_pruned_again(tmp_path, model, reg):
