@@ -43,17 +43,18 @@ std::string Sha256::hex_digest() {
   return s;
 }
 
-std::string sha256_file(const std::string& path, std::uint64_t* bytes) {
+std::string sha256_file(const std::string& path, std::uint64_t* bytes, std::atomic<std::uint64_t>* hashed) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw OutputError("cannot read '" + path + "' to hash it: " + std::strerror(errno));
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
-  return sha256_descriptor(fd, path, bytes);
+  return sha256_descriptor(fd, path, bytes, hashed);
 }
 
-std::string sha256_descriptor(int fd, const std::string& name, std::uint64_t* bytes) {
+std::string sha256_descriptor(int fd, const std::string& name, std::uint64_t* bytes,
+                              std::atomic<std::uint64_t>* hashed) {
   Sha256 hash;
   std::vector<unsigned char> buf(1 << 20);
   std::uint64_t total = 0;
@@ -67,6 +68,7 @@ std::string sha256_descriptor(int fd, const std::string& name, std::uint64_t* by
     if (pending_signal()) check_interrupt();  // stop promptly at a Slurm time limit
     hash.update(buf.data(), static_cast<size_t>(got));
     total += static_cast<std::uint64_t>(got);
+    if (hashed) hashed->fetch_add(static_cast<std::uint64_t>(got), std::memory_order_relaxed);
   }
   if (bytes) *bytes = total;
   return hash.hex_digest();

@@ -1,5 +1,6 @@
 // SHA-256 of files and buffers through OpenSSL's EVP interface, as lowercase hex.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -21,12 +22,15 @@ class Sha256 {
   std::unique_ptr<Ctx> ctx_;
 };
 
-// Hashes the whole file; sets *bytes to its size. Throws OutputError when unreadable.
-std::string sha256_file(const std::string& path, std::uint64_t* bytes = nullptr);
+// Hashes the whole file; sets *bytes to its size. Throws OutputError when unreadable. `hashed`,
+// when given, grows by each piece as it is hashed (another thread may report it as progress).
+std::string sha256_file(const std::string& path, std::uint64_t* bytes = nullptr,
+                        std::atomic<std::uint64_t>* hashed = nullptr);
 
 // The same, from an open descriptor (from offset 0, with pread: the descriptor's position is
 // left as it is). `name` is for the error message.
-std::string sha256_descriptor(int fd, const std::string& name, std::uint64_t* bytes = nullptr);
+std::string sha256_descriptor(int fd, const std::string& name, std::uint64_t* bytes = nullptr,
+                              std::atomic<std::uint64_t>* hashed = nullptr);
 
 std::string sha256_bytes(const void* data, std::size_t size);
 

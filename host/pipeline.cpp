@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -857,6 +858,10 @@ void PruneJob::write_output(const std::string& temp_path) {
   h5::Handle out_file = h5::create_output_file(temp_path, in_file_);
   h5::CopyCallbacks callbacks;
   callbacks.replaces = [&](const std::string& path) { return index_.count(path) > 0; };
+  callbacks.copying = [&](const std::string& path) {  // unselected data: not counted, but named
+    meter_.pass("copy", false);
+    meter_.advance(path, 0);
+  };
   if (opt_.format != sparse::Format::dense) {
     callbacks.replace = [&](const std::string& path, hid_t in_group, const std::string& name, hid_t out_group,
                             hid_t lcpl) {
@@ -889,31 +894,64 @@ void PruneJob::write_output(const std::string& temp_path) {
 // Stage 4: hashes (when asked for), then the temporary moved into place.
 void PruneJob::publish(AtomicOutput& out) {
   StageTimer t(result_.seconds.publish);
+  // The two hashes side by side, one per core, after the last pass (so neither competes with the
+  // kernels), while the flush waits for the disk: flushing costs the CPU little
+  // (benchmarks/RESULTS.md). The input's is read through the descriptor the passes read: the same
+  // file even when its path was replaced meanwhile. This thread reports how far they are: on a
+  // file of tens of GB they take as long as a pass.
+  std::atomic<std::uint64_t> hashed{0};
+  std::uint64_t to_hash = 0;
+  std::future<std::string> input_hash, output_hash;
   if (opt_.hash) {
-    // The two hashes side by side, one per core, after the last pass (so neither competes with
-    // the kernels), while this thread waits for the disk: flushing the file costs the CPU little
-    // (benchmarks/RESULTS.md). The input's is read through the descriptor the passes read: the
-    // same file even when its path was replaced meanwhile.
     const int in_fd = h5::posix_descriptor(in_file_);
-    auto input_hash = std::async(std::launch::async, [&] {
-      return in_fd >= 0 ? sha256_descriptor(in_fd, opt_.input) : sha256_file(opt_.input);
+    struct stat st {};
+    if (in_fd >= 0 && fstat(in_fd, &st) == 0) to_hash += static_cast<std::uint64_t>(st.st_size);
+    if (stat(out.temp_path().c_str(), &st) == 0) to_hash += static_cast<std::uint64_t>(st.st_size);
+    input_hash = std::async(std::launch::async, [&, in_fd] {
+      return in_fd >= 0 ? sha256_descriptor(in_fd, opt_.input, nullptr, &hashed) : sha256_file(opt_.input, nullptr, &hashed);
     });
-    auto output_hash = std::async(std::launch::async, [&] { return sha256_file(out.temp_path(), &result_.output_bytes); });
-    // The slow part of committing (flushing the file to disk) comes before the last checkpoint, so
-    // a signal that arrives while the output is not yet in place stops the run (exit 128+N).
-    std::exception_ptr flush_error;
-    try {
-      fsync_path(out.temp_path());
-    } catch (...) {
-      flush_error = std::current_exception();  // reported once both hashes have stopped
+    output_hash = std::async(std::launch::async,
+                             [&] { return sha256_file(out.temp_path(), &result_.output_bytes, &hashed); });
+  }
+  auto flushed = std::async(std::launch::async, [&] { fsync_path(out.temp_path()); });
+  for (bool busy = true; busy;) {
+    if (opt_.hash) {
+      char what[96];
+      std::snprintf(what, sizeof what, "hash %.1f of %.1f MB", static_cast<double>(hashed.load()) / 1e6,
+                    static_cast<double>(to_hash) / 1e6);
+      meter_.pass(what, false);
+    } else {
+      meter_.pass("flush", false);
     }
+    meter_.advance(opt_.output, 0);
+    busy = false;
+    for (std::future<std::string>* f : {&input_hash, &output_hash, static_cast<std::future<std::string>*>(nullptr)}) {
+      const bool ready = f ? !f->valid() || f->wait_for(std::chrono::milliseconds(250)) == std::future_status::ready
+                           : flushed.wait_for(std::chrono::milliseconds(250)) == std::future_status::ready;
+      if (!ready) {
+        busy = true;
+        break;
+      }
+    }
+  }
+  // The slow part of committing (the flush) comes before the last checkpoint, so a signal that
+  // arrives while the output is not yet in place stops the run (exit 128+N). A flush error is
+  // reported once both hashes have stopped.
+  std::exception_ptr flush_error;
+  try {
+    flushed.get();
+  } catch (...) {
+    flush_error = std::current_exception();
+  }
+  if (opt_.hash) {
     result_.output_sha256 = output_hash.get();
     result_.input_sha256 = input_hash.get();
-    if (flush_error) std::rethrow_exception(flush_error);
+  }
+  if (flush_error) std::rethrow_exception(flush_error);
+  if (opt_.hash) {
     // The hash is of the weights the passes read only if nothing wrote to the input meanwhile.
     h5::require_unchanged(in_file_, input_stamp_, opt_.input, "pruned", "nothing was written");
   } else {
-    fsync_path(out.temp_path());
     struct stat st {};
     if (stat(out.temp_path().c_str(), &st) != 0)
       throw OutputError("cannot stat the finished output for '" + opt_.output + "': " + std::strerror(errno));

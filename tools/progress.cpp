@@ -32,14 +32,35 @@ ProgressPrinter::ProgressPrinter(bool enabled)
       tty_(isatty(STDERR_FILENO) == 1),
       interval_(progress_interval(tty_)),
       last_(Clock::now()),
-      start_(Clock::now()) {}
+      start_(Clock::now()) {
+  if (enabled_ && !tty_) beat_ = std::thread([this] { heartbeat(); });
+}
 
 ProgressPrinter::~ProgressPrinter() { finish(); }
 
 void ProgressPrinter::update(const Progress& p) {
   if (!enabled_) return;
   const auto now = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return;
+  latest_ = p;
   if (std::chrono::duration<double>(now - last_).count() < interval_) return;
+  show(p, now);
+}
+
+void ProgressPrinter::heartbeat() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval_));
+  while (!stopping_) {
+    wake_.wait_until(lock, last_ + period, [&] { return stopping_; });
+    if (stopping_) break;
+    const auto now = Clock::now();
+    if (latest_ && now - last_ >= period) show(*latest_, now);
+    else if (!latest_) last_ = now;  // nothing to say yet: wait another interval
+  }
+}
+
+void ProgressPrinter::show(const Progress& p, Clock::time_point now) {
   last_ = now;
   const double frac = p.total_bytes ? static_cast<double>(p.done_bytes) / static_cast<double>(p.total_bytes) : 0.0;
   const int pct = static_cast<int>(frac * 100.0);
@@ -61,6 +82,12 @@ void ProgressPrinter::update(const Progress& p) {
 }
 
 void ProgressPrinter::finish() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (beat_.joinable()) beat_.join();
   if (drawn_) {
     std::fprintf(stderr, "\r\033[K");
     std::fflush(stderr);

@@ -196,15 +196,19 @@ struct Walker {
       copy_group(in_sub, out_sub, path);
     } else if (oinfo.type == H5O_TYPE_DATASET && callbacks.replaces && callbacks.replaces(path)) {
       replace_dataset(in_group, out_group, name, path, lcpl);
-    } else if (oinfo.type == H5O_TYPE_DATASET && copy_dataset_raw(in_group, out_group, name, path, lcpl)) {
-      // copied chunk by chunk (or slab by slab) without decoding
     } else {
-      // Named types and the datasets copy_dataset_raw leaves alone: H5Ocopy.
-      Handle ocpypl = plist_handle(H5Pcreate(H5P_OBJECT_COPY));
-      // Datasets with a committed type share the type already copied, as in the input.
-      H5Pset_copy_object(ocpypl, H5O_COPY_MERGE_COMMITTED_DTYPE_FLAG);
-      if (H5Ocopy(in_group, name.c_str(), out_group, name.c_str(), ocpypl, lcpl) < 0)
-        fail_write("cannot copy object " + path);
+      const bool dataset = oinfo.type == H5O_TYPE_DATASET;
+      if (dataset && callbacks.copying) callbacks.copying(path);
+      if (dataset && copy_dataset_raw(in_group, out_group, name, path, lcpl)) {
+        // copied chunk by chunk (or slab by slab) without decoding
+      } else {
+        // Named types and the datasets copy_dataset_raw leaves alone: H5Ocopy.
+        Handle ocpypl = plist_handle(H5Pcreate(H5P_OBJECT_COPY));
+        // Datasets with a committed type share the type already copied, as in the input.
+        H5Pset_copy_object(ocpypl, H5O_COPY_MERGE_COMMITTED_DTYPE_FLAG);
+        if (H5Ocopy(in_group, name.c_str(), out_group, name.c_str(), ocpypl, lcpl) < 0)
+          fail_write("cannot copy object " + path);
+      }
     }
   }
 

@@ -181,6 +181,7 @@ RecordOutcome record_prune(const RecordRequest& q) {
   RecordOutcome out;
   std::string input_sha;
   if (!origin.empty() && has_origin(l, q.model, origin)) {
+    if (q.prune.on_progress) q.prune.on_progress(Progress{"hash", q.prune.input, 0, 0});  // a batch log repeats it
     input_sha = hash_input(q.prune.input);
     if (!input_sha.empty() && answer_if_recorded(l, q, idempotency_key(input_sha, canonical, q.tool.version), copy, out))
       return out;

@@ -2,13 +2,17 @@
 not a terminal, a redrawn bar on a terminal, for prune and sweep, streamed or not.
 
 The runs stream a 4 MB tensor in 16K slabs (--memory-limit 64K), so every pass goes through
-the reader slab by slab; H5PRUNE_PROGRESS_SECONDS shortens the batch interval from 10 s."""
+the reader slab by slab; H5PRUNE_PROGRESS_SECONDS shortens the batch interval from 10 s. Steps
+that are not passes over the weights are named too ("copy" for unselected datasets, "hash" and
+"flush" when the output is finished), and a batch log repeats the last line while a step gives
+no news."""
 
 import os
 import pty
 import re
 import select
 import subprocess
+import time
 
 import numpy as np
 
@@ -52,9 +56,15 @@ def _check_monotone(parsed, total_mb):
         assert abs(pct - 100 * d / total) <= 1.5  # d and total are printed rounded to 0.1 MB
 
 
+STEPS = re.compile(r"^(copy|flush|hash [\d.]+ of [\d.]+ MB)$")  # not passes over the weights
+
+
 def _passes_in_order(parsed):
+    """The passes over the weights, in the order they ran (the other steps left out)."""
     order = []
     for p in parsed:
+        if STEPS.match(p[3]):
+            continue
         if not order or order[-1] != p[3]:
             order.append(p[3])
     return order
@@ -68,7 +78,7 @@ def test_prune_streamed_batch_log(tmp_path):
     # float32 sparsity: the scan (first digit), the second digit, the write: 3 passes planned.
     _check_monotone(parsed, 3 * MB)
     assert _passes_in_order(parsed) == ["scan", "select 2/2", "write"], _passes_in_order(parsed)
-    assert {p[4] for p in parsed} == {"/w/kernel"}
+    assert {p[4] for p in parsed if not STEPS.match(p[3])} == {"/w/kernel"}
     # the progress changes nothing: the output is what numpy computes
     import h5py
     with h5py.File(out, "r") as f:
@@ -140,3 +150,56 @@ def test_terminal_bar(tmp_path):
         assert fill.count(b"#") == int(int(pct) / 100 * 30) or abs(fill.count(b"#") - int(pct) * 30 / 100) <= 1
     assert seen.endswith(b"\r\x1b[K"), "the bar was not cleared at the end: %r" % seen[-100:]
     assert out.strip(), "no summary on stdout"
+
+
+def test_finishing_the_output_is_reported(tmp_path):
+    """After the last pass the output is flushed to disk and, with --json (or --registry), input
+    and output are hashed: on a file of tens of GB that takes as long as a pass, so it is
+    reported too, the hashed bytes counted against both files' sizes."""
+    model, _ = _model(tmp_path)
+    out = tmp_path / "out.h5"
+    parsed, _ = _batch_lines(tmp_path, "prune", model, "-o", out, "--sparsity", "0.9", "--memory-limit", "64K",
+                             "--json", seconds="0.000001")
+    assert any(p[3] == "copy" and p[4] == "/w/bias" for p in parsed), "the unselected dataset's copy is not named"
+    hashing = [p for p in parsed if p[3].startswith("hash ")]
+    assert hashing and all(p[4] == str(out) for p in hashing), parsed[-5:]
+    assert parsed[-1][3].startswith("hash "), "the hashes are the last step: %r" % parsed[-3:]
+    total_mb = (os.path.getsize(model) + os.path.getsize(out)) / 1e6
+    done = []
+    for p in hashing:
+        m = re.match(r"hash ([\d.]+) of ([\d.]+) MB$", p[3])
+        assert abs(float(m.group(2)) - total_mb) < 0.05, (p, total_mb)
+        done.append(float(m.group(1)))
+    assert done == sorted(done) and done[-1] <= total_mb + 0.05, done
+    # without the hashes: the flush alone
+    parsed, _ = _batch_lines(tmp_path, "prune", model, "-o", tmp_path / "plain.h5", "--sparsity", "0.9",
+                             "--memory-limit", "64K", seconds="0.000001")
+    assert parsed[-1][3] == "flush" and parsed[-1][4] == str(tmp_path / "plain.h5"), parsed[-3:]
+    assert not any(p[3].startswith("hash ") for p in parsed), "hashed without --json or --registry"
+
+
+def test_a_step_without_news_repeats_the_last_line(tmp_path):
+    """A batch log gets a line every interval even while a step reports nothing: here a run taken
+    for a rerun of a recorded version hashes its input (one "hash" line), finds no version (the
+    file holds other weights with the recorded size and time), and a test hook then holds the
+    pruning back for 1.5 s: the line is repeated, with the time rising."""
+    reg = tmp_path / "reg"
+    path = datagen.write_h5(tmp_path / "m.h5", {"/d/kernel": datagen.make_values(3, "<f4", (16, 8), "normal")})
+    first = subprocess.run([h5util.binary(), "prune", str(path), "--sparsity", "0.5", "--registry", str(reg),
+                            "--model", "m", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    recorded = os.stat(path).st_mtime_ns
+    datagen.write_h5(path, {"/d/kernel": datagen.make_values(4, "<f4", (16, 8), "normal")})
+    os.utime(path, ns=(recorded, recorded))
+    log = tmp_path / "err.log"
+    env = dict(os.environ, H5PRUNE_PROGRESS_SECONDS="0.2", H5PRUNE_REGISTRY_PAUSE_BEFORE_PRUNE_MS="1500")
+    started = time.monotonic()
+    with open(log, "w") as err:
+        r = subprocess.run([h5util.binary(), "prune", str(path), "--sparsity", "0.5", "--registry", str(reg),
+                            "--model", "m"], stdout=subprocess.PIPE, stderr=err, text=True, env=env, timeout=120)
+    assert r.returncode == 0, log.read_text()
+    assert time.monotonic() - started >= 1.5, "the test hook did not hold the run back (not a test build?)"
+    repeats = [l for l in log.read_text().splitlines() if l.startswith("h5prune: ") and l.endswith(": hash " + str(path))]
+    assert len(repeats) >= 4, "no line repeated while the step gave no news:\n" + log.read_text()
+    after = [int(re.search(r"after (\d+) s", l).group(1)) for l in repeats]
+    assert after == sorted(after) and after[-1] >= 1, after
