@@ -24,6 +24,13 @@ afterwards, timed against h5repack with default settings and with --memory-limit
 baselines: np.partition would need 3x the file in memory). It is skipped, with a message, when the
 work directory's disk has less than 3.5x the file's size free (the model, one copy at a time, h5prune's two outputs).
 
+Every command's previous output is removed, untimed, before each run. On a VM that hands freed
+memory back to its host (virtio-balloon free page reporting; the header says), memory freed in
+the last ~2 s is cheap to reuse and older free memory costs a host fault per page: a command
+that starts writing at once lands on the memory its previous run just freed, one that first
+spends 2 s selecting does not. --settle S waits S seconds after the removal, so that every
+command writes into memory in the same state (3 s is past the host's 2 s delay).
+
 Correctness (once per model, from the warm-up outputs): h5prune --scope global must equal
 numpy_exact bit for bit on every selected dataset (or, with --skip-exact, prune exactly
 k = round_half_even(S*n) weights); the --memory-limit 128M output must have the same SHA-256
@@ -32,6 +39,7 @@ everything that is not a selected dataset must be unchanged.
 """
 import argparse
 import datetime
+import glob
 import hashlib
 import json
 import os
@@ -97,14 +105,17 @@ def run_once(cmd, logdir, tag):
     return wall, rss, rc, (tail[-1] if tail else "")
 
 
-def bench(res, out_path, reps, warmup, logdir, log, clean_dir=None):
+def bench(res, out_path, reps, warmup, logdir, log, clean_dir=None, settle=0.0):
     """clean_dir: a directory the command writes (a registry), removed before each run, untimed,
-    as out_path is: no command pays for deleting what the one before it wrote."""
+    as out_path is: no command pays for deleting what the one before it wrote. settle: seconds
+    to wait after that removal (see --settle)."""
     for i in range(warmup + reps):
         if os.path.exists(out_path):
             os.unlink(out_path)
         if clean_dir:
             shutil.rmtree(clean_dir, ignore_errors=True)
+        if settle > 0:
+            time.sleep(settle)
         tag = f"{res.name.replace(' ', '_').replace('/', '_')}.{i}"
         wall, rss, rc, tail = run_once(res.cmd, logdir, tag)
         kind = "warm-up" if i < warmup else f"rep {i - warmup + 1}"
@@ -247,6 +258,26 @@ def fmt(x, spec):
 # new one). The second floor pays the same.
 DURABLE = "h5repack + sync"
 REGISTRY = "h5prune global --registry"  # its registry is removed before each run, untimed
+
+
+def free_page_reporting():
+    """A description when this machine is a VM that hands freed memory back to its host
+    (virtio-balloon free page reporting), else None. There, memory freed in the last ~2 s is
+    cheap to use again and older free memory costs a host fault per page, so which command
+    writes into memory freed by the one before it decides much of a large case's time."""
+    for dev in glob.glob("/sys/bus/virtio/drivers/virtio_balloon/virtio*"):
+        try:
+            features = open(os.path.join(dev, "features")).read().strip()
+        except OSError:
+            continue
+        if len(features) > 5 and features[5] == "1":  # VIRTIO_BALLOON_F_REPORTING
+            order = ""
+            try:
+                order = open("/sys/module/page_reporting/parameters/page_reporting_order").read().strip()
+            except OSError:
+                pass
+            return "virtio-balloon free page reporting on" + (f" (order {order})" if order else "")
+    return None
 
 
 def durable_copy(model, out):
@@ -392,7 +423,7 @@ def large_case(a, logdir, log):
         for name, cmd in cmds:
             r = Result(name, cmd)
             log(f"large: {shlex.join(cmd)}")
-            bench(r, outs[name], a.large_reps, 1, logdir, log)
+            bench(r, outs[name], a.large_reps, 1, logdir, log, settle=a.settle)
             results.append(r)
             if name in ("h5repack", DURABLE) and os.path.exists(outs[name]):
                 os.unlink(outs[name])  # 4 GB less in the page cache for the runs after it
@@ -433,6 +464,10 @@ def main(argv=None):
     ap.add_argument("--large", action="store_true", help="add the 1B-weight float32 case (4 GB, deleted after)")
     ap.add_argument("--large-params", type=float, default=1e9)
     ap.add_argument("--large-reps", type=int, default=2)
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="seconds to wait after removing a command's previous output, before each run: on a VM "
+                         "with free page reporting, 3 puts every command's writes on memory its host has "
+                         "taken back, instead of memory freed a moment ago (see RESULTS.md)")
     a = ap.parse_args(argv)
     if a.warmup < 1:
         ap.error("--warmup must be >= 1 (the warm-up outputs are checked)")
@@ -507,7 +542,7 @@ def main(argv=None):
             r = Result(name, cmd)
             log(f"{dtype}: {shlex.join(cmd)}")
             bench(r, outp(name), a.reps, a.warmup, logdir, log,
-                  clean_dir=reg if name == REGISTRY else None)
+                  clean_dir=reg if name == REGISTRY else None, settle=a.settle)
             results.append(r)
             outs[name] = outp(name)
         phases = []
@@ -564,6 +599,8 @@ def main(argv=None):
         f"- params target {a.params:.0e}, seed {a.seed}, {a.reps} timed reps after {a.warmup} warm-up; "
         f"median wall time, max peak RSS (/usr/bin/time %M); warm page cache",
         f"- load average (1/5/15 min) before: {load_before}; after: {load_after}",
+        f"- free memory: {free_page_reporting() or 'no free page reporting found'}; "
+        f"--settle {a.settle:g} s between removing an output and the next run",
         "",
     ]
     text = "\n".join(header + report)

@@ -46,6 +46,13 @@ using Clock = std::chrono::steady_clock;
 // stay in the last-level cache between the two, large enough that HDF5's per-call cost is small.
 constexpr std::size_t kFusedPieceBytes = std::size_t{4} << 20;
 
+// Bytes per write of a piece or slab to HDF5 (each one system call). The kernel backs a write
+// with page-cache folios about as large as the write; on the 2-core VM of benchmarks/RESULTS.md
+// copying into a 4 MiB write's folios was up to 15x slower than into a 128 KiB write's
+// (memory its host had taken back), and the system calls for 4 GB in 128 KiB writes cost
+// little next to that (RESULTS.md, "seventh session").
+constexpr std::size_t kWriteBytes = std::size_t{128} << 10;
+
 // Pieces of a mapped tensor's first pass (whole sum blocks, so sums carried between them equal one
 // call's): large, since nothing needs to stay in the cache, but small enough that a checkpoint
 // and a progress step come at least every 64 MiB read from disk.
@@ -303,7 +310,9 @@ RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWi
     const DigitLayout d = sel.next_digit();
     meter_.pass("select " + std::to_string(digit) + "/" + std::to_string(digits), true);
     std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
-    for (TensorState* s : scope) {
+    for (std::size_t i = 0; i < scope.size(); ++i) {
+      TensorState* s = scope[i];
+      if (i + 1 < scope.size()) reader_->read_ahead(*scope[i + 1]->plan);  // streamed: from disk meanwhile
       for_each_slab(*s, [&](MutTensor slab, const h5::Slab&) {
         StageTimer t(result_.seconds.compute);
         backend_->histogram(ConstTensor{slab.dtype, slab.data, slab.n}, w, {d.shift, d.bits, sel.prefix}, hist.data());
@@ -436,7 +445,10 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
       if (H5Dwrite(out_dataset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         throw OutputError("cannot write dataset " + s.plan->path + " to '" + out_name + "': " + h5::last_library_error());
     } else {
-      h5::write_slab(out_dataset, mem_type, where, data, out_name, s.plan->path);
+      for (const h5::Slab& part : h5::split_leading(where, s.plan->shape, kWriteBytes / esize))
+        h5::write_slab(out_dataset, mem_type, part,
+                       static_cast<const unsigned char*>(data) + (part.flat_begin - where.flat_begin) * esize, out_name,
+                       s.plan->path);
     }
     result_.bytes_written += where.n * esize;
   };
@@ -835,9 +847,10 @@ void PruneJob::analyse_global_group(const std::vector<TensorState*>& scope) {
   if (!resident) result_.streamed = true;
   const KeyWidth w = global_width(scope);
   std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
-  for (TensorState* s : scope) {
-    s->keep = resident;
-    scan(*s, w, &first);
+  for (std::size_t i = 0; i < scope.size(); ++i) {
+    scope[i]->keep = resident;
+    if (!resident && i + 1 < scope.size()) reader_->read_ahead(*scope[i + 1]->plan);
+    scan(*scope[i], w, &first);
   }
   warn_mixed_scales(scope);
   select_global(scope, first);
@@ -874,7 +887,10 @@ void PruneJob::write_output(const std::string& temp_path) {
     };
   }
   callbacks.fill = [&](const std::string& path, hid_t in_dataset, hid_t out_dataset) {
-    TensorState& s = states_.at(index_.at(path));
+    const std::size_t i = index_.at(path);
+    TensorState& s = states_.at(i);
+    // The walker goes in path order, as states_ do: the next one is most likely read next.
+    if (i + 1 < states_.size()) reader_->read_ahead(*states_[i + 1].plan);
     prepare_tensor(s);
     apply_and_write(s, in_dataset, out_dataset);
     start_writeback(out_file);

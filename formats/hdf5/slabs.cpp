@@ -93,4 +93,26 @@ std::vector<Slab> plan_slabs(const std::vector<hsize_t>& shape, std::size_t max_
   }
 }
 
+std::vector<Slab> split_leading(const Slab& slab, const std::vector<hsize_t>& shape, std::size_t max_elems) {
+  const std::size_t rank = shape.size();
+  if (rank == 0 || slab.count.size() != rank || slab.offset.size() != rank || slab.n == 0) return {slab};
+  std::size_t row = 1;  // elements per index of the first axis
+  for (std::size_t d = 1; d < rank; ++d) {
+    if (slab.offset[d] != 0 || slab.count[d] != shape[d]) return {slab};
+    row *= static_cast<std::size_t>(shape[d]);
+  }
+  const hsize_t step = std::max<hsize_t>(1, static_cast<hsize_t>(max_elems / row));
+  if (step >= slab.count[0]) return {slab};
+  std::vector<Slab> parts;
+  for (hsize_t at = 0; at < slab.count[0]; at += step) {
+    Slab part = slab;
+    part.offset[0] = slab.offset[0] + at;
+    part.count[0] = std::min(step, slab.count[0] - at);
+    part.flat_begin = slab.flat_begin + static_cast<std::size_t>(at) * row;
+    part.n = static_cast<std::size_t>(part.count[0]) * row;
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
 }  // namespace h5p::h5

@@ -23,6 +23,11 @@ struct Slab {
 std::vector<Slab> plan_slabs(const std::vector<hsize_t>& shape, std::size_t max_elems);
 inline constexpr std::size_t kMaxSlabs = std::size_t{1} << 22;
 
+// The slab cut along its first axis into slabs of at most max_elems elements (at least one
+// index of that axis each), in order, when it spans every other axis of `shape` whole; else the
+// slab itself. Why: each write becomes its own hyperslab of whole rows.
+std::vector<Slab> split_leading(const Slab& slab, const std::vector<hsize_t>& shape, std::size_t max_elems);
+
 std::size_t element_count(const std::vector<hsize_t>& shape);
 
 // Elements of `shape`, or nullopt when the product does not fit in 64 bits.
