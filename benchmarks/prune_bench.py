@@ -24,12 +24,12 @@ afterwards, timed against h5repack with default settings and with --memory-limit
 baselines: np.partition would need 3x the file in memory). It is skipped, with a message, when the
 work directory's disk has less than 3.5x the file's size free (the model, one copy at a time, h5prune's two outputs).
 
-Every command's previous output is removed, untimed, before each run. On a VM that hands freed
-memory back to its host (virtio-balloon free page reporting; the header says), memory freed in
-the last ~2 s is cheap to reuse and older free memory costs a host fault per page: a command
-that starts writing at once lands on the memory its previous run just freed, one that first
-spends 2 s selecting does not. --settle S waits S seconds after the removal, so that every
-command writes into memory in the same state (3 s is past the host's 2 s delay).
+Every command's previous output is removed, untimed, before each run. The header says whether
+the machine is a VM that hands freed memory back to its host (virtio-balloon free page
+reporting): there, how fast the kernel copies a write into the page cache depends on the size
+of the write (large writes get large folios, from memory the host had taken back: 4 GB took 10 s
+in 4 MiB writes and 1.2 s in 128 KiB writes on the VM of RESULTS.md), so h5repack and h5prune
+are compared with each writing as it does.
 
 Correctness (once per model, from the warm-up outputs): h5prune --scope global must equal
 numpy_exact bit for bit on every selected dataset (or, with --skip-exact, prune exactly
@@ -105,17 +105,14 @@ def run_once(cmd, logdir, tag):
     return wall, rss, rc, (tail[-1] if tail else "")
 
 
-def bench(res, out_path, reps, warmup, logdir, log, clean_dir=None, settle=0.0):
+def bench(res, out_path, reps, warmup, logdir, log, clean_dir=None):
     """clean_dir: a directory the command writes (a registry), removed before each run, untimed,
-    as out_path is: no command pays for deleting what the one before it wrote. settle: seconds
-    to wait after that removal (see --settle)."""
+    as out_path is: no command pays for deleting what the one before it wrote."""
     for i in range(warmup + reps):
         if os.path.exists(out_path):
             os.unlink(out_path)
         if clean_dir:
             shutil.rmtree(clean_dir, ignore_errors=True)
-        if settle > 0:
-            time.sleep(settle)
         tag = f"{res.name.replace(' ', '_').replace('/', '_')}.{i}"
         wall, rss, rc, tail = run_once(res.cmd, logdir, tag)
         kind = "warm-up" if i < warmup else f"rep {i - warmup + 1}"
@@ -262,9 +259,8 @@ REGISTRY = "h5prune global --registry"  # its registry is removed before each ru
 
 def free_page_reporting():
     """A description when this machine is a VM that hands freed memory back to its host
-    (virtio-balloon free page reporting), else None. There, memory freed in the last ~2 s is
-    cheap to use again and older free memory costs a host fault per page, so which command
-    writes into memory freed by the one before it decides much of a large case's time."""
+    (virtio-balloon free page reporting), else None: there, first touching memory the host took
+    back costs a fault in the host, which is much of a large case's time (see the docstring)."""
     for dev in glob.glob("/sys/bus/virtio/drivers/virtio_balloon/virtio*"):
         try:
             features = open(os.path.join(dev, "features")).read().strip()
@@ -423,7 +419,7 @@ def large_case(a, logdir, log):
         for name, cmd in cmds:
             r = Result(name, cmd)
             log(f"large: {shlex.join(cmd)}")
-            bench(r, outs[name], a.large_reps, 1, logdir, log, settle=a.settle)
+            bench(r, outs[name], a.large_reps, 1, logdir, log)
             results.append(r)
             if name in ("h5repack", DURABLE) and os.path.exists(outs[name]):
                 os.unlink(outs[name])  # 4 GB less in the page cache for the runs after it
@@ -464,10 +460,6 @@ def main(argv=None):
     ap.add_argument("--large", action="store_true", help="add the 1B-weight float32 case (4 GB, deleted after)")
     ap.add_argument("--large-params", type=float, default=1e9)
     ap.add_argument("--large-reps", type=int, default=2)
-    ap.add_argument("--settle", type=float, default=0.0,
-                    help="seconds to wait after removing a command's previous output, before each run: on a VM "
-                         "with free page reporting, 3 puts every command's writes on memory its host has "
-                         "taken back, instead of memory freed a moment ago (see RESULTS.md)")
     a = ap.parse_args(argv)
     if a.warmup < 1:
         ap.error("--warmup must be >= 1 (the warm-up outputs are checked)")
@@ -542,7 +534,7 @@ def main(argv=None):
             r = Result(name, cmd)
             log(f"{dtype}: {shlex.join(cmd)}")
             bench(r, outp(name), a.reps, a.warmup, logdir, log,
-                  clean_dir=reg if name == REGISTRY else None, settle=a.settle)
+                  clean_dir=reg if name == REGISTRY else None)
             results.append(r)
             outs[name] = outp(name)
         phases = []
@@ -599,8 +591,7 @@ def main(argv=None):
         f"- params target {a.params:.0e}, seed {a.seed}, {a.reps} timed reps after {a.warmup} warm-up; "
         f"median wall time, max peak RSS (/usr/bin/time %M); warm page cache",
         f"- load average (1/5/15 min) before: {load_before}; after: {load_after}",
-        f"- free memory: {free_page_reporting() or 'no free page reporting found'}; "
-        f"--settle {a.settle:g} s between removing an output and the next run",
+        f"- free memory: {free_page_reporting() or 'no free page reporting found'}",
         "",
     ]
     text = "\n".join(header + report)
