@@ -53,6 +53,9 @@ constexpr std::size_t kFusedPieceBytes = std::size_t{4} << 20;
 // little next to that (RESULTS.md, "seventh session").
 constexpr std::size_t kWriteBytes = std::size_t{128} << 10;
 
+// Unselected datasets at least this large are named by the progress while they are copied.
+constexpr std::uint64_t kNamedCopyBytes = std::uint64_t{16} << 20;
+
 // Pieces of a mapped tensor's first pass (whole sum blocks, so sums carried between them equal one
 // call's): large, since nothing needs to stay in the cache, but small enough that a checkpoint
 // and a progress step come at least every 64 MiB read from disk.
@@ -310,9 +313,7 @@ RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWi
     const DigitLayout d = sel.next_digit();
     meter_.pass("select " + std::to_string(digit) + "/" + std::to_string(digits), true);
     std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
-    for (std::size_t i = 0; i < scope.size(); ++i) {
-      TensorState* s = scope[i];
-      if (i + 1 < scope.size()) reader_->read_ahead(*scope[i + 1]->plan);  // streamed: from disk meanwhile
+    for (TensorState* s : scope) {
       for_each_slab(*s, [&](MutTensor slab, const h5::Slab&) {
         StageTimer t(result_.seconds.compute);
         backend_->histogram(ConstTensor{slab.dtype, slab.data, slab.n}, w, {d.shift, d.bits, sel.prefix}, hist.data());
@@ -847,10 +848,9 @@ void PruneJob::analyse_global_group(const std::vector<TensorState*>& scope) {
   if (!resident) result_.streamed = true;
   const KeyWidth w = global_width(scope);
   std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
-  for (std::size_t i = 0; i < scope.size(); ++i) {
-    scope[i]->keep = resident;
-    if (!resident && i + 1 < scope.size()) reader_->read_ahead(*scope[i + 1]->plan);
-    scan(*scope[i], w, &first);
+  for (TensorState* s : scope) {
+    s->keep = resident;
+    scan(*s, w, &first);
   }
   warn_mixed_scales(scope);
   select_global(scope, first);
@@ -871,7 +871,10 @@ void PruneJob::write_output(const std::string& temp_path) {
   h5::Handle out_file = h5::create_output_file(temp_path, in_file_);
   h5::CopyCallbacks callbacks;
   callbacks.replaces = [&](const std::string& path) { return index_.count(path) > 0; };
-  callbacks.copying = [&](const std::string& path) {  // unselected data: not counted, but named
+  // Unselected data: not counted, but a copy long enough to be seen is named (the many small
+  // ones, biases between the weights, would otherwise be what most lines of a write show).
+  callbacks.copying = [&](const std::string& path, std::uint64_t bytes) {
+    if (bytes < kNamedCopyBytes) return;
     meter_.pass("copy", false);
     meter_.advance(path, 0);
   };
@@ -887,10 +890,7 @@ void PruneJob::write_output(const std::string& temp_path) {
     };
   }
   callbacks.fill = [&](const std::string& path, hid_t in_dataset, hid_t out_dataset) {
-    const std::size_t i = index_.at(path);
-    TensorState& s = states_.at(i);
-    // The walker goes in path order, as states_ do: the next one is most likely read next.
-    if (i + 1 < states_.size()) reader_->read_ahead(*states_[i + 1].plan);
+    TensorState& s = states_.at(index_.at(path));
     prepare_tensor(s);
     apply_and_write(s, in_dataset, out_dataset);
     start_writeback(out_file);

@@ -143,12 +143,6 @@ bool TensorReader::map_resident(const PlannedTensor& t, std::size_t piece_elems,
   return true;
 }
 
-void TensorReader::read_ahead(const PlannedTensor& t) {
-  if (resident(t) || t.n == 0) return;
-  h5::Handle d = open_dataset(file_, t.path, file_name_);
-  h5::read_ahead_raw_data(file_, d, 0, static_cast<std::uint64_t>(t.n) * dtype_size(t.dtype));
-}
-
 bool TensorReader::maps_slabs(const PlannedTensor& t) {
   const bool host_backend = !backend_ || backend_->works_in_host_memory();
   if (!host_backend || !mapping_enabled() || t.n == 0) return false;
@@ -177,8 +171,6 @@ bool TensorReader::for_each_mapped_slab(const PlannedTensor& t, hid_t d, const s
     const auto start = std::chrono::steady_clock::now();
     // One slab mapped at a time (populated now, unmapped after f): as much memory as a slab buffer.
     h5::MappedData m = h5::map_raw_data(file_, d, mem_type, s.flat_begin * esize, s.n * esize, esize, /*populate=*/true);
-    if (m && i + 1 < slabs.size())  // the next slab comes in from disk while f works on this one
-      h5::read_ahead_raw_data(file_, d, slabs[i + 1].flat_begin * esize, slabs[i + 1].n * esize);
     if (!m && i == 0) return false;
     unsigned char* data = nullptr;
     if (m) {

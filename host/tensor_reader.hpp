@@ -67,11 +67,6 @@ class TensorReader {
   // views) rather than reading them into buffers.
   bool maps_slabs(const PlannedTensor& t);
 
-  // Asks the kernel to start reading a streamed tensor's bytes from the file while the caller
-  // works on another (h5::read_ahead_raw_data): a pass over a file larger than the page cache
-  // calls it for the tensor it will read next. Nothing for a resident tensor.
-  void read_ahead(const PlannedTensor& t);
-
   std::uint64_t bytes_read() const { return bytes_read_; }
   std::uint64_t bytes_mapped() const { return bytes_mapped_; }
   double read_seconds() const { return read_seconds_; }

@@ -198,7 +198,7 @@ struct Walker {
       replace_dataset(in_group, out_group, name, path, lcpl);
     } else {
       const bool dataset = oinfo.type == H5O_TYPE_DATASET;
-      if (dataset && callbacks.copying) callbacks.copying(path);
+      if (dataset && callbacks.copying) callbacks.copying(path, stored_bytes(in_group, name));
       if (dataset && copy_dataset_raw(in_group, out_group, name, path, lcpl)) {
         // copied chunk by chunk (or slab by slab) without decoding
       } else {
@@ -210,6 +210,12 @@ struct Walker {
           fail_write("cannot copy object " + path);
       }
     }
+  }
+
+  // The bytes a dataset takes in the input (0 when it cannot be opened: the copy reports that).
+  static std::uint64_t stored_bytes(hid_t in_group, const std::string& name) {
+    Handle d = dataset_handle(H5Dopen2(in_group, name.c_str(), H5P_DEFAULT));
+    return d.valid() ? H5Dget_storage_size(d) : 0;
   }
 
   // An input dataset with its type, dataspace and creation properties.

@@ -3,6 +3,7 @@
 #pragma once
 #include <hdf5.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -13,8 +14,9 @@ namespace h5p::h5 {
 struct CopyCallbacks {
   // True when the dataset at `path` is written by fill() instead of copied raw.
   std::function<bool(const std::string& path)> replaces;
-  // Optional. Called before a dataset that is not replaced is copied (for progress).
-  std::function<void(const std::string& path)> copying;
+  // Optional. Called before a dataset that is not replaced is copied, with its stored bytes
+  // (for progress).
+  std::function<void(const std::string& path, std::uint64_t bytes)> copying;
   // Fills the replacement dataset, created with the source's type, shape and creation
   // properties (chunking, filters, fill value) and with its attributes already copied.
   std::function<void(const std::string& path, hid_t in_dataset, hid_t out_dataset)> fill;

@@ -1,14 +1,9 @@
 // Read-only mappings of contiguous raw data, taken from HDF5's own file descriptor.
 #include "formats/hdf5/mapped_data.hpp"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
 
 #include <optional>
 #include <utility>
@@ -79,26 +74,6 @@ MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t
   void* base = mmap(nullptr, length, PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, static_cast<off_t>(start));
   if (base == MAP_FAILED) return {};
   return MappedData(base, length, skip);
-}
-
-void read_ahead_raw_data(hid_t file, hid_t dataset, std::uint64_t begin, std::uint64_t bytes) {
-  Handle dcpl = plist_handle(H5Dget_create_plist(dataset));
-  if (bytes == 0 || !dcpl.valid() || H5Pget_layout(dcpl) != H5D_CONTIGUOUS || H5Pget_external_count(dcpl) != 0) return;
-  const haddr_t data_start = H5Dget_offset(dataset);
-  const int fd = posix_descriptor(file);
-  if (data_start == HADDR_UNDEF || fd < 0) return;
-  const std::uint64_t storage = H5Dget_storage_size(dataset);
-  if (begin >= storage) return;
-  const std::uint64_t end = data_start + std::min(storage, begin + bytes);
-  const std::uint64_t start = data_start + begin;
-  // One byte read only if it is cached (RWF_NOWAIT): a cached start means a file that fits.
-  char probe = 0;
-  iovec v{&probe, 1};
-  if (preadv2(fd, &v, 1, static_cast<off_t>(start), RWF_NOWAIT) == 1) return;
-  // The kernel reads at most its read-ahead window per request: ask in pieces of that order.
-  constexpr std::uint64_t kPiece = std::uint64_t{4} << 20;
-  for (std::uint64_t at = start; at < end; at += kPiece)
-    posix_fadvise(fd, static_cast<off_t>(at), static_cast<off_t>(std::min(kPiece, end - at)), POSIX_FADV_WILLNEED);
 }
 
 }  // namespace h5p::h5

@@ -43,11 +43,4 @@ MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t
 // Whether map_raw_data can map the whole dataset's raw data (the same tests; nothing mapped).
 bool raw_data_mappable(hid_t file, hid_t dataset, hid_t mem_type, std::size_t align);
 
-// Asks the kernel to start reading bytes [begin, begin + bytes) of a contiguous dataset's raw
-// data into the page cache, and returns without waiting. Why: a file larger than the page cache
-// is read from disk on every pass; the next tensor (or slab) then arrives while this one is
-// worked on, instead of after. Best effort: nothing for other layouts, and nothing when the
-// range's first page is already cached (a file that fits pays one system call).
-void read_ahead_raw_data(hid_t file, hid_t dataset, std::uint64_t begin, std::uint64_t bytes);
-
 }  // namespace h5p::h5
