@@ -5,10 +5,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -930,7 +930,11 @@ void PruneJob::publish(AtomicOutput& out) {
                              [&] { return sha256_file(out.temp_path(), &result_.output_bytes, &hashed); });
   }
   auto flushed = std::async(std::launch::async, [&] { fsync_path(out.temp_path()); });
-  for (bool busy = true; busy;) {
+  // Ready, or not started; else waits up to a quarter of a second for it.
+  auto settled = [](auto& f) {
+    return !f.valid() || f.wait_for(std::chrono::milliseconds(250)) == std::future_status::ready;
+  };
+  do {
     if (opt_.hash) {
       char what[96];
       std::snprintf(what, sizeof what, "hash %.1f of %.1f MB", static_cast<double>(hashed.load()) / 1e6,
@@ -940,16 +944,7 @@ void PruneJob::publish(AtomicOutput& out) {
       meter_.pass("flush", false);
     }
     meter_.advance(opt_.output, 0);
-    busy = false;
-    for (std::future<std::string>* f : {&input_hash, &output_hash, static_cast<std::future<std::string>*>(nullptr)}) {
-      const bool ready = f ? !f->valid() || f->wait_for(std::chrono::milliseconds(250)) == std::future_status::ready
-                           : flushed.wait_for(std::chrono::milliseconds(250)) == std::future_status::ready;
-      if (!ready) {
-        busy = true;
-        break;
-      }
-    }
-  }
+  } while (!(settled(input_hash) && settled(output_hash) && settled(flushed)));
   // The slow part of committing (the flush) comes before the last checkpoint, so a signal that
   // arrives while the output is not yet in place stops the run (exit 128+N). A flush error is
   // reported once both hashes have stopped.
