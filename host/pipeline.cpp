@@ -439,10 +439,16 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
   // A never-written tensor of zeros stays zeros (+0.0) under every rule: its copy is left
   // unwritten and unallocated too, and reads back the same. The slabs are still pruned, for counts.
   const bool unwritten = h5::unwritten_zeros(in_dataset);
-  // A slab with no count is the whole dataset (a resident tensor). Timed as part of the copy.
-  auto write = [&](const h5::Slab& where, const void* data) {
+  // A slab with no count is the whole dataset (a resident tensor): written as the slab of every
+  // row, so that it too goes in kWriteBytes hyperslabs. Timed as part of the copy.
+  h5::Slab every_row;
+  every_row.offset.assign(s.plan->shape.size(), 0);
+  every_row.count = s.plan->shape;
+  every_row.n = s.plan->n;
+  auto write = [&](const h5::Slab& slab, const void* data) {
     if (unwritten) return;
-    if (where.count.empty()) {
+    const h5::Slab& where = slab.count.empty() ? every_row : slab;
+    if (where.count.empty()) {  // a scalar
       if (H5Dwrite(out_dataset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         throw OutputError("cannot write dataset " + s.plan->path + " to '" + out_name + "': " + h5::last_library_error());
     } else {
