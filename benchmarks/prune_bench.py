@@ -17,7 +17,7 @@ work directory), then time, each as a fresh process under /usr/bin/time (peak RS
 
 Each command runs once as a warm-up (not timed; its output is used for the correctness
 checks), then --reps timed repetitions; the table shows the median wall time and the largest
-peak RSS.  The page cache cannot be dropped here, so every number is warm-cache.
+peak RSS.  The page cache is not dropped (that needs root): every number is warm-cache.
 
 --large adds a 1B-weight float32 model (4 GB; --large-params), generated on the fly and deleted
 afterwards, timed against h5repack with default settings and with --memory-limit 256M (no Python
