@@ -52,11 +52,10 @@ void ProgressPrinter::heartbeat() {
   std::unique_lock<std::mutex> lock(mu_);
   const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval_));
   while (!stopping_) {
-    wake_.wait_until(lock, last_ + period, [&] { return stopping_; });
-    if (stopping_) break;
     const auto now = Clock::now();
     if (latest_ && now - last_ >= period) show(*latest_, now);
-    else if (!latest_) last_ = now;  // nothing to say yet: wait another interval
+    // The next line is due an interval after the last one; before any news, look again in one.
+    wake_.wait_until(lock, latest_ ? last_ + period : now + period, [&] { return stopping_; });
   }
 }
 
