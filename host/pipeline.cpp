@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -28,6 +29,7 @@
 #include "formats/sha256.hpp"
 #include "host/compaction.hpp"
 #include "host/input_check.hpp"
+#include "host/key_sample.hpp"
 #include "host/relative_threshold.hpp"
 #include "host/structured.hpp"
 #include "kernels/backend.hpp"
@@ -159,11 +161,24 @@ class PruneJob {
   bool resident(const TensorState& s) const { return reader_->resident(*s.plan); }
   void keep_resident(TensorState& s);
   [[noreturn]] void throw_device_error(const TensorState& s, const DeviceError& e) const;
-  void scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist);
+  void scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist, KeyGather* gather = nullptr);
+  // A scope's k-th smallest key (global: a group's tensors; tensor scope: one tensor), and when
+  // known, how many keys equal to it each tensor of the scope holds.
+  struct ScopeSelection {
+    KthKey kth;
+    std::vector<std::uint64_t> ties;  // per tensor of the scope; empty when not counted
+  };
+  ScopeSelection scan_and_select(const std::vector<TensorState*>& scope, KeyWidth w, std::uint64_t k);
+  std::optional<KeyGather> sample_bounds(const std::vector<TensorState*>& scope, KeyWidth w, std::uint64_t k);
+  std::optional<ScopeSelection> select_from_gathered(const std::vector<TensorState*>& scope, const KeyGather& g,
+                                                     const std::vector<std::size_t>& starts, std::uint64_t k);
+  std::size_t gather_cap(const std::vector<TensorState*>& scope) const;
+  void for_each_scope_slab(const std::vector<TensorState*>& scope, const std::string& pass, bool counted,
+                           const std::function<void(std::size_t, ConstTensor)>& f);
   RadixSelection finish_selection(std::vector<TensorState*> scope, KeyWidth w, std::uint64_t k,
                                   const std::vector<std::uint64_t>& first_digit_hist);
   KeyWidth global_width(const std::vector<TensorState*>& scope) const;
-  void select_global(const std::vector<TensorState*>& scope, const std::vector<std::uint64_t>& first_digit_hist);
+  void select_global(const std::vector<TensorState*>& scope, const ScopeSelection& sel, std::uint64_t k);
   void analyse_tensor(TensorState& s);
   static bool global_scope(const TensorState& s);
   void assign_rules();
@@ -260,35 +275,41 @@ void PruneJob::throw_device_error(const TensorState& s, const DeviceError& e) co
                     (memory ? " (try a smaller --device-memory-limit, or --backend cpu)" : ""));
 }
 
-void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist) {
+void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* first_digit_hist, KeyGather* gather) {
   TensorScan total;
   const DigitLayout d = digit_layout(w).front();
   meter_.pass("scan", true);
+  const bool selecting = first_digit_hist || gather;
+  // A tensor that can be pruned piece by piece into a buffer may stay in the input's pages
+  // instead (mapped here, or already by the sample before the scan).
+  const bool mapped = s.keep && applies_in_pieces(s) &&
+                      (reader_->mapped(*s.plan) || (!resident(s) && reader_->map_resident(*s.plan)));
   // Read and scanned piece by piece (each piece scanned while it is still in the cache) when the
-  // tensor is to stay in memory and the first digit is taken: pieces of whole blocks, the sum
-  // carried from piece to piece, give what one call over the tensor gives.
+  // tensor is to stay in memory and the first digit is taken or keys gathered: pieces of whole
+  // blocks, the sum carried from piece to piece, give what one call over the tensor gives. A
+  // mapped tensor goes in pieces too: large ones, for the checkpoints and the progress.
   const std::size_t esize = dtype_size(s.plan->dtype);
   const std::size_t piece_elems = fused_piece_elements(s.plan->shape, esize);
-  // (A tensor mapped below with the first digit taken is one of these: it goes in pieces too.)
-  const bool pieces = s.keep && !resident(s) && first_digit_hist && piece_elems > 0 && backend_->works_in_host_memory();
+  const bool pieces = s.keep && (mapped || !resident(s)) && selecting && piece_elems > 0 &&
+                      backend_->works_in_host_memory();
   auto body = [&](MutTensor slab, const h5::Slab&) {
     StageTimer t(result_.seconds.compute);
     const ConstTensor view{slab.dtype, slab.data, slab.n};
-    const TensorScan part =
-        first_digit_hist
-            ? backend_->scan_histogram(view, w, {d.shift, d.bits, 0}, first_digit_hist->data(), pieces ? total.sum_sq : 0.0)
-            : backend_->scan(view);
+    const double sum_from = pieces ? total.sum_sq : 0.0;
+    const TensorScan part = gather              ? backend_->scan_gather(view, w, *gather, sum_from)
+                            : first_digit_hist ? backend_->scan_histogram(view, w, {d.shift, d.bits, 0},
+                                                                          first_digit_hist->data(), sum_from)
+                                               : backend_->scan(view);
     const double chained_sum = part.sum_sq;
     total.add(part);  // part of a scan_histogram has no extremes: max stays what scan() found
     if (pieces) total.sum_sq = chained_sum;
   };
-  // A tensor that can be pruned piece by piece into a buffer may stay in the input's pages
-  // instead, scanned as it is mapped: in large pieces of whole blocks when the first digit is
-  // taken (its sums carried, as above), else in one (scan()'s sums are not carried).
-  const std::size_t mapped_piece_elems =
-      first_digit_hist ? std::max<std::size_t>(1, kMappedScanPieceBytes / esize / kSumBlock) * kSumBlock : s.plan->n;
-  if (s.keep && !resident(s) && applies_in_pieces(s) && reader_->map_resident(*s.plan, mapped_piece_elems, body)) {
-    // scanned while mapped
+  if (mapped) {
+    // in large pieces of whole blocks when selecting (sums carried, as above), else in one
+    // (scan()'s sums are not carried)
+    const std::size_t mapped_piece_elems =
+        selecting ? std::max<std::size_t>(1, kMappedScanPieceBytes / esize / kSumBlock) * kSumBlock : s.plan->n;
+    reader_->for_each_mapped_piece(*s.plan, mapped_piece_elems, body);
   } else if (pieces) {
     reader_->keep_resident(*s.plan, piece_elems, body);
   } else {
@@ -303,6 +324,21 @@ void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* firs
   s.max_key = total.max_abs_key;
 }
 
+// Runs f(index in scope, slab) over every slab of every tensor of `scope`, as one read-only pass
+// named `pass` (counted by the progress when the plan holds it), and adds its bytes to the
+// selection's.
+void PruneJob::for_each_scope_slab(const std::vector<TensorState*>& scope, const std::string& pass, bool counted,
+                                   const std::function<void(std::size_t, ConstTensor)>& f) {
+  meter_.pass(pass, counted);
+  for (std::size_t i = 0; i < scope.size(); ++i) {
+    for_each_slab(*scope[i], [&](MutTensor slab, const h5::Slab&) {
+      StageTimer t(result_.seconds.compute);
+      f(i, ConstTensor{slab.dtype, slab.data, slab.n});
+    }, /*read_only=*/true);
+    result_.selection_bytes += scope[i]->bytes();
+  }
+}
+
 // Runs the remaining radix passes over `scope` after the first digit's histogram.
 RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWidth w, std::uint64_t k,
                                           const std::vector<std::uint64_t>& first_digit_hist) {
@@ -311,17 +347,133 @@ RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWi
   const std::size_t digits = digit_layout(w).size();
   for (std::size_t digit = 2; !sel.done(); ++digit) {
     const DigitLayout d = sel.next_digit();
-    meter_.pass("select " + std::to_string(digit) + "/" + std::to_string(digits), true);
     std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
-    for (TensorState* s : scope) {
-      for_each_slab(*s, [&](MutTensor slab, const h5::Slab&) {
-        StageTimer t(result_.seconds.compute);
-        backend_->histogram(ConstTensor{slab.dtype, slab.data, slab.n}, w, {d.shift, d.bits, sel.prefix}, hist.data());
-      }, /*read_only=*/true);
-    }
+    for_each_scope_slab(scope, "select " + std::to_string(digit) + "/" + std::to_string(digits), true,
+                        [&](std::size_t, ConstTensor t) {
+                          backend_->histogram(t, w, {d.shift, d.bits, sel.prefix}, hist.data());
+                        });
     sel.consume(hist);
   }
   return sel;
+}
+
+// The most keys a selection may gather: an eighth of the memory the scope's weights may take
+// (8 bytes a key), and at least 1 Mi keys (8 MiB: a small scope's bounds hold a larger share).
+std::size_t PruneJob::gather_cap(const std::vector<TensorState*>& scope) const {
+  std::uint64_t bytes = 0;
+  for (const TensorState* s : scope) bytes += s->bytes();
+  return static_cast<std::size_t>(std::max<std::uint64_t>(std::uint64_t{1} << 20, std::min(bytes, opt_.memory_limit) / 64));
+}
+
+// Before the scan: bounds for the k-th key from a 1/256 sample, when every tensor of the scope
+// is to stay mapped from the input (the sample is then read where it lies, and the scan finds its
+// pages mapped already). Streamed tensors, copies and device backends go without: a sample
+// would cost them a read of its own.
+std::optional<KeyGather> PruneJob::sample_bounds(const std::vector<TensorState*>& scope, KeyWidth w,
+                                                 std::uint64_t k) {
+  if (k == 0 || !backend_->works_in_host_memory()) return std::nullopt;
+#ifdef H5PRUNE_TEST_HOOKS
+  // Test hook: H5PRUNE_TEST_SELECTION=bin or radix takes no sample (the scan takes the first
+  // digit); =miss takes one and moves its bounds past the k-th key, as a sample that missed.
+  const char* hook = std::getenv("H5PRUNE_TEST_SELECTION");
+  if (hook && (std::string(hook) == "bin" || std::string(hook) == "radix")) return std::nullopt;
+#endif
+  for (const TensorState* s : scope)
+    if (!s->keep || !applies_in_pieces(*s)) return std::nullopt;
+  meter_.pass("sample", false);
+  KeySample sample(w);
+  for (TensorState* s : scope) {
+    if (!reader_->map_resident(*s->plan)) return std::nullopt;  // those mapped stay so: the scan would map them
+    StageTimer t(result_.seconds.compute);
+    const MutTensor view = reader_->resident_view(*s->plan);
+    sample.add(ConstTensor{view.dtype, view.data, view.n});
+  }
+  std::optional<KeyGather> bounds = sample.bounds(k, gather_cap(scope));
+#ifdef H5PRUNE_TEST_HOOKS
+  if (bounds && hook && std::string(hook) == "miss") bounds->lo = bounds->hi = inf_key(w) + 1;  // a NaN's key: none left
+#endif
+  return bounds;
+}
+
+// The selection from keys gathered over the scope (tensor i's from starts[i]): nullopt when the
+// k-th key lies outside their range or the gathering overflowed.
+std::optional<PruneJob::ScopeSelection> PruneJob::select_from_gathered(const std::vector<TensorState*>& scope,
+                                                                      const KeyGather& g,
+                                                                      const std::vector<std::size_t>& starts,
+                                                                      std::uint64_t k) {
+  if (g.overflow) return std::nullopt;
+  StageTimer t(result_.seconds.compute);
+  const std::optional<KthKey> kth = select_gathered(g.keys, g.below, k);
+  if (!kth) return std::nullopt;
+  ScopeSelection sel{*kth, {}};
+  for (std::size_t i = 0; i < scope.size(); ++i) {
+    const std::size_t end = i + 1 < scope.size() ? starts[i + 1] : g.keys.size();
+    sel.ties.push_back(static_cast<std::uint64_t>(
+        std::count(g.keys.begin() + static_cast<std::ptrdiff_t>(starts[i]), g.keys.begin() + static_cast<std::ptrdiff_t>(end), kth->key)));
+  }
+  return sel;
+}
+
+// Scans every tensor of `scope` (keys in width w) and finds its k-th smallest key (k >= 1) in as
+// few passes over the weights as it can:
+// - with bounds from a sample, the scan gathers the keys between them, and the selection ends on
+//   those keys, ties counted too: one pass;
+// - else (or when the bounds missed: the first digit's histogram then takes a pass of its own)
+//   the chosen bin's keys are gathered in one more pass, when they fit the cap;
+// - else the radix passes go on digit by digit, and the ties are counted later (select_global).
+// The answer is the same on every path; only the passes differ.
+PruneJob::ScopeSelection PruneJob::scan_and_select(const std::vector<TensorState*>& scope, KeyWidth w,
+                                                   std::uint64_t k) {
+  std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
+  std::optional<KeyGather> bounds = sample_bounds(scope, w, k);
+  const std::uint64_t planned_digits = digit_layout(w).size() - 1;  // passes the progress plan holds
+  std::uint64_t scope_bytes = 0;
+  for (const TensorState* s : scope) scope_bytes += s->bytes();
+  if (bounds) {
+    std::vector<std::size_t> starts;
+    for (TensorState* s : scope) {
+      starts.push_back(bounds->keys.size());
+      scan(*s, w, nullptr, &*bounds);
+    }
+    if (std::optional<ScopeSelection> sel = select_from_gathered(scope, *bounds, starts, k)) {
+      meter_.unplan(planned_digits * scope_bytes);
+      return *sel;
+    }
+    bounds.reset();
+    // Missed: the first digit in a pass of its own, which the progress plan did not hold.
+    const DigitLayout d = digit_layout(w).front();
+    for_each_scope_slab(scope, "select 1/" + std::to_string(planned_digits + 1), false, [&](std::size_t, ConstTensor t) {
+      backend_->histogram(t, w, {d.shift, d.bits, 0}, first.data());
+    });
+  } else {
+    for (TensorState* s : scope) scan(*s, w, &first);
+  }
+  if (k == 0) return {};
+  RadixSelection sel(w, k);
+  sel.consume(first);
+  bool gather_bin = !sel.done() && backend_->works_in_host_memory() && sel.equal <= gather_cap(scope);
+#ifdef H5PRUNE_TEST_HOOKS
+  if (const char* hook = std::getenv("H5PRUNE_TEST_SELECTION"); hook && std::string(hook) == "radix") gather_bin = false;
+#endif
+  if (gather_bin) {
+    KeyGather g;
+    g.lo = sel.prefix_lo();
+    g.hi = sel.prefix_hi();
+    g.cap = gather_cap(scope);
+    g.keys.reserve(sel.equal);
+    std::vector<std::size_t> starts;
+    for_each_scope_slab(scope, "select 2/" + std::to_string(planned_digits + 1), true, [&](std::size_t i, ConstTensor t) {
+      while (starts.size() <= i) starts.push_back(g.keys.size());
+      backend_->gather_keys(t, w, g);
+    });
+    while (starts.size() < scope.size()) starts.push_back(g.keys.size());
+    std::optional<ScopeSelection> found = select_from_gathered(scope, g, starts, k);
+    if (!found) throw std::logic_error("selection: the keys of the chosen bin do not hold the k-th key");
+    meter_.unplan((planned_digits - 1) * scope_bytes);
+    return *found;
+  }
+  sel = finish_selection(scope, w, k, first);
+  return ScopeSelection{KthKey{sel.key(), sel.below, sel.equal}, {}};
 }
 
 KeyWidth PruneJob::global_width(const std::vector<TensorState*>& scope) const {
@@ -330,24 +482,18 @@ KeyWidth PruneJob::global_width(const std::vector<TensorState*>& scope) const {
   return w;
 }
 
-// Global scope: one histogram over every tensor of the scope (its first digit taken during the
-// scan), then each tensor's share of the tie quota in path order.
-void PruneJob::select_global(const std::vector<TensorState*>& scope, const std::vector<std::uint64_t>& first_digit_hist) {
+// Global scope: the threshold found over every tensor of the scope, then each tensor's share of
+// the tie quota in path order (its ties counted in a pass of their own when the selection did not
+// count them).
+void PruneJob::select_global(const std::vector<TensorState*>& scope, const ScopeSelection& sel, std::uint64_t k) {
   const KeyWidth w = global_width(scope);
   const Rule& rule = *scope.front()->rule;
-  std::uint64_t n = 0;
-  for (const TensorState* s : scope) n += s->plan->n;
-  const std::uint64_t k = sparsity_count(rule.sparsity, n);
-  std::uint64_t K = 0, r = 0, equal = 0;
-  if (k > 0) {
-    const RadixSelection sel = finish_selection(scope, w, k, first_digit_hist);
-    K = sel.key();
-    r = sel.tie_quota();
-    equal = sel.equal;
-  }
+  const std::uint64_t K = k > 0 ? sel.kth.key : 0;
+  const std::uint64_t r = k > 0 ? sel.kth.tie_quota(k) : 0;
+  const std::uint64_t equal = sel.kth.equal;
   std::uint64_t left = r;
-  for (TensorState* sp : scope) {
-    TensorState& s = *sp;
+  for (std::size_t i = 0; i < scope.size(); ++i) {
+    TensorState& s = *scope[i];
     s.width = w;
     s.K = K;
     s.result.requested_sparsity = rule.sparsity.approx();
@@ -361,11 +507,12 @@ void PruneJob::select_global(const std::vector<TensorState*>& scope, const std::
       continue;
     }
     std::uint64_t ties = 0;
-    meter_.pass("ties", false);
-    for_each_slab(s, [&](MutTensor slab, const h5::Slab&) {
-      StageTimer t(result_.seconds.compute);
-      ties += backend_->count_equal(ConstTensor{slab.dtype, slab.data, slab.n}, w, K);
-    }, /*read_only=*/true);
+    if (!sel.ties.empty()) {
+      ties = sel.ties[i];
+    } else {
+      for_each_scope_slab({&s}, "ties", false,
+                          [&](std::size_t, ConstTensor t) { ties += backend_->count_equal(t, w, K); });
+    }
     // kAllTies when this tensor's ties are all pruned: a device backend then skips counting them.
     s.quota = left >= ties ? kAllTies : left;
     left -= std::min(left, ties);
@@ -400,17 +547,16 @@ void PruneJob::analyse_tensor(TensorState& s) {
     s.result.threshold = rule.threshold;
     return;
   }
-  std::vector<std::uint64_t> hist(std::size_t{1} << digit_layout(s.width).front().bits, 0);
-  scan(s, s.width, &hist);
   s.result.requested_sparsity = rule.sparsity.approx();
   const std::uint64_t k = sparsity_count(rule.sparsity, s.plan->n);
+  const ScopeSelection sel = scan_and_select({&s}, s.width, k);
   s.K = 0;
   s.quota = 0;
   if (k > 0) {
-    const RadixSelection sel = finish_selection({&s}, s.width, k, hist);
-    s.K = sel.key();
+    s.K = sel.kth.key;
     // Every tie pruned: kAllTies lets a device backend skip counting them.
-    s.quota = sel.tie_quota() > 0 && sel.tie_quota() == sel.equal ? kAllTies : sel.tie_quota();
+    const std::uint64_t quota = sel.kth.tie_quota(k);
+    s.quota = quota > 0 && quota == sel.kth.equal ? kAllTies : quota;
   }
   s.result.threshold = key_value(s.width, s.K);
 }
@@ -853,13 +999,15 @@ void PruneJob::analyse_global_group(const std::vector<TensorState*>& scope) {
   const bool resident = bytes <= opt_.memory_limit;
   if (!resident) result_.streamed = true;
   const KeyWidth w = global_width(scope);
-  std::vector<std::uint64_t> first(std::size_t{1} << digit_layout(w).front().bits, 0);
+  std::uint64_t n = 0;
   for (TensorState* s : scope) {
     s->keep = resident;
-    scan(*s, w, &first);
+    n += s->plan->n;
   }
+  const std::uint64_t k = sparsity_count(scope.front()->rule->sparsity, n);
+  const ScopeSelection sel = scan_and_select(scope, w, k);
   warn_mixed_scales(scope);
-  select_global(scope, first);
+  select_global(scope, sel, k);
 }
 
 // The tensor's boundary and quota, ready for apply: under global scope analyse_global()

@@ -63,6 +63,9 @@ struct PruneResult {
   std::uint64_t bytes_read = 0;     // weight bytes read from the input, all passes
   std::uint64_t bytes_mapped = 0;   // of those, used in place from the input's pages (no copy)
   std::uint64_t bytes_written = 0;  // weight bytes written
+  // Weight bytes gone over again after the scans to find thresholds (further radix digits, the
+  // threshold's bin gathered, ties counted): 0 when the keys gathered by the scans sufficed.
+  std::uint64_t selection_bytes = 0;
   std::string backend;
   std::string device;
   std::string backend_note;  // why auto did not use the GPU ("" when it did, or was not asked)

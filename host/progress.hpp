@@ -24,6 +24,9 @@ class ProgressMeter {
  public:
   explicit ProgressMeter(ProgressSink sink = nullptr) : sink_(std::move(sink)) {}
   void plan(std::uint64_t total_bytes) { p_ = Progress{"", "", 0, total_bytes}; }
+  // Passes the plan held that the run found it did not need: their bytes leave the total (the
+  // fraction done only grows).
+  void unplan(std::uint64_t bytes) { p_.total_bytes = std::max(p_.done_bytes, p_.total_bytes - std::min(bytes, p_.total_bytes)); }
   void pass(std::string name, bool counted) {
     p_.pass = std::move(name);
     counted_ = counted;

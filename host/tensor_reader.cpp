@@ -127,8 +127,7 @@ bool TensorReader::map_resident(const PlannedTensor& t) {
   return true;
 }
 
-bool TensorReader::map_resident(const PlannedTensor& t, std::size_t piece_elems, const SlabFn& f) {
-  if (resident(t) || !map_resident(t)) return false;
+void TensorReader::for_each_mapped_piece(const PlannedTensor& t, std::size_t piece_elems, const SlabFn& f) {
   const MutTensor whole = resident_view(t);
   const std::size_t esize = dtype_size(t.dtype);
   const std::size_t step = std::max<std::size_t>(1, piece_elems);
@@ -140,7 +139,6 @@ bool TensorReader::map_resident(const PlannedTensor& t, std::size_t piece_elems,
     f(MutTensor{t.dtype, static_cast<unsigned char*>(whole.data) + begin * esize, piece.n}, piece);
     if (meter_) meter_->advance(t.path, piece.n * esize);
   }
-  return true;
 }
 
 bool TensorReader::maps_slabs(const PlannedTensor& t) {

@@ -45,12 +45,11 @@ class TensorReader {
   // False (nothing changed) otherwise. A mapped tensor's views must not be written: a caller that
   // changes values copies them first (and a write through the view crashes, never corrupts).
   bool map_resident(const PlannedTensor& t);
-  // The same, then hands the mapping to f (and the meter) in pieces of piece_elems elements in
+  // Hands a mapped tensor (map_resident) to f (and the meter) in pieces of piece_elems elements in
   // position order, each after a checkpoint: the pass that brings its pages in (from disk when
   // the file is not cached) answers a stop signal and shows progress within a large tensor. The
-  // pieces are read by address: f's slab gives flat_begin and n, no offset or count. False (f not
-  // called) when the tensor is resident already or cannot be mapped.
-  bool map_resident(const PlannedTensor& t, std::size_t piece_elems, const SlabFn& f);
+  // pieces are read by address: f's slab gives flat_begin and n, no offset or count.
+  void for_each_mapped_piece(const PlannedTensor& t, std::size_t piece_elems, const SlabFn& f);
   void drop(const PlannedTensor& t);
   bool resident(const PlannedTensor& t) const { return resident_.count(t.path) > 0 || mapped_.count(t.path) > 0; }
   bool mapped(const PlannedTensor& t) const { return mapped_.count(t.path) > 0; }

@@ -59,6 +59,19 @@ struct NmResult {
 };
 
 
+// Keys gathered for a selection: every key of the passes' tensors in [lo, hi] (the call's key
+// width), appended in position order, and the count of keys below lo. At most `cap` keys in all:
+// one more sets `overflow`, drops the keys and ends the gathering (below stops counting too).
+// A selection whose k-th key lies in [lo, hi] then ends on these keys without another pass.
+struct KeyGather {
+  std::uint64_t lo = 0;
+  std::uint64_t hi = 0;
+  std::size_t cap = 0;
+  std::vector<std::uint64_t> keys;
+  std::uint64_t below = 0;
+  bool overflow = false;
+};
+
 constexpr std::size_t kSumBlock = 16384;
 constexpr std::uint64_t kAllTies = ~std::uint64_t{0};  // an apply quota that prunes every tie
 constexpr unsigned kMaxNmGroup = 256;  // positions fit one byte
@@ -92,6 +105,14 @@ class Backend {
   // whole blocks, each with the sum so far, sums exactly as in one call.
   virtual TensorScan scan_histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist,
                                     double sum_from = 0.0) = 0;
+
+  // scan_histogram() with gathering in place of the histogram: the keys of t (in width w) in
+  // gather's range go to gather. Backends that work in host memory; the others throw.
+  virtual TensorScan scan_gather(ConstTensor t, KeyWidth w, KeyGather& gather, double sum_from = 0.0);
+
+  // The keys of t (in width w) in gather's range go to gather (a pass of its own: the bin a
+  // histogram chose). Backends that work in host memory; the others throw.
+  virtual void gather_keys(ConstTensor t, KeyWidth w, KeyGather& gather);
 
   // Adds the digit histogram of t's keys (in width w) to hist[0 .. 2^bits).
   virtual void histogram(ConstTensor t, KeyWidth w, DigitPass pass, std::uint64_t* hist) = 0;

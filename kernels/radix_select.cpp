@@ -1,6 +1,7 @@
 // Radix k-select bookkeeping (backend independent) and exact threshold keys.
 #include "kernels/radix_select.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "kernels/keys.hpp"
@@ -33,6 +34,30 @@ void RadixSelection::consume(const std::vector<std::uint64_t>& hist) {
   prefix = (prefix << d.bits) | bin;
   equal = hist[bin];
   ++pass;
+}
+
+std::uint64_t RadixSelection::prefix_lo() const {
+  return prefix << digit_layout(width).at(pass - 1).shift;
+}
+
+std::uint64_t RadixSelection::prefix_hi() const {
+  const int shift = digit_layout(width).at(pass - 1).shift;
+  return prefix_lo() | ((std::uint64_t{1} << shift) - 1);
+}
+
+std::optional<KthKey> select_gathered(const std::vector<std::uint64_t>& keys, std::uint64_t below, std::uint64_t k) {
+  if (k <= below || k - below > keys.size()) return std::nullopt;
+  std::vector<std::uint64_t> order(keys);
+  const auto kth = order.begin() + static_cast<std::ptrdiff_t>(k - below - 1);
+  std::nth_element(order.begin(), kth, order.end());
+  KthKey r;
+  r.key = *kth;
+  r.below = below;
+  for (const std::uint64_t key : keys) {
+    r.below += key < r.key;
+    r.equal += key == r.key;
+  }
+  return r;
 }
 
 std::uint64_t threshold_key(KeyWidth w, double t) {

@@ -2,6 +2,7 @@
 // bin choice between passes. Histograms from many tensors and slabs simply add up.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "kernels/dtype.hpp"
@@ -35,7 +36,24 @@ struct RadixSelection {
   // After done(): the k-th key K, and how many keys equal to K must be pruned.
   std::uint64_t key() const { return prefix; }
   std::uint64_t tie_quota() const { return k - below; }
+  // The keys that share the digits chosen so far (after at least one pass).
+  std::uint64_t prefix_lo() const;
+  std::uint64_t prefix_hi() const;
 };
+
+// The k-th smallest key K of a scope (k >= 1): how many keys lie below it, and how many equal it.
+struct KthKey {
+  std::uint64_t key = 0;
+  std::uint64_t below = 0;
+  std::uint64_t equal = 0;
+  // How many of the keys equal to K the k smallest take.
+  std::uint64_t tie_quota(std::uint64_t k) const { return k - below; }
+};
+
+// The k-th smallest of all keys, from the keys gathered in a range (KeyGather: every key in it,
+// in any order) with `below` keys under the range: found when below < k <= below + keys.size(),
+// else nullopt (it lies outside the range).
+std::optional<KthKey> select_gathered(const std::vector<std::uint64_t>& keys, std::uint64_t below, std::uint64_t k);
 
 // Smallest key K of width w whose value is >= t (t >= 0, not NaN): pruning key < K is
 // exactly pruning |w| < t, with no rounding of t to the tensor's dtype.

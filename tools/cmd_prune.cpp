@@ -160,6 +160,7 @@ void print_json(const PruneOptions& o, const PruneResult& r, const json& registr
     j["bytes_read"] = r.bytes_read;
     j["bytes_mapped"] = r.bytes_mapped;
     j["bytes_written"] = r.bytes_written;
+    j["selection_bytes"] = r.selection_bytes;
   }
   j["seconds"] = {{"read", r.seconds.read}, {"compute", r.seconds.compute}, {"write", r.seconds.write},
                   {"publish", r.seconds.publish}, {"total", r.seconds.total}};

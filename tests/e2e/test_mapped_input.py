@@ -48,7 +48,7 @@ def mappable_bytes(path, paths, row_limit=None):
 
 def without_timings(js):
     js = dict(js)
-    for key in ("seconds", "bytes_mapped", "output", "memory_limit"):
+    for key in ("seconds", "bytes_mapped", "selection_bytes", "output", "memory_limit"):
         js.pop(key, None)
     return js
 

@@ -247,3 +247,102 @@ TEST(CpuBackend, SumsFollowTheLaneOrder) {
   for (double x : v) sequential += std::fabs(x);
   EXPECT_EQ(sequential, 1e16) << "the data no longer tell the orders apart";
 }
+
+namespace {
+
+// The keys of t in [lo, hi] in position order, and how many lie below lo: what a gather must find.
+std::pair<std::vector<std::uint64_t>, std::uint64_t> filter_keys(DType t, KeyWidth w, const std::vector<unsigned char>& bytes,
+                                                                 std::size_t n, std::uint64_t lo, std::uint64_t hi) {
+  std::vector<std::uint64_t> keys;
+  std::uint64_t below = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t k = element_key(t, w, bytes.data(), i);
+    below += k < lo;
+    if (k >= lo && k <= hi) keys.push_back(k);
+  }
+  return {keys, below};
+}
+
+}  // namespace
+
+TEST(CpuBackend, GatherEqualsAFilterInPositionOrder) {
+  for (DType t : {DType::f16, DType::f32, DType::f64}) {
+    for (std::size_t n : {0, 1, 17, 257, 70001}) {
+      for (bool ties : {false, true}) {
+        const auto data = make_tensor(t, n, 91 + n, ties);
+        for (KeyWidth w : {native_key_width(t), KeyWidth::k64}) {
+          // Ranges: around the middle key, one key, the whole key space, and none (lo > every key).
+          std::vector<std::uint64_t> sorted;
+          for (std::size_t i = 0; i < n; ++i) sorted.push_back(element_key(t, w, data.data(), i));
+          std::sort(sorted.begin(), sorted.end());
+          const std::uint64_t mid = n ? sorted[n / 2] : 0, q1 = n ? sorted[n / 4] : 0;
+          const std::pair<std::uint64_t, std::uint64_t> ranges[] = {{q1, mid}, {mid, mid}, {0, w == KeyWidth::k16 ? 0x7FFFull : w == KeyWidth::k32 ? 0x7FFFFFFFull : ~0ull >> 1}, {inf_key(w) + 1, inf_key(w) + 1}};
+          for (const auto& [lo, hi] : ranges) {
+            for (int threads : {1, 2}) {
+              auto be = make_cpu_backend(threads);
+              const auto [want, want_below] = filter_keys(t, w, data, n, lo, hi);
+              const std::string what = std::string(dtype_name(t)) + " n=" + std::to_string(n) + " ties=" +
+                                       std::to_string(ties) + " lo=" + std::to_string(lo) + " hi=" +
+                                       std::to_string(hi) + " threads=" + std::to_string(threads);
+              // In two calls (the halves), as the host passes a tensor in pieces.
+              KeyGather g;
+              g.lo = lo;
+              g.hi = hi;
+              g.cap = n + 1;
+              const std::size_t half = n / 2, esize = dtype_size(t);
+              const TensorScan a = be->scan_gather(ConstTensor{t, data.data(), half}, w, g);
+              const TensorScan b = be->scan_gather(ConstTensor{t, data.data() + half * esize, n - half}, w, g);
+              EXPECT_FALSE(g.overflow) << what;
+              EXPECT_EQ(g.keys, want) << what;
+              EXPECT_EQ(g.below, want_below) << what;
+              const TensorScan whole = be->scan(ConstTensor{t, data.data(), n});
+              EXPECT_EQ(a.zeros + b.zeros, whole.zeros) << what;
+              EXPECT_EQ(a.nan + b.nan, whole.nan) << what;
+              KeyGather pass;
+              pass.lo = lo;
+              pass.hi = hi;
+              pass.cap = n + 1;
+              be->gather_keys(ConstTensor{t, data.data(), n}, w, pass);
+              EXPECT_EQ(pass.keys, want) << what;
+              EXPECT_EQ(pass.below, want_below) << what;
+              // One key over the cap: overflow, no keys kept, and later calls gather nothing.
+              if (!want.empty()) {
+                KeyGather small;
+                small.lo = lo;
+                small.hi = hi;
+                small.cap = want.size() - 1;
+                be->gather_keys(ConstTensor{t, data.data(), n}, w, small);
+                EXPECT_TRUE(small.overflow) << what;
+                EXPECT_TRUE(small.keys.empty()) << what;
+                small.cap = n + 1;
+                be->scan_gather(ConstTensor{t, data.data(), n}, w, small);
+                EXPECT_TRUE(small.overflow && small.keys.empty()) << what;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuBackend, ScanGatherSumsEqualScanHistogram) {
+  for (DType t : {DType::f16, DType::f32, DType::f64}) {
+    const std::size_t n = 3 * kSumBlock + 123;
+    const auto data = make_tensor(t, n, 5, false);
+    auto be = make_cpu_backend(2);
+    const KeyWidth w = native_key_width(t);
+    const DigitLayout d = digit_layout(w).front();
+    std::vector<std::uint64_t> hist(std::size_t{1} << d.bits, 0);
+    KeyGather g;
+    g.lo = 1;
+    g.hi = 0x100;
+    g.cap = n;
+    // Chained in whole blocks, as the scan's pieces are: the same sum, bit for bit.
+    const TensorScan first = be->scan_gather(ConstTensor{t, data.data(), kSumBlock}, w, g);
+    const TensorScan rest = be->scan_gather(ConstTensor{t, data.data() + kSumBlock * dtype_size(t), n - kSumBlock}, w, g, first.sum_sq);
+    const TensorScan ref = be->scan_histogram(ConstTensor{t, data.data(), n}, w, {d.shift, d.bits, 0}, hist.data());
+    EXPECT_EQ(rest.sum_sq, ref.sum_sq) << dtype_name(t);
+    EXPECT_EQ(first.zeros + rest.zeros, ref.zeros) << dtype_name(t);
+  }
+}

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <optional>
 #include <random>
+#include <utility>
 
 #include "kernels/keys.hpp"
 #include "kernels/radix_select.hpp"
@@ -94,5 +96,31 @@ TEST(ThresholdKey, NoRoundingToTheDtype) {
     if (K > 0) ASSERT_LT(key_value(KeyWidth::k16, K - 1), t);
     const std::uint64_t K64 = threshold_key(KeyWidth::k64, t);
     EXPECT_EQ(K64, std::bit_cast<std::uint64_t>(t));
+  }
+}
+
+TEST(RadixSelect, SelectGatheredMatchesSortInsideItsRange) {
+  std::mt19937_64 rng(11);
+  std::vector<std::uint64_t> keys;
+  for (int i = 0; i < 5000; ++i) keys.push_back(rng() % 700);  // many ties
+  std::vector<std::uint64_t> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  for (const auto& [lo, hi] : std::vector<std::pair<std::uint64_t, std::uint64_t>>{{0, 699}, {100, 200}, {350, 350}, {690, 5000}}) {
+    std::vector<std::uint64_t> in;
+    std::uint64_t below = 0;
+    for (std::uint64_t k : keys) {
+      below += k < lo;
+      if (k >= lo && k <= hi) in.push_back(k);
+    }
+    for (std::uint64_t k = 1; k <= keys.size(); k += 37) {
+      const std::optional<KthKey> got = select_gathered(in, below, k);
+      const bool inside = k > below && k <= below + in.size();
+      ASSERT_EQ(got.has_value(), inside) << lo << ".." << hi << " k=" << k;
+      if (!got) continue;
+      const std::uint64_t K = sorted[k - 1];
+      EXPECT_EQ(got->key, K) << k;
+      EXPECT_EQ(got->below, std::uint64_t(std::lower_bound(sorted.begin(), sorted.end(), K) - sorted.begin())) << k;
+      EXPECT_EQ(got->equal, std::uint64_t(std::count(sorted.begin(), sorted.end(), K))) << k;
+    }
   }
 }

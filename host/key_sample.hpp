@@ -1,0 +1,47 @@
+// A sample of a scope's magnitude keys, taken before its scan, that bounds where the scope's k-th
+// smallest key lies: the scan then gathers the keys between the bounds (KeyGather) and the
+// selection ends on them, with no second pass over the weights. A bound that misses costs that
+// pass again (the selection checks, it never trusts the sample), never a different answer.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "kernels/backend.hpp"
+
+namespace h5p {
+
+// One run of kSampleRun elements out of every kSampleStride * kSampleRun: a 1/256 sample, read
+// where it lies in memory (a run of 1 KiB of float32 in every 256 KiB).
+inline constexpr std::size_t kSampleRun = 256;
+inline constexpr std::size_t kSampleStride = 256;
+
+class KeySample {
+ public:
+  explicit KeySample(KeyWidth w) : width_(w) {}
+
+  // Samples t (a whole tensor): runs of kSampleRun every kSampleStride runs, or for a tensor
+  // shorter than one stride, its first n / kSampleStride elements (at least one). Each sampled
+  // key then stands for n / (keys sampled from t) keys of t.
+  void add(ConstTensor t);
+
+  // Bounds [lo, hi] that hold the k-th smallest of the scope's n keys (every tensor added) with
+  // near certainty: 8 standard deviations of the sample's rank error on each side. `cap` is
+  // the most keys a gather may hold: nullopt when the bounds would likely hold more than half
+  // of it, or nothing was sampled.
+  std::optional<KeyGather> bounds(std::uint64_t k, std::size_t cap) const;
+
+  std::size_t size() const { return keys_.size(); }
+
+ private:
+  struct Part {
+    std::size_t end;  // its keys are keys_[previous part's end, end)
+    double weight;    // keys of the tensor each sampled key stands for
+    std::uint64_t n;  // the tensor's keys
+  };
+  KeyWidth width_;
+  std::vector<std::uint64_t> keys_;
+  std::vector<Part> parts_;
+};
+
+}  // namespace h5p
