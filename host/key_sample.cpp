@@ -30,23 +30,40 @@ std::uint64_t max_key(KeyWidth w) {
 
 }  // namespace
 
-void KeySample::add(ConstTensor t) {
-  if (t.n == 0) return;
-  const std::size_t start = keys_.size();
+std::vector<std::pair<std::size_t, std::size_t>> KeySample::runs(std::size_t n) {
+  std::vector<std::pair<std::size_t, std::size_t>> out;
   const std::size_t period = kSampleRun * kSampleStride;
-  if (t.n < period) {
-    const std::size_t m = std::max<std::size_t>(1, t.n / kSampleStride);
-    for (std::size_t j = 0; j < m; ++j) keys_.push_back(element_key(t.dtype, width_, t.data, j * t.n / m));
-  } else {
-    for (std::size_t run = 0; run * period < t.n; ++run) {
-      const std::size_t begin = run * period + run_offset(run);
-      const std::size_t end = std::min(t.n, begin + kSampleRun);
-      for (std::size_t i = begin; i < end; ++i) keys_.push_back(element_key(t.dtype, width_, t.data, i));
-    }
+  if (n == 0) return out;
+  if (n < period) {
+    const std::size_t m = std::max<std::size_t>(1, n / kSampleStride);
+    for (std::size_t j = 0; j < m; ++j) out.emplace_back(j * n / m, 1);
+    return out;
   }
+  for (std::size_t run = 0; run * period < n; ++run) {
+    const std::size_t begin = run * period + run_offset(run);
+    if (begin < n) out.emplace_back(begin, std::min(n, begin + kSampleRun) - begin);
+  }
+  return out;
+}
+
+void KeySample::add(ConstTensor t) {
+  for (const auto& [first, count] : runs(t.n))
+    for (std::size_t i = first; i < first + count; ++i) keys_.push_back(element_key(t.dtype, width_, t.data, i));
+  close_part(t.n);
+}
+
+void KeySample::add(DType dtype, std::size_t n, const void* sampled) {
+  std::size_t taken = 0;
+  for (const auto& run : runs(n)) taken += run.second;
+  for (std::size_t i = 0; i < taken; ++i) keys_.push_back(element_key(dtype, width_, sampled, i));
+  close_part(n);
+}
+
+void KeySample::close_part(std::size_t n) {
+  const std::size_t start = parts_.empty() ? 0 : parts_.back().end;
   const std::size_t taken = keys_.size() - start;
-  if (taken == 0) return;  // the last run began past the end: nothing of t (cannot happen for run 0)
-  parts_.push_back(Part{keys_.size(), static_cast<double>(t.n) / static_cast<double>(taken), t.n});
+  if (taken == 0) return;  // an empty tensor
+  parts_.push_back(Part{keys_.size(), static_cast<double>(n) / static_cast<double>(taken), n});
 }
 
 std::optional<KeyGather> KeySample::bounds(std::uint64_t k, std::size_t cap) const {

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "kernels/backend.hpp"
@@ -20,10 +21,16 @@ class KeySample {
  public:
   explicit KeySample(KeyWidth w) : width_(w) {}
 
-  // Samples t (a whole tensor): runs of kSampleRun every kSampleStride runs, or for a tensor
-  // shorter than one stride, its first n / kSampleStride elements (at least one). Each sampled
-  // key then stands for n / (keys sampled from t) keys of t.
+  // The runs a tensor of n elements is sampled at, (first element, count) in position order: one
+  // run of kSampleRun in every kSampleStride * kSampleRun elements, or for a tensor shorter than
+  // that, n / kSampleStride single elements spread over it (at least one).
+  static std::vector<std::pair<std::size_t, std::size_t>> runs(std::size_t n);
+
+  // Samples a whole tensor t at runs(t.n).
   void add(ConstTensor t);
+  // Adds the sample of a tensor of n elements of `dtype`: the values at runs(n), back to back.
+  // Each sampled key stands for n / (keys sampled) keys of the tensor.
+  void add(DType dtype, std::size_t n, const void* sampled);
 
   // Bounds [lo, hi] that hold the k-th smallest of the scope's n keys (every tensor added) with
   // near certainty: 8 standard deviations of the sample's rank error on each side. `cap` is
@@ -39,6 +46,8 @@ class KeySample {
     double weight;    // keys of the tensor each sampled key stands for
     std::uint64_t n;  // the tensor's keys
   };
+  // Ends the part of the keys sampled since the last: a tensor of n elements.
+  void close_part(std::size_t n);
   KeyWidth width_;
   std::vector<std::uint64_t> keys_;
   std::vector<Part> parts_;

@@ -20,6 +20,7 @@
 #include <numeric>
 #include <optional>
 #include <tuple>
+#include <utility>
 
 #include "common/errors.hpp"
 #include "common/interrupt.hpp"
@@ -357,18 +358,20 @@ RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWi
   return sel;
 }
 
-// The most keys a selection may gather: an eighth of the memory the scope's weights may take
+// The most keys a selection may gather: a quarter of the memory the scope's weights may take
 // (8 bytes a key), and at least 1 Mi keys (8 MiB: a small scope's bounds hold a larger share).
+// A 1B-weight scope's bounds hold about 2.6M keys: 21 MB, within a 256 MiB limit's 64 MiB.
 std::size_t PruneJob::gather_cap(const std::vector<TensorState*>& scope) const {
   std::uint64_t bytes = 0;
   for (const TensorState* s : scope) bytes += s->bytes();
-  return static_cast<std::size_t>(std::max<std::uint64_t>(std::uint64_t{1} << 20, std::min(bytes, opt_.memory_limit) / 64));
+  return static_cast<std::size_t>(std::max<std::uint64_t>(std::uint64_t{1} << 20, std::min(bytes, opt_.memory_limit) / 32));
 }
 
 // Before the scan: bounds for the k-th key from a 1/256 sample, when every tensor of the scope
-// is to stay mapped from the input (the sample is then read where it lies, and the scan finds its
-// pages mapped already). Streamed tensors, copies and device backends go without: a sample
-// would cost them a read of its own.
+// can be sampled where it lies: read from its mapping (a tensor to stay mapped is mapped here,
+// and the scan finds its pages mapped already), else straight from the file (pread), when its
+// bytes lie there as memory holds them. Chunked or compressed tensors, and device backends, go
+// without: a sample would cost them a read of its own.
 std::optional<KeyGather> PruneJob::sample_bounds(const std::vector<TensorState*>& scope, KeyWidth w,
                                                  std::uint64_t k) {
   if (k == 0 || !backend_->works_in_host_memory()) return std::nullopt;
@@ -378,15 +381,23 @@ std::optional<KeyGather> PruneJob::sample_bounds(const std::vector<TensorState*>
   const char* hook = std::getenv("H5PRUNE_TEST_SELECTION");
   if (hook && (std::string(hook) == "bin" || std::string(hook) == "radix")) return std::nullopt;
 #endif
-  for (const TensorState* s : scope)
-    if (!s->keep || !applies_in_pieces(*s)) return std::nullopt;
   meter_.pass("sample", false);
+  StageTimer t(result_.seconds.compute);
   KeySample sample(w);
+  std::vector<unsigned char> sampled;
   for (TensorState* s : scope) {
-    if (!reader_->map_resident(*s->plan)) return std::nullopt;  // those mapped stay so: the scan would map them
-    StageTimer t(result_.seconds.compute);
-    const MutTensor view = reader_->resident_view(*s->plan);
-    sample.add(ConstTensor{view.dtype, view.data, view.n});
+    const PlannedTensor& plan = *s->plan;
+    if (reader_->mapped(plan) || (s->keep && applies_in_pieces(*s) && !resident(*s) && reader_->map_resident(plan))) {
+      const MutTensor view = reader_->resident_view(plan);  // (those mapped stay so: the scan would map them)
+      sample.add(ConstTensor{view.dtype, view.data, view.n});
+      continue;
+    }
+    const auto runs = KeySample::runs(plan.n);
+    std::size_t count = 0;
+    for (const auto& run : runs) count += run.second;
+    sampled.resize(count * dtype_size(plan.dtype));
+    if (!reader_->read_runs(plan, runs, sampled.data())) return std::nullopt;
+    sample.add(plan.dtype, plan.n, sampled.data());
   }
   std::optional<KeyGather> bounds = sample.bounds(k, gather_cap(scope));
 #ifdef H5PRUNE_TEST_HOOKS
@@ -614,33 +625,24 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
   const std::size_t piece_elems = fused_piece_elements(s.plan->shape, esize);
   const bool pieces = applies_in_pieces(s);
   const bool mapped = reader_->mapped(*s.plan);
-  unsigned char* const pieces_out = mapped ? mapped_out(2 * piece_elems * esize) : nullptr;
-  // A streamed tensor whose slabs are mapped goes the same way, a slab at a time: pruned out of
-  // place into one slab-sized buffer and written from it, so the input is not copied into a read
-  // buffer first (the mapped slab and this buffer: as much memory as the two read buffers).
+  // A streamed tensor whose slabs are mapped goes the same way, slab by slab, so the input is not
+  // copied into a read buffer first (the mapped slab and the two piece buffers: less memory than
+  // the two read buffers).
   const bool streamed_mapped = pieces && !resident(s) && reader_->maps_slabs(*s.plan);
   const bool write_behind = h5::library_is_threadsafe();
-  meter_.pass("write", true);
-  for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
-    if (slab.n == 0) return;
-    if (streamed_mapped) {
-      unsigned char* out = mapped_out(where.n * esize);
-      apply_slab(s, ConstTensor{slab.dtype, slab.data, slab.n}, out, quota, true, /*chained=*/false);
-      write(where, out);
-      return;
-    }
-    if (!resident(s) || !pieces) {
-      prune_slab(s, slab, where.flat_begin, quota, true);
-      write(where, slab.data);
-      return;
-    }
+  // Prunes the pieces of a view whose first element is the tensor's element `base`, in order,
+  // each handed to HDF5 (on a second thread while the next is pruned), in place or out of place.
+  auto prune_pieces = [&](const std::vector<h5::Slab>& list, const void* view, std::uint64_t base, bool out_of_place) {
+    std::size_t most = 0;
+    for (const h5::Slab& piece : list) most = std::max<std::size_t>(most, piece.n);
+    unsigned char* const buffers = out_of_place ? mapped_out(2 * most * esize) : nullptr;
     std::future<void> writing;  // the piece before this one
     std::size_t i = 0;
-    for (const h5::Slab& piece : h5::plan_slabs(s.plan->shape, piece_elems)) {
+    for (const h5::Slab& piece : list) {
       check_interrupt();  // a stop signal is answered within a piece, as when the pieces were read
-      const auto* in = static_cast<const unsigned char*>(slab.data) + piece.flat_begin * esize;
-      unsigned char* data = mapped ? pieces_out + (i++ % 2) * piece_elems * esize : const_cast<unsigned char*>(in);
-      apply_slab(s, ConstTensor{slab.dtype, in, piece.n}, data, quota, true, /*chained=*/true);
+      const auto* in = static_cast<const unsigned char*>(view) + (piece.flat_begin - base) * esize;
+      unsigned char* data = out_of_place ? buffers + (i++ % 2) * most * esize : const_cast<unsigned char*>(in);
+      apply_slab(s, ConstTensor{s.plan->dtype, in, piece.n}, data, quota, true, /*chained=*/true);
       if (writing.valid()) writing.get();
       if (!write_behind) {
         write(piece, data);
@@ -652,6 +654,24 @@ void PruneJob::apply_and_write(TensorState& s, hid_t in_dataset, hid_t out_datas
       });
     }
     if (writing.valid()) writing.get();
+  };
+  meter_.pass("write", true);
+  for_each_slab(s, [&](MutTensor slab, const h5::Slab& where) {
+    if (slab.n == 0) return;
+    if (streamed_mapped) {
+      // Pieces of whole rows (and whole sum blocks) from the slab's start; their sums chain from
+      // the slab's start, so the slab adds to the tensor's sum what one call over it gives.
+      const double before = std::exchange(s.result.sum_sq_after, 0.0);
+      prune_pieces(h5::split_leading(where, s.plan->shape, piece_elems), slab.data, where.flat_begin, true);
+      s.result.sum_sq_after = before + s.result.sum_sq_after;
+      return;
+    }
+    if (!resident(s) || !pieces) {
+      prune_slab(s, slab, where.flat_begin, quota, true);
+      write(where, slab.data);
+      return;
+    }
+    prune_pieces(h5::plan_slabs(s.plan->shape, piece_elems), slab.data, 0, mapped);
   }, /*read_only=*/streamed_mapped);
   finish_tensor(s);
 }

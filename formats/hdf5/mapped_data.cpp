@@ -60,6 +60,25 @@ bool raw_data_mappable(hid_t file, hid_t dataset, hid_t mem_type, std::size_t al
   return usable_offset(file, dataset, mem_type, 0, H5Dget_storage_size(dataset), align).has_value();
 }
 
+bool read_raw_runs(hid_t file, hid_t dataset, hid_t mem_type, std::size_t esize,
+                   const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out) {
+  const std::optional<std::uint64_t> at = usable_offset(file, dataset, mem_type, 0, H5Dget_storage_size(dataset), esize);
+  if (!at) return false;
+  const int fd = posix_descriptor(file);
+  auto* to = static_cast<unsigned char*>(out);
+  for (const auto& [first, count] : runs) {
+    std::size_t done = 0;
+    const std::size_t bytes = count * esize;
+    while (done < bytes) {
+      const ssize_t n = pread(fd, to + done, bytes - done, static_cast<off_t>(*at + first * esize + done));
+      if (n <= 0) return false;
+      done += static_cast<std::size_t>(n);
+    }
+    to += bytes;
+  }
+  return true;
+}
+
 MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t begin, std::uint64_t bytes,
                         std::size_t align, bool populate) {
   const std::optional<std::uint64_t> at = usable_offset(file, dataset, mem_type, begin, bytes, align);

@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace h5p::h5 {
 
@@ -42,5 +44,12 @@ MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t
 
 // Whether map_raw_data can map the whole dataset's raw data (the same tests; nothing mapped).
 bool raw_data_mappable(hid_t file, hid_t dataset, hid_t mem_type, std::size_t align);
+
+// Reads elements of such a dataset straight from HDF5's descriptor (pread), without mapping
+// them: runs[i] = (first element, count), read back to back into out. False, with out partly
+// written, when the data cannot be used as they lie or a read comes short. Why: a few scattered
+// kilobytes (a sample) cost no mapping, whose faults would bring whole neighbourhoods in.
+bool read_raw_runs(hid_t file, hid_t dataset, hid_t mem_type, std::size_t esize,
+                   const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out);
 
 }  // namespace h5p::h5

@@ -1,8 +1,9 @@
 """How many passes the threshold's selection takes, and that every way of taking them gives the
-same answer. When every tensor of a scope stays mapped from the input, a 1/256 sample bounds the
-k-th key before the scan, the scan gathers the keys between the bounds, and the selection ends on
-them (`selection_bytes` 0). A bound that missed, a scope with no sample (streamed, chunked, mapping
-off), and the radix passes digit by digit take more passes: the test hook H5PRUNE_TEST_SELECTION
+same answer. When every tensor of a scope lies in the input as memory holds it (contiguous,
+uncompressed), a 1/256 sample read where it lies bounds the k-th key before the scan, the scan
+gathers the keys between the bounds, and the selection ends on them (`selection_bytes` 0). A bound
+that missed, a scope with no sample (a chunked tensor), and the radix passes digit by digit take
+more passes: the test hook H5PRUNE_TEST_SELECTION
 (miss, bin, radix) forces each, and each output is checked against the numpy reference and must
 be the same bytes as the others."""
 
@@ -78,10 +79,11 @@ def test_one_pass_when_the_sample_holds(tmp_path):
     assert js["selection_bytes"] == 0, js["selection_bytes"]
 
 
-@pytest.mark.parametrize("how", ["streamed", "chunked", "mapping off"])
-def test_no_sample_without_a_mapping(tmp_path, how):
-    """A scope that is not mapped whole takes no sample (it would cost a read): one more pass
-    gathers the chosen bin, and the answer is the reference's."""
+@pytest.mark.parametrize("how", ["streamed", "mapping off", "chunked"])
+def test_sample_read_where_the_bytes_lie(tmp_path, how):
+    """A streamed scope, or one read into memory (mapping off), is sampled straight from the file
+    (one pass); a chunked tensor cannot be (its sample would cost a read): one more pass gathers
+    the chosen bin. The answer is the reference's, and the radix path's bytes."""
     src = _plain(tmp_path / "p.h5")
     extra, env_extra = [], None
     if how == "streamed":
@@ -96,7 +98,12 @@ def test_no_sample_without_a_mapping(tmp_path, how):
     out = tmp_path / "o.h5"
     js = _prune(src, out, "0.9", "global", "", *extra, env_extra=env_extra)
     checks.check_against_reference(js, src, out, ["--sparsity", "0.9", "--scope", "global"], "[%s]" % how)
-    assert js["selection_bytes"] >= 3 * 600 * 500 * 4, (how, js["selection_bytes"])
+    if how == "chunked":
+        assert js["selection_bytes"] == 3 * 600 * 500 * 4, (how, js["selection_bytes"])
+    else:
+        assert js["selection_bytes"] == 0, (how, js["selection_bytes"])
+    if how == "streamed":
+        assert js["streamed"] and js["bytes_read"] == 2 * 3 * 600 * 500 * 4, js["bytes_read"]  # scan and write
     ref = tmp_path / "ref.h5"
     _prune(src, ref, "0.9", "global", "radix", *extra, env_extra=env_extra)
     with h5py.File(out, "r") as a, h5py.File(ref, "r") as b:
