@@ -14,12 +14,12 @@ namespace h5p {
 
 namespace {
 
-// The run's place within its stride: spread over the stride (not always its start), so that the
-// runs of a matrix whose rows are a multiple of the stride long meet every column, not the first few.
-std::size_t run_offset(std::size_t run_index) {
+// The run's place within its period of `stride` runs: spread over it (not always its start), so
+// that the runs of a matrix whose rows are a multiple of the period long meet every column.
+std::size_t run_offset(std::size_t run_index, std::size_t stride) {
   std::uint64_t x = run_index * 0x9E3779B97F4A7C15ull;  // Fibonacci hashing
   x ^= x >> 29;
-  return static_cast<std::size_t>(x % kSampleStride) * kSampleRun;
+  return static_cast<std::size_t>(x % stride) * kSampleRun;
 }
 
 // The largest key of width w.
@@ -30,17 +30,20 @@ std::uint64_t max_key(KeyWidth w) {
 
 }  // namespace
 
-std::vector<std::pair<std::size_t, std::size_t>> KeySample::runs(std::size_t n) {
+KeySample::KeySample(KeyWidth w, std::uint64_t scope_n)
+    : width_(w), stride_(static_cast<std::size_t>(std::max<std::uint64_t>(kSampleStride, (scope_n + kMaxSampleKeys - 1) / kMaxSampleKeys))) {}
+
+std::vector<std::pair<std::size_t, std::size_t>> KeySample::runs(std::size_t n) const {
   std::vector<std::pair<std::size_t, std::size_t>> out;
-  const std::size_t period = kSampleRun * kSampleStride;
+  const std::size_t period = kSampleRun * stride_;
   if (n == 0) return out;
   if (n < period) {
-    const std::size_t m = std::max<std::size_t>(1, n / kSampleStride);
+    const std::size_t m = std::max<std::size_t>(1, n / stride_);
     for (std::size_t j = 0; j < m; ++j) out.emplace_back(j * n / m, 1);
     return out;
   }
   for (std::size_t run = 0; run * period < n; ++run) {
-    const std::size_t begin = run * period + run_offset(run);
+    const std::size_t begin = run * period + run_offset(run, stride_);
     if (begin < n) out.emplace_back(begin, std::min(n, begin + kSampleRun) - begin);
   }
   return out;
@@ -72,14 +75,14 @@ std::optional<KeyGather> KeySample::bounds(std::uint64_t k, std::size_t cap) con
   for (const Part& p : parts_) n += p.n;
   // Each sampled key counts for `weight` keys: the variance of the estimated rank is at most
   // sum(weight * n) * q(1 - q) (sampling without replacement does better); each tensor's sample
-  // adds up to one key's weight of rounding.
+  // adds about one key's weight of rounding, independently of the others.
   const double q = std::min(1.0, static_cast<double>(k) / static_cast<double>(n));
-  double variance = 0, rounding = 1;
+  double variance = 0, rounding = 0;
   for (const Part& p : parts_) {
     variance += p.weight * static_cast<double>(p.n) * q * (1 - q);
-    rounding += p.weight;
+    rounding += p.weight * p.weight;
   }
-  const double margin = 8 * std::sqrt(variance) + rounding;
+  const double margin = 8 * (std::sqrt(variance) + std::sqrt(rounding)) + 1;
   const double rank_lo = static_cast<double>(k) - margin;  // estimated ranks the bounds must reach
   const double rank_hi = static_cast<double>(k) + margin;
 

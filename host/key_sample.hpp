@@ -12,19 +12,22 @@
 
 namespace h5p {
 
-// One run of kSampleRun elements out of every kSampleStride * kSampleRun: a 1/256 sample, read
-// where it lies in memory (a run of 1 KiB of float32 in every 256 KiB).
+// One run of kSampleRun elements out of every stride * kSampleRun: a 1/256 sample (stride
+// kSampleStride), read where it lies (a run of 1 KiB of float32 in every 256 KiB), and a sparser
+// one for a scope so large that it would pass kMaxSampleKeys (32 MiB of keys).
 inline constexpr std::size_t kSampleRun = 256;
 inline constexpr std::size_t kSampleStride = 256;
+inline constexpr std::size_t kMaxSampleKeys = std::size_t{4} << 20;
 
 class KeySample {
  public:
-  explicit KeySample(KeyWidth w) : width_(w) {}
+  // A sample of a scope of scope_n keys in all.
+  KeySample(KeyWidth w, std::uint64_t scope_n);
 
   // The runs a tensor of n elements is sampled at, (first element, count) in position order: one
-  // run of kSampleRun in every kSampleStride * kSampleRun elements, or for a tensor shorter than
-  // that, n / kSampleStride single elements spread over it (at least one).
-  static std::vector<std::pair<std::size_t, std::size_t>> runs(std::size_t n);
+  // run of kSampleRun in every stride * kSampleRun elements, or for a tensor shorter than that,
+  // n / stride single elements spread over it (at least one).
+  std::vector<std::pair<std::size_t, std::size_t>> runs(std::size_t n) const;
 
   // Samples a whole tensor t at runs(t.n).
   void add(ConstTensor t);
@@ -33,7 +36,9 @@ class KeySample {
   void add(DType dtype, std::size_t n, const void* sampled);
 
   // Bounds [lo, hi] that hold the k-th smallest of the scope's n keys (every tensor added) with
-  // near certainty: 8 standard deviations of the sample's rank error on each side. `cap` is
+  // near certainty: 8 standard deviations of the sample's rank error on each side, and as many
+  // sampled keys' weights as the rounding of each tensor's sample adds (summed as errors that
+  // are independent). `cap` is
   // the most keys a gather may hold: nullopt when the bounds would likely hold more than half
   // of it, or nothing was sampled.
   std::optional<KeyGather> bounds(std::uint64_t k, std::size_t cap) const;
@@ -49,6 +54,7 @@ class KeySample {
   // Ends the part of the keys sampled since the last: a tensor of n elements.
   void close_part(std::size_t n);
   KeyWidth width_;
+  std::size_t stride_;
   std::vector<std::uint64_t> keys_;
   std::vector<Part> parts_;
 };

@@ -367,11 +367,11 @@ std::size_t PruneJob::gather_cap(const std::vector<TensorState*>& scope) const {
   return static_cast<std::size_t>(std::max<std::uint64_t>(std::uint64_t{1} << 20, std::min(bytes, opt_.memory_limit) / 32));
 }
 
-// Before the scan: bounds for the k-th key from a 1/256 sample, when every tensor of the scope
-// can be sampled where it lies: read from its mapping (a tensor to stay mapped is mapped here,
-// and the scan finds its pages mapped already), else straight from the file (pread), when its
-// bytes lie there as memory holds them. Chunked or compressed tensors, and device backends, go
-// without: a sample would cost them a read of its own.
+// Before the scan: bounds for the k-th key from a sample (1/256, at most 4 Mi keys), when every
+// tensor of the scope lies in the file as memory holds it and the sample's runs are in the page
+// cache: read straight from it (pread), a few kilobytes per tensor of each 256 KiB. A cold file
+// (its runs would be random reads from a disk or a network filesystem), chunked or compressed
+// tensors, and device backends go without.
 std::optional<KeyGather> PruneJob::sample_bounds(const std::vector<TensorState*>& scope, KeyWidth w,
                                                  std::uint64_t k) {
   if (k == 0 || !backend_->works_in_host_memory()) return std::nullopt;
@@ -383,20 +383,17 @@ std::optional<KeyGather> PruneJob::sample_bounds(const std::vector<TensorState*>
 #endif
   meter_.pass("sample", false);
   StageTimer t(result_.seconds.compute);
-  KeySample sample(w);
+  std::uint64_t n = 0;
+  for (const TensorState* s : scope) n += s->plan->n;
+  KeySample sample(w, n);
   std::vector<unsigned char> sampled;
   for (TensorState* s : scope) {
     const PlannedTensor& plan = *s->plan;
-    if (reader_->mapped(plan) || (s->keep && applies_in_pieces(*s) && !resident(*s) && reader_->map_resident(plan))) {
-      const MutTensor view = reader_->resident_view(plan);  // (those mapped stay so: the scan would map them)
-      sample.add(ConstTensor{view.dtype, view.data, view.n});
-      continue;
-    }
-    const auto runs = KeySample::runs(plan.n);
+    const auto runs = sample.runs(plan.n);
     std::size_t count = 0;
     for (const auto& run : runs) count += run.second;
     sampled.resize(count * dtype_size(plan.dtype));
-    if (!reader_->read_runs(plan, runs, sampled.data())) return std::nullopt;
+    if (!reader_->read_cached_runs(plan, runs, sampled.data())) return std::nullopt;
     sample.add(plan.dtype, plan.n, sampled.data());
   }
   std::optional<KeyGather> bounds = sample.bounds(k, gather_cap(scope));

@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <optional>
@@ -60,20 +61,18 @@ bool raw_data_mappable(hid_t file, hid_t dataset, hid_t mem_type, std::size_t al
   return usable_offset(file, dataset, mem_type, 0, H5Dget_storage_size(dataset), align).has_value();
 }
 
-bool read_raw_runs(hid_t file, hid_t dataset, hid_t mem_type, std::size_t esize,
-                   const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out) {
+bool read_cached_runs(hid_t file, hid_t dataset, hid_t mem_type, std::size_t esize,
+                      const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out) {
   const std::optional<std::uint64_t> at = usable_offset(file, dataset, mem_type, 0, H5Dget_storage_size(dataset), esize);
   if (!at) return false;
   const int fd = posix_descriptor(file);
   auto* to = static_cast<unsigned char*>(out);
   for (const auto& [first, count] : runs) {
-    std::size_t done = 0;
     const std::size_t bytes = count * esize;
-    while (done < bytes) {
-      const ssize_t n = pread(fd, to + done, bytes - done, static_cast<off_t>(*at + first * esize + done));
-      if (n <= 0) return false;
-      done += static_cast<std::size_t>(n);
-    }
+    iovec v{to, bytes};
+    // A short read means part of the run is not cached (or at the end of a truncated file): no.
+    if (preadv2(fd, &v, 1, static_cast<off_t>(*at + first * esize), RWF_NOWAIT) != static_cast<ssize_t>(bytes))
+      return false;
     to += bytes;
   }
   return true;

@@ -109,3 +109,23 @@ def test_sample_read_where_the_bytes_lie(tmp_path, how):
     with h5py.File(out, "r") as a, h5py.File(ref, "r") as b:
         for p in ("/l0/kernel", "/l1/kernel", "/l2/kernel"):
             h5util.assert_bits_equal(a[p][()], b[p][()], "%s %s" % (how, p))
+
+
+def test_no_sample_from_a_cold_file(tmp_path):
+    """The sample reads only what the page cache holds (a cold file's runs would be random reads
+    from the disk): with the input's pages dropped, the scan takes the first digit and one more
+    pass gathers the bin, and the answer is the reference's."""
+    src = _plain(tmp_path / "p.h5")
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages of this file leave the cache
+    finally:
+        os.close(fd)
+    out = tmp_path / "o.h5"
+    js = _prune(src, out, "0.9", "global", "")
+    assert js["selection_bytes"] == 3 * 600 * 500 * 4, "a cold input was sampled: %r" % js["selection_bytes"]
+    checks.check_against_reference(js, src, out, ["--sparsity", "0.9", "--scope", "global"], "[cold]")
+    # Warm now (the run read it): the sample is taken.
+    js = _prune(src, tmp_path / "o2.h5", "0.9", "global", "")
+    assert js["selection_bytes"] == 0, js["selection_bytes"]

@@ -43,7 +43,9 @@ Tensor make(std::size_t rows, std::size_t cols, double scale, std::uint64_t seed
 // or tensors too small to sample), bounds may decline, when `may_decline`.
 void check_scope(const std::vector<Tensor>& scope, const std::string& what, double tie_room = 0,
                  bool may_decline = false) {
-  KeySample sample(KeyWidth::k32);
+  std::size_t n_all = 0;
+  for (const Tensor& t : scope) n_all += t.values.size();
+  KeySample sample(KeyWidth::k32, n_all);
   std::vector<std::uint64_t> keys;
   for (const Tensor& t : scope) {
     sample.add(t.view());
@@ -66,8 +68,8 @@ void check_scope(const std::vector<Tensor>& scope, const std::string& what, doub
     const auto first = std::lower_bound(keys.begin(), keys.end(), b->lo);
     const auto last = std::upper_bound(keys.begin(), keys.end(), b->hi);
     const double q = static_cast<double>(k) / n;
-    const double margin = 8 * std::sqrt(static_cast<double>(kSampleStride) * n * q * (1 - q)) +
-                          static_cast<double>(kSampleStride * scope.size());
+    const double margin = 8 * (std::sqrt(static_cast<double>(kSampleStride) * n * q * (1 - q)) +
+                               std::sqrt(static_cast<double>(scope.size())) * kSampleStride);
     EXPECT_LE(static_cast<double>(last - first), 3 * margin + tie_room * n + 1000) << what << " s=" << s;
   }
 }
@@ -92,13 +94,26 @@ TEST(KeySample, BoundsHoldTheKthKey) {
 }
 
 TEST(KeySample, NoBoundsPastTheCapOrWithoutASample) {
-  KeySample empty(KeyWidth::k32);
+  KeySample empty(KeyWidth::k32, 0);
   EXPECT_FALSE(empty.bounds(1, 1000).has_value());
-  KeySample sample(KeyWidth::k32);
   const Tensor t = make(1024, 1024, 0.05, 3);
+  KeySample sample(KeyWidth::k32, t.values.size());
   sample.add(t.view());
   EXPECT_EQ(sample.size(), t.values.size() / kSampleStride);
   ASSERT_TRUE(sample.bounds(t.values.size() / 2, t.values.size()).has_value());
   // The bounds would hold some thousands of keys: not with room for 100.
   EXPECT_FALSE(sample.bounds(t.values.size() / 2, 100).has_value());
+}
+
+TEST(KeySample, ALargeScopeIsSampledMoreSparsely) {
+  const std::size_t n = std::size_t{64} << 30;  // 64 Gi weights: 1/256 would be 256 Mi keys
+  KeySample sample(KeyWidth::k32, n);
+  std::size_t taken = 0;
+  for (const auto& run : sample.runs(n)) taken += run.second;
+  EXPECT_LE(taken, kMaxSampleKeys + kSampleRun);
+  EXPECT_GE(taken, kMaxSampleKeys / 2);
+  KeySample usual(KeyWidth::k32, std::size_t{1} << 30);
+  taken = 0;
+  for (const auto& run : usual.runs(std::size_t{1} << 30)) taken += run.second;
+  EXPECT_EQ(taken, (std::size_t{1} << 30) / kSampleStride);
 }
