@@ -282,7 +282,7 @@ void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* firs
   meter_.pass("scan", true);
   const bool selecting = first_digit_hist || gather;
   // A tensor that can be pruned piece by piece into a buffer may stay in the input's pages
-  // instead (mapped here, or already by the sample before the scan).
+  // instead: mapped here (once; a tensor mapped already keeps its mapping).
   const bool mapped = s.keep && applies_in_pieces(s) &&
                       (reader_->mapped(*s.plan) || (!resident(s) && reader_->map_resident(*s.plan)));
   // Read and scanned piece by piece (each piece scanned while it is still in the cache) when the
