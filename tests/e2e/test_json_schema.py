@@ -6,7 +6,7 @@ import datagen
 import h5util
 
 PRUNE_TOP = {"command", "tool", "input", "output", "rule", "backend", "device", "backend_note", "threads",
-             "streamed", "memory_limit", "bytes_read", "bytes_written",
+             "streamed", "memory_limit", "bytes_read", "bytes_written", "selection_bytes",
              "dry_run", "tensors", "total", "seconds"}
 PRUNE_TOOL = {"version", "git", "cuda"}
 PRUNE_FILE = {"path", "sha256", "bytes"}
