@@ -369,9 +369,10 @@ std::size_t PruneJob::gather_cap(const std::vector<TensorState*>& scope) const {
 
 // Before the scan: bounds for the k-th key from a sample (1/256, at most 4 Mi keys), when every
 // tensor of the scope lies in the file as memory holds it and the sample's runs are in the page
-// cache: read straight from it (pread), a few kilobytes per tensor of each 256 KiB. A cold file
-// (its runs would be random reads from a disk or a network filesystem), chunked or compressed
-// tensors, and device backends go without.
+// cache: read straight from it (pread), a few kilobytes per tensor of each 256 KiB. Up to 1/64 of
+// the runs (at most 256) may come from the file, for a file the cache holds but in part; a cold
+// file (its runs would be random reads from a disk or a network filesystem), chunked or
+// compressed tensors, and device backends go without.
 std::optional<KeyGather> PruneJob::sample_bounds(const std::vector<TensorState*>& scope, KeyWidth w,
                                                  std::uint64_t k) {
   if (k == 0 || !backend_->works_in_host_memory()) return std::nullopt;
@@ -386,6 +387,9 @@ std::optional<KeyGather> PruneJob::sample_bounds(const std::vector<TensorState*>
   std::uint64_t n = 0;
   for (const TensorState* s : scope) n += s->plan->n;
   KeySample sample(w, n);
+  std::size_t all_runs = 0;
+  for (const TensorState* s : scope) all_runs += sample.runs(s->plan->n).size();
+  std::size_t uncached_left = std::min<std::size_t>(256, all_runs / 64);
   std::vector<unsigned char> sampled;
   for (TensorState* s : scope) {
     const PlannedTensor& plan = *s->plan;
@@ -393,7 +397,7 @@ std::optional<KeyGather> PruneJob::sample_bounds(const std::vector<TensorState*>
     std::size_t count = 0;
     for (const auto& run : runs) count += run.second;
     sampled.resize(count * dtype_size(plan.dtype));
-    if (!reader_->read_cached_runs(plan, runs, sampled.data())) return std::nullopt;
+    if (!reader_->read_cached_runs(plan, runs, sampled.data(), uncached_left)) return std::nullopt;
     sample.add(plan.dtype, plan.n, sampled.data());
   }
   std::optional<KeyGather> bounds = sample.bounds(k, gather_cap(scope));

@@ -142,10 +142,11 @@ void TensorReader::for_each_mapped_piece(const PlannedTensor& t, std::size_t pie
 }
 
 bool TensorReader::read_cached_runs(const PlannedTensor& t,
-                                    const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out) {
+                                    const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out,
+                                    std::size_t& uncached_left) {
   check_interrupt();
   h5::Handle d = open_dataset(file_, t.path, file_name_);
-  return h5::read_cached_runs(file_, d, h5::memory_type(t.dtype), dtype_size(t.dtype), runs, out);
+  return h5::read_cached_runs(file_, d, h5::memory_type(t.dtype), dtype_size(t.dtype), runs, out, uncached_left);
 }
 
 bool TensorReader::maps_slabs(const PlannedTensor& t) {

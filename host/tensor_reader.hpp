@@ -67,9 +67,10 @@ class TensorReader {
   bool maps_slabs(const PlannedTensor& t);
   // Reads the elements at `runs` ((first, count) pairs, in order) straight from the page cache,
   // back to back into out, when the tensor's bytes lie in the file as memory holds them (as
-  // map_resident wants) and are cached (h5::read_cached_runs). False otherwise. Not counted in
-  // bytes_read: a sample, not a pass.
-  bool read_cached_runs(const PlannedTensor& t, const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out);
+  // map_resident wants) and are cached, but for at most uncached_left runs read from the file
+  // (h5::read_cached_runs). False otherwise. Not counted in bytes_read: a sample, not a pass.
+  bool read_cached_runs(const PlannedTensor& t, const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out,
+                        std::size_t& uncached_left);
 
   std::uint64_t bytes_read() const { return bytes_read_; }
   std::uint64_t bytes_mapped() const { return bytes_mapped_; }

@@ -62,17 +62,26 @@ bool raw_data_mappable(hid_t file, hid_t dataset, hid_t mem_type, std::size_t al
 }
 
 bool read_cached_runs(hid_t file, hid_t dataset, hid_t mem_type, std::size_t esize,
-                      const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out) {
+                      const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out,
+                      std::size_t& uncached_left) {
   const std::optional<std::uint64_t> at = usable_offset(file, dataset, mem_type, 0, H5Dget_storage_size(dataset), esize);
   if (!at) return false;
   const int fd = posix_descriptor(file);
   auto* to = static_cast<unsigned char*>(out);
   for (const auto& [first, count] : runs) {
     const std::size_t bytes = count * esize;
+    const off_t offset = static_cast<off_t>(*at + first * esize);
     iovec v{to, bytes};
-    // A short read means part of the run is not cached (or at the end of a truncated file): no.
-    if (preadv2(fd, &v, 1, static_cast<off_t>(*at + first * esize), RWF_NOWAIT) != static_cast<ssize_t>(bytes))
-      return false;
+    // A short read means part of the run is not cached (or lies past the end of a truncated file).
+    if (preadv2(fd, &v, 1, offset, RWF_NOWAIT) != static_cast<ssize_t>(bytes)) {
+      if (uncached_left == 0) return false;
+      --uncached_left;
+      for (std::size_t done = 0; done < bytes;) {
+        const ssize_t n = pread(fd, to + done, bytes - done, offset + static_cast<off_t>(done));
+        if (n <= 0) return false;
+        done += static_cast<std::size_t>(n);
+      }
+    }
     to += bytes;
   }
   return true;

@@ -45,13 +45,15 @@ MappedData map_raw_data(hid_t file, hid_t dataset, hid_t mem_type, std::uint64_t
 // Whether map_raw_data can map the whole dataset's raw data (the same tests; nothing mapped).
 bool raw_data_mappable(hid_t file, hid_t dataset, hid_t mem_type, std::size_t align);
 
-// Reads elements of such a dataset straight from HDF5's descriptor, without mapping them, and
-// only from the page cache: runs[i] = (first element, count), read back to back into out. False,
-// with out partly written, when the data cannot be used as they lie, or a run is not all in the
-// page cache (preadv2 with RWF_NOWAIT: EAGAIN, or a filesystem that cannot tell). Why: a sample's
-// scattered kilobytes are cheap from memory and costly from a disk or a network filesystem
-// (a random read each); the caller then goes without them.
+// Reads elements of such a dataset straight from HDF5's descriptor, without mapping them, from the
+// page cache: runs[i] = (first element, count), read back to back into out. A run that is not all
+// in the page cache (preadv2 with RWF_NOWAIT: EAGAIN, a short read, or a filesystem that cannot
+// tell) is read from the file while `uncached_left` allows (each takes one), else the call gives
+// up. False, with out partly written, then, or when the data cannot be used as they lie. Why: a
+// sample's scattered kilobytes are cheap from memory and costly from a disk or a network
+// filesystem (a random read each); the caller then goes without them.
 bool read_cached_runs(hid_t file, hid_t dataset, hid_t mem_type, std::size_t esize,
-                   const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out);
+                      const std::vector<std::pair<std::size_t, std::size_t>>& runs, void* out,
+                      std::size_t& uncached_left);
 
 }  // namespace h5p::h5

@@ -129,3 +129,35 @@ def test_no_sample_from_a_cold_file(tmp_path):
     # Warm now (the run read it): the sample is taken.
     js = _prune(src, tmp_path / "o2.h5", "0.9", "global", "")
     assert js["selection_bytes"] == 0, js["selection_bytes"]
+
+
+def test_sample_from_a_file_the_cache_holds_in_part(tmp_path):
+    """Up to 1/64 of the sample's runs may come from the disk: a file whose last two 256 KiB
+    periods are not cached is still sampled (128 runs: 2 allowed); one missing five is not."""
+    rng = np.random.default_rng(SEED)
+    src = datagen.write_h5(tmp_path / "big.h5", {"/w/kernel": (rng.standard_normal((4096, 2048)) * 0.05).astype("<f4")})
+    with h5py.File(src, "r") as f:
+        data_end = f["/w/kernel"].id.get_offset() + 4096 * 2048 * 4
+    period = 256 * 256 * 4  # bytes between the sample's runs (one run of 256 float32 in each)
+
+    def cache_all_but_last_periods(count):
+        fd = os.open(src, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # all out
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)    # no read-ahead past what is read
+            end = data_end - count * period
+            pos = 0
+            while pos < end:
+                pos += len(os.pread(fd, min(1 << 20, end - pos), pos))
+        finally:
+            os.close(fd)
+
+    cache_all_but_last_periods(2)
+    js = _prune(src, tmp_path / "o1.h5", "0.9", "global", "")
+    assert js["selection_bytes"] == 0, "two uncached runs of 128 should be read: %r" % js["selection_bytes"]
+    cache_all_but_last_periods(5)
+    out = tmp_path / "o2.h5"
+    js = _prune(src, out, "0.9", "global", "")
+    assert js["selection_bytes"] == 4096 * 2048 * 4, "five uncached runs: no sample: %r" % js["selection_bytes"]
+    checks.check_against_reference(js, src, out, ["--sparsity", "0.9", "--scope", "global"], "[part cached]")
