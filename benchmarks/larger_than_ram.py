@@ -17,7 +17,6 @@ kept weight is unchanged, unselected datasets are unchanged, and no pruned magni
 kept one. Needs about 2.1x the model's size on disk (one output at a time); all is deleted at the end.
 """
 import argparse
-import hashlib
 import os
 import shutil
 import statistics
@@ -30,6 +29,9 @@ import h5py
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "baselines"))
+import _common as C  # noqa: E402
+
 PY = "/usr/bin/python3"
 
 
@@ -62,14 +64,6 @@ def timed(cmd):
     if r.returncode != 0:
         sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
     return wall, int(rss[-1]) if rss else 0
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 24), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 def check(src, out, sparsity):
@@ -141,7 +135,7 @@ def main():
                 rss[name] = max(rss[name], kib)
                 print(f"round {r + 1}: {name:<30} {wall:7.1f} s  peak RSS {kib / 1024:7.0f} MiB", flush=True)
                 if name != "h5repack":
-                    digests[name].add(sha256(outs[name]))
+                    digests[name].add(C.sha256_file(outs[name]))
                     if checked is None:  # the answer itself, once
                         checked = check(model, outs[name], 0.9)
                 os.unlink(outs[name])  # one output on disk at a time

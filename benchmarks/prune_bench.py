@@ -40,7 +40,6 @@ everything that is not a selected dataset must be unchanged.
 import argparse
 import datetime
 import glob
-import hashlib
 import json
 import os
 import platform
@@ -129,14 +128,6 @@ def bench(res, out_path, reps, warmup, logdir, log, clean_dir=None):
 
 # --------------------------------------------------------------------------- checks
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
-
-
 def bits(a):
     return a.view(f"u{a.dtype.itemsize}") if a.dtype.kind == "f" else a
 
@@ -223,7 +214,7 @@ def check_model(model, outs, sparsity, skip_exact, log, skip_h5prune=False):
                            f"{len(paths)} tensors identical"))
         m = outs.get("h5prune global --memory-limit 128M")
         if m and os.path.exists(m):
-            sg, sm = sha256(g), sha256(m)
+            sg, sm = C.sha256_file(g), C.sha256_file(m)
             checks.append(("h5prune --memory-limit 128M output == default (SHA-256)", sg == sm,
                            f"{sg[:12]} vs {sm[:12]}"))
     t = outs.get("h5prune tensor")
@@ -423,7 +414,7 @@ def large_case(a, logdir, log):
             results.append(r)
             if name in ("h5repack", DURABLE) and os.path.exists(outs[name]):
                 os.unlink(outs[name])  # 4 GB less in the page cache for the runs after it
-        sa, sb = (sha256(outs[n]) if os.path.exists(outs[n]) else "missing"
+        sa, sb = (C.sha256_file(outs[n]) if os.path.exists(outs[n]) else "missing"
                   for n in ("h5prune global", "h5prune global --memory-limit 256M"))
         same = sa == sb != "missing"
         text = [f"### float32 model: {nsel / 1e6:.0f}M selected weights ({len(sel)} tensors), "

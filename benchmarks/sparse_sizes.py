@@ -6,7 +6,6 @@ except that densify of every sparse output gives the dense file again (sha256).
     benchmarks/sparse_sizes.py MODEL.h5 [--bin build/tools/h5prune] [--work DIR]
 """
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -14,13 +13,8 @@ import subprocess
 import sys
 import time
 
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "baselines"))
+import _common as C  # noqa: E402
 
 
 def run(cmd):
@@ -46,7 +40,7 @@ def main():
         run([a.bin, "prune", a.model, "-o", dense, "--sparsity", s, "--force", "--quiet"])
         gz = subprocess.run("gzip -6 -c '%s' | wc -c" % dense, shell=True, check=True, stdout=subprocess.PIPE,
                             text=True).stdout.strip()
-        want = sha256(dense)
+        want = C.sha256_file(dense)
         row = [s, str(os.path.getsize(dense)), gz]
         for fmt in ("csr", "coo", "bitmask"):
             for extra in ([], ["--compress"]):
@@ -56,7 +50,7 @@ def main():
                 size = os.path.getsize(out)
                 back = os.path.join(a.work, "back.h5")
                 run([a.bin, "densify", out, "-o", back, "--force"])
-                if sha256(back) != want:
+                if C.sha256_file(back) != want:
                     sys.exit("densify(%s %s) differs from the dense output at sparsity %s" % (fmt, extra, s))
                 row.append("%d (%.1f s)" % (size, secs))
                 os.remove(out)

@@ -1,5 +1,7 @@
-"""Helpers shared by the baseline pruning scripts (selection, exact k, output copy)."""
+"""Helpers shared by the baseline pruning scripts and the benchmarks (selection, exact k, output
+copy, file digests)."""
 import argparse
+import hashlib
 import os
 import shutil
 import sys
@@ -65,3 +67,12 @@ def finish_output(tmp, out):
 def log(args, msg):
     if not args.quiet:
         print(msg, file=sys.stderr)
+
+
+def sha256_file(path):
+    """The SHA-256 of a file, read in 16 MiB blocks (outputs of several GB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()
