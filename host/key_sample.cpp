@@ -49,23 +49,11 @@ std::vector<std::pair<std::size_t, std::size_t>> KeySample::runs(std::size_t n) 
   return out;
 }
 
-void KeySample::add(ConstTensor t) {
-  for (const auto& [first, count] : runs(t.n))
-    for (std::size_t i = first; i < first + count; ++i) keys_.push_back(element_key(t.dtype, width_, t.data, i));
-  close_part(t.n);
-}
-
 void KeySample::add(DType dtype, std::size_t n, const void* sampled) {
   std::size_t taken = 0;
   for (const auto& run : runs(n)) taken += run.second;
-  for (std::size_t i = 0; i < taken; ++i) keys_.push_back(element_key(dtype, width_, sampled, i));
-  close_part(n);
-}
-
-void KeySample::close_part(std::size_t n) {
-  const std::size_t start = parts_.empty() ? 0 : parts_.back().end;
-  const std::size_t taken = keys_.size() - start;
   if (taken == 0) return;  // an empty tensor
+  for (std::size_t i = 0; i < taken; ++i) keys_.push_back(element_key(dtype, width_, sampled, i));
   parts_.push_back(Part{keys_.size(), static_cast<double>(n) / static_cast<double>(taken), n});
 }
 

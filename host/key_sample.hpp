@@ -29,8 +29,6 @@ class KeySample {
   // n / stride single elements spread over it (at least one).
   std::vector<std::pair<std::size_t, std::size_t>> runs(std::size_t n) const;
 
-  // Samples a whole tensor t at runs(t.n).
-  void add(ConstTensor t);
   // Adds the sample of a tensor of n elements of `dtype`: the values at runs(n), back to back.
   // Each sampled key stands for n / (keys sampled) keys of the tensor.
   void add(DType dtype, std::size_t n, const void* sampled);
@@ -51,8 +49,6 @@ class KeySample {
     double weight;    // keys of the tensor each sampled key stands for
     std::uint64_t n;  // the tensor's keys
   };
-  // Ends the part of the keys sampled since the last: a tensor of n elements.
-  void close_part(std::size_t n);
   KeyWidth width_;
   std::size_t stride_;
   std::vector<std::uint64_t> keys_;

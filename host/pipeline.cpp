@@ -176,8 +176,7 @@ class PruneJob {
   std::size_t gather_cap(const std::vector<TensorState*>& scope) const;
   void for_each_scope_slab(const std::vector<TensorState*>& scope, const std::string& pass, bool counted,
                            const std::function<void(std::size_t, ConstTensor)>& f);
-  RadixSelection finish_selection(std::vector<TensorState*> scope, KeyWidth w, std::uint64_t k,
-                                  const std::vector<std::uint64_t>& first_digit_hist);
+  void finish_selection(const std::vector<TensorState*>& scope, RadixSelection& sel);
   KeyWidth global_width(const std::vector<TensorState*>& scope) const;
   void select_global(const std::vector<TensorState*>& scope, const ScopeSelection& sel, std::uint64_t k);
   void analyse_tensor(TensorState& s);
@@ -282,9 +281,8 @@ void PruneJob::scan(TensorState& s, KeyWidth w, std::vector<std::uint64_t>* firs
   meter_.pass("scan", true);
   const bool selecting = first_digit_hist || gather;
   // A tensor that can be pruned piece by piece into a buffer may stay in the input's pages
-  // instead: mapped here (once; a tensor mapped already keeps its mapping).
-  const bool mapped = s.keep && applies_in_pieces(s) &&
-                      (reader_->mapped(*s.plan) || (!resident(s) && reader_->map_resident(*s.plan)));
+  // instead (map_resident: true for one mapped already, false for one read into memory).
+  const bool mapped = s.keep && applies_in_pieces(s) && reader_->map_resident(*s.plan);
   // Read and scanned piece by piece (each piece scanned while it is still in the cache) when the
   // tensor is to stay in memory and the first digit is taken or keys gathered: pieces of whole
   // blocks, the sum carried from piece to piece, give what one call over the tensor gives. A
@@ -340,11 +338,9 @@ void PruneJob::for_each_scope_slab(const std::vector<TensorState*>& scope, const
   }
 }
 
-// Runs the remaining radix passes over `scope` after the first digit's histogram.
-RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWidth w, std::uint64_t k,
-                                          const std::vector<std::uint64_t>& first_digit_hist) {
-  RadixSelection sel(w, k);
-  sel.consume(first_digit_hist);
+// Runs the remaining radix passes over `scope` for a selection that has its first digit.
+void PruneJob::finish_selection(const std::vector<TensorState*>& scope, RadixSelection& sel) {
+  const KeyWidth w = sel.width;
   const std::size_t digits = digit_layout(w).size();
   for (std::size_t digit = 2; !sel.done(); ++digit) {
     const DigitLayout d = sel.next_digit();
@@ -355,7 +351,6 @@ RadixSelection PruneJob::finish_selection(std::vector<TensorState*> scope, KeyWi
                         });
     sel.consume(hist);
   }
-  return sel;
 }
 
 // The most keys a selection may gather: a quarter of the memory the scope's weights may take
@@ -387,13 +382,17 @@ std::optional<KeyGather> PruneJob::sample_bounds(const std::vector<TensorState*>
   std::uint64_t n = 0;
   for (const TensorState* s : scope) n += s->plan->n;
   KeySample sample(w, n);
+  std::vector<std::vector<std::pair<std::size_t, std::size_t>>> runs_of;  // per tensor of the scope
   std::size_t all_runs = 0;
-  for (const TensorState* s : scope) all_runs += sample.runs(s->plan->n).size();
+  for (const TensorState* s : scope) {
+    runs_of.push_back(sample.runs(s->plan->n));
+    all_runs += runs_of.back().size();
+  }
   std::size_t uncached_left = std::min<std::size_t>(256, all_runs / 64);
   std::vector<unsigned char> sampled;
-  for (TensorState* s : scope) {
-    const PlannedTensor& plan = *s->plan;
-    const auto runs = sample.runs(plan.n);
+  for (std::size_t i = 0; i < scope.size(); ++i) {
+    const PlannedTensor& plan = *scope[i]->plan;
+    const auto& runs = runs_of[i];
     std::size_t count = 0;
     for (const auto& run : runs) count += run.second;
     sampled.resize(count * dtype_size(plan.dtype));
@@ -484,7 +483,7 @@ PruneJob::ScopeSelection PruneJob::scan_and_select(const std::vector<TensorState
     meter_.unplan((planned_digits - 1) * scope_bytes);
     return *found;
   }
-  sel = finish_selection(scope, w, k, first);
+  finish_selection(scope, sel);
   return ScopeSelection{KthKey{sel.key(), sel.below, sel.equal}, {}};
 }
 

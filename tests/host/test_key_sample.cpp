@@ -16,8 +16,15 @@ namespace {
 
 struct Tensor {
   std::vector<float> values;
-  ConstTensor view() const { return ConstTensor{DType::f32, values.data(), values.size()}; }
 };
+
+// Adds t to the sample as the pipeline does: its values at sample.runs(), back to back.
+void add(KeySample& sample, const Tensor& t) {
+  std::vector<float> sampled;
+  for (const auto& [first, count] : sample.runs(t.values.size()))
+    sampled.insert(sampled.end(), t.values.begin() + first, t.values.begin() + first + count);
+  sample.add(DType::f32, t.values.size(), sampled.data());
+}
 
 // rows x cols float32, column c scaled by 1 + (c % 4) * col_spread, every value rounded to
 // `step` when step > 0 (ties), a `zeros` fraction exactly zero.
@@ -48,7 +55,7 @@ void check_scope(const std::vector<Tensor>& scope, const std::string& what, doub
   KeySample sample(KeyWidth::k32, n_all);
   std::vector<std::uint64_t> keys;
   for (const Tensor& t : scope) {
-    sample.add(t.view());
+    add(sample, t);
     for (float v : t.values) {
       std::uint32_t bits;
       std::memcpy(&bits, &v, 4);
@@ -98,7 +105,7 @@ TEST(KeySample, NoBoundsPastTheCapOrWithoutASample) {
   EXPECT_FALSE(empty.bounds(1, 1000).has_value());
   const Tensor t = make(1024, 1024, 0.05, 3);
   KeySample sample(KeyWidth::k32, t.values.size());
-  sample.add(t.view());
+  add(sample, t);
   EXPECT_EQ(sample.size(), t.values.size() / kSampleStride);
   ASSERT_TRUE(sample.bounds(t.values.size() / 2, t.values.size()).has_value());
   // The bounds would hold some thousands of keys: not with room for 100.
